@@ -1,0 +1,8 @@
+"""gensim_bits: Word2Bits quantized word vectors (Lam 2018) for gensim users.
+
+Swap ``gensim.models.Word2Vec`` for :class:`gensim_bits.Word2Bits` and get 1- or 2-bit
+word vectors, stored bit-packed and searched without unpacking.
+"""
+from gensim_bits.quantizers import SUPPORTED_BITS, levels, quantize, quantize_codes
+
+__all__ = ["SUPPORTED_BITS", "levels", "quantize", "quantize_codes"]

@@ -1,0 +1,3 @@
+"""Reference models of the papers this library implements."""
+
+__all__ = []
