@@ -1,0 +1,355 @@
+"""Export a Keras 3 model to a TFLite flatbuffer that a phone runs, and check it.
+
+The paper's deployment target (Acharya et al., AAAI 2019, Sections 4-5: model size and
+on-device latency) and the post-training 16- and 8-bit baselines of its Tables 2 and 4.
+The route is the one TensorFlow documents for Keras 3: ``keras.export.ExportArchive`` writes a
+SavedModel with a fixed input signature, ``tf.lite.TFLiteConverter.from_saved_model`` converts
+it with builtin ops only, and the result is run in ``ai_edge_litert``'s Interpreter (the
+runtime phones ship; ``tf.lite.Interpreter`` is deprecated and gave wrong int8 results) on
+sample inputs and compared with the Keras model.
+"""
+
+import dataclasses
+import functools
+import os
+import re
+import tempfile
+
+import numpy as np
+
+__all__ = ["TFLiteExportError", "TFLiteExport", "export_tflite"]
+
+QUANTIZATIONS = (None, "float16", "dynamic", "int8")
+
+
+class TFLiteExportError(ValueError):
+    """The model cannot be converted to TFLite with builtin ops only."""
+
+
+@dataclasses.dataclass(frozen=True)
+class TFLiteExport:
+    """What :func:`export_tflite` wrote and how close the TFLite model is to Keras.
+
+    Attributes:
+        path: the ``.tflite`` file.
+        size_bytes: its size on disk.
+        quantization: the ``quantization`` argument used.
+        max_abs_diff: largest absolute difference between the Keras outputs and the
+            ``ai_edge_litert`` Interpreter outputs over ``num_samples`` sample rows.
+        num_samples: how many sample rows were compared.
+    """
+
+    path: str
+    size_bytes: int
+    quantization: str | None
+    max_abs_diff: float
+    num_samples: int
+
+    def as_dict(self):
+        return dataclasses.asdict(self)
+
+
+def _as_input_list(data, num_inputs):
+    """One array per model input from an array, a list of arrays or an ``(x, y)`` pair."""
+    if hasattr(data, "shape"):
+        return [np.asarray(data)]
+    if isinstance(data, (list, tuple)):
+        if len(data) == num_inputs and all(hasattr(item, "shape") for item in data):
+            return [np.asarray(item) for item in data]
+        if len(data) == 2:  # (x, y) as fit() takes it: keep x
+            return _as_input_list(data[0], num_inputs)
+    raise TypeError(
+        f"expected an array, a list of {num_inputs} arrays (one per model input) or an (x, y) "
+        f"pair, got {type(data).__name__}"
+    )
+
+
+def _collect_rows(data, num_inputs, limit):
+    """Up to ``limit`` rows from arrays, or from a tf.data.Dataset / generator of batches."""
+    if data is None:
+        return None
+    if callable(data) and not hasattr(data, "shape"):
+        data = data()
+    if hasattr(data, "shape") or isinstance(data, (list, tuple)):
+        return [array[:limit] for array in _as_input_list(data, num_inputs)]
+    chunks, count = None, 0
+    for batch in data:
+        arrays = _as_input_list(batch, num_inputs)
+        chunks = chunks or [[] for _ in arrays]
+        for store, array in zip(chunks, arrays):
+            store.append(array)
+        count += len(arrays[0])
+        if count >= limit:
+            break
+    if chunks is None:
+        raise ValueError("representative_data / sample_inputs yielded no batches")
+    return [np.concatenate(store)[:limit] for store in chunks]
+
+
+def _input_specs(model, rows, batch_size):
+    """One ``tf.TensorSpec`` per model input; int inputs become int32, floats float32."""
+    import tensorflow as tf
+
+    specs = []
+    known = getattr(model, "inputs", None)
+    if known:
+        for index, tensor in enumerate(known):
+            dtype = tf.as_dtype(tensor.dtype)
+            specs.append((tuple(tensor.shape), dtype, getattr(tensor, "name", None) or f"input_{index}"))
+    elif rows is not None:
+        for index, array in enumerate(rows):
+            specs.append(((None,) + array.shape[1:], tf.as_dtype(array.dtype), f"input_{index}"))
+    else:
+        raise ValueError(
+            f"Model {model.name!r} has no symbolic inputs (subclassed model?): pass "
+            "sample_inputs=... or representative_data=... so the input signature is known."
+        )
+    result = []
+    for index, (shape, dtype, name) in enumerate(specs):
+        if dtype.is_integer:
+            dtype = tf.int32  # TFLite gathers with int32 ids; int64 would add casts.
+        elif dtype.is_floating:
+            dtype = tf.float32
+        shape = (batch_size,) + tuple(shape[1:])
+        name = re.sub(r"[^A-Za-z0-9_]", "_", name) or f"input_{index}"
+        result.append(tf.TensorSpec(shape, dtype, name=name))
+    return result
+
+
+def _random_rows(model, specs, count, seed=0):
+    """Sample rows when the caller gave none: ids below the smallest embedding vocabulary."""
+    rng = np.random.default_rng(seed)
+    vocab = [layer.input_dim for layer in model._flatten_layers() if hasattr(layer, "input_dim")]
+    high = min(vocab) if vocab else 2
+    rows = []
+    for spec in specs:
+        shape = (count,) + tuple(spec.shape[1:])
+        if None in shape:
+            raise ValueError(
+                f"Input {spec.name!r} has a dynamic dimension {tuple(spec.shape)}: "
+                "pass sample_inputs=... with concrete shapes."
+            )
+        if spec.dtype.is_integer:
+            rows.append(rng.integers(0, high, size=shape).astype(np.int32))
+        else:
+            rows.append(rng.standard_normal(shape).astype(np.float32))
+    return rows
+
+
+def _unsupported_ops(message):
+    ops = re.findall(r"'(tf\.[A-Za-z0-9_]+)'", message)
+    ops += re.findall(r"\b(tf\.[A-Za-z0-9_]+)\b", message)
+    return sorted(set(ops))
+
+
+def _convert(model, specs, quantization, calibration_rows, integer_io):
+    import keras
+    import tensorflow as tf
+
+    num_inputs = len(specs)
+
+    def serve(*args):
+        inputs = args[0] if num_inputs == 1 else list(args)
+        return model(inputs, training=False)
+
+    with tempfile.TemporaryDirectory() as saved_model_dir:
+        archive = keras.export.ExportArchive()
+        archive.track(model)
+        archive.add_endpoint("serve", serve, input_signature=specs)
+        archive.write_out(saved_model_dir, verbose=False)
+        converter = tf.lite.TFLiteConverter.from_saved_model(saved_model_dir)
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+        if quantization is not None:
+            # Optimize.DEFAULT alone is dynamic-range quantization (int8 weights, float
+            # activations); it also turns FakeQuant ops from quantization-aware training
+            # into real int8 tensors with the trained ranges.
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        if quantization == "float16":
+            converter.target_spec.supported_types = [tf.float16]
+        if quantization == "int8" and calibration_rows is not None:
+            converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+
+            def representative_dataset():
+                for row in range(len(calibration_rows[0])):
+                    yield [
+                        np.asarray(array[row : row + 1], dtype=spec.dtype.as_numpy_dtype)
+                        for array, spec in zip(calibration_rows, specs)
+                    ]
+
+            converter.representative_dataset = representative_dataset
+            if integer_io:
+                converter.inference_input_type = tf.int8
+                converter.inference_output_type = tf.int8
+        try:
+            return converter.convert()
+        except Exception as error:  # ConverterError and friends carry MLIR text
+            message = str(error)
+            ops = _unsupported_ops(message)
+            hint = ""
+            if any("TensorList" in op or "While" in op for op in ops) or "tensor list" in message.lower():
+                hint = (
+                    " Recurrent layers (LSTM/GRU) need unroll=True, or pass batch_size=1 "
+                    "to export_tflite for a static batch."
+                )
+            raise TFLiteExportError(
+                f"TFLite cannot convert model {model.name!r} with builtin ops only "
+                f"(quantization={quantization!r}). Unsupported: {', '.join(ops) or 'see below'}.{hint}\n"
+                f"Converter said: {message.strip().splitlines()[-1][:1000] if message.strip() else error!r}"
+            ) from error
+
+
+def _keras_outputs(model, rows):
+    import keras
+
+    outputs = model(rows[0] if len(rows) == 1 else rows, training=False)
+    if isinstance(outputs, dict):
+        outputs = [outputs[key] for key in sorted(outputs)]
+    if not isinstance(outputs, (list, tuple)):
+        outputs = [outputs]
+    return [np.asarray(keras.ops.convert_to_numpy(output)) for output in outputs]
+
+
+def run_tflite(model_content, rows, batch_size=None):
+    """Run a TFLite flatbuffer in ``ai_edge_litert`` on a list of input arrays.
+
+    Inputs are fed in chunks of ``batch_size`` rows (all at once when ``None``); integer
+    quantized inputs and outputs are (de)quantized with the tensor's scale and zero point.
+    Returns a list of float arrays, one per output, in output-name order.
+    """
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_content=model_content)
+    runner = interpreter.get_signature_runner()
+    input_details = runner.get_input_details()
+    output_details = runner.get_output_details()
+    names = list(input_details)
+    total = len(rows[0])
+    step = batch_size or total
+    collected = {name: [] for name in output_details}
+    for start in range(0, total, step):
+        feed = {}
+        for name, array in zip(names, rows):
+            chunk = array[start : start + step]
+            detail = input_details[name]
+            scale, zero_point = detail["quantization"]
+            if scale and np.issubdtype(detail["dtype"], np.integer) and not np.issubdtype(chunk.dtype, np.integer):
+                chunk = np.round(chunk / scale + zero_point)
+            feed[name] = chunk.astype(detail["dtype"])
+        for name, value in runner(**feed).items():
+            scale, zero_point = output_details[name]["quantization"]
+            value = value.astype(np.float32)
+            if scale:
+                value = (value - zero_point) * scale
+            collected[name].append(value)
+    return [np.concatenate(collected[name]) for name in sorted(collected, key=_natural_key)]
+
+
+def _natural_key(name):
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
+
+
+def export_tflite(
+    model,
+    path,
+    quantization=None,
+    representative_data=None,
+    sample_inputs=None,
+    batch_size=None,
+    num_samples=64,
+    integer_io=False,
+):
+    """Convert ``model`` to a ``.tflite`` file with builtin ops and check it against Keras.
+
+    Args:
+        model: a built Keras 3 model (Functional, Sequential, or subclassed when
+            ``sample_inputs``/``representative_data`` gives the input shapes).
+        path: where to write the ``.tflite`` file (its folder is created).
+        quantization: ``None`` (float32), ``"float16"`` (float16 weights),
+            ``"dynamic"`` (int8 weights, float activations: post-training dynamic range) or
+            ``"int8"``. With ``representative_data``, ``"int8"`` is full-integer
+            quantization: int8 weights and activations calibrated on those rows, float
+            inputs and outputs unless ``integer_io=True`` (integer token ids stay int32).
+            Without it, ``"int8"`` is meant for models trained with fake-quant ops
+            (``keras.quantizers.fake_quant_with_min_max_vars``): the converter turns them into
+            int8 tensors using the trained ranges; weights become int8 too.
+        representative_data: calibration inputs for ``"int8"``: an array, a list of arrays
+            (one per model input), an ``(x, y)`` pair, a ``tf.data.Dataset`` or a generator
+            of batches. Its first ``num_samples`` rows are also the check inputs.
+        sample_inputs: inputs used to compare Keras and TFLite (same forms as above). When
+            neither this nor ``representative_data`` is given, random rows are drawn (ids below
+            the smallest embedding vocabulary for integer inputs).
+        batch_size: fix the batch dimension (e.g. ``1``) instead of leaving it dynamic. LSTM
+            and GRU layers convert with builtin ops only if built with ``unroll=True`` or
+            exported with a static batch.
+        num_samples: rows used for calibration and for the check.
+        integer_io: with full-integer ``"int8"``, make float inputs and outputs int8 too.
+
+    Returns:
+        A :class:`TFLiteExport` with ``path``, ``size_bytes``, ``quantization``,
+        ``max_abs_diff`` (largest absolute difference between Keras and TFLite outputs on the
+        sample rows) and ``num_samples``.
+
+    Raises:
+        ValueError: a bad argument.
+        TFLiteExportError: the converter cannot express the model with TFLite builtin ops
+            (the message names the ops, e.g. ``tf.TensorListReserve`` from a non-unrolled LSTM).
+
+    Example:
+
+    ```python
+    model = keras_compress.models.dan(vocab_size=20000, num_classes=2)
+    result = keras_compress.export_tflite(model, "dan.tflite", quantization="dynamic",
+                                          sample_inputs=x_test[:32])
+    print(result.size_bytes, result.max_abs_diff)
+    ```
+    """
+    if quantization not in QUANTIZATIONS:
+        raise ValueError(f"quantization must be one of {QUANTIZATIONS}, got {quantization!r}")
+    if batch_size is not None and (not isinstance(batch_size, int) or batch_size < 1):
+        raise ValueError(f"batch_size must be a positive int or None, got {batch_size!r}")
+    if not isinstance(num_samples, int) or num_samples < 1:
+        raise ValueError(f"num_samples must be a positive int, got {num_samples!r}")
+    if not getattr(model, "built", False):
+        raise ValueError(f"Model {model.name!r} is not built: call it on data or build() it first")
+    path = os.fspath(path)
+    if not path.endswith(".tflite"):
+        raise ValueError(f"path must end with '.tflite', got {path!r}")
+
+    known_inputs = len(model.inputs) if getattr(model, "inputs", None) else None
+    calibration_rows = _collect_rows(representative_data, known_inputs or 1, num_samples)
+    check_rows = _collect_rows(sample_inputs, known_inputs or 1, num_samples)
+    specs = _input_specs(model, check_rows if check_rows is not None else calibration_rows, batch_size)
+    if check_rows is None:
+        check_rows = calibration_rows if calibration_rows is not None else _random_rows(model, specs, min(num_samples, 8))
+    if len(check_rows) != len(specs):
+        raise ValueError(f"model has {len(specs)} inputs but the sample data has {len(check_rows)} arrays")
+    check_rows = [np.asarray(array, dtype=spec.dtype.as_numpy_dtype) for array, spec in zip(check_rows, specs)]
+    if batch_size is not None:
+        usable = len(check_rows[0]) // batch_size * batch_size
+        if usable == 0:
+            raise ValueError(f"need at least batch_size={batch_size} sample rows")
+        check_rows = [array[:usable] for array in check_rows]
+
+    content = _convert(model, specs, quantization, calibration_rows, integer_io)
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    with open(path, "wb") as handle:
+        handle.write(content)
+
+    tflite_outputs = run_tflite(content, check_rows, batch_size)
+    keras_outputs = _keras_outputs(model, check_rows)
+    if len(tflite_outputs) != len(keras_outputs):
+        raise TFLiteExportError(
+            f"TFLite model has {len(tflite_outputs)} outputs, Keras model {len(keras_outputs)}"
+        )
+    max_diff = max(
+        float(np.max(np.abs(lite.reshape(keras_out.shape) - keras_out))) if keras_out.size else 0.0
+        for lite, keras_out in zip(tflite_outputs, keras_outputs)
+    )
+    return TFLiteExport(
+        path=path,
+        size_bytes=os.path.getsize(path),
+        quantization=quantization,
+        max_abs_diff=max_diff,
+        num_samples=len(check_rows[0]),
+    )

@@ -1,0 +1,128 @@
+"""export_tflite: round trips through the ai-edge-litert Interpreter for tiny DAN-, LSTM- and
+fake-quant models, quantization modes, and clear errors."""
+
+import os
+
+import keras
+import numpy as np
+import pytest
+
+from keras_compress.export import TFLiteExportError, export_tflite, run_tflite
+
+VOCAB, LENGTH = 40, 10
+
+
+def token_rows(count=16, seed=0):
+    rng = np.random.default_rng(seed)
+    rows = rng.integers(1, VOCAB, size=(count, LENGTH)).astype("int32")
+    rows[:, 7:] = 0  # padding, so masks matter
+    return rows
+
+
+def tiny_dan():
+    keras.utils.set_random_seed(1)
+    tokens = keras.Input((LENGTH,), dtype="int32")
+    # Big enough (>= 1024 weights a tensor) for the converter to quantize the weights.
+    x = keras.layers.Embedding(VOCAB, 32, mask_zero=True)(tokens)
+    x = keras.layers.GlobalAveragePooling1D()(x)
+    x = keras.layers.Dense(64, activation="relu")(x)
+    return keras.Model(tokens, keras.layers.Dense(3, activation="softmax")(x))
+
+
+def tiny_lstm(unroll):
+    keras.utils.set_random_seed(2)
+    tokens = keras.Input((LENGTH,), dtype="int32")
+    x = keras.layers.Embedding(VOCAB, 8, mask_zero=True)(tokens)
+    x = keras.layers.LSTM(6, unroll=unroll)(x)
+    return keras.Model(tokens, keras.layers.Dense(2, activation="softmax")(x))
+
+
+def test_float_round_trip_matches_keras(tmp_path):
+    model = tiny_dan()
+    path = tmp_path / "sub" / "dan.tflite"
+    result = export_tflite(model, path, sample_inputs=token_rows())
+    assert os.path.getsize(path) == result.size_bytes > 0
+    assert result.num_samples == 16
+    assert result.max_abs_diff < 1e-5
+    # The file itself (not only the in-memory bytes) gives Keras's predictions.
+    lite = run_tflite(path.read_bytes(), [token_rows()])[0]
+    np.testing.assert_allclose(lite, model.predict(token_rows(), verbose=0), atol=1e-5)
+
+
+@pytest.mark.parametrize("quantization", ["float16", "dynamic", "int8"])
+def test_quantized_exports_are_smaller_and_close(tmp_path, quantization):
+    model = tiny_dan()
+    plain = export_tflite(model, tmp_path / "plain.tflite", sample_inputs=token_rows())
+    result = export_tflite(
+        model,
+        tmp_path / f"{quantization}.tflite",
+        quantization=quantization,
+        representative_data=token_rows(32, seed=3),
+    )
+    assert result.size_bytes < plain.size_bytes
+    assert result.max_abs_diff < 0.05  # softmax probabilities
+
+
+def test_full_integer_int8_has_int8_activations(tmp_path):
+    from ai_edge_litert.interpreter import Interpreter
+
+    result = export_tflite(tiny_dan(), tmp_path / "q.tflite", "int8", representative_data=token_rows(32))
+    interpreter = Interpreter(model_path=result.path)
+    dtypes = {detail["dtype"] for detail in interpreter.get_tensor_details()}
+    assert np.int8 in dtypes
+    # Token ids stay int32 and outputs stay float.
+    assert interpreter.get_input_details()[0]["dtype"] == np.int32
+    assert interpreter.get_output_details()[0]["dtype"] == np.float32
+
+
+def test_lstm_needs_unroll_or_static_batch(tmp_path):
+    with pytest.raises(TFLiteExportError, match="unroll=True"):
+        export_tflite(tiny_lstm(unroll=False), tmp_path / "a.tflite", sample_inputs=token_rows())
+    static = export_tflite(tiny_lstm(unroll=False), tmp_path / "b.tflite", sample_inputs=token_rows(), batch_size=1)
+    unrolled = export_tflite(tiny_lstm(unroll=True), tmp_path / "c.tflite", sample_inputs=token_rows())
+    assert static.max_abs_diff < 1e-5 and unrolled.max_abs_diff < 1e-5
+
+
+def test_fake_quant_model_converts_to_int8_without_representative_data(tmp_path):
+    from ai_edge_litert.interpreter import Interpreter
+
+    class FakeQuant(keras.layers.Layer):
+        def call(self, x):
+            return keras.quantizers.fake_quant_with_min_max_vars(x, -2.0, 2.0, num_bits=8)
+
+    keras.utils.set_random_seed(3)
+    inputs = keras.Input((8,))
+    x = keras.layers.Dense(16)(FakeQuant()(inputs))
+    model = keras.Model(inputs, keras.layers.Dense(2)(FakeQuant()(x)))
+    sample = np.random.default_rng(0).uniform(-1, 1, (8, 8)).astype("float32")
+    result = export_tflite(model, tmp_path / "fq.tflite", "int8", sample_inputs=sample)
+    dtypes = {detail["dtype"] for detail in Interpreter(model_path=result.path).get_tensor_details()}
+    assert np.int8 in dtypes
+    assert result.max_abs_diff < 0.1
+
+
+def test_subclassed_model_needs_sample_inputs(tmp_path):
+    class Tiny(keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.dense = keras.layers.Dense(2)
+
+        def call(self, x):
+            return self.dense(x)
+
+    model = Tiny()
+    model(np.zeros((1, 4), "float32"))
+    with pytest.raises(ValueError, match="sample_inputs"):
+        export_tflite(model, tmp_path / "s.tflite")
+    result = export_tflite(model, tmp_path / "s.tflite", sample_inputs=np.ones((3, 4)))
+    assert result.max_abs_diff < 1e-5
+
+
+def test_bad_arguments(tmp_path):
+    model = tiny_dan()
+    with pytest.raises(ValueError, match="quantization"):
+        export_tflite(model, tmp_path / "x.tflite", quantization="int4")
+    with pytest.raises(ValueError, match=".tflite"):
+        export_tflite(model, tmp_path / "x.bin")
+    with pytest.raises(ValueError, match="batch_size"):
+        export_tflite(model, tmp_path / "x.tflite", batch_size=0)
