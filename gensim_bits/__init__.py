@@ -3,6 +3,7 @@
 Swap ``gensim.models.Word2Vec`` for :class:`gensim_bits.Word2Bits` and get 1- or 2-bit
 word vectors, stored bit-packed and searched without unpacking.
 """
+from gensim_bits.evaluation import evaluate
 from gensim_bits.fileformat import QuantizedVectorsFormatError
 from gensim_bits.keyedvectors import QuantizedKeyedVectors
 from gensim_bits.quantizers import SUPPORTED_BITS, levels, quantize, quantize_codes
@@ -10,5 +11,5 @@ from gensim_bits.word2bits import Word2Bits
 
 __all__ = [
     "SUPPORTED_BITS", "QuantizedKeyedVectors", "QuantizedVectorsFormatError", "Word2Bits",
-    "levels", "quantize", "quantize_codes",
+    "evaluate", "levels", "quantize", "quantize_codes",
 ]

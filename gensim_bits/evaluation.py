@@ -1,0 +1,240 @@
+"""Word-similarity (Spearman) and analogy (3CosAdd, 3CosMul of Levy & Goldberg 2014, equations
+3 and 4, epsilon 0.001) evaluation in one call, for gensim KeyedVectors and packed vectors alike.
+
+Analogies are scored in batches: the cosines of every vocabulary row with every word that
+occurs in a question are computed once, chunk by chunk (a matrix product for float vectors,
+the popcount kernel for :class:`~gensim_bits.QuantizedKeyedVectors`), and both objectives
+are maximized over the chunk for many questions at once. gensim's ``evaluate_word_analogies``
+scores only 3CosAdd, one question at a time.
+
+Example::
+
+    >>> from gensim_bits import evaluate
+    >>> results = evaluate(model.wv, similarity=["ws353.tsv"], analogies=["google.txt"])
+    >>> results["analogies"]["google.txt"]["total"]["accuracy_3cosmul"]
+"""
+import logging
+import os
+import time
+
+import numpy as np
+from scipy import stats
+
+from gensim_bits.keyedvectors import QuantizedKeyedVectors
+
+logger = logging.getLogger(__name__)
+
+EPSILON = 0.001  # Levy & Goldberg 2014, section 6
+VOCABULARY_CHUNK = 4096
+QUESTION_BATCH = 2048
+
+
+def _cosine_function(vectors):
+    """``cosines(indices, start, end)`` -> (end - start, len(indices)) float32 for either kind."""
+    if isinstance(vectors, QuantizedKeyedVectors):
+        return lambda indices, start, end: vectors.cosines(indices, start, end).astype(np.float32)
+    normed = vectors.get_normed_vectors().astype(np.float32)
+    return lambda indices, start, end: normed[start:end] @ normed[np.asarray(indices)].T
+
+
+def _restricted_vocabulary(vectors, restrict_vocab, case_insensitive):
+    """gensim's rule: the first ``restrict_vocab`` words; upper-cased, the first variant wins.
+
+    Returns the lookup (word -> row) and, for every row, the row of its canonical variant.
+    """
+    keys = vectors.index_to_key[:restrict_vocab]
+    normalize = str.upper if case_insensitive else (lambda word: word)
+    lookup = {}
+    for row, key in enumerate(keys):
+        lookup.setdefault(normalize(key), row)
+    canonical = np.array([lookup[normalize(key)] for key in keys], dtype=np.int64)
+    return lookup, canonical, normalize
+
+
+def _read_pairs(path, lookup, normalize):
+    """(rows a, rows b, gold scores, out-of-vocabulary count) of a word-pair file."""
+    rows_a, rows_b, gold, oov = [], [], [], 0
+    with open(path, encoding="utf-8") as lines:
+        for line in lines:
+            if not line.strip() or line.startswith("#"):
+                continue
+            parts = line.rstrip("\n").split("\t")
+            try:
+                first, second, score = normalize(parts[0]), normalize(parts[1]), float(parts[2])
+            except (IndexError, ValueError):
+                logger.info("skipping invalid line in %s: %r", path, line)
+                continue
+            if first not in lookup or second not in lookup:
+                oov += 1
+                continue
+            rows_a.append(lookup[first])
+            rows_b.append(lookup[second])
+            gold.append(score)
+    return rows_a, rows_b, gold, oov
+
+
+def evaluate_similarity(path, lookup, normalize, cosines):
+    rows_a, rows_b, gold, oov = _read_pairs(path, lookup, normalize)
+    model = [float(cosines([b], a, a + 1)[0, 0]) for a, b in zip(rows_a, rows_b)]
+    total = len(gold) + oov
+    result = {"pairs": len(gold), "total": total, "coverage": len(gold) / total if total else 0.0,
+              "spearman": float("nan"), "pearson": float("nan")}
+    if len(gold) >= 2:
+        result["spearman"] = float(stats.spearmanr(gold, model)[0])
+        result["pearson"] = float(stats.pearsonr(gold, model)[0])
+    return result
+
+
+def _read_questions(path, lookup, normalize):
+    """Section names, and an int64 array (questions, 5): section, a, b, c, expected rows."""
+    sections, questions, total = [], [], 0
+    with open(path, encoding="utf-8") as lines:
+        for line in lines:
+            if line.startswith(": "):
+                sections.append(line[2:].strip())
+                continue
+            words = line.split()
+            if not words:
+                continue
+            if len(words) != 4 or not sections:
+                logger.info("skipping invalid line in %s: %r", path, line)
+                continue
+            total += 1
+            words = [normalize(word) for word in words]
+            if all(word in lookup for word in words):
+                questions.append([len(sections) - 1] + [lookup[word] for word in words])
+    return sections, np.array(questions, dtype=np.int64).reshape(-1, 5), total
+
+
+def _exclusions(questions, canonical):
+    """(question, row) pairs that may not answer a question: its three words and their case variants."""
+    variants = {}
+    for row in np.flatnonzero(canonical != np.arange(len(canonical))):
+        variants.setdefault(int(canonical[row]), []).append(int(row))
+    pairs = []
+    for number, (_, a, b, c, _) in enumerate(questions.tolist()):
+        for word in {a, b, c}:
+            pairs.extend((number, row) for row in [word] + variants.get(word, []))
+    pairs = np.array(pairs, dtype=np.int64).reshape(-1, 2)
+    return pairs[np.argsort(pairs[:, 0], kind="stable")]
+
+
+def answer_analogies(questions, canonical, cosines, vocabulary_size):
+    """Rows predicted by 3CosAdd and 3CosMul for every question (a:b :: c:?).
+
+    3CosAdd: argmax cos(x, b) - cos(x, a) + cos(x, c). 3CosMul: argmax
+    cos'(x, b) cos'(x, c) / (cos'(x, a) + 0.001) with cos' = (1 + cos) / 2. Both over the
+    first ``vocabulary_size`` rows, the question words excluded; ties go to the lower row.
+    """
+    count = len(questions)
+    best = {name: (np.full(count, -np.inf, dtype=np.float32), np.full(count, -1, dtype=np.int64))
+            for name in ("3cosadd", "3cosmul")}
+    if count == 0:
+        return {name: rows for name, (_, rows) in best.items()}
+    words, positions = np.unique(questions[:, 1:4], return_inverse=True)
+    positions = positions.reshape(-1, 3)
+    excluded = _exclusions(questions, canonical)
+    for start in range(0, vocabulary_size, VOCABULARY_CHUNK):
+        end = min(start + VOCABULARY_CHUNK, vocabulary_size)
+        shifted = 1.0 + cosines(words, start, end)  # 2 cos' = 1 + cos
+        for first in range(0, count, QUESTION_BATCH):
+            last = min(first + QUESTION_BATCH, count)
+            cos_a, cos_b, cos_c = (shifted[:, positions[first:last, k]] for k in range(3))
+            scores = {
+                "3cosadd": cos_b + cos_c - cos_a,  # the +1 shifts cancel up to a constant
+                "3cosmul": cos_b * cos_c / (2.0 * cos_a + 4.0 * EPSILON),  # = cos'b cos'c / (cos'a + eps)
+            }
+            low, high = np.searchsorted(excluded[:, 0], [first, last])
+            pairs = excluded[low:high]
+            pairs = pairs[(pairs[:, 1] >= start) & (pairs[:, 1] < end)]
+            for name, score in scores.items():
+                score[pairs[:, 1] - start, pairs[:, 0] - first] = -np.inf
+                chunk_rows = score.argmax(axis=0)
+                chunk_values = score[chunk_rows, np.arange(last - first)]
+                values, rows = best[name]
+                better = chunk_values > values[first:last]
+                values[first:last][better] = chunk_values[better]
+                rows[first:last][better] = chunk_rows[better] + start
+    return {name: rows for name, (_, rows) in best.items()}
+
+
+def evaluate_analogies(path, lookup, normalize, canonical, cosines):
+    sections, questions, total = _read_questions(path, lookup, normalize)
+    predicted = answer_analogies(questions, canonical, cosines, len(canonical))
+    expected = questions[:, 4]
+    correct = {name: canonical[np.maximum(rows, 0)] == expected for name, rows in predicted.items()}
+
+    def summary(name, mask):
+        answered = int(mask.sum())
+        result = {"section": name, "questions": answered}
+        for method, hits in correct.items():
+            result[f"correct_{method}"] = int(hits[mask].sum())
+            result[f"accuracy_{method}"] = float(hits[mask].mean()) if answered else 0.0
+        return result
+
+    per_section = [summary(name, questions[:, 0] == number) for number, name in enumerate(sections)]
+    overall = summary("total", np.ones(len(questions), dtype=bool))
+    return {"sections": per_section, "total": overall, "questions_in_file": total,
+            "coverage": len(questions) / total if total else 0.0}
+
+
+def evaluate(vectors, similarity=(), analogies=(), restrict_vocab=300000, case_insensitive=True, verbose=True):
+    """Score word vectors on word-similarity and analogy files in one call.
+
+    Args:
+        vectors: gensim ``KeyedVectors``, :class:`~gensim_bits.QuantizedKeyedVectors`, or a
+            model with ``.wv`` (e.g. :class:`~gensim_bits.Word2Bits`).
+        similarity: paths of word-pair files (``# comment`` lines, then ``word1<TAB>word2<TAB>score``),
+            as gensim's ``evaluate_word_pairs`` reads them.
+        analogies: paths of analogy files (``: section`` headers, then 4 words a line).
+        restrict_vocab: only the first ``restrict_vocab`` words are looked up and searched.
+        case_insensitive: compare words upper-cased, the first (most frequent) variant wins.
+        verbose: print the result table.
+
+    Returns:
+        ``{"similarity": {file name: {"spearman", "pearson", "pairs", "total", "coverage"}},
+        "analogies": {file name: {"sections": [...], "total": {...}, "questions_in_file",
+        "coverage"}}, "seconds": ...}``; each section and the total hold ``questions``,
+        ``correct_3cosadd``, ``accuracy_3cosadd``, ``correct_3cosmul``, ``accuracy_3cosmul``.
+        Pairs and questions with out-of-vocabulary words are skipped and lower the coverage.
+    """
+    vectors = getattr(vectors, "wv", vectors)
+    if isinstance(similarity, (str, os.PathLike)):
+        similarity = [similarity]
+    if isinstance(analogies, (str, os.PathLike)):
+        analogies = [analogies]
+    if not similarity and not analogies:
+        raise ValueError("give at least one word-pair file (similarity=) or analogy file (analogies=)")
+    for path in list(similarity) + list(analogies):
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"evaluation file not found: {path}")
+    started = time.perf_counter()
+    lookup, canonical, normalize = _restricted_vocabulary(vectors, restrict_vocab, case_insensitive)
+    cosines = _cosine_function(vectors)
+    results = {
+        "similarity": {os.path.basename(path): evaluate_similarity(path, lookup, normalize, cosines)
+                       for path in similarity},
+        "analogies": {os.path.basename(path): evaluate_analogies(path, lookup, normalize, canonical, cosines)
+                      for path in analogies},
+    }
+    results["seconds"] = time.perf_counter() - started
+    if verbose:
+        print(format_results(results))
+    return results
+
+
+def format_results(results):
+    """The result dict of :func:`evaluate` as a plain-text table."""
+    lines = []
+    if results["similarity"]:
+        lines.append(f"{'word similarity':<34} {'spearman':>8} {'pearson':>8} {'pairs':>11} {'coverage':>8}")
+        for name, row in results["similarity"].items():
+            lines.append(f"{name:<34} {row['spearman']:>8.4f} {row['pearson']:>8.4f} "
+                         f"{row['pairs']:>5}/{row['total']:<5} {row['coverage']:>8.1%}")
+    for name, result in results["analogies"].items():
+        lines.append(f"{'analogies ' + name:<34} {'3CosAdd':>8} {'3CosMul':>8} {'questions':>11} {'coverage':>8}")
+        for row in result["sections"] + [result["total"]]:
+            coverage = f"{result['coverage']:>8.1%}" if row is result["total"] else ""
+            lines.append(f"  {row['section']:<32} {row['accuracy_3cosadd']:>8.1%} {row['accuracy_3cosmul']:>8.1%} "
+                         f"{row['questions']:>11} {coverage}")
+    return "\n".join(lines)
