@@ -340,6 +340,18 @@ def _is_functional(model):
     return hasattr(model, "_nodes_by_depth")
 
 
+def _same_inputs(model):
+    """Fresh ``keras.Input`` tensors with the names, shapes and dtypes of the model's inputs."""
+    if isinstance(model, keras.Sequential):
+        return None  # clone_model rebuilds Sequential models from their InputLayer.
+
+    def fresh(tensor):
+        history = tensor._keras_history
+        return keras.Input(batch_shape=tensor.shape, dtype=tensor.dtype, name=history.operation.name)
+
+    return keras.tree.map_structure(fresh, model._inputs_struct)
+
+
 def _clone_with(model, replacements):
     originals = {}
 
@@ -354,7 +366,7 @@ def _clone_with(model, replacements):
         originals[id(clone)] = layer
         return clone
 
-    clone = keras.models.clone_model(model, clone_function=clone_layer)
+    clone = keras.models.clone_model(model, input_tensors=_same_inputs(model), clone_function=clone_layer)
     for layer in clone._flatten_layers(include_self=False, recursive=False):
         source = originals.get(id(layer))
         if source is not None:
@@ -375,7 +387,11 @@ def _swap_in_graph(model, replacements):
                     model._layers[index] = new
         model._maybe_rebuild()
     else:
-        traced = keras.models.clone_model(model, clone_function=lambda layer: replacements.get(id(layer), layer))
+        traced = keras.models.clone_model(
+            model,
+            input_tensors=_same_inputs(model),
+            clone_function=lambda layer: replacements.get(id(layer), layer),
+        )
         previous = getattr(model, "_self_setattr_tracking", True)
         object.__setattr__(model, "_self_setattr_tracking", False)
         try:

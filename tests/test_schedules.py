@@ -1,0 +1,105 @@
+"""CALR and CyclicLR: values against hand-computed sequences, serialization, callbacks, plot."""
+
+import keras
+import numpy as np
+import pytest
+
+from keras_compress.callbacks import CALRScheduler
+from keras_compress.schedules import CALR, CyclicLR, plot_schedule
+
+
+def values(schedule, steps):
+    return np.asarray(keras.ops.convert_to_numpy(schedule(np.arange(steps, dtype="float32"))))
+
+
+def test_calr_through_a_warm_restart():
+    # Upper bound 1, 0.5, 0.25 over three epochs of four steps; 0.125 = lower bound -> restart.
+    schedule = CALR(1.0, decay=0.5, step_size=2, steps_per_epoch=4)
+    assert schedule.lower_bound == 0.125 and schedule.annealing_epochs == 3
+    expected = [
+        0.125, 0.5625, 1.0, 0.5625,  # epoch 0: triangle up to 1
+        0.125, 0.3125, 0.5, 0.3125,  # epoch 1: up to 0.5
+        0.125, 0.1875, 0.25, 0.1875,  # epoch 2: up to 0.25
+        0.125, 0.5625, 1.0, 0.5625,  # epoch 3: warm restart
+    ]
+    np.testing.assert_allclose(values(schedule, 16), expected, rtol=1e-6)
+    assert float(keras.ops.convert_to_numpy(schedule(13))) == pytest.approx(0.5625)
+
+
+def test_calr_paper_defaults_and_explicit_lower_bound():
+    schedule = CALR(1e-3)
+    assert schedule.lower_bound == pytest.approx(1e-6) and schedule.annealing_epochs == 3
+    # Peaks of epochs 0, 1, 2, 3 with step_size = steps_per_epoch / 2.
+    short = CALR(1e-3, step_size=5, steps_per_epoch=10)
+    np.testing.assert_allclose(values(short, 40)[5::10], [1e-3, 1e-4, 1e-5, 1e-3], rtol=1e-5)
+    # A lower bound of 0.3 with decay 0.5: upper bounds 1, 0.5, then 0.25 <= 0.3 restarts.
+    assert CALR(1.0, decay=0.5, lower_bound=0.3).annealing_epochs == 2
+
+
+def test_cyclic_lr_modes():
+    triangular = CyclicLR(0.1, 1.0, step_size=2)
+    np.testing.assert_allclose(values(triangular, 8), [0.1, 0.55, 1.0, 0.55, 0.1, 0.55, 1.0, 0.55], rtol=1e-6)
+    halving = CyclicLR(0.1, 1.0, step_size=2, mode="triangular2")
+    np.testing.assert_allclose(values(halving, 8), [0.1, 0.55, 1.0, 0.55, 0.1, 0.325, 0.55, 0.325], rtol=1e-6)
+    exp_range = CyclicLR(0.1, 1.0, step_size=2, mode="exp_range", gamma=0.9)
+    steps = np.arange(8)
+    height = np.maximum(0, 1 - np.abs(steps / 2 - 2 * np.floor(1 + steps / 4) + 1))
+    np.testing.assert_allclose(values(exp_range, 8), 0.1 + 0.9 * height * 0.9**steps, rtol=1e-5)
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="decay"):
+        CALR(1e-3, decay=1.5)
+    with pytest.raises(ValueError, match="lower_bound"):
+        CALR(1e-3, lower_bound=1e-2)
+    with pytest.raises(ValueError, match="mode"):
+        CyclicLR(mode="cosine")
+    with pytest.raises(ValueError, match="maximal"):
+        CyclicLR(1e-2, 1e-3)
+
+
+def tiny_model(optimizer):
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+    model.compile(optimizer=optimizer, loss="mse")
+    return model
+
+
+@pytest.mark.parametrize(
+    "schedule",
+    [CALR(1e-2, decay=0.5, step_size=3, steps_per_epoch=5), CyclicLR(1e-3, 1e-2, 3, "exp_range", 0.99)],
+)
+def test_schedule_survives_keras_save_and_load(tmp_path, schedule):
+    model = tiny_model(keras.optimizers.Adam(schedule))
+    x, y = np.ones((8, 4), "float32"), np.zeros((8, 2), "float32")
+    model.fit(x, y, batch_size=2, epochs=1, verbose=0)
+    path = tmp_path / "model.keras"
+    model.save(path)
+    loaded = keras.models.load_model(path, safe_mode=True)
+    restored = loaded.optimizer._learning_rate
+    assert type(restored) is type(schedule) and restored.get_config() == schedule.get_config()
+    np.testing.assert_allclose(values(restored, 20), values(schedule, 20))
+
+
+def test_callback_sets_the_same_rates_as_the_schedule():
+    schedule = CALR(1e-2, decay=0.5, step_size=2, steps_per_epoch=4)
+    model = tiny_model(keras.optimizers.SGD(0.5))
+    seen = []
+    record = keras.callbacks.LambdaCallback(
+        on_train_batch_end=lambda batch, logs: seen.append(float(model.optimizer.learning_rate.numpy()))
+    )
+    x, y = np.ones((16, 4), "float32"), np.zeros((16, 2), "float32")
+    history = model.fit(
+        x, y, batch_size=4, epochs=4, verbose=0,
+        callbacks=[CALRScheduler(1e-2, decay=0.5, step_size=2, steps_per_epoch=4), record],
+    )
+    np.testing.assert_allclose(seen, values(schedule, 16), rtol=1e-6)
+    assert len(history.history["learning_rate"]) == 4
+
+
+def test_plot_schedule_writes_a_png(tmp_path):
+    path = tmp_path / "calr.png"
+    figure = plot_schedule(CALR(1e-3, step_size=5, steps_per_epoch=10), 40, path=path, steps_per_epoch=10)
+    assert path.stat().st_size > 1000
+    line = figure.axes[0].lines[0]
+    assert len(line.get_ydata()) == 40 and max(line.get_ydata()) == pytest.approx(1e-3)
