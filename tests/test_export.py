@@ -126,3 +126,20 @@ def test_bad_arguments(tmp_path):
         export_tflite(model, tmp_path / "x.bin")
     with pytest.raises(ValueError, match="batch_size"):
         export_tflite(model, tmp_path / "x.tflite", batch_size=0)
+
+
+def test_reference_classifiers_and_factorized_model_round_trip(tmp_path):
+    from keras_compress import FactorizedEmbedding, compress_embeddings
+    from keras_compress.models import dan, lstm_classifier
+
+    keras.utils.set_random_seed(4)
+    rows = token_rows()
+    classifier = dan(VOCAB, 3, embedding_dim=16, hidden=(32, 16))
+    factorized = compress_embeddings(classifier, reduction=0.75)
+    assert isinstance(factorized.get_layer("embedding"), FactorizedEmbedding)
+    recurrent = lstm_classifier(VOCAB, 2, embeddings=np.random.default_rng(0).normal(size=(VOCAB, 8)),
+                                units=6, sequence_length=LENGTH, unroll=True)
+    for name, model in (("dan", classifier), ("factorized", factorized), ("lstm", recurrent)):
+        for quantization in (None, "dynamic"):
+            result = export_tflite(model, tmp_path / f"{name}-{quantization}.tflite", quantization, sample_inputs=rows)
+            assert result.max_abs_diff < (1e-5 if quantization is None else 0.05), (name, quantization)

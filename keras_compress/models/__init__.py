@@ -1,3 +1,5 @@
 """Reference models of the papers this library implements."""
 
-__all__ = []
+from keras_compress.models.classifiers import dan, lstm_classifier
+
+__all__ = ["dan", "lstm_classifier"]
