@@ -139,7 +139,11 @@ def test_reference_classifiers_and_factorized_model_round_trip(tmp_path):
     assert isinstance(factorized.get_layer("embedding"), FactorizedEmbedding)
     recurrent = lstm_classifier(VOCAB, 2, embeddings=np.random.default_rng(0).normal(size=(VOCAB, 8)),
                                 units=6, sequence_length=LENGTH, unroll=True)
-    for name, model in (("dan", classifier), ("factorized", factorized), ("lstm", recurrent)):
-        for quantization in (None, "dynamic"):
-            result = export_tflite(model, tmp_path / f"{name}-{quantization}.tflite", quantization, sample_inputs=rows)
-            assert result.max_abs_diff < (1e-5 if quantization is None else 0.05), (name, quantization)
+    for name, model, quantization in (
+        ("dan", classifier, None),
+        ("factorized", factorized, None),
+        ("factorized", factorized, "dynamic"),
+        ("lstm", recurrent, None),
+    ):
+        result = export_tflite(model, tmp_path / f"{name}-{quantization}.tflite", quantization, sample_inputs=rows)
+        assert result.max_abs_diff < (1e-5 if quantization is None else 0.05), (name, quantization)
