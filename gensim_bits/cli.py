@@ -1,0 +1,377 @@
+"""The ``gensim-bits`` command line: train Word2Bits vectors (Lam 2018), evaluate, query,
+convert and inspect them.
+
+Examples::
+
+    gensim-bits train corpus.txt.gz -o vectors.gbits --bits 1 --vector-size 800 --epochs 5
+    gensim-bits evaluate vectors.gbits                  # shared word-similarity + analogy sets
+    gensim-bits similar vectors.gbits king woman --negative man
+    gensim-bits convert vectors.gbits vectors.txt       # packed -> word2vec text (.bin: binary)
+    gensim-bits info vectors.gbits
+"""
+import argparse
+import inspect
+import json
+import logging
+import os
+import sys
+
+from gensim_bits.fileformat import MAGIC
+from gensim_bits.keyedvectors import QuantizedKeyedVectors, infer_bits
+from gensim_bits.packing import PACKED_BITS
+from gensim_bits.quantizers import SUPPORTED_BITS
+
+PACKED_SUFFIX = ".gbits"
+DEFAULT_DATA_DIR = os.path.join("..", "shared", "data")
+DEFAULT_SIMILARITY = ["ws353.tsv", "ws353_similarity.tsv", "ws353_relatedness.tsv", "simlex999.tsv", "men.tsv"]
+DEFAULT_ANALOGIES = ["google.txt"]
+
+# Word2Bits arguments that make no sense on a command line (Python objects) or are given otherwise.
+NOT_FLAGS = {"self", "sentences", "corpus_file", "hashfxn", "trim_rule", "callbacks", "comment"}
+FLAG_HELP = {
+    "bits": "bits per vector value: 1 (+-1/3), 2 (+-1/4, +-3/4), 4 or 8 (uniform levels), 32 (float)",
+    "vector_size": "dimension of the word vectors",
+    "window": "maximum distance between the current and the predicted word",
+    "min_count": "ignore words rarer than this",
+    "epochs": "passes over the corpus",
+    "workers": "worker threads",
+    "negative": "negative samples per word",
+    "sample": "downsampling threshold for frequent words",
+    "alpha": "initial learning rate",
+    "min_alpha": "final learning rate (linear decay)",
+    "seed": "random seed",
+    "max_vocab_size": "prune the vocabulary while scanning to at most this many words",
+    "max_final_vocab": "keep at most this many words",
+    "thresholded": "train in float and quantize only the final vectors (the paper's T1 baseline)",
+    "compute_loss": "track the training loss (printed at the end)",
+}
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse with a one-line error message."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+class CommandError(Exception):
+    """A user error the command reports in one line."""
+
+
+def _word2bits_flags(parser):
+    """Add one flag for every scalar argument of ``Word2Bits.__init__``, with its default."""
+    from gensim_bits.word2bits import Word2Bits
+
+    for name, parameter in inspect.signature(Word2Bits.__init__).parameters.items():
+        if name in NOT_FLAGS:
+            continue
+        default = parameter.default
+        flag = "--" + name.replace("_", "-")
+        help_text = FLAG_HELP.get(name, f"Word2Bits/Word2Vec argument {name}")
+        if isinstance(default, bool):
+            parser.add_argument(flag, dest=name, default=default, action=argparse.BooleanOptionalAction,
+                                help=help_text)
+        elif name == "bits":
+            parser.add_argument(flag, dest=name, type=int, default=default, choices=SUPPORTED_BITS,
+                                help=help_text + " (default: %(default)s)")
+        else:
+            kind = float if isinstance(default, float) else int
+            parser.add_argument(flag, dest=name, type=kind, default=default, metavar=name.upper(),
+                                help=help_text + " (default: %(default)s)")
+
+
+def build_parser():
+    parser = ArgumentParser(
+        prog="gensim-bits",
+        description="Train, evaluate, query and convert Word2Bits quantized word vectors "
+                    "(Lam 2018). Packed files (.gbits) hold vector_size * bits / 8 bytes a word.",
+        epilog="Run 'gensim-bits COMMAND --help' for the options of a command.",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="show gensim's log messages")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    train = commands.add_parser(
+        "train", help="train Word2Bits vectors on a text corpus and write them",
+        description="Train Word2Bits CBOW vectors on a corpus of one sentence a line, tokens "
+                    "separated by spaces (plain text or .gz). Flags are Word2Bits' arguments; "
+                    "the defaults are gensim's.",
+        epilog="example: gensim-bits train corpus.txt.gz -o vectors.gbits --bits 1 --vector-size 800 "
+               "--window 10 --negative 12 --sample 1e-4 --alpha 0.05 --epochs 5")
+    train.add_argument("corpus", help="text corpus, one sentence a line (plain or .gz)")
+    train.add_argument("-o", "--output", required=True,
+                       help="output vectors: .gbits (packed), .bin (word2vec binary) or other (word2vec text)")
+    train.add_argument("--no-progress", action="store_true", help="do not show the progress bar")
+    _word2bits_flags(train)
+
+    evaluate = commands.add_parser(
+        "evaluate", help="word-similarity (Spearman) and analogy (3CosAdd, 3CosMul) scores",
+        description="Score vectors on word-similarity and analogy files. Without --similarity or "
+                    "--analogies it uses the data sets found under --data-dir.")
+    evaluate.add_argument("vectors", help="vectors file: .gbits or word2vec text/binary")
+    evaluate.add_argument("--data-dir", default=DEFAULT_DATA_DIR,
+                          help="folder with wordsim/*.tsv and analogy/google.txt (default: %(default)s)")
+    evaluate.add_argument("--similarity", nargs="+", metavar="FILE", help="word-pair files")
+    evaluate.add_argument("--analogies", nargs="+", metavar="FILE", help="analogy files")
+    evaluate.add_argument("--restrict-vocab", type=int, default=300000, metavar="N",
+                          help="use only the N most frequent words (default: %(default)s)")
+    evaluate.add_argument("--json", metavar="PATH", help="also write the results as JSON")
+    _binary_flag(evaluate)
+
+    similar = commands.add_parser(
+        "similar", help="nearest neighbours of words (gensim's most_similar)",
+        description="Print the words most similar to the mean of the positive words minus the "
+                    "negative words, as gensim's most_similar does.",
+        epilog="example: gensim-bits similar vectors.gbits king woman --negative man")
+    similar.add_argument("vectors", help="vectors file: .gbits or word2vec text/binary")
+    similar.add_argument("words", nargs="+", metavar="WORD", help="positive words")
+    similar.add_argument("--negative", nargs="+", default=[], metavar="WORD", help="negative words")
+    similar.add_argument("--topn", type=int, default=10, help="neighbours to print (default: %(default)s)")
+    similar.add_argument("--restrict-vocab", type=int, default=None, metavar="N",
+                         help="search only the N most frequent words")
+    similar.add_argument("--cosmul", action="store_true", help="use 3CosMul (most_similar_cosmul)")
+    _binary_flag(similar)
+
+    convert = commands.add_parser(
+        "convert", help="convert between packed .gbits and word2vec text/binary",
+        description="Convert vectors. The output format follows the extension: .gbits packed, "
+                    ".bin word2vec binary, anything else word2vec text; --format overrides it.")
+    convert.add_argument("input", help="input vectors: .gbits or word2vec text/binary")
+    convert.add_argument("output", help="output path")
+    convert.add_argument("--format", choices=("packed", "text", "binary"), help="output format")
+    convert.add_argument("--bits", type=int, choices=PACKED_BITS,
+                         help="bits of the packed output (default: inferred from the values)")
+    convert.add_argument("--quantize", action="store_true",
+                         help="quantize float values to --bits (quantizers.quantize) instead of refusing them")
+    _binary_flag(convert)
+
+    info = commands.add_parser("info", help="size, bits and vocabulary of a vectors file",
+                               description="Describe a vectors file.")
+    info.add_argument("vectors", help="vectors file: .gbits or word2vec text/binary")
+    _binary_flag(info)
+    return parser
+
+
+def _binary_flag(parser):
+    parser.add_argument("--binary", action="store_true",
+                        help="read word2vec input as binary (default: binary only for .bin files)")
+
+
+def _is_packed_file(path):
+    with open(path, "rb") as stream:
+        return stream.read(len(MAGIC)) == MAGIC
+
+
+def load_vectors(path, binary=False):
+    """A QuantizedKeyedVectors for a .gbits file (memory-mapped), else a gensim KeyedVectors."""
+    from gensim.models import KeyedVectors
+
+    if not os.path.isfile(path):
+        raise CommandError(f"no such file: {path}")
+    if _is_packed_file(path):
+        return QuantizedKeyedVectors.load(path, mmap="r")
+    binary = binary or path.endswith((".bin", ".bin.gz"))
+    try:
+        return KeyedVectors.load_word2vec_format(path, binary=binary)
+    except (ValueError, EOFError, UnicodeDecodeError, IndexError) as error:
+        raise CommandError(f"{path} is neither a .gbits file nor readable word2vec "
+                           f"{'binary' if binary else 'text'} ({error})") from error
+
+
+def _output_format(path, requested):
+    if requested:
+        return requested
+    if path.endswith(PACKED_SUFFIX):
+        return "packed"
+    return "binary" if path.endswith((".bin", ".bin.gz")) else "text"
+
+
+def write_vectors(vectors, path, output_format, bits=None, quantize=False):
+    """Write packed or float vectors to ``path`` in ``output_format``."""
+    if output_format == "packed" and not isinstance(vectors, QuantizedKeyedVectors):
+        vectors = QuantizedKeyedVectors.from_keyed_vectors(vectors, bits=bits, quantize=quantize)
+    elif isinstance(vectors, QuantizedKeyedVectors) and bits not in (None, vectors.bits):
+        raise CommandError(f"the input is already packed at {vectors.bits} bits; --bits {bits} would change it")
+    if output_format == "packed":
+        vectors.save(path)
+    else:
+        vectors.save_word2vec_format(path, binary=output_format == "binary")
+
+
+class TrainingProgress:
+    """A tqdm bar over all epochs, in words, with words/s and time left.
+
+    gensim reports progress through ``Word2Vec._log_progress`` about once a second; the bar
+    wraps that method on the model for the duration of ``train`` and counts epochs through
+    gensim's epoch callbacks.
+    """
+
+    def __init__(self, model, disable=False):
+        from tqdm import tqdm
+
+        self.model = model
+        self.words_per_epoch = model.corpus_total_words
+        self.completed = 0
+        self.bar = tqdm(total=self.words_per_epoch * model.epochs, unit="word", unit_scale=True,
+                        desc=f"epoch 1/{model.epochs}", disable=disable, dynamic_ncols=True)
+        original = model._log_progress
+
+        def log_progress(*args):
+            raw_word_count = args[5]  # (job_queue, progress_queue, cur_epoch, examples, total, raw_words, ...)
+            self._advance_to(self.completed + raw_word_count)
+            return original(*args)
+
+        model._log_progress = log_progress
+
+    def _advance_to(self, position):
+        self.bar.update(max(0, position - self.bar.n))
+
+    def callbacks(self):
+        from gensim.models.callbacks import CallbackAny2Vec
+
+        progress = self
+
+        class EpochCallback(CallbackAny2Vec):
+            def on_epoch_end(self, model):
+                progress.completed += progress.words_per_epoch
+                progress._advance_to(progress.completed)
+                epoch = progress.completed // max(1, progress.words_per_epoch)
+                progress.bar.set_description(f"epoch {min(epoch + 1, model.epochs)}/{model.epochs}")
+
+        return [EpochCallback()]
+
+    def close(self):
+        del self.model._log_progress  # back to the class method, so the model pickles again
+        self.bar.close()
+
+
+def run_train(args):
+    from gensim.models.word2vec import LineSentence
+
+    from gensim_bits.word2bits import Word2Bits
+
+    if not os.path.isfile(args.corpus):
+        raise CommandError(f"no such corpus file: {args.corpus}")
+    output_format = _output_format(args.output, None)
+    if output_format == "packed" and args.bits not in PACKED_BITS:
+        raise CommandError(f"--bits {args.bits} gives float vectors, which cannot be packed; write them "
+                           f"to a .txt or .bin file, or use --bits in {PACKED_BITS}")
+    output_folder = os.path.dirname(os.path.abspath(args.output))
+    if not os.path.isdir(output_folder):
+        raise CommandError(f"output folder does not exist: {output_folder}")
+    options = {name: getattr(args, name) for name in inspect.signature(Word2Bits.__init__).parameters
+               if name not in NOT_FLAGS}
+    corpus = LineSentence(args.corpus)
+    model = Word2Bits(**options)
+    print(f"scanning the vocabulary of {args.corpus} ...", file=sys.stderr)
+    model.build_vocab(corpus)
+    progress = TrainingProgress(model, disable=args.no_progress)
+    try:
+        model.train(corpus, total_examples=model.corpus_count, epochs=model.epochs,
+                    callbacks=progress.callbacks(), compute_loss=model.compute_loss)
+    finally:
+        progress.close()
+    write_vectors(model.wv, args.output, output_format, bits=args.bits if args.bits in PACKED_BITS else None)
+    size = os.path.getsize(args.output)
+    print(f"wrote {len(model.wv)} words x {model.vector_size} dimensions, {model.bits}-bit values, "
+          f"to {args.output} ({size:,} bytes)")
+    if model.compute_loss:
+        print(f"final training loss: {model.get_latest_training_loss():.6g}")
+    return 0
+
+
+def _default_files(data_dir, folder, names):
+    paths = [os.path.join(data_dir, folder, name) for name in names]
+    return [path for path in paths if os.path.isfile(path)]
+
+
+def run_evaluate(args):
+    from gensim_bits.evaluation import evaluate
+
+    similarity, analogies = args.similarity or [], args.analogies or []
+    if not similarity and not analogies:
+        similarity = _default_files(args.data_dir, "wordsim", DEFAULT_SIMILARITY)
+        analogies = _default_files(args.data_dir, "analogy", DEFAULT_ANALOGIES)
+        if not similarity and not analogies:
+            raise CommandError(f"no evaluation files found under {args.data_dir}; "
+                               "pass --data-dir, --similarity or --analogies")
+    vectors = load_vectors(args.vectors, args.binary)
+    results = evaluate(vectors, similarity=similarity, analogies=analogies, restrict_vocab=args.restrict_vocab)
+    print(f"({results['seconds']:.1f} s)")
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as out:
+            json.dump(results, out, indent=2)
+    return 0
+
+
+def run_similar(args):
+    vectors = load_vectors(args.vectors, args.binary)
+    if args.cosmul:
+        neighbours = vectors.most_similar_cosmul(positive=args.words, negative=args.negative, topn=args.topn)
+    else:
+        neighbours = vectors.most_similar(positive=args.words, negative=args.negative, topn=args.topn,
+                                          restrict_vocab=args.restrict_vocab)
+    for word, similarity in neighbours:
+        print(f"{similarity:.4f}  {word}")
+    return 0
+
+
+def run_convert(args):
+    vectors = load_vectors(args.input, args.binary)
+    write_vectors(vectors, args.output, _output_format(args.output, args.format), bits=args.bits,
+                  quantize=args.quantize)
+    print(f"wrote {args.output} ({os.path.getsize(args.output):,} bytes)")
+    return 0
+
+
+def run_info(args):
+    vectors = load_vectors(args.vectors, args.binary)
+    words, dimension = len(vectors), vectors.vector_size
+    if isinstance(vectors, QuantizedKeyedVectors):
+        kind, bits, code_bytes = "packed Word2Bits (.gbits)", vectors.bits, vectors.nbytes
+    else:
+        kind, bits = "word2vec", infer_bits(vectors.vectors)
+        code_bytes = None if bits is None else words * bits * ((dimension + 7) // 8)
+    float_bytes = words * dimension * 4
+    lines = [
+        ("file", f"{args.vectors} ({os.path.getsize(args.vectors):,} bytes)"),
+        ("format", kind),
+        ("words", f"{words:,}"),
+        ("dimension", str(dimension)),
+        ("bits", "float (not on any Word2Bits levels)" if bits is None else str(bits)),
+        ("float32 size", f"{float_bytes:,} bytes"),
+    ]
+    if code_bytes is not None:
+        lines.append(("packed codes", f"{code_bytes:,} bytes ({code_bytes / max(1, words):.1f} a word, "
+                                      f"{float_bytes / max(1, code_bytes):.1f}x smaller than float32)"))
+    lines.append(("first words", " ".join(vectors.index_to_key[:10])))
+    for name, value in lines:
+        print(f"{name:<13} {value}")
+    return 0
+
+
+COMMANDS = {"train": run_train, "evaluate": run_evaluate, "similar": run_similar,
+            "convert": run_convert, "info": run_info}
+
+
+def main(argv=None):
+    """Entry point of the ``gensim-bits`` console script; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        level=logging.INFO if args.verbose else logging.WARNING)
+    try:
+        return COMMANDS[args.command](args)
+    except KeyboardInterrupt:
+        print(f"gensim-bits {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except (CommandError, KeyError, OSError, ValueError, TypeError) as error:
+        if args.verbose:
+            raise
+        # KeyError (a word not in the vocabulary) quotes its message; print it bare.
+        message = error.args[0] if isinstance(error, KeyError) and error.args else error
+        print(f"gensim-bits {args.command}: error: {message}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
