@@ -1,0 +1,143 @@
+"""evaluate(): hand-computed scores on a tiny vocabulary, and the batched analogy search
+against a question-by-question reference and gensim."""
+import numpy as np
+import pytest
+from gensim.models import KeyedVectors
+
+from gensim_bits import QuantizedKeyedVectors, evaluate, evaluation, quantize
+
+SQRT_HALF = np.sqrt(0.5)
+
+
+@pytest.fixture
+def tiny_vectors():
+    vectors = KeyedVectors(3)
+    vectors.add_vectors(["man", "woman", "king", "queen", "apple"], np.array([
+        [1, 0, 0], [0, 1, 0], [SQRT_HALF, 0, SQRT_HALF], [0, SQRT_HALF, SQRT_HALF], [-1, 0, 0],
+    ], dtype=np.float32))
+    return vectors
+
+
+def write(path, text):
+    path.write_text(text, encoding="utf-8")
+    return str(path)
+
+
+def test_hand_computed_scores(tmp_path, tiny_vectors):
+    # man:woman :: king:? -- queen: cos(q,woman)=0.707, cos(q,king)=0.5, cos(q,man)=0:
+    #   3CosAdd 1.207, 3CosMul 0.854*0.75/(0.5+0.001) = 1.28.
+    # apple: cos(apple,woman)=0, cos(apple,king)=-0.707, cos(apple,man)=-1:
+    #   3CosAdd 0.293, 3CosMul 0.5*0.146/(0+0.001) = 73 -> 3CosMul answers apple (wrong).
+    # woman:man :: queen:? -- king: 3CosAdd 1.207, 3CosMul 1.28; apple: -1 and 0 -> both right.
+    analogies = write(tmp_path / "questions.txt",
+                      ": family\nman woman king queen\n: other\nWOMAN Man queen king\nman woman king unknown\n")
+    # Model cosines 0.707, 0.707, -1, 0.5 rank 3.5, 3.5, 1, 2; gold ranks 3, 4, 1, 2:
+    # Spearman = 4.5 / sqrt(5 * 4.5) = sqrt(0.9). The pair with "nothere" is skipped.
+    pairs = write(tmp_path / "pairs.tsv", "# a title\n# word1\tword2\tscore\nman\tking\t7.0\nwoman\tqueen\t8\n"
+                                          "man\tapple\t1\nking\tqueen\t5\nman\tnothere\t3\n")
+    results = evaluate(tiny_vectors, similarity=[pairs], analogies=[analogies], verbose=False)
+
+    similarity = results["similarity"]["pairs.tsv"]
+    assert similarity["spearman"] == pytest.approx(np.sqrt(0.9))
+    assert (similarity["pairs"], similarity["total"], similarity["coverage"]) == (4, 5, 0.8)
+
+    google = results["analogies"]["questions.txt"]
+    family, other = google["sections"]
+    assert family == {"section": "family", "questions": 1, "correct_3cosadd": 1, "accuracy_3cosadd": 1.0,
+                      "correct_3cosmul": 0, "accuracy_3cosmul": 0.0}
+    assert (other["questions"], other["correct_3cosadd"], other["correct_3cosmul"]) == (1, 1, 1)
+    total = google["total"]
+    assert (total["questions"], total["correct_3cosadd"], total["correct_3cosmul"]) == (2, 2, 1)
+    assert google["questions_in_file"] == 3 and google["coverage"] == pytest.approx(2 / 3)
+
+
+def test_restrict_vocab_skips_rare_words(tmp_path, tiny_vectors):
+    analogies = write(tmp_path / "q.txt", ": s\nman woman king queen\n")
+    result = evaluate(tiny_vectors, analogies=analogies, restrict_vocab=3, verbose=False)
+    assert result["analogies"]["q.txt"]["total"]["questions"] == 0  # queen is word 4
+
+
+def test_the_table_is_printed(tmp_path, tiny_vectors, capsys):
+    analogies = write(tmp_path / "q.txt", ": family\nman woman king queen\n")
+    evaluate(tiny_vectors, analogies=[analogies])
+    printed = capsys.readouterr().out
+    assert "3CosAdd" in printed and "family" in printed and "100.0%" in printed
+
+
+def random_questions(words, count, seed):
+    rng = np.random.default_rng(seed)
+    lines = []
+    for number in range(count):
+        if number % 25 == 0:
+            lines.append(f": section{number // 25}")
+        lines.append(" ".join(f"w{index}" for index in rng.choice(words, size=4, replace=False)))
+    return "\n".join(lines) + "\n"
+
+
+def reference_answers(vectors, questions):
+    """3CosAdd and 3CosMul question by question, the plain way."""
+    normed = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+    answers = {"3cosadd": [], "3cosmul": []}
+    for a, b, c in questions:
+        cos = normed @ normed[[a, b, c]].T
+        add = cos[:, 1] + cos[:, 2] - cos[:, 0]
+        shifted = (1 + cos) / 2
+        mul = shifted[:, 1] * shifted[:, 2] / (shifted[:, 0] + 0.001)
+        for name, score in (("3cosadd", add), ("3cosmul", mul)):
+            score[[a, b, c]] = -np.inf
+            answers[name].append(int(np.argmax(score)))
+    return answers
+
+
+@pytest.mark.parametrize("packed", [False, True])
+def test_batched_search_equals_reference_and_gensim(tmp_path, monkeypatch, packed):
+    # Small chunks so that the vocabulary and question batching both take several steps.
+    monkeypatch.setattr(evaluation, "VOCABULARY_CHUNK", 7)
+    monkeypatch.setattr(evaluation, "QUESTION_BATCH", 9)
+    words, dimension = 40, 24
+    values = np.random.default_rng(5).standard_normal((words, dimension)).astype(np.float32)
+    if packed:
+        values = quantize(values, 8)  # fine levels: no ties between candidates
+    keyed_vectors = KeyedVectors(dimension)
+    keyed_vectors.add_vectors([f"w{index}" for index in range(words)], values)
+    vectors = QuantizedKeyedVectors.from_keyed_vectors(keyed_vectors, bits=8) if packed else keyed_vectors
+    path = write(tmp_path / "questions.txt", random_questions(words, 60, seed=1))
+
+    lookup, canonical, normalize = evaluation._restricted_vocabulary(vectors, 300000, True)
+    _, questions, _ = evaluation._read_questions(path, lookup, normalize)
+    answers = evaluation.answer_analogies(questions, canonical, evaluation._cosine_function(vectors), words)
+    expected = reference_answers(values.astype(np.float64), questions[:, 1:4])
+    np.testing.assert_array_equal(answers["3cosadd"], expected["3cosadd"])
+    np.testing.assert_array_equal(answers["3cosmul"], expected["3cosmul"])
+    for (a, b, c), row in zip(questions[:, 1:4].tolist(), answers["3cosadd"]):
+        best = keyed_vectors.most_similar(positive=[f"w{b}", f"w{c}"], negative=[f"w{a}"], topn=1)[0][0]
+        assert best == f"w{row}"
+
+    result = evaluate(vectors, analogies=[path], verbose=False)["analogies"]["questions.txt"]
+    gensim_score, _ = keyed_vectors.evaluate_word_analogies(path)
+    assert result["total"]["accuracy_3cosadd"] == pytest.approx(gensim_score)
+    assert result["total"]["correct_3cosmul"] == int(np.sum(canonical[expected["3cosmul"]] == questions[:, 4]))
+
+
+def test_packed_and_float_give_the_same_scores(tmp_path):
+    values = quantize(np.random.default_rng(2).standard_normal((50, 16)), 2)
+    keyed_vectors = KeyedVectors(16)
+    keyed_vectors.add_vectors([f"w{index}" for index in range(50)], values)
+    packed = QuantizedKeyedVectors.from_keyed_vectors(keyed_vectors, bits=2)
+    questions = write(tmp_path / "q.txt", random_questions(50, 40, seed=3))
+    rng = np.random.default_rng(4)
+    pairs = write(tmp_path / "p.tsv", "".join(f"w{a}\tw{b}\t{rng.random():.3f}\n"
+                                              for a, b in rng.integers(0, 50, size=(30, 2))))
+    ours = evaluate(packed, similarity=[pairs], analogies=[questions], verbose=False)
+    theirs = evaluate(keyed_vectors, similarity=[pairs], analogies=[questions], verbose=False)
+    assert ours["similarity"]["p.tsv"]["spearman"] == pytest.approx(theirs["similarity"]["p.tsv"]["spearman"])
+    assert ours["analogies"]["q.txt"]["total"] == theirs["analogies"]["q.txt"]["total"]
+    assert theirs["similarity"]["p.tsv"]["spearman"] == pytest.approx(
+        keyed_vectors.evaluate_word_pairs(pairs)[1][0])
+
+
+def test_bad_arguments(tmp_path, tiny_vectors):
+    with pytest.raises(ValueError, match="at least one"):
+        evaluate(tiny_vectors)
+    with pytest.raises(FileNotFoundError, match="missing.txt"):
+        evaluate(tiny_vectors, analogies=[str(tmp_path / "missing.txt")])
