@@ -12,7 +12,7 @@ Only the hot loop lives here; :mod:`gensim_bits.word2bits` is the Python shell.
 import numpy as np
 
 cimport numpy as np
-from libc.math cimport ceilf, exp, floorf, log
+from libc.math cimport ceilf, copysignf, exp, fabsf, floorf, log
 from libc.string cimport memset
 from scipy.linalg.cython_blas cimport saxpy, sscal
 
@@ -26,6 +26,18 @@ cdef enum:
     EXP_TABLE_SIZE = 1000
     MAX_EXP = 6
     FLOAT_BITS = 32
+    TARGET_CHUNK = 16  # negative targets drawn (and prefetched) ahead of their use
+    FLOATS_PER_CACHE_LINE = 16
+
+cdef extern from *:
+    """
+    #if defined(__GNUC__) || defined(__clang__)
+    #define W2B_PREFETCH(address) __builtin_prefetch((address), 1, 3)
+    #else
+    #define W2B_PREFETCH(address) ((void)(address))
+    #endif
+    """
+    void W2B_PREFETCH(const void *address) noexcept nogil
 
 cdef REAL_t[EXP_TABLE_SIZE] EXP_TABLE
 cdef REAL_t[EXP_TABLE_SIZE] LOG_TABLE
@@ -76,16 +88,28 @@ cdef inline REAL_t quantize_value(REAL_t x, int bits) noexcept nogil:
     return q
 
 
+cdef inline REAL_t one_bit(REAL_t x) noexcept nogil:
+    # A sign-bit copy (two vector ops) rather than a compare and select (four). It differs
+    # from "x >= 0" only at -0.0, which training never produces: rows start in
+    # [-0.5, 0.5) without -0.0, and x + y is -0.0 only when both are -0.0.
+    return copysignf(ONE_BIT_LEVEL, x)
+
+
+cdef inline REAL_t two_bits(REAL_t x) noexcept nogil:
+    # One select for the magnitude and a sign-bit copy; the "x >= 0" of Q2 again differs
+    # only at -0.0.
+    return copysignf(<REAL_t>0.75 if fabsf(x) > <REAL_t>0.5 else <REAL_t>0.25, x)
+
+
 cdef inline void add_quantized(REAL_t *dst, const REAL_t *src, const int size, const int bits) noexcept nogil:
     """dst += Q(src); one branch-free loop per bit width so the compiler vectorizes it."""
     cdef int a
     if bits == 1:
         for a in range(size):
-            dst[a] += ONE_BIT_LEVEL if src[a] >= 0 else -ONE_BIT_LEVEL
+            dst[a] += one_bit(src[a])
     elif bits == 2:
         for a in range(size):
-            dst[a] += (<REAL_t>0.75 if src[a] > <REAL_t>0.5 else <REAL_t>0.25) if src[a] >= 0 else \
-                (<REAL_t>-0.25 if src[a] >= <REAL_t>-0.5 else <REAL_t>-0.75)
+            dst[a] += two_bits(src[a])
     elif bits == FLOAT_BITS:
         for a in range(size):
             dst[a] += src[a]
@@ -96,20 +120,16 @@ cdef inline void add_quantized(REAL_t *dst, const REAL_t *src, const int size, c
 
 cdef inline REAL_t quantized_dot(REAL_t *quantized, const REAL_t *row, const REAL_t *neu1,
                                  const int size, const int bits) noexcept nogil:
-    """Write Q(row) into ``quantized`` and return dot(neu1, Q(row)) in one pass."""
+    """dot(neu1, Q(row)). Wider codes also keep Q(row) in ``quantized`` for the update;
+    at one and two bits recomputing Q is cheaper than storing it."""
     cdef int a
     cdef REAL_t f = 0, q
     if bits == 1:
         for a in range(size):
-            q = ONE_BIT_LEVEL if row[a] >= 0 else -ONE_BIT_LEVEL
-            quantized[a] = q
-            f += q * neu1[a]
+            f += one_bit(row[a]) * neu1[a]
     elif bits == 2:
         for a in range(size):
-            q = (<REAL_t>0.75 if row[a] > <REAL_t>0.5 else <REAL_t>0.25) if row[a] >= 0 else \
-                (<REAL_t>-0.25 if row[a] >= <REAL_t>-0.5 else <REAL_t>-0.75)
-            quantized[a] = q
-            f += q * neu1[a]
+            f += two_bits(row[a]) * neu1[a]
     elif bits == FLOAT_BITS:
         for a in range(size):
             f += row[a] * neu1[a]
@@ -121,16 +141,36 @@ cdef inline REAL_t quantized_dot(REAL_t *quantized, const REAL_t *row, const REA
     return f
 
 
-cdef inline unsigned long long bisect_left(const np.uint32_t *a, unsigned long long x,
-                                           unsigned long long lo, unsigned long long hi) noexcept nogil:
-    cdef unsigned long long mid
-    while hi > lo:
-        mid = (lo + hi) >> 1
-        if a[mid] >= x:
-            hi = mid
-        else:
-            lo = mid + 1
-    return lo
+cdef inline void straight_through_update(REAL_t *neu1e, REAL_t *row, const REAL_t *neu1, const REAL_t *quantized,
+                                         const REAL_t g, const int size, const int bits) noexcept nogil:
+    """neu1e += g * Q(row), then row += g * neu1: the gradient w.r.t. Q(u) lands on u.
+
+    Each element of ``row`` is read before it is written, so ``quantized`` may alias it."""
+    cdef int a
+    if bits == 1:
+        for a in range(size):
+            neu1e[a] += g * one_bit(row[a])
+            row[a] += g * neu1[a]
+    elif bits == 2:
+        for a in range(size):
+            neu1e[a] += g * two_bits(row[a])
+            row[a] += g * neu1[a]
+    else:
+        for a in range(size):
+            neu1e[a] += g * quantized[a]
+            row[a] += g * neu1[a]
+
+
+cdef inline unsigned long long lower_bound(const np.uint32_t *table, unsigned long long length,
+                                           unsigned long long x) noexcept nogil:
+    """bisect_left(table, x) for x < table[-1], without branches the CPU could mispredict."""
+    cdef const np.uint32_t *base = table
+    cdef unsigned long long half
+    while length > 1:
+        half = length >> 1
+        base = base + half if base[half - 1] < x else base
+        length -= half
+    return (base - table) + (base[0] < x)
 
 
 cdef inline unsigned long long random_int32(unsigned long long *next_random) noexcept nogil:
@@ -149,64 +189,85 @@ cdef inline double negative_log_sigmoid(REAL_t z) noexcept nogil:
     return -LOG_TABLE[<int>((z + MAX_EXP) * (EXP_TABLE_SIZE / MAX_EXP / 2))]
 
 
+cdef inline int draw_targets(Word2BitsConfig *c, np.uint32_t *targets, const np.uint32_t word_index,
+                             const int first, const int count) noexcept nogil:
+    """Targets of samples first .. first+count-1 (sample 0 is the word itself), their rows prefetched.
+
+    The draws are gensim's, in gensim's order; only the memory requests come early, so
+    the cache misses on random output rows overlap with the work before they are read.
+    """
+    cdef int t, line
+    cdef REAL_t *row
+    for t in range(count):
+        if first + t == 0:
+            targets[t] = word_index
+        else:
+            targets[t] = <np.uint32_t>lower_bound(
+                c.cum_table, c.cum_table_len, (c.next_random >> 16) % c.cum_table[c.cum_table_len - 1])
+            c.next_random = (c.next_random * <unsigned long long>25214903917ULL + 11) & LCG_MODULO
+        row = &c.syn1neg[<long long>targets[t] * c.size]
+        line = 0
+        while line < c.size:
+            W2B_PREFETCH(&row[line])
+            line += FLOATS_PER_CACHE_LINE
+    return count
+
+
 cdef void cbow_negative_step(Word2BitsConfig *c, const int i, const int j, const int k) noexcept nogil:
     """Train on the word at position i with context positions [j, k) other than i."""
     cdef int size = c.size, bits = c.bits
-    cdef int a, d, m
-    cdef long long row
-    cdef REAL_t count = 0, inv_count, f, g, label
+    cdef int d, m, t, first = 0, count = k - j - 1
+    cdef int samples = c.negative + 1
+    cdef REAL_t inv_count, f, g, label
     cdef np.uint32_t word_index = c.indexes[i], target_index
+    cdef np.uint32_t targets[TARGET_CHUNK]
+    cdef int drawn
     cdef REAL_t *neu1 = c.neu1
     cdef REAL_t *neu1e = c.neu1e
     cdef REAL_t *output_row
     cdef REAL_t *quantized
 
+    if count <= 0:
+        return  # word2bits.cpp trains nothing (and draws nothing) without a context
+    drawn = draw_targets(c, targets, word_index, 0, min(samples, TARGET_CHUNK))
+
     memset(neu1, 0, size * sizeof(REAL_t))
     for m in range(j, k):
         if m != i:
-            count += ONEF
             add_quantized(neu1, &c.syn0[<long long>c.indexes[m] * size], size, bits)
-    if count == 0:
-        return  # word2bits.cpp trains nothing (and draws nothing) without a context
     inv_count = ONEF / count
     if c.cbow_mean:
         sscal(&size, &inv_count, neu1, &ONE)
 
     memset(neu1e, 0, size * sizeof(REAL_t))
-    for d in range(c.negative + 1):
-        if d == 0:
-            target_index = word_index
-            label = ONEF
-        else:
-            target_index = <np.uint32_t>bisect_left(
-                c.cum_table, (c.next_random >> 16) % c.cum_table[c.cum_table_len - 1], 0, c.cum_table_len)
-            c.next_random = (c.next_random * <unsigned long long>25214903917ULL + 11) & LCG_MODULO
-            if target_index == word_index:
+    while True:
+        for t in range(drawn):
+            d = first + t
+            target_index = targets[t]
+            if d == 0:
+                label = ONEF
+            elif target_index == word_index:
                 continue
-            label = 0
-
-        row = <long long>target_index * size
-        output_row = &c.syn1neg[row]
-        # Unquantized rows are read in place; the fused update below reads each element
-        # before it writes it, so the aliasing is harmless.
-        quantized = output_row if bits == FLOAT_BITS else c.quantized_row
-        f = quantized_dot(quantized, output_row, neu1, size, bits)
-        # word2vec.c clipping: a saturated score still trains with the limit gradient
-        # (gensim skips it, which freezes every output row of a quantized model).
-        if f >= MAX_EXP:
-            g = (label - ONEF) * c.alpha
-        elif f <= -MAX_EXP:
-            g = label * c.alpha
-        else:
-            g = (label - EXP_TABLE[<int>((f + MAX_EXP) * (EXP_TABLE_SIZE / MAX_EXP / 2))]) * c.alpha
-        if c.compute_loss:
-            c.running_training_loss += negative_log_sigmoid(f if d == 0 else -f)
-
-        # Straight-through: the gradient w.r.t. Q(u) goes to the context, and the output
-        # row's full-precision values move by g times the quantized context.
-        for a in range(size):
-            neu1e[a] += g * quantized[a]
-            output_row[a] += g * neu1[a]
+            else:
+                label = 0
+            output_row = &c.syn1neg[<long long>target_index * size]
+            quantized = output_row if bits == FLOAT_BITS else c.quantized_row
+            f = quantized_dot(quantized, output_row, neu1, size, bits)
+            # word2vec.c clipping: a saturated score still trains with the limit gradient
+            # (gensim skips it, which freezes every output row of a quantized model).
+            if f >= MAX_EXP:
+                g = (label - ONEF) * c.alpha
+            elif f <= -MAX_EXP:
+                g = label * c.alpha
+            else:
+                g = (label - EXP_TABLE[<int>((f + MAX_EXP) * (EXP_TABLE_SIZE / MAX_EXP / 2))]) * c.alpha
+            if c.compute_loss:
+                c.running_training_loss += negative_log_sigmoid(f if d == 0 else -f)
+            straight_through_update(neu1e, output_row, neu1, quantized, g, size, bits)
+        first += drawn
+        if first >= samples:
+            break
+        drawn = draw_targets(c, targets, word_index, first, min(samples - first, TARGET_CHUNK))
 
     if not c.cbow_mean:  # gensim's convention: a summed context shares the error
         sscal(&size, &inv_count, neu1e, &ONE)

@@ -1,0 +1,105 @@
+"""Training speed of Word2Bits (Lam 2018) against gensim's own CBOW, side by side.
+
+Every model trains one epoch on the same in-memory slice of the shared corpus with the
+same parameters and worker count; runs are interleaved (the order rotates each round) so
+load from other processes hits all of them alike. Reports raw words/s, the median over
+rounds, and the per-round ratio to gensim.
+
+    nice -n 10 python benchmarks/train_speed.py --words 2000000 --vector-size 200 --rounds 3
+"""
+import argparse
+import gzip
+import json
+import os
+import statistics
+import sys
+import time
+
+from gensim.models import Word2Vec
+
+from gensim_bits import Word2Bits
+
+DEFAULT_CORPUS = os.path.join("..", "shared", "data", "corpus", "en25m.txt.gz")
+
+
+def read_slice(path, words):
+    """The first ``words`` tokens of a one-sentence-a-line corpus, as lists of tokens."""
+    sentences, count = [], 0
+    opener = gzip.open if path.endswith(".gz") else open
+    with opener(path, "rt", encoding="utf-8") as lines:
+        for line in lines:
+            tokens = line.split()
+            if tokens:
+                sentences.append(tokens)
+                count += len(tokens)
+            if count >= words:
+                break
+    return sentences, count
+
+
+def words_per_second(factory, sentences):
+    model = factory()
+    model.build_vocab(sentences)
+    start = time.perf_counter()
+    _, raw_words = model.train(sentences, total_examples=model.corpus_count, epochs=1)
+    return raw_words / (time.perf_counter() - start)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--corpus", default=DEFAULT_CORPUS)
+    parser.add_argument("--words", type=int, default=2_000_000, help="corpus slice, in tokens")
+    parser.add_argument("--vector-size", type=int, nargs="+", default=[200])
+    parser.add_argument("--bits", type=int, nargs="+", default=[1, 2, 32])
+    parser.add_argument("--window", type=int, default=5)
+    parser.add_argument("--negative", type=int, default=5)
+    parser.add_argument("--min-count", type=int, default=5)
+    parser.add_argument("--sample", type=float, default=1e-3)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--output", default=os.path.join(os.path.dirname(__file__), "results", "train_speed.json"))
+    args = parser.parse_args(argv)
+
+    if not os.path.exists(args.corpus):
+        print(f"corpus {args.corpus} not found; skipping the benchmark")
+        return 0
+    sentences, count = read_slice(args.corpus, args.words)
+    print(f"slice: {count:,} words, {len(sentences):,} sentences of {args.corpus}; workers={args.workers}, "
+          f"window={args.window}, negative={args.negative}, min_count={args.min_count}, sample={args.sample}")
+
+    results = []
+    for size in args.vector_size:
+        common = dict(vector_size=size, window=args.window, negative=args.negative, min_count=args.min_count,
+                      sample=args.sample, workers=args.workers, epochs=1, sg=0, hs=0, cbow_mean=1)
+        contenders = {"gensim Word2Vec CBOW": lambda: Word2Vec(**common)}
+        for bits in args.bits:
+            contenders[f"Word2Bits bits={bits}"] = lambda bits=bits: Word2Bits(bits=bits, **common)
+        speeds = {name: [] for name in contenders}
+        names = list(contenders)
+        for round_index in range(args.rounds):
+            order = names[round_index % len(names):] + names[:round_index % len(names)]
+            for name in order:
+                speeds[name].append(words_per_second(contenders[name], sentences))
+        baseline = speeds[names[0]]
+        print(f"\nvector_size={size}")
+        print(f"{'model':<24} {'median words/s':>15} {'ratio to gensim (per round)':>40}")
+        for name in names:
+            ratios = [speed / base for speed, base in zip(speeds[name], baseline)]
+            median_ratio = statistics.median(ratios)
+            print(f"{name:<24} {statistics.median(speeds[name]):>15,.0f} "
+                  f"{median_ratio:>8.3f} ({', '.join(f'{r:.2f}' for r in ratios)})")
+            results.append(dict(model=name, vector_size=size, words_per_second=speeds[name],
+                                median_words_per_second=statistics.median(speeds[name]),
+                                ratio_to_gensim=ratios, median_ratio_to_gensim=median_ratio))
+
+    os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
+    with open(args.output, "w") as handle:
+        json.dump(dict(command="python " + " ".join([sys.argv[0]] + (argv if argv is not None else sys.argv[1:])),
+                       corpus=args.corpus, slice_words=count, sentences=len(sentences), cpu_count=os.cpu_count(),
+                       parameters=vars(args), results=results), handle, indent=2)
+    print(f"\nwrote {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
