@@ -31,6 +31,7 @@ import numpy as np
 
 from gensim_bits.packing import PACKED_BITS, plane_bytes
 from gensim_bits.quantizers import levels
+from gensim_bits.vocabulary import Vocabulary
 
 MAGIC = b"GBITSKV\0"
 VERSION = 1
@@ -52,13 +53,15 @@ def _aligned(offset):
 def write_packed(path, bits, dimension, keys, counts, codes):
     """Write the file atomically: a temporary file in the same folder, then ``os.replace``."""
     path = os.fspath(path)
-    encoded = [key.encode("utf-8") for key in keys]
+    if isinstance(keys, Vocabulary):
+        text, lengths = keys.text, np.diff(keys.offsets).astype("<u4")
+    else:
+        encoded = [key.encode("utf-8") for key in keys]
+        text, lengths = b"".join(encoded), np.array([len(word) for word in encoded], dtype="<u4")
     level_values = levels(bits)
     counts = np.ascontiguousarray(counts, dtype="<i8")
-    lengths = np.array([len(word) for word in encoded], dtype="<u4")
-    text = b"".join(encoded)
     head = b"".join([
-        HEADER.pack(MAGIC, VERSION, bits, dimension, len(encoded), len(text), len(level_values), 0),
+        HEADER.pack(MAGIC, VERSION, bits, dimension, len(lengths), len(text), len(level_values), 0),
         level_values.astype("<f4").tobytes(), counts.tobytes(), lengths.tobytes(), text,
     ])
     head += b"\0" * (_aligned(len(head)) - len(head))
@@ -98,7 +101,7 @@ def _read_exact(stream, size, path):
 def read_packed(path, mmap=None):
     """Read a file written by :func:`write_packed`.
 
-    Returns ``(bits, dimension, keys, counts, codes)``; ``codes`` is a read-only
+    Returns ``(bits, dimension, vocabulary, counts, codes)``; ``codes`` is a read-only
     ``np.memmap`` when ``mmap='r'``. Raises :class:`QuantizedVectorsFormatError` for any
     file that is not exactly what the header says.
     """
@@ -163,21 +166,29 @@ def read_packed(path, mmap=None):
         _fail(path, "negative word count")
     if int(lengths.sum()) != text_bytes:
         _fail(path, "word lengths do not add up to the vocabulary size")
-    raw = head[offset:offset + text_bytes]
-    ends = np.cumsum(lengths).tolist()
+    text = head[offset:offset + text_bytes]
+    offsets = np.zeros(count + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
     try:
-        keys = [raw[end - length:end].decode("utf-8") for end, length in zip(ends, lengths.tolist())]
+        text.decode("utf-8")
     except UnicodeDecodeError:
-        _fail(path, "a word is not valid UTF-8")
-    if len(set(keys)) != len(keys):
-        _fail(path, "duplicate words in the vocabulary")
+        _fail(path, "the vocabulary is not valid UTF-8")
+    # Valid as a whole, so a word is valid unless a boundary splits a character, which
+    # shows as a word starting with a continuation byte.
+    starts = offsets[:-1][lengths > 0]
+    if (np.frombuffer(text, dtype=np.uint8)[starts] & 0xC0 == 0x80).any():
+        _fail(path, "a word boundary splits a UTF-8 character")
+    try:
+        vocabulary = Vocabulary(text, offsets)
+    except ValueError as error:
+        _fail(path, error)
     if any(head[offset + text_bytes:codes_start]):
         _fail(path, "non-zero padding")
     if mmap is not None:
         codes = np.memmap(path, dtype=np.uint8, mode="r", offset=codes_start, shape=(count, row_bytes))
     if not _padding_is_clear(codes, bits, dimension):
         _fail(path, "padding bits of the codes are set")
-    return bits, dimension, keys, counts, codes
+    return bits, dimension, vocabulary, counts, codes
 
 
 def _padding_is_clear(codes, bits, dimension):

@@ -21,6 +21,7 @@ from gensim.models import KeyedVectors
 
 from gensim_bits import fileformat, packing
 from gensim_bits.quantizers import levels, quantize_codes
+from gensim_bits.vocabulary import KeyToIndex, Vocabulary
 
 logger = logging.getLogger(__name__)
 
@@ -71,11 +72,13 @@ class QuantizedKeyedVectors:
             :mod:`gensim_bits.packing` (build it with :meth:`from_keyed_vectors`).
         bits: 1, 2, 4 or 8.
         vector_size: the dimension d.
-        index_to_key: the words, most frequent first as gensim orders them.
+        index_to_key: the words (str), most frequent first as gensim orders them; a list or
+            a :class:`~gensim_bits.vocabulary.Vocabulary`.
         counts: optional word frequencies (int64), kept in files and conversions.
 
-    Memory: ``nbytes`` (the codes) plus the vocabulary, plus 4 bytes a word of norms at
-    2 bits and more (at 1 bit every norm is sqrt(d)/3 and none is stored).
+    Memory: ``nbytes`` (the codes), plus the vocabulary (its text and 24 bytes a word), plus
+    8 bytes a word of counts and, at 2 bits and more, 4 bytes a word of norms (at 1 bit every
+    norm is sqrt(d)/3 and none is stored).
     """
 
     def __init__(self, codes, bits, vector_size, index_to_key, counts=None):
@@ -86,12 +89,13 @@ class QuantizedKeyedVectors:
         row_bytes = self.bits * packing.plane_bytes(self.vector_size)
         if codes.ndim != 2 or codes.dtype != np.uint8 or codes.shape[1] != row_bytes:
             raise ValueError(f"codes must be uint8 of shape (words, {row_bytes}), got {codes.dtype} {codes.shape}")
-        self.index_to_key = list(index_to_key)
-        if len(self.index_to_key) != codes.shape[0]:
-            raise ValueError(f"{len(self.index_to_key)} keys for {codes.shape[0]} code rows")
-        self.key_to_index = {key: index for index, key in enumerate(self.index_to_key)}
-        if len(self.key_to_index) != len(self.index_to_key):
-            raise ValueError("keys must be unique")
+        if not isinstance(index_to_key, Vocabulary):
+            index_to_key = Vocabulary.from_keys(index_to_key)
+        if len(index_to_key) != codes.shape[0]:
+            raise ValueError(f"{len(index_to_key)} keys for {codes.shape[0]} code rows")
+        # Compact list and dict stand-ins: ~24 bytes a word instead of ~170 (see vocabulary.py).
+        self.index_to_key = index_to_key
+        self.key_to_index = KeyToIndex(index_to_key)
         self.codes = codes
         self.counts = np.zeros(len(self), dtype=np.int64) if counts is None else np.asarray(counts, dtype=np.int64)
         if self.counts.shape != (len(self),):
@@ -154,7 +158,7 @@ class QuantizedKeyedVectors:
         """A plain gensim ``KeyedVectors`` with the unpacked float32 values and the counts."""
         keyed_vectors = KeyedVectors(self.vector_size, count=0)
         if len(self):
-            keyed_vectors.add_vectors(self.index_to_key, self.vectors_for(np.arange(len(self))))
+            keyed_vectors.add_vectors(list(self.index_to_key), self.vectors_for(np.arange(len(self))))
             # add_vectors(extras=...) is broken in gensim 4.4 (it iterates the dict's keys).
             keyed_vectors.allocate_vecattrs(attrs=["count"], types=[np.int64])
             keyed_vectors.expandos["count"][:] = self.counts
@@ -177,8 +181,8 @@ class QuantizedKeyedVectors:
         Raises :class:`gensim_bits.fileformat.QuantizedVectorsFormatError` for a truncated,
         corrupt or inconsistent file.
         """
-        bits, dimension, keys, counts, codes = fileformat.read_packed(path, mmap=mmap)
-        return cls(codes, bits, dimension, keys, counts)
+        bits, dimension, vocabulary, counts, codes = fileformat.read_packed(path, mmap=mmap)
+        return cls(codes, bits, dimension, vocabulary, counts)
 
     def save_word2vec_format(self, fname, binary=False, **kwargs):
         """Write the unpacked values in word2vec text or binary format (through gensim)."""
@@ -212,7 +216,7 @@ class QuantizedKeyedVectors:
 
     def get_index(self, key, default=None):
         """Row of ``key`` (or ``key`` itself if it is an int row number), as gensim does."""
-        index = self.key_to_index.get(key, -1)
+        index = self.index_to_key.find(key)
         if index >= 0:
             return index
         if isinstance(key, Integral) and 0 <= key < len(self):

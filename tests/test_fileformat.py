@@ -147,6 +147,17 @@ def test_duplicate_or_invalid_words(tmp_path):
         load_bytes(tmp_path, with_checksum(broken))
 
 
+def test_word_boundary_inside_a_character(tmp_path):
+    packed = make_packed(words=2)
+    packed.index_to_key = ["é", "x"]  # lengths 2 and 1; rewrite them as 1 and 2
+    packed.save(tmp_path / "split.gbits")
+    data = bytearray((tmp_path / "split.gbits").read_bytes()[:-4])
+    lengths_at = fileformat.HEADER.size + 4 * 4 + 8 * 2
+    data[lengths_at:lengths_at + 8] = struct.pack("<II", 1, 2)
+    with pytest.raises(QuantizedVectorsFormatError, match="splits a UTF-8 character"):
+        load_bytes(tmp_path, with_checksum(bytes(data)))
+
+
 def test_bad_mmap_argument_and_missing_file(tmp_path):
     path = tmp_path / "vectors.gbits"
     make_packed().save(path)

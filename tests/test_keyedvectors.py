@@ -6,6 +6,7 @@ from gensim.test.utils import common_texts
 
 from gensim_bits import QuantizedKeyedVectors, Word2Bits, levels, quantize
 from gensim_bits import packing
+from gensim_bits.vocabulary import KeyToIndex, Vocabulary
 
 WORDS = 150
 BITS_AND_DIMENSIONS = [(1, 13), (1, 67), (2, 13), (2, 67), (8, 13), (8, 67)]
@@ -214,5 +215,23 @@ def test_constructor_checks_its_arguments():
         QuantizedKeyedVectors(codes, 1, 30, ["a", "b"])
     with pytest.raises(ValueError, match="keys"):
         QuantizedKeyedVectors(codes, 1, 13, ["a"])
-    with pytest.raises(ValueError, match="unique"):
+    with pytest.raises(ValueError, match="duplicate"):
         QuantizedKeyedVectors(codes, 1, 13, ["a", "a"])
+
+
+def test_compact_vocabulary_behaves_like_gensim_list_and_dict():
+    words = ["the", "ünïcode", "", "a b", "x" * 300] + [f"w{index}" for index in range(1000)]
+    vocabulary = Vocabulary.from_keys(words)
+    assert len(vocabulary) == len(words) and vocabulary == words and list(vocabulary) == words
+    assert vocabulary[1] == "ünïcode" and vocabulary[-1] == "w999" and vocabulary[2:4] == ["", "a b"]
+    assert all(vocabulary.find(word) == row for row, word in enumerate(words))
+    assert vocabulary.find("missing") == -1 and vocabulary.find(3) == -1 and vocabulary.find("\ud800") == -1
+    key_to_index = KeyToIndex(vocabulary)
+    assert key_to_index["w10"] == 15 and key_to_index.get("nope") is None and "the" in key_to_index
+    with pytest.raises(KeyError):
+        key_to_index["nope"]
+    with pytest.raises(IndexError):
+        vocabulary[len(words)]
+    with pytest.raises(TypeError, match="str"):
+        Vocabulary.from_keys(["a", 5])
+    assert vocabulary.nbytes < 40 * len(words)

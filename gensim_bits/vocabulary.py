@@ -1,0 +1,119 @@
+"""A compact read-only vocabulary for packed word vectors.
+
+A Python list of words plus a dict costs about 150-200 bytes a word, more than the 1-bit
+codes of a 800-dimensional vector (100 bytes). Here the words live in one UTF-8 buffer with
+an offset array, and lookups go through a sorted array of 64-bit hashes: about 24 bytes a
+word plus the text, so the resident memory of loaded vectors stays close to their codes.
+``index_to_key`` and ``key_to_index`` keep gensim's list and dict interfaces.
+"""
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+HASH_MASK = (1 << 64) - 1
+
+
+def _hash(data):
+    # Python's own bytes hash: fast and 64-bit. It is salted per process, which is fine
+    # because the index is rebuilt whenever a vocabulary is created, never stored.
+    return hash(data) & HASH_MASK
+
+
+class Vocabulary(Sequence):
+    """Words in row order, stored as ``text`` (UTF-8, concatenated) and ``offsets`` (n + 1)."""
+
+    def __init__(self, text, offsets):
+        self.text = bytes(text)
+        self.offsets = np.ascontiguousarray(offsets, dtype=np.int64)
+        starts, ends = self.offsets[:-1].tolist(), self.offsets[1:].tolist()
+        hashes = np.fromiter((_hash(self.text[start:end]) for start, end in zip(starts, ends)),
+                             dtype=np.uint64, count=len(starts))
+        self._order = np.argsort(hashes, kind="stable")
+        self._hashes = hashes[self._order]
+        for position in np.flatnonzero(self._hashes[1:] == self._hashes[:-1]).tolist():
+            first, second = self._order[position], self._order[position + 1]
+            if self._bytes(first) == self._bytes(second):
+                raise ValueError(f"duplicate word {self[first]!r} in the vocabulary")
+
+    @classmethod
+    def from_keys(cls, keys):
+        encoded = []
+        for key in keys:
+            if not isinstance(key, str):
+                raise TypeError(f"words must be str, got {type(key).__name__} {key!r}")
+            encoded.append(key.encode("utf-8"))
+        offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
+        np.cumsum([len(word) for word in encoded], out=offsets[1:])
+        return cls(b"".join(encoded), offsets)
+
+    def _bytes(self, row):
+        return self.text[self.offsets[row]:self.offsets[row + 1]]
+
+    def __len__(self):
+        return len(self.offsets) - 1
+
+    def __getitem__(self, row):
+        if isinstance(row, slice):
+            return [self[index] for index in range(*row.indices(len(self)))]
+        if row < 0:
+            row += len(self)
+        if not 0 <= row < len(self):
+            raise IndexError(f"row {row} out of range for {len(self)} words")
+        return self._bytes(row).decode("utf-8")
+
+    def __eq__(self, other):
+        if isinstance(other, Sequence) and not isinstance(other, (str, bytes)):
+            return len(self) == len(other) and all(word == theirs for word, theirs in zip(self, other))
+        return NotImplemented
+
+    __hash__ = None
+
+    def __repr__(self):
+        return f"Vocabulary({len(self)} words: {self[:5]}{'...' if len(self) > 5 else ''})"
+
+    def find(self, word, default=-1):
+        """Row of ``word``, or ``default``."""
+        if not isinstance(word, str):
+            return default
+        try:
+            data = word.encode("utf-8")
+        except UnicodeEncodeError:  # lone surrogates cannot be in the vocabulary
+            return default
+        wanted = np.uint64(_hash(data))
+        position = int(np.searchsorted(self._hashes, wanted))
+        while position < len(self._hashes) and self._hashes[position] == wanted:
+            row = int(self._order[position])
+            if self._bytes(row) == data:
+                return row
+            position += 1
+        return default
+
+    @property
+    def nbytes(self):
+        return len(self.text) + self.offsets.nbytes + self._order.nbytes + self._hashes.nbytes
+
+
+class KeyToIndex(Mapping):
+    """gensim's ``key_to_index`` dict, as a read-only view of a :class:`Vocabulary`."""
+
+    def __init__(self, vocabulary):
+        self.vocabulary = vocabulary
+
+    def __getitem__(self, word):
+        row = self.vocabulary.find(word)
+        if row < 0:
+            raise KeyError(word)
+        return row
+
+    def get(self, word, default=None):
+        row = self.vocabulary.find(word)
+        return default if row < 0 else row
+
+    def __contains__(self, word):
+        return self.vocabulary.find(word) >= 0
+
+    def __iter__(self):
+        return iter(self.vocabulary)
+
+    def __len__(self):
+        return len(self.vocabulary)
