@@ -17,32 +17,17 @@ min_count 5.
     nice -n 10 python benchmarks/regularization.py --words 2000000
 """
 import argparse
-import gzip
 import json
 import os
 import sys
 import time
 
-import numpy as np
 from gensim.models.callbacks import CallbackAny2Vec
 
 from gensim_bits import Word2Bits, evaluate
+from train_speed import read_slice  # benchmarks/train_speed.py, next to this script
 
 MODELS = {"float32": 32, "1-bit": 1}
-
-
-def read_slice(path, words):
-    """The first ``words`` tokens of the corpus, as lists of tokens (one a line)."""
-    sentences, total = [], 0
-    with gzip.open(path, "rt", encoding="utf-8") as lines:
-        for line in lines:
-            tokens = line.split()
-            if tokens:
-                sentences.append(tokens)
-                total += len(tokens)
-            if total >= words:
-                break
-    return sentences, total
 
 
 class EpochRecorder(CallbackAny2Vec):
