@@ -87,6 +87,7 @@ def plot_schedules(args, steps_per_epoch, path):
         schedule = make_optimizer(name, args, steps_per_epoch)._learning_rate
         plot_schedule(schedule, steps, ax=ax, label=name.upper(), steps_per_epoch=steps_per_epoch)
     ax.set_title("CLR (triangular) and CALR learning rates (paper Figure 2)")
+    figure.tight_layout()
     figure.savefig(path, dpi=110)
     plt.close(figure)
 
