@@ -8,6 +8,9 @@ from gensim_bits import QuantizedKeyedVectors, Word2Bits, levels, quantize
 from gensim_bits import packing
 from gensim_bits.vocabulary import KeyToIndex, Vocabulary
 
+# gensim's own most_similar_cosmul, the reference here, calls its deprecated init_sims.
+pytestmark = pytest.mark.filterwarnings("ignore:Call to deprecated `init_sims`:DeprecationWarning")
+
 WORDS = 150
 BITS_AND_DIMENSIONS = [(1, 13), (1, 67), (2, 13), (2, 67), (8, 13), (8, 67)]
 
