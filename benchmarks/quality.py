@@ -1,0 +1,130 @@
+"""Quality of Word2Bits vectors (Lam 2018, section 4, tables 2-3) on a slice of the shared corpus.
+
+Trains each requested configuration with the paper's hyperparameters (window 10, negative
+12, min_count 5, sample 1e-4, alpha 0.05 -> 0.0001) and scores Spearman correlation on the
+word-similarity sets and accuracy on the Google analogies (3CosAdd, gensim's
+``evaluate_word_analogies``). ``T1`` is the paper's thresholded baseline: Q1 of the
+full-precision u + v of the float32 run of the same dimension (no extra training).
+
+    nice -n 10 python benchmarks/quality.py --words 4000000 --epochs 5 --runs 32:200 1:800 2:400 T1:200
+"""
+import argparse
+import glob
+import json
+import os
+import sys
+import time
+
+from gensim.models import Word2Vec
+
+from gensim_bits import Word2Bits
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from train_speed import read_slice  # noqa: E402  (the same corpus slicing for both benchmarks)
+
+DATA = os.path.join("..", "shared", "data")
+
+
+def score(vectors, wordsim_paths, analogy_path, restrict_vocab):
+    """Spearman (and pair coverage) per similarity file, Google analogy accuracy and coverage."""
+    scores = {}
+    for path in wordsim_paths:
+        _, spearman, oov_percent = vectors.evaluate_word_pairs(path, restrict_vocab=restrict_vocab)
+        scores[os.path.splitext(os.path.basename(path))[0]] = dict(
+            spearman=round(float(spearman[0]), 4), coverage=round(1 - oov_percent / 100, 4))
+    if analogy_path:
+        accuracy, sections = vectors.evaluate_word_analogies(analogy_path, restrict_vocab=restrict_vocab)
+        total = next(section for section in sections if section["section"] == "Total accuracy")
+        answered = len(total["correct"]) + len(total["incorrect"])
+        with open(analogy_path) as handle:
+            questions = sum(1 for line in handle if line.strip() and not line.startswith(":"))
+        scores["google_analogy"] = dict(accuracy=round(float(accuracy), 4), answered=answered, questions=questions)
+    return scores
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--corpus", default=os.path.join(DATA, "corpus", "en25m.txt.gz"))
+    parser.add_argument("--wordsim", nargs="*", default=sorted(glob.glob(os.path.join(DATA, "wordsim", "*.tsv"))))
+    parser.add_argument("--analogies", default=os.path.join(DATA, "analogy", "google.txt"))
+    parser.add_argument("--words", type=int, default=4_000_000, help="corpus slice, in tokens")
+    parser.add_argument("--runs", nargs="+", default=["32:200", "1:800", "2:400", "T1:200"],
+                        help="BITS:DIMENSION; BITS is 1, 2, 4, 8, 32, T1 (threshold of the 32-bit run) "
+                             "or gensim (gensim's own Word2Vec CBOW, input vectors)")
+    parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--window", type=int, default=10)
+    parser.add_argument("--negative", type=int, default=12)
+    parser.add_argument("--min-count", type=int, default=5)
+    parser.add_argument("--sample", type=float, default=1e-4)
+    parser.add_argument("--alpha", type=float, default=0.05)
+    parser.add_argument("--min-alpha", type=float, default=0.0001)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--restrict-vocab", type=int, default=30000,
+                        help="evaluate among the most frequent words only, as word2vec's compute-accuracy")
+    parser.add_argument("--output", default=os.path.join(os.path.dirname(__file__), "results", "quality.json"))
+    args = parser.parse_args(argv)
+
+    if not os.path.exists(args.corpus):
+        print(f"corpus {args.corpus} not found; skipping the benchmark")
+        return 0
+    wordsim = [path for path in args.wordsim if os.path.exists(path)]
+    analogies = args.analogies if os.path.exists(args.analogies) else None
+    if not wordsim and not analogies:
+        print("no evaluation data found; skipping the benchmark")
+        return 0
+
+    sentences, count = read_slice(args.corpus, args.words)
+    print(f"slice: first {count:,} words ({len(sentences):,} lines) of {args.corpus}; {args.epochs} epochs, "
+          f"window={args.window}, negative={args.negative}, min_count={args.min_count}, sample={args.sample}, "
+          f"alpha={args.alpha}->{args.min_alpha}, workers={args.workers}")
+    hyper = dict(window=args.window, negative=args.negative, min_count=args.min_count, sample=args.sample,
+                 alpha=args.alpha, min_alpha=args.min_alpha, epochs=args.epochs, workers=args.workers,
+                 seed=args.seed, sg=0, hs=0, cbow_mean=1)
+    command = "python " + " ".join([sys.argv[0]] + (argv if argv is not None else sys.argv[1:]))
+    report = dict(command=command, corpus=args.corpus, slice_words=count, parameters=vars(args), runs=[])
+
+    float_models = {}
+    for run in args.runs:
+        kind, dimension = run.split(":")
+        dimension = int(dimension)
+        start = time.perf_counter()
+        if kind == "T1":
+            if dimension not in float_models:
+                float_models[dimension] = (Word2Bits(sentences, vector_size=dimension, bits=32, **hyper),
+                                           time.perf_counter() - start)
+            source, seconds = float_models[dimension]
+            vectors, bits = source.quantized_vectors(1), 1
+            label = f"T1 (threshold of float32 u+v) d={dimension}"
+        elif kind == "gensim":
+            model = Word2Vec(sentences, vector_size=dimension, **hyper)
+            vectors, seconds, bits = model.wv, time.perf_counter() - start, 32
+            label = f"gensim Word2Vec float32 d={dimension}"
+        else:
+            bits = int(kind)
+            model = Word2Bits(sentences, vector_size=dimension, bits=bits, **hyper)
+            vectors, seconds = model.wv, time.perf_counter() - start
+            if bits == 32:
+                float_models[dimension] = (model, seconds)
+            label = f"Word2Bits {'float32' if bits == 32 else f'{bits}-bit'} d={dimension}"
+        scores = score(vectors, wordsim, analogies, args.restrict_vocab)
+        entry = dict(run=run, label=label, bits=bits, vector_size=dimension, train_seconds=round(seconds, 1),
+                     bytes_per_word=dimension * bits / 8, vocabulary=len(vectors), scores=scores)
+        report["runs"].append(entry)
+        print(f"{label}: {seconds:.0f}s, {entry['bytes_per_word']:g} bytes/word, {json.dumps(scores)}", flush=True)
+        os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
+        with open(args.output, "w") as handle:  # after every run, so a cut-short study keeps what it has
+            json.dump(report, handle, indent=2)
+
+    names = list(report["runs"][0]["scores"])
+    print("\n" + " | ".join(["run", "train s", "bytes/word"] + names))
+    for entry in report["runs"]:
+        values = [entry["scores"][name].get("spearman", entry["scores"][name].get("accuracy")) for name in names]
+        print(" | ".join([entry["label"], f"{entry['train_seconds']:.0f}", f"{entry['bytes_per_word']:g}"]
+                         + [f"{value:.3f}" for value in values]))
+    print(f"\nwrote {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
