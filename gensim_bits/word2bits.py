@@ -45,7 +45,11 @@ class Word2Bits(Word2Vec):
       vectors over the context words present and adds the undivided error to each of them, as
       word2vec.c, word2bits.cpp and gensim do. ``cbow_mean=0`` sums them and divides the error
       by the context size, as gensim does.
-    * ``wv.vectors_lockf`` is ignored.
+    * ``wv.vectors_lockf`` is ignored. ``vector_size``, ``window`` and ``workers`` below 1
+      raise ValueError (gensim would fail later or silently train nothing).
+    * The kernel's one- and two-bit quantizers copy the sign bit, so they read -0.0 as
+      negative where the paper's "x >= 0" reads it as positive; training never produces -0.0
+      (it needs -0.0 + -0.0), and the final vectors use :func:`gensim_bits.quantize` exactly.
 
     The paper's hyperparameters differ from gensim's defaults; they are in
     :data:`PAPER_HYPERPARAMETERS`: window 10, negative 12, min_count 5, sample 1e-4, alpha
@@ -88,8 +92,9 @@ class Word2Bits(Word2Vec):
         # argument never leaves a half-built model behind.
         self.bits = check_bits(bits)
         self.thresholded = bool(thresholded)
-        if isinstance(vector_size, bool) or not isinstance(vector_size, (int, np.integer)) or vector_size < 1:
-            raise ValueError(f"vector_size must be a positive integer, got {vector_size!r}")
+        for name, value in (("vector_size", vector_size), ("window", window), ("workers", workers)):
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
         _check_supported(sg=sg, hs=hs, negative=negative, corpus_file=corpus_file)
         super().__init__(
             sentences=sentences, vector_size=vector_size, alpha=alpha, window=window, min_count=min_count,

@@ -8,6 +8,11 @@ full-precision row. The update order, the sigmoid table, the gradient clipping a
 the batch preparation (vocabulary lookup, downsampling, reduced windows, negative
 draws from ``cum_table``) follows gensim's ``train_batch_cbow`` draw for draw.
 Only the hot loop lives here; :mod:`gensim_bits.word2bits` is the Python shell.
+
+Speed: quantization happens on the fly inside loops the compiler vectorizes (one pass
+per context row, one for the score, one fused update per output row); the negative
+targets are drawn before the context is summed and their rows prefetched, which hides
+most of the cache misses that bound gensim's own CBOW loop.
 """
 import numpy as np
 

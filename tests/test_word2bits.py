@@ -237,6 +237,8 @@ def test_keyed_vectors_export_round_trips(tmp_path):
     (dict(bits=True), "bits must be one of"),
     (dict(vector_size=0), "vector_size must be a positive integer"),
     (dict(vector_size=2.5), "vector_size must be a positive integer"),
+    (dict(window=0), "window must be a positive integer"),
+    (dict(workers=0), "workers must be a positive integer"),
     (dict(sg=1), "CBOW only"),
     (dict(hs=1), "negative sampling only"),
     (dict(negative=0), "negative must be >= 1"),
