@@ -23,23 +23,17 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-SEQUENCE_LENGTH = {"rt_polarity": 40, "trec": 20}
+from embedding_compression import add_common_arguments, build_classifier, load_dataset, missing_inputs  # noqa: E402
+
 OPTIMIZERS = ("adam", "adagrad", "clr", "calr")
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data-dir", default="../shared/data")
-    parser.add_argument("--datasets", default="rt_polarity,trec")
-    parser.add_argument("--models", default="dan,lstm")
+    add_common_arguments(parser)
     parser.add_argument("--optimizers", default=",".join(OPTIMIZERS))
     parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--epochs", type=int, default=3)
-    parser.add_argument("--embedding-dim", type=int, default=300, help="DAN-RAND embedding size")
-    parser.add_argument("--hidden", default="1024,512", help="DAN hidden sizes")
-    parser.add_argument("--lstm-units", type=int, default=64)
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--max-tokens", type=int, default=20000)
+    parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--adam-lr", type=float, default=1e-3)
     parser.add_argument("--adagrad-lr", type=float, default=1e-2)
     parser.add_argument("--max-lr", type=float, default=3e-3, help="upper bound of CLR and CALR")
@@ -64,15 +58,6 @@ def make_optimizer(name, args, steps_per_epoch):
     raise ValueError(f"unknown optimizer {name!r}; choose from {OPTIMIZERS}")
 
 
-def build(kind, args, vocab, classes, length, glove):
-    from keras_compress.models import dan, lstm_classifier
-
-    if kind == "dan":
-        hidden = tuple(int(h) for h in args.hidden.split(","))
-        return dan(vocab, classes, embedding_dim=args.embedding_dim, hidden=hidden, sequence_length=length)
-    return lstm_classifier(vocab, classes, embeddings=glove, units=args.lstm_units, sequence_length=length)
-
-
 def plot_schedules(args, steps_per_epoch, path):
     import matplotlib
 
@@ -93,37 +78,26 @@ def plot_schedules(args, steps_per_epoch, path):
 
 
 def main(argv=None):
-    from keras_compress.datasets import load_classification, pretrained_matrix
-
     args = parse_args(argv)
     datasets = [name for name in args.datasets.split(",") if name]
     models = [name for name in args.models.split(",") if name]
     optimizers = [name for name in args.optimizers.split(",") if name]
-    glove_path = os.path.join(args.data_dir, "vectors", "glove6b50d_100k.txt.gz")
-    needed = [os.path.join(args.data_dir, "classify", name, "train.tsv") for name in datasets]
-    needed += [glove_path] if "lstm" in models else []
-    missing = [path for path in needed if not os.path.exists(path)]
+    missing = missing_inputs(args)
     if missing:
         print(f"skipping: missing data {missing}")
         return 0
     print(
         f"scale: {args.epochs} epochs, {args.seeds} seeds, batch {args.batch_size}, DAN embedding "
-        f"{args.embedding_dim} hidden {args.hidden}, LSTM units {args.lstm_units} on GloVe 50d; "
+        f"{args.embedding_dim} hidden {args.hidden} L2 {args.l2}, LSTM units {args.lstm_units} on GloVe 50d; "
         f"Adam {args.adam_lr}, Adagrad {args.adagrad_lr}, CLR/CALR on Adam with max {args.max_lr}"
     )
     started = time.time()
     results = {"command": " ".join(["python"] + sys.argv), "settings": vars(args), "accuracy": {}}
     os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
     for dataset in datasets:
-        data = load_classification(
-            os.path.join(args.data_dir, "classify", dataset),
-            max_tokens=args.max_tokens,
-            sequence_length=SEQUENCE_LENGTH.get(dataset, 40),
-        )
+        data, glove = load_dataset(args, dataset)
         (x_train, y_train), (x_test, y_test) = data["splits"]["train"], data["splits"]["test"]
-        vocab, classes, length = len(data["vocabulary"]), len(data["classes"]), x_train.shape[1]
         steps_per_epoch = -(-len(x_train) // args.batch_size)
-        glove = pretrained_matrix(data["vocabulary"], glove_path)[0] if "lstm" in models else None
         if dataset == datasets[0]:
             plot_schedules(args, steps_per_epoch, os.path.splitext(args.out)[0] + "_schedules.png")
         for kind in models:
@@ -131,7 +105,7 @@ def main(argv=None):
                 scores = []
                 for seed in range(args.seeds):
                     keras.utils.set_random_seed(seed)
-                    model = build(kind, args, vocab, classes, length, glove)
+                    model = build_classifier(kind, args, data, glove)
                     model.compile(make_optimizer(optimizer_name, args, steps_per_epoch), "sparse_categorical_crossentropy")
                     model.fit(x_train, y_train, batch_size=args.batch_size, epochs=args.epochs, verbose=0)
                     predicted = model.predict(x_test, batch_size=512, verbose=0).argmax(-1)
