@@ -209,8 +209,11 @@ def _keras_outputs(model, rows):
     return [np.asarray(keras.ops.convert_to_numpy(output)) for output in outputs]
 
 
-def run_tflite(model_content, rows, batch_size=None):
+def run_tflite(model_content, rows, batch_size=None, input_names=None):
     """Run a TFLite flatbuffer in ``ai_edge_litert`` on a list of input arrays.
+
+    ``input_names`` gives the signature input each array feeds (the model's input order); without
+    it the signature's own order is used, which is alphabetical, not the model's.
 
     Inputs are fed in chunks of ``batch_size`` rows (all at once when ``None``); integer
     quantized inputs and outputs are (de)quantized with the tensor's scale and zero point.
@@ -222,7 +225,7 @@ def run_tflite(model_content, rows, batch_size=None):
     runner = interpreter.get_signature_runner()
     input_details = runner.get_input_details()
     output_details = runner.get_output_details()
-    names = list(input_details)
+    names = list(input_names) if input_names is not None else list(input_details)
     total = len(rows[0])
     step = batch_size or total
     collected = {name: [] for name in output_details}
@@ -336,7 +339,7 @@ def export_tflite(
     with open(path, "wb") as handle:
         handle.write(content)
 
-    tflite_outputs = run_tflite(content, check_rows, batch_size)
+    tflite_outputs = run_tflite(content, check_rows, batch_size, [spec.name for spec in specs])
     keras_outputs = _keras_outputs(model, check_rows)
     if len(tflite_outputs) != len(keras_outputs):
         raise TFLiteExportError(
