@@ -81,8 +81,10 @@ def plot(results, path):
     panels = [("epochs", "epoch", results["by_epoch"], "(a) against epochs, dimension {}".format(results["dimension"])),
               ("dimension", "dimension", results["by_dimension"],
                "(b) against dimension, {} epochs".format(results["fixed_epochs"]))]
+    accuracy_axes = []
     for axis, (_, key, series, title) in zip(axes, panels):
         accuracy_axis = axis.twinx()
+        accuracy_axes.append(accuracy_axis)
         for name, rows in series.items():
             x = [row[key] for row in rows]
             axis.plot(x, [row["loss_per_word"] for row in rows], "--", marker="o", color=colors[name],
@@ -94,12 +96,13 @@ def plot(results, path):
         accuracy_axis.set_ylabel("Google analogy accuracy, 3CosAdd % (solid)")
         if key == "dimension":
             axis.set_xscale("log", base=2)
+            axis.set_xticks(x, [str(value) for value in x])
         axis.set_title(title)
-        lines = axis.get_legend_handles_labels()
-        more = accuracy_axis.get_legend_handles_labels()
-        axis.legend(lines[0] + more[0], lines[1] + more[1], fontsize=7, loc="center right")
+    lines, labels = axes[0].get_legend_handles_labels()
+    more_lines, more_labels = accuracy_axes[0].get_legend_handles_labels()
+    figure.legend(lines + more_lines, labels + more_labels, loc="lower center", ncol=4, fontsize=8)
     figure.suptitle(f"Word2Bits regularization (Lam 2018, Fig. 1) on {results['corpus_words']:,} words of en25m")
-    figure.tight_layout()
+    figure.tight_layout(rect=(0, 0.07, 1, 1))
     figure.savefig(path, dpi=120)
 
 
@@ -116,7 +119,12 @@ def main(argv=None):
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--out", default="benchmarks/results/regularization")
+    parser.add_argument("--replot", action="store_true", help="redraw the figure from the JSON of --out")
     args = parser.parse_args(argv)
+    if args.replot:
+        with open(args.out + ".json") as saved:
+            plot(json.load(saved), args.out + ".png")
+        return 0
 
     corpus = os.path.join(args.data_dir, "corpus", "en25m.txt.gz")
     analogies = os.path.join(args.data_dir, "analogy", "google.txt")
