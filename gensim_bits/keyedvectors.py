@@ -320,17 +320,21 @@ class QuantizedKeyedVectors:
         if indexer is not None and isinstance(topn, int):
             return indexer.most_similar((mean / mean_norm if mean_norm else mean).astype(np.float32), topn)
 
-        dots = np.zeros(max(0, min(clip_end, len(self)) - clip_start), dtype=np.float64)
+        # Few passes over the vocabulary-sized arrays: they, not the popcounts, dominate.
+        dists = np.zeros(max(0, min(clip_end, len(self)) - clip_start), dtype=np.float64)
         if word_rows:
             rows = self.codes[np.asarray(word_rows, dtype=np.int64)]
-            dots += packing.dots_with_packed(self.codes[clip_start:clip_end], rows, self.bits,
-                                             self.vector_size) @ word_weights
+            pair_dots = packing.dots_with_packed(self.codes[clip_start:clip_end], rows, self.bits, self.vector_size)
+            dists = pair_dots[:, 0] * word_weights[0] if len(word_rows) == 1 else pair_dots @ word_weights
         if has_raw_vector:
-            dots += self._dots_with_vector(raw_vector, clip_start, clip_end)
-        if mean_norm > 0:
-            dists = dots / (self.norms[clip_start:clip_end] * mean_norm)
+            dists += self._dots_with_vector(raw_vector, clip_start, clip_end)
+        if mean_norm == 0:
+            dists[:] = 0.0  # gensim's unitvec leaves a zero mean at zero
+        elif self.bits == 1:  # every norm is the same
+            dists *= 1.0 / (float(self.norms[0]) * mean_norm)
         else:
-            dists = np.zeros_like(dots)  # gensim's unitvec leaves a zero mean at zero
+            dists /= self.norms[clip_start:clip_end]
+            dists /= mean_norm
         if not topn:
             return dists.astype(np.float32)
         exclude = {self.get_index(key) for key in keys if isinstance(key, KEY_TYPES) and self.has_index_for(key)}
