@@ -320,7 +320,6 @@ class QuantizedKeyedVectors:
         if indexer is not None and isinstance(topn, int):
             return indexer.most_similar((mean / mean_norm if mean_norm else mean).astype(np.float32), topn)
 
-        # Few passes over the vocabulary-sized arrays: they, not the popcounts, dominate.
         dists = np.zeros(max(0, min(clip_end, len(self)) - clip_start), dtype=np.float64)
         if word_rows:
             rows = self.codes[np.asarray(word_rows, dtype=np.int64)]
