@@ -9,6 +9,7 @@ the bytes in RAM: the codes against the float32 matrix, and the resident memory 
 process gains by loading each file.
 
     nice -n 10 python benchmarks/search_speed.py --words 100000 --dimensions 200 400 800
+    OPENBLAS_NUM_THREADS=1 nice -n 10 python benchmarks/search_speed.py --out benchmarks/results/search_speed_1thread.json
 """
 import argparse
 import json
@@ -23,6 +24,8 @@ import numpy as np
 from gensim_bits import QuantizedKeyedVectors, packing
 
 BLOCK = 25  # queries per alternating block
+# gensim's matrix-vector product uses every BLAS thread; set these to 1 to compare one core with one core.
+THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
 
 def resident_bytes():
@@ -160,7 +163,9 @@ def main(argv=None):
     os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
     with open(args.out, "w") as out:
         json.dump({"command": "python " + " ".join([os.path.relpath(__file__)] + sys.argv[1:]),
-                   "cpu_count": os.cpu_count(), "results": rows}, out, indent=2)
+                   "cpu_count": os.cpu_count(), "load_average": os.getloadavg(),
+                   "blas_threads": {name: os.environ.get(name) for name in THREAD_VARIABLES},
+                   "results": rows}, out, indent=2)
     print(f"wrote {args.out}")
     return 0
 
