@@ -172,3 +172,26 @@ def test_compress_embeddings_of_subclassed_model_and_errors():
         compress_embeddings(compressed)
     with pytest.raises(ValueError, match="No layer named"):
         compress_embeddings(functional_model(), layers=["nope"])
+
+
+def test_pretrained_vectors_to_compressed_classifier(tmp_path):
+    """datasets: TSV -> TextVectorization ids -> word2vec matrix -> DAN -> factorized DAN."""
+    from keras_compress.datasets import load_classification, pretrained_matrix, read_tsv
+    from keras_compress.models import dan
+
+    rows = ["POS:a\tgood fine movie", "NEG:b\tbad dull movie", "POS:c\tfine good fun"]
+    for split in ("train", "test"):
+        (tmp_path / f"{split}.tsv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    assert read_tsv(tmp_path / "train.tsv")[0] == ["POS:a", "NEG:b", "POS:c"]
+    data = load_classification(tmp_path, sequence_length=5, splits=("train", "test"))
+    assert data["classes"] == ["NEG", "POS"]
+    x, y = data["splits"]["train"]
+    assert x.dtype == np.int32 and x.shape == (3, 5) and list(y) == [1, 0, 1]
+    (tmp_path / "vectors.txt").write_text("2 3\ngood 1 0 0\nmovie 0 1 0\n", encoding="utf-8")
+    matrix, found = pretrained_matrix(data["vocabulary"], str(tmp_path / "vectors.txt"))
+    assert found == 2 and matrix.shape == (len(data["vocabulary"]), 3) and not matrix[0].any()
+    np.testing.assert_array_equal(matrix[data["vocabulary"].index("good")], [1, 0, 0])
+    model = dan(len(data["vocabulary"]), 2, embeddings=matrix, hidden=(4,), sequence_length=5)
+    np.testing.assert_array_equal(model.get_layer("embedding").get_weights()[0], matrix)
+    small = compress_embeddings(model, rank=2)
+    assert small.get_layer("embedding").rank == 2 and small.predict(x, verbose=0).shape == (3, 2)
