@@ -138,7 +138,7 @@ class QuantizedDense(_FakeQuantized, keras.layers.Dense):
 
     Example:
     >>> layer = QuantizedDense(4, bits=4)
-    >>> layer(np.ones((2, 3), "float32")).shape
+    >>> tuple(layer(np.ones((2, 3), "float32")).shape)
     (2, 4)
     """
 
@@ -171,7 +171,7 @@ class QuantizedEinsumDense(_FakeQuantized, keras.layers.EinsumDense):
 
     Example:
     >>> layer = QuantizedEinsumDense("ab,bc->ac", output_shape=4, bits=8)
-    >>> layer(np.ones((2, 3), "float32")).shape
+    >>> tuple(layer(np.ones((2, 3), "float32")).shape)
     (2, 4)
     """
 
@@ -203,7 +203,7 @@ class QuantizedEmbedding(_FakeQuantized, keras.layers.Embedding):
 
     Example:
     >>> layer = QuantizedEmbedding(10, 4, bits=8)
-    >>> layer(np.array([[1, 2, 3]])).shape
+    >>> tuple(layer(np.array([[1, 2, 3]])).shape)
     (1, 3, 4)
     """
 
@@ -235,7 +235,7 @@ class QuantizedMultiHeadAttention(_FakeQuantized, keras.layers.MultiHeadAttentio
     Example:
     >>> layer = QuantizedMultiHeadAttention(num_heads=2, key_dim=4, bits=8)
     >>> x = np.ones((1, 5, 8), "float32")
-    >>> layer(x, x).shape
+    >>> tuple(layer(x, x).shape)
     (1, 5, 8)
     """
 
@@ -268,7 +268,7 @@ class QuantizedFactorizedEmbedding(_FakeQuantized, FactorizedEmbedding):
 
     Example:
     >>> layer = QuantizedFactorizedEmbedding(10, 8, rank=2, bits=8)
-    >>> layer(np.array([[1, 2]])).shape
+    >>> tuple(layer(np.array([[1, 2]])).shape)
     (1, 2, 8)
     """
 

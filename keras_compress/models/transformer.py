@@ -44,7 +44,7 @@ class PositionalEncoding(keras.layers.Layer):
     Input and output shape `(batch, length, d_model)`.
 
     Example:
-    >>> PositionalEncoding()(np.zeros((1, 3, 4), "float32")).shape
+    >>> tuple(PositionalEncoding()(np.zeros((1, 3, 4), "float32")).shape)
     (1, 3, 4)
     """
 
@@ -192,7 +192,7 @@ def transformer(vocab_size, preset="base", num_layers=6, d_model=None, d_ff=None
 
     Example:
     >>> model = transformer(100, "small", num_layers=1, scale=0.25)
-    >>> model([np.ones((2, 5), "int32"), np.ones((2, 4), "int32")]).shape
+    >>> tuple(model([np.ones((2, 5), "int32"), np.ones((2, 4), "int32")]).shape)
     (2, 4, 100)
     """
     if not isinstance(vocab_size, int) or vocab_size < 4:
