@@ -107,7 +107,7 @@ def build_parser():
         "evaluate", help="word-similarity (Spearman) and analogy (3CosAdd, 3CosMul) scores",
         description="Score vectors on word-similarity and analogy files. Without --similarity or "
                     "--analogies it uses the data sets found under --data-dir.")
-    evaluate.add_argument("vectors", help="vectors file: .gbits or word2vec text/binary")
+    _vectors_arguments(evaluate)
     evaluate.add_argument("--data-dir", default=DEFAULT_DATA_DIR,
                           help="folder with wordsim/*.tsv and analogy/google.txt (default: %(default)s)")
     evaluate.add_argument("--similarity", nargs="+", metavar="FILE", help="word-pair files")
@@ -115,43 +115,41 @@ def build_parser():
     evaluate.add_argument("--restrict-vocab", type=int, default=300000, metavar="N",
                           help="use only the N most frequent words (default: %(default)s)")
     evaluate.add_argument("--json", metavar="PATH", help="also write the results as JSON")
-    _binary_flag(evaluate)
 
     similar = commands.add_parser(
         "similar", help="nearest neighbours of words (gensim's most_similar)",
         description="Print the words most similar to the mean of the positive words minus the "
                     "negative words, as gensim's most_similar does.",
         epilog="example: gensim-bits similar vectors.gbits king woman --negative man")
-    similar.add_argument("vectors", help="vectors file: .gbits or word2vec text/binary")
+    _vectors_arguments(similar)
     similar.add_argument("words", nargs="+", metavar="WORD", help="positive words")
     similar.add_argument("--negative", nargs="+", default=[], metavar="WORD", help="negative words")
     similar.add_argument("--topn", type=int, default=10, help="neighbours to print (default: %(default)s)")
     similar.add_argument("--restrict-vocab", type=int, default=None, metavar="N",
                          help="search only the N most frequent words")
     similar.add_argument("--cosmul", action="store_true", help="use 3CosMul (most_similar_cosmul)")
-    _binary_flag(similar)
 
     convert = commands.add_parser(
         "convert", help="convert between packed .gbits and word2vec text/binary",
         description="Convert vectors. The output format follows the extension: .gbits packed, "
                     ".bin word2vec binary, anything else word2vec text; --format overrides it.")
-    convert.add_argument("input", help="input vectors: .gbits or word2vec text/binary")
+    _vectors_arguments(convert, "input")
     convert.add_argument("output", help="output path")
     convert.add_argument("--format", choices=("packed", "text", "binary"), help="output format")
     convert.add_argument("--bits", type=int, choices=PACKED_BITS,
                          help="bits of the packed output (default: inferred from the values)")
     convert.add_argument("--quantize", action="store_true",
                          help="quantize float values to --bits (quantizers.quantize) instead of refusing them")
-    _binary_flag(convert)
 
     info = commands.add_parser("info", help="size, bits and vocabulary of a vectors file",
                                description="Describe a vectors file.")
-    info.add_argument("vectors", help="vectors file: .gbits or word2vec text/binary")
-    _binary_flag(info)
+    _vectors_arguments(info)
     return parser
 
 
-def _binary_flag(parser):
+def _vectors_arguments(parser, name="vectors"):
+    """The input vectors file and how to read it."""
+    parser.add_argument(name, help="vectors file: .gbits or word2vec text/binary")
     parser.add_argument("--binary", action="store_true",
                         help="read word2vec input as binary (default: binary only for .bin files)")
 
