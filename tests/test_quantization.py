@@ -201,3 +201,36 @@ def test_qat_transformer_exports_int8_tflite(tmp_path):
     assert all(t["dtype"] == np.int8 for t in kernels), [(t["name"], t["dtype"]) for t in kernels]
     norms = [t for t in stored if "norm" in t["name"]]
     assert norms and all(t["dtype"] == np.float32 for t in norms)  # LayerNorm stays float
+
+
+def test_sequential_models_and_unreachable_or_subclassed_layers():
+    sequential = keras.Sequential([keras.Input((5,), dtype="int32"), keras.layers.Embedding(10, 4),
+                                   keras.layers.GlobalAveragePooling1D(), keras.layers.Dense(3)])
+    quantized = q.quantize_model(sequential, bits=4)
+    assert [type(layer).__name__ for layer in quantized.layers] == [
+        "QuantizedEmbedding", "GlobalAveragePooling1D", "QuantizedDense"]
+
+    class Block(keras.layers.Layer):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.dense = keras.layers.Dense(4)
+
+        def call(self, inputs):
+            return self.dense(inputs)
+
+    inputs = keras.Input((3,))
+    with pytest.warns(UserWarning, match="cannot reach"):
+        q.quantize_model(keras.Model(inputs, Block()(inputs)))
+
+    class Subclassed(keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.dense = keras.layers.Dense(2)
+
+        def call(self, inputs):
+            return self.dense(inputs)
+
+    model = Subclassed()
+    model(np.ones((1, 3), "float32"))
+    with pytest.raises(ValueError, match="Functional or Sequential"):
+        q.quantize_model(model)
