@@ -11,12 +11,10 @@ extensions = [
         extra_compile_args=["-O3", "-ffast-math", "-funroll-loops"],
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
     ),
-    # Popcount search on packed codes; the header picks the POPCNT instruction at run time.
+    # Popcount search on packed codes; it picks the POPCNT instruction at run time.
     Extension(
         "gensim_bits.search_inner",
         ["gensim_bits/search_inner.pyx"],
-        depends=["gensim_bits/search_kernels.h"],
-        include_dirs=["gensim_bits"],
         extra_compile_args=["-O3"],
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
     ),

@@ -1,14 +1,119 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
 """Popcount search on bit-packed Word2Bits codes (Lam 2018, section 3; the XOR-popcount
-dot product of binary codes). Only the hot loops live here, in ``search_kernels.h``;
-:mod:`gensim_bits.packing` checks shapes and calls them without the GIL.
+dot product of binary codes). Only the hot loops live here, as C in the extern block below
+(GCC or Clang), run without the GIL; :mod:`gensim_bits.packing` checks shapes and calls them.
 """
 import numpy as np
 
 from libc.stdint cimport int64_t, uint8_t
 
 
-cdef extern from "search_kernels.h" nogil:
+cdef extern from * nogil:
+    """
+    /* Exact dot products on bit-packed Word2Bits codes (see gensim_bits/packing.py).
+     *
+     * A word is `planes` bit-planes of `plane_bytes` bytes each, stored one after another.
+     * Plane j holds bit j of every element's level index, so an element's scaled value is
+     * sum_j 2^j s_j with s_j = +-1, and for two words
+     *     sum_{i,j} 2^(i+j) S_ij,   S_ij = d - 2 popcount(plane_i(x) XOR plane_j(y)).
+     * The padding bits at the end of each plane are zero in every word, so they never
+     * count in the XOR.
+     *
+     * The hot loops are compiled twice: once for the POPCNT instruction, chosen at run time
+     * when the CPU has it, and once portable, so the extension runs on every x86-64 and on
+     * other architectures without -mpopcnt.
+     */
+    #include <stdint.h>
+    #include <string.h>
+
+    static inline __attribute__((always_inline)) int64_t xor_popcount(const uint8_t *a, const uint8_t *b, int64_t nbytes)
+    {
+        /* Rows are byte-aligned and their length need not be a multiple of 8: whole 8-byte
+         * words through fixed-size memcpy (one unaligned load), then the tail byte by byte,
+         * so nothing is read past the row. */
+        int64_t total = 0;
+        int64_t offset = 0;
+        for (; offset + 8 <= nbytes; offset += 8) {
+            uint64_t x, y;
+            memcpy(&x, a + offset, 8);
+            memcpy(&y, b + offset, 8);
+            total += __builtin_popcountll(x ^ y);
+        }
+        for (; offset < nbytes; offset++) {
+            total += __builtin_popcount((unsigned int)(a[offset] ^ b[offset]));
+        }
+        return total;
+    }
+
+    /* out[r * nqueries + q] = scale * (d (2^planes - 1)^2 - 2 sum_{i,j} 2^(i+j) popcount(...)) */
+    static inline __attribute__((always_inline)) void packed_dots_body(
+        const uint8_t *codes, int64_t nrows, const uint8_t *queries, int64_t nqueries,
+        int planes, int64_t plane_bytes, int64_t dimension, double scale, double *out)
+    {
+        const int64_t row_bytes = planes * plane_bytes;
+        const int64_t max_level = ((int64_t)1 << planes) - 1;
+        const int64_t offset = dimension * max_level * max_level;
+        for (int64_t r = 0; r < nrows; r++) {
+            const uint8_t *row = codes + r * row_bytes;
+            for (int64_t q = 0; q < nqueries; q++) {
+                const uint8_t *query = queries + q * row_bytes;
+                int64_t weighted = 0;
+                for (int i = 0; i < planes; i++) {
+                    for (int j = 0; j < planes; j++) {
+                        weighted += xor_popcount(row + i * plane_bytes, query + j * plane_bytes, plane_bytes) << (i + j);
+                    }
+                }
+                out[r * nqueries + q] = scale * (double)(offset - 2 * weighted);
+            }
+        }
+    }
+
+    #if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+    __attribute__((target("popcnt"))) static void packed_dots_popcnt(
+        const uint8_t *codes, int64_t nrows, const uint8_t *queries, int64_t nqueries,
+        int planes, int64_t plane_bytes, int64_t dimension, double scale, double *out)
+    {
+        packed_dots_body(codes, nrows, queries, nqueries, planes, plane_bytes, dimension, scale, out);
+    }
+    #define HAVE_POPCNT_DISPATCH 1
+    #endif
+
+    static void packed_dots_portable(
+        const uint8_t *codes, int64_t nrows, const uint8_t *queries, int64_t nqueries,
+        int planes, int64_t plane_bytes, int64_t dimension, double scale, double *out)
+    {
+        packed_dots_body(codes, nrows, queries, nqueries, planes, plane_bytes, dimension, scale, out);
+    }
+
+    static void packed_dots(
+        const uint8_t *codes, int64_t nrows, const uint8_t *queries, int64_t nqueries,
+        int planes, int64_t plane_bytes, int64_t dimension, double scale, double *out)
+    {
+    #ifdef HAVE_POPCNT_DISPATCH
+        if (__builtin_cpu_supports("popcnt")) {
+            packed_dots_popcnt(codes, nrows, queries, nqueries, planes, plane_bytes, dimension, scale, out);
+            return;
+        }
+    #endif
+        packed_dots_portable(codes, nrows, queries, nqueries, planes, plane_bytes, dimension, scale, out);
+    }
+
+    /* Dot of a float query with every row: out[r] = constant + sum_t table[t][row byte t].
+     * table[t][b] holds the query's contribution of byte value b at byte position t (the
+     * classic lookup-table trick), so nothing is unpacked. */
+    static void table_dots(const uint8_t *codes, int64_t nrows, int64_t row_bytes,
+                           const double *table, double constant, double *out)
+    {
+        for (int64_t r = 0; r < nrows; r++) {
+            const uint8_t *row = codes + r * row_bytes;
+            double total = constant;
+            for (int64_t t = 0; t < row_bytes; t++) {
+                total += table[t * 256 + row[t]];
+            }
+            out[r] = total;
+        }
+    }
+    """
     void packed_dots(const uint8_t *codes, int64_t nrows, const uint8_t *queries, int64_t nqueries,
                      int planes, int64_t plane_bytes, int64_t dimension, double scale, double *out)
     void table_dots(const uint8_t *codes, int64_t nrows, int64_t row_bytes,
