@@ -136,21 +136,25 @@ def answer_analogies(questions, canonical, cosines, vocabulary_size):
     excluded = _exclusions(questions, canonical)
     for start in range(0, vocabulary_size, VOCABULARY_CHUNK):
         end = min(start + VOCABULARY_CHUNK, vocabulary_size)
-        shifted = 1.0 + cosines(words, start, end)  # 2 cos' = 1 + cos
+        # (question words, chunk rows): gathering whole rows per question is a contiguous copy.
+        shifted = np.ascontiguousarray((1.0 + cosines(words, start, end)).T)  # 2 cos' = 1 + cos
         for first in range(0, count, QUESTION_BATCH):
             last = min(first + QUESTION_BATCH, count)
-            cos_a, cos_b, cos_c = (shifted[:, positions[first:last, k]] for k in range(3))
-            scores = {
-                "3cosadd": cos_b + cos_c - cos_a,  # the +1 shifts cancel up to a constant
-                "3cosmul": cos_b * cos_c / (2.0 * cos_a + 4.0 * EPSILON),  # = cos'b cos'c / (cos'a + eps)
-            }
+            cos_a, cos_b, cos_c = (shifted[positions[first:last, k]] for k in range(3))
+            add = cos_b + cos_c  # the +1 shifts cancel up to a constant
+            add -= cos_a
+            cos_a *= 2.0
+            cos_a += 4.0 * EPSILON
+            cos_b *= cos_c
+            cos_b /= cos_a  # = cos'b cos'c / (cos'a + eps)
+            scores = {"3cosadd": add, "3cosmul": cos_b}
             low, high = np.searchsorted(excluded[:, 0], [first, last])
             pairs = excluded[low:high]
             pairs = pairs[(pairs[:, 1] >= start) & (pairs[:, 1] < end)]
             for name, score in scores.items():
-                score[pairs[:, 1] - start, pairs[:, 0] - first] = -np.inf
-                chunk_rows = score.argmax(axis=0)
-                chunk_values = score[chunk_rows, np.arange(last - first)]
+                score[pairs[:, 0] - first, pairs[:, 1] - start] = -np.inf
+                chunk_rows = score.argmax(axis=1)
+                chunk_values = score[np.arange(last - first), chunk_rows]
                 values, rows = best[name]
                 better = chunk_values > values[first:last]
                 values[first:last][better] = chunk_values[better]
