@@ -169,10 +169,12 @@ def _convert(model, specs, quantization, calibration_rows, integer_io):
         if quantization == "int8" and calibration_rows is not None:
             converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
 
+            step = specs[0].shape[0] or 1  # a static batch size must be matched
+
             def representative_dataset():
-                for row in range(len(calibration_rows[0])):
+                for start in range(0, len(calibration_rows[0]) - step + 1, step):
                     yield [
-                        np.asarray(array[row : row + 1], dtype=spec.dtype.as_numpy_dtype)
+                        np.asarray(array[start : start + step], dtype=spec.dtype.as_numpy_dtype)
                         for array, spec in zip(calibration_rows, specs)
                     ]
 
@@ -196,6 +198,20 @@ def _convert(model, specs, quantization, calibration_rows, integer_io):
                 f"(quantization={quantization!r}). Unsupported: {', '.join(ops) or 'see below'}.{hint}\n"
                 f"Converter said: {message.strip().splitlines()[-1][:1000] if message.strip() else error!r}"
             ) from error
+
+
+def _check_calibratable(model):
+    import keras
+
+    for layer in model._flatten_layers(include_self=False):
+        if isinstance(layer, keras.layers.RNN) and not layer.unroll:
+            # TF 2.21's calibrator segfaults on the While loop of a rolled LSTM/GRU: refuse
+            # instead of taking the Python process down.
+            raise TFLiteExportError(
+                f"Full-integer int8 calibration of the recurrent layer {layer.name!r} needs "
+                "unroll=True (TensorFlow's calibrator crashes on the rolled loop); rebuild it "
+                "with unroll=True and a fixed sequence length, or use quantization='dynamic'."
+            )
 
 
 def _keras_outputs(model, rows):
@@ -333,6 +349,8 @@ def export_tflite(
             raise ValueError(f"need at least batch_size={batch_size} sample rows")
         check_rows = [array[:usable] for array in check_rows]
 
+    if quantization == "int8" and calibration_rows is not None:
+        _check_calibratable(model)
     content = _convert(model, specs, quantization, calibration_rows, integer_io)
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)

@@ -81,6 +81,9 @@ def test_lstm_needs_unroll_or_static_batch(tmp_path):
     static = export_tflite(tiny_lstm(unroll=False), tmp_path / "b.tflite", sample_inputs=token_rows(), batch_size=1)
     unrolled = export_tflite(tiny_lstm(unroll=True), tmp_path / "c.tflite", sample_inputs=token_rows())
     assert static.max_abs_diff < 1e-5 and unrolled.max_abs_diff < 1e-5
+    # Full-integer calibration of a rolled LSTM would crash TensorFlow: a clear error instead.
+    with pytest.raises(TFLiteExportError, match="unroll=True"):
+        export_tflite(tiny_lstm(unroll=False), tmp_path / "d.tflite", "int8", representative_data=token_rows(), batch_size=1)
 
 
 def test_fake_quant_model_converts_to_int8_without_representative_data(tmp_path):
