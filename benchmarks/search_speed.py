@@ -37,7 +37,7 @@ def resident_bytes():
 
 
 def measure_load(path, kind):
-    """Run in a fresh process: RSS gained by loading ``path`` and answering one query."""
+    """Run in a fresh process: RSS gained by loading ``path``, then after one query."""
     import gc
 
     from gensim.models import KeyedVectors
@@ -48,14 +48,16 @@ def measure_load(path, kind):
         vectors = KeyedVectors.load(path)
     else:
         vectors = QuantizedKeyedVectors.load(path, mmap="r" if kind == "packed-mmap" else None)
+    loaded = resident_bytes() - before
     vectors.most_similar(vectors.index_to_key[0])
-    return resident_bytes() - before
+    return loaded, resident_bytes() - before
 
 
 def load_in_subprocess(path, kind):
+    """(RSS gained by the load, RSS gained after one query) in a fresh process."""
     output = subprocess.run([sys.executable, __file__, "--measure-load", path, kind],
                             capture_output=True, text=True, check=True)
-    return int(output.stdout.strip().splitlines()[-1])
+    return [int(value) for value in output.stdout.split()[-2:]]
 
 
 def timed(function, queries):
@@ -118,10 +120,10 @@ def run_case(bits, dimension, words, query_count, folder, rng):
         "packed_norm_bytes": int(packed.norms.nbytes) if bits > 1 else 0,
         "gensim_file_bytes": os.path.getsize(gensim_path),
         "packed_file_bytes": os.path.getsize(packed_path),
-        "rss_gensim_load": load_in_subprocess(gensim_path, "gensim"),
-        "rss_packed_load": load_in_subprocess(packed_path, "packed"),
-        "rss_packed_mmap": load_in_subprocess(packed_path, "packed-mmap"),
     }
+    for name, path, kind in (("gensim", gensim_path, "gensim"), ("packed", packed_path, "packed"),
+                             ("packed_mmap", packed_path, "packed-mmap")):
+        row[f"rss_{name}_load"], row[f"rss_{name}_query"] = load_in_subprocess(path, kind)
     row["memory_ratio"] = row["gensim_vector_bytes"] / row["packed_code_bytes"]
     os.unlink(packed_path)
     os.unlink(gensim_path)
@@ -139,13 +141,13 @@ def main(argv=None):
     parser.add_argument("--measure-load", nargs=2, metavar=("PATH", "KIND"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.measure_load:
-        print(measure_load(*args.measure_load))
+        print(*measure_load(*args.measure_load))
         return 0
 
     rng = np.random.default_rng(args.seed)
     rows = []
     header = (f"{'bits':>4} {'dim':>5} {'gensim ms':>10} {'packed ms':>10} {'speedup':>8} {'3-word ms g/p':>15} "
-              f"{'speedup':>8} {'float32 MB':>11} {'codes MB':>9} {'ratio':>6} {'RSS MB g/p/mmap':>18}")
+              f"{'speedup':>8} {'float32 MB':>11} {'codes MB':>9} {'ratio':>6} {'load RSS MB g/p/mmap':>20}")
     print(f"{args.words} words, {args.queries} queries a case, top-10 over the whole vocabulary")
     print(header)
     with tempfile.TemporaryDirectory() as folder:
@@ -159,7 +161,7 @@ def main(argv=None):
                       f"{row['analogy_speedup']:>7.1f}x {row['gensim_vector_bytes'] / megabyte:>11.1f} "
                       f"{row['packed_code_bytes'] / megabyte:>9.2f} {row['memory_ratio']:>5.0f}x "
                       f"{row['rss_gensim_load'] / megabyte:>6.1f}/{row['rss_packed_load'] / megabyte:.1f}/"
-                      f"{row['rss_packed_mmap'] / megabyte:.1f}", flush=True)
+                      f"{row['rss_packed_mmap_load'] / megabyte:.1f}", flush=True)
     os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
     with open(args.out, "w") as out:
         json.dump({"command": "python " + " ".join([os.path.relpath(__file__)] + sys.argv[1:]),

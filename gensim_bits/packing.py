@@ -11,6 +11,8 @@ s1/2 + s2/4. A dot product of two words is a weighted sum of ``bits**2`` XOR-pop
 computed in ``search_inner`` without unpacking; a float query is scored with one
 256-entry lookup table per code byte.
 """
+from functools import lru_cache
+
 import numpy as np
 
 from gensim_bits.quantizers import check_bits, levels
@@ -35,9 +37,18 @@ def plane_bytes(dimension):
     return (int(dimension) + 7) // 8
 
 
+@lru_cache(maxsize=None)
 def level_unit(bits):
     """The step ``unit`` with ``level = unit * sum_j 2**j s_j``, in float64."""
     return float(levels(bits)[-1]) / (2 ** bits - 1)
+
+
+@lru_cache(maxsize=None)
+def level_table(bits):
+    """``quantizers.levels(bits)``, computed once (queries look values up in it)."""
+    table = levels(bits)
+    table.setflags(write=False)
+    return table
 
 
 def pack_codes(codes, bits):
@@ -63,7 +74,7 @@ def unpack_codes(packed, bits, dimension):
 
 def unpack_values(packed, bits, dimension):
     """Float32 values (n, dimension) of packed rows."""
-    return levels(bits)[unpack_codes(packed, bits, dimension)]
+    return level_table(bits)[unpack_codes(packed, bits, dimension)]
 
 
 def squared_norms(packed, bits, dimension):
