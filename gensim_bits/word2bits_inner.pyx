@@ -17,7 +17,7 @@ most of the cache misses that bound gensim's own CBOW loop.
 import numpy as np
 
 cimport numpy as np
-from libc.math cimport ceilf, copysignf, exp, fabsf, floorf, log
+from libc.math cimport exp, log
 from libc.string cimport memset
 from scipy.linalg.cython_blas cimport saxpy, sscal
 
@@ -49,7 +49,6 @@ cdef REAL_t[EXP_TABLE_SIZE] LOG_TABLE
 cdef int ONE = 1
 cdef REAL_t ONEF = 1.0
 cdef unsigned long long LCG_MODULO = 281474976710655ULL
-cdef REAL_t ONE_BIT_LEVEL = <REAL_t>(1.0 / 3.0)
 
 for _i in range(EXP_TABLE_SIZE):
     _e = exp((_i / <double>EXP_TABLE_SIZE * 2 - 1) * MAX_EXP)
@@ -74,96 +73,75 @@ cdef struct Word2BitsConfig:
     int sentence_idx[MAX_SENTENCE_LEN + 1]
 
 
-cdef inline REAL_t quantize_value(REAL_t x, int bits) noexcept nogil:
-    """Q(x) for 2**bits uniform levels (midpoints of equal bins over [-1, 1]), as in quantizers.py."""
-    cdef REAL_t half = <REAL_t>(1 << (bits - 1))
-    cdef REAL_t top = (half - <REAL_t>0.5) / half
-    cdef REAL_t scaled = x * half
-    cdef REAL_t q
-    # A value on a positive threshold goes to the lower bin, on a negative one to the
-    # upper bin: the paper's "0 <= x <= 1/2" and "-1/2 <= x < 0" at two bits.
-    if x > 0:
-        q = (ceilf(scaled) - <REAL_t>0.5) / half
-    else:
-        q = (floorf(scaled) + <REAL_t>0.5) / half
-    if q > top:
-        q = top
-    elif q < -top:
-        q = -top
-    return q
+cdef extern from *:
+    """
+    #include <math.h>
+    /* The three hot loops of the kernel, quantizing on the fly. On x86-64 Linux with GCC
+       each is compiled twice, for AVX2 and for the baseline, and the loader picks one
+       for the running CPU (gensim's BLAS does the same); elsewhere, the baseline only. */
+    #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+    #define W2B_MULTIVERSION __attribute__((target_clones("avx2", "default")))
+    #else
+    #define W2B_MULTIVERSION
+    #endif
+    #define W2B_FLOAT_BITS 32
 
+    /* One and two bits copy the sign bit (two vector operations, not a compare and a
+       select). This reads -0.0 as negative where the paper's "x >= 0" reads it as
+       positive; training never produces -0.0 (it needs -0.0 + -0.0). */
+    static inline float w2b_one_bit(float x) { return copysignf(1.0f / 3.0f, x); }
+    static inline float w2b_two_bits(float x) { return copysignf(fabsf(x) > 0.5f ? 0.75f : 0.25f, x); }
 
-cdef inline REAL_t one_bit(REAL_t x) noexcept nogil:
-    # A sign-bit copy (two vector ops) rather than a compare and select (four). It differs
-    # from "x >= 0" only at -0.0, which training never produces: rows start in
-    # [-0.5, 0.5) without -0.0, and x + y is -0.0 only when both are -0.0.
-    return copysignf(ONE_BIT_LEVEL, x)
+    /* 2**bits uniform levels, the midpoints of equal bins over [-1, 1] (quantizers.py).
+       A value on a positive threshold goes to the lower bin, on a negative one to the
+       upper bin: the paper's "0 <= x <= 1/2" and "-1/2 <= x < 0" at two bits. */
+    static inline float w2b_uniform(float x, int bits) {
+        float half = (float)(1 << (bits - 1));
+        float top = (half - 0.5f) / half;
+        float scaled = x * half;
+        float q = x > 0 ? (ceilf(scaled) - 0.5f) / half : (floorf(scaled) + 0.5f) / half;
+        return q > top ? top : (q < -top ? -top : q);
+    }
 
+    /* dst += Q(src) */
+    W2B_MULTIVERSION static void w2b_add_quantized(float *restrict dst, const float *restrict src, int n, int bits) {
+        int a;
+        if (bits == 1) { for (a = 0; a < n; a++) dst[a] += w2b_one_bit(src[a]); }
+        else if (bits == 2) { for (a = 0; a < n; a++) dst[a] += w2b_two_bits(src[a]); }
+        else if (bits == W2B_FLOAT_BITS) { for (a = 0; a < n; a++) dst[a] += src[a]; }
+        else { for (a = 0; a < n; a++) dst[a] += w2b_uniform(src[a], bits); }
+    }
 
-cdef inline REAL_t two_bits(REAL_t x) noexcept nogil:
-    # One select for the magnitude and a sign-bit copy; the "x >= 0" of Q2 again differs
-    # only at -0.0.
-    return copysignf(<REAL_t>0.75 if fabsf(x) > <REAL_t>0.5 else <REAL_t>0.25, x)
+    /* dot(neu1, Q(row)). Wider codes also keep Q(row) in `quantized` for the update; at one
+       and two bits recomputing Q is cheaper than storing it. */
+    W2B_MULTIVERSION static float w2b_quantized_dot(float *restrict quantized, const float *restrict row,
+                                                    const float *restrict neu1, int n, int bits) {
+        int a;
+        float f = 0.0f, q;
+        if (bits == 1) { for (a = 0; a < n; a++) f += w2b_one_bit(row[a]) * neu1[a]; }
+        else if (bits == 2) { for (a = 0; a < n; a++) f += w2b_two_bits(row[a]) * neu1[a]; }
+        else if (bits == W2B_FLOAT_BITS) { for (a = 0; a < n; a++) f += row[a] * neu1[a]; }
+        else { for (a = 0; a < n; a++) { q = w2b_uniform(row[a], bits); quantized[a] = q; f += q * neu1[a]; } }
+        return f;
+    }
 
-
-cdef inline void add_quantized(REAL_t *dst, const REAL_t *src, const int size, const int bits) noexcept nogil:
-    """dst += Q(src); one branch-free loop per bit width so the compiler vectorizes it."""
-    cdef int a
-    if bits == 1:
-        for a in range(size):
-            dst[a] += one_bit(src[a])
-    elif bits == 2:
-        for a in range(size):
-            dst[a] += two_bits(src[a])
-    elif bits == FLOAT_BITS:
-        for a in range(size):
-            dst[a] += src[a]
-    else:
-        for a in range(size):
-            dst[a] += quantize_value(src[a], bits)
-
-
-cdef inline REAL_t quantized_dot(REAL_t *quantized, const REAL_t *row, const REAL_t *neu1,
-                                 const int size, const int bits) noexcept nogil:
-    """dot(neu1, Q(row)). Wider codes also keep Q(row) in ``quantized`` for the update;
-    at one and two bits recomputing Q is cheaper than storing it."""
-    cdef int a
-    cdef REAL_t f = 0, q
-    if bits == 1:
-        for a in range(size):
-            f += one_bit(row[a]) * neu1[a]
-    elif bits == 2:
-        for a in range(size):
-            f += two_bits(row[a]) * neu1[a]
-    elif bits == FLOAT_BITS:
-        for a in range(size):
-            f += row[a] * neu1[a]
-    else:
-        for a in range(size):
-            q = quantize_value(row[a], bits)
-            quantized[a] = q
-            f += q * neu1[a]
-    return f
-
-
-cdef inline void straight_through_update(REAL_t *neu1e, REAL_t *row, const REAL_t *neu1, const REAL_t *quantized,
-                                         const REAL_t g, const int size, const int bits) noexcept nogil:
-    """neu1e += g * Q(row), then row += g * neu1: the gradient w.r.t. Q(u) lands on u.
-
-    Each element of ``row`` is read before it is written, so ``quantized`` may alias it."""
-    cdef int a
-    if bits == 1:
-        for a in range(size):
-            neu1e[a] += g * one_bit(row[a])
-            row[a] += g * neu1[a]
-    elif bits == 2:
-        for a in range(size):
-            neu1e[a] += g * two_bits(row[a])
-            row[a] += g * neu1[a]
-    else:
-        for a in range(size):
-            neu1e[a] += g * quantized[a]
-            row[a] += g * neu1[a]
+    /* neu1e += g * Q(row), then row += g * neu1: the straight-through estimator puts the
+       gradient with respect to Q(u) on u. Each element of row is read before it is
+       written, so at 32 bits `quantized` is row itself. */
+    W2B_MULTIVERSION static void w2b_straight_through_update(float *restrict neu1e, float *row, const float *restrict neu1,
+                                                             const float *quantized, float g, int n, int bits) {
+        int a;
+        if (bits == 1) { for (a = 0; a < n; a++) { neu1e[a] += g * w2b_one_bit(row[a]); row[a] += g * neu1[a]; } }
+        else if (bits == 2) { for (a = 0; a < n; a++) { neu1e[a] += g * w2b_two_bits(row[a]); row[a] += g * neu1[a]; } }
+        else { for (a = 0; a < n; a++) { neu1e[a] += g * quantized[a]; row[a] += g * neu1[a]; } }
+    }
+    """
+    void add_quantized "w2b_add_quantized"(REAL_t *dst, const REAL_t *src, int size, int bits) noexcept nogil
+    REAL_t quantized_dot "w2b_quantized_dot"(REAL_t *quantized, const REAL_t *row, const REAL_t *neu1,
+                                             int size, int bits) noexcept nogil
+    void straight_through_update "w2b_straight_through_update"(
+        REAL_t *neu1e, REAL_t *row, const REAL_t *neu1, const REAL_t *quantized, REAL_t g, int size,
+        int bits) noexcept nogil
 
 
 cdef inline unsigned long long lower_bound(const np.uint32_t *table, unsigned long long length,
