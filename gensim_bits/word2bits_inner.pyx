@@ -79,10 +79,14 @@ cdef extern from *:
     /* The three hot loops of the kernel, quantizing on the fly. On x86-64 Linux with GCC
        each is compiled twice, for AVX2 and for the baseline, and the loader picks one
        for the running CPU (gensim's BLAS does the same); elsewhere, the baseline only. */
-    #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+    #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) \
+        && !defined(W2B_NO_MULTIVERSION)
     #define W2B_MULTIVERSION __attribute__((target_clones("avx2", "default")))
     #else
     #define W2B_MULTIVERSION
+    #endif
+    #if defined(_MSC_VER)
+    #define restrict __restrict
     #endif
     #define W2B_FLOAT_BITS 32
 
