@@ -77,16 +77,21 @@ def unpack_values(packed, bits, dimension):
     return level_table(bits)[unpack_codes(packed, bits, dimension)]
 
 
-def squared_norms(packed, bits, dimension):
-    """Exact squared L2 norm of every packed row, float64, from popcounts of its own planes."""
+def squared_norms(packed, bits, dimension, chunk=16384):
+    """Exact squared L2 norm of every packed row, float64, from popcounts of its own planes.
+
+    Rows go ``chunk`` at a time, so the temporaries stay small next to the codes.
+    """
     packed = np.asarray(packed, dtype=np.uint8)
     width = plane_bytes(dimension)
-    planes = [packed[:, plane * width:(plane + 1) * width] for plane in range(bits)]
     weighted = np.zeros(packed.shape[0], dtype=np.int64)
-    for i in range(bits):
-        for j in range(i + 1, bits):
-            differing = np.bitwise_count(planes[i] ^ planes[j]).sum(axis=1, dtype=np.int64)
-            weighted += 2 * (differing << (i + j))  # the (i, j) and (j, i) terms
+    for start in range(0, packed.shape[0], chunk):
+        rows = packed[start:start + chunk]
+        planes = [rows[:, plane * width:(plane + 1) * width] for plane in range(bits)]
+        for i in range(bits):
+            for j in range(i + 1, bits):
+                differing = np.bitwise_count(planes[i] ^ planes[j]).sum(axis=1, dtype=np.int64)
+                weighted[start:start + chunk] += 2 * (differing << (i + j))  # the (i, j) and (j, i) terms
     # sum_{i,j} 2^(i+j) (d - 2 popcount): the popcount is zero when i == j.
     scaled = dimension * (2 ** bits - 1) ** 2 - 2 * weighted
     return level_unit(bits) ** 2 * scaled.astype(np.float64)
