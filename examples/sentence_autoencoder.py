@@ -30,7 +30,7 @@ def main():
     parser.add_argument("--max-length", type=int, default=8)
     parser.add_argument("--count", type=int, default=5000, help="training sentences")
     parser.add_argument("--embedding-dim", type=int, default=128)
-    parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--epochs", type=int, default=10)
     args = parser.parse_args()
     for path in (args.vectors, args.sentences):
         if not os.path.exists(path):
@@ -60,7 +60,7 @@ def main():
 
     keras.utils.set_random_seed(0)
     model = RecursiveAutoencoder(word_dim=glove.vector_size, embedding_dim=args.embedding_dim, max_length=args.max_length)
-    model.compile(optimizer=keras.optimizers.Adam(2e-3))
+    model.compile(optimizer=keras.optimizers.Adam(1e-3))
     train_x, train_lengths = pad(train)
     model.fit((train_x, train_lengths), train_x, epochs=args.epochs, batch_size=32, verbose=2)
 
