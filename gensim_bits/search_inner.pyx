@@ -19,14 +19,30 @@ cdef extern from * nogil:
      * The padding bits at the end of each plane are zero in every word, so they never
      * count in the XOR.
      *
-     * The hot loops are compiled twice: once for the POPCNT instruction, chosen at run time
-     * when the CPU has it, and once portable, so the extension runs on every x86-64 and on
-     * other architectures without -mpopcnt.
+     * With GCC or Clang on x86 the hot loops are compiled twice: once for the POPCNT
+     * instruction, chosen at run time when the CPU has it, and once portable, so one binary
+     * runs on every x86-64 without -mpopcnt. Other compilers (MSVC) get a plain C popcount.
      */
     #include <stdint.h>
     #include <string.h>
 
-    static inline __attribute__((always_inline)) int64_t xor_popcount(const uint8_t *a, const uint8_t *b, int64_t nbytes)
+    #if (defined(__GNUC__) || defined(__clang__)) && !defined(GENSIM_BITS_PLAIN_POPCOUNT)
+    #define GB_INLINE static inline __attribute__((always_inline))
+    #define GB_POPCOUNT64(x) __builtin_popcountll(x)
+    #else
+    #define GB_INLINE static __inline
+    static __inline int64_t gb_popcount64(uint64_t x)
+    {
+        /* The SWAR bit count (Hacker's Delight 5-1) for compilers without a builtin. */
+        x = x - ((x >> 1) & 0x5555555555555555ULL);
+        x = (x & 0x3333333333333333ULL) + ((x >> 2) & 0x3333333333333333ULL);
+        x = (x + (x >> 4)) & 0x0F0F0F0F0F0F0F0FULL;
+        return (int64_t)((x * 0x0101010101010101ULL) >> 56);
+    }
+    #define GB_POPCOUNT64(x) gb_popcount64(x)
+    #endif
+
+    GB_INLINE int64_t xor_popcount(const uint8_t *a, const uint8_t *b, int64_t nbytes)
     {
         /* Rows are byte-aligned and their length need not be a multiple of 8: whole 8-byte
          * words through fixed-size memcpy (one unaligned load), then the tail byte by byte,
@@ -37,16 +53,16 @@ cdef extern from * nogil:
             uint64_t x, y;
             memcpy(&x, a + offset, 8);
             memcpy(&y, b + offset, 8);
-            total += __builtin_popcountll(x ^ y);
+            total += GB_POPCOUNT64(x ^ y);
         }
         for (; offset < nbytes; offset++) {
-            total += __builtin_popcount((unsigned int)(a[offset] ^ b[offset]));
+            total += GB_POPCOUNT64((uint64_t)(a[offset] ^ b[offset]));
         }
         return total;
     }
 
     /* out[r * nqueries + q] = scale * (d (2^planes - 1)^2 - 2 sum_{i,j} 2^(i+j) popcount(...)) */
-    static inline __attribute__((always_inline)) void packed_dots_body(
+    GB_INLINE void packed_dots_body(
         const uint8_t *codes, int64_t nrows, const uint8_t *queries, int64_t nqueries,
         int planes, int64_t plane_bytes, int64_t dimension, double scale, double *out)
     {
@@ -68,7 +84,7 @@ cdef extern from * nogil:
         }
     }
 
-    #if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+    #if (defined(__GNUC__) || defined(__clang__)) && !defined(GENSIM_BITS_PLAIN_POPCOUNT) && (defined(__x86_64__) || defined(__i386__))
     __attribute__((target("popcnt"))) static void packed_dots_popcnt(
         const uint8_t *codes, int64_t nrows, const uint8_t *queries, int64_t nqueries,
         int planes, int64_t plane_bytes, int64_t dimension, double scale, double *out)
