@@ -2,8 +2,9 @@
 
 Every model trains one epoch on the same in-memory slice of the shared corpus with the
 same parameters and worker count; runs are interleaved (the order rotates each round) so
-load from other processes hits all of them alike. Reports raw words/s, the median over
-rounds, and the per-round ratio to gensim.
+load from other processes hits all of them alike. Reports raw words per wall-clock second
+and per CPU second of this process (the latter barely moves when other processes share
+the cores), their medians over rounds, and the per-round ratios to gensim.
 
     nice -n 10 python benchmarks/train_speed.py --words 2000000 --vector-size 200 --rounds 3
 """
@@ -38,11 +39,12 @@ def read_slice(path, words):
 
 
 def words_per_second(factory, sentences):
+    """Raw words per wall-clock second and per CPU second (all threads) of one epoch."""
     model = factory()
     model.build_vocab(sentences)
-    start = time.perf_counter()
+    wall, cpu = time.perf_counter(), time.process_time()
     _, raw_words = model.train(sentences, total_examples=model.corpus_count, epochs=1)
-    return raw_words / (time.perf_counter() - start)
+    return raw_words / (time.perf_counter() - wall), raw_words / (time.process_time() - cpu)
 
 
 def main(argv=None):
@@ -80,17 +82,21 @@ def main(argv=None):
             order = names[round_index % len(names):] + names[:round_index % len(names)]
             for name in order:
                 speeds[name].append(words_per_second(contenders[name], sentences))
-        baseline = speeds[names[0]]
         print(f"\nvector_size={size}")
-        print(f"{'model':<24} {'median words/s':>15} {'ratio to gensim (per round)':>40}")
+        print(f"{'model':<24} {'words/s':>10} {'ratio to gensim (rounds)':<31} {'words/CPU s':>10} ratio (rounds)")
         for name in names:
-            ratios = [speed / base for speed, base in zip(speeds[name], baseline)]
-            median_ratio = statistics.median(ratios)
-            print(f"{name:<24} {statistics.median(speeds[name]):>15,.0f} "
-                  f"{median_ratio:>8.3f} ({', '.join(f'{r:.2f}' for r in ratios)})")
-            results.append(dict(model=name, vector_size=size, words_per_second=speeds[name],
-                                median_words_per_second=statistics.median(speeds[name]),
-                                ratio_to_gensim=ratios, median_ratio_to_gensim=median_ratio))
+            entry = dict(model=name, vector_size=size)
+            line = f"{name:<24}"
+            for clock, column in (("wall", 0), ("cpu", 1)):
+                values = [speed[column] for speed in speeds[name]]
+                ratios = [speed[column] / base[column] for speed, base in zip(speeds[name], speeds[names[0]])]
+                entry.update({f"words_per_{clock}_second": values, f"ratio_to_gensim_{clock}": ratios,
+                              f"median_words_per_{clock}_second": statistics.median(values),
+                              f"median_ratio_to_gensim_{clock}": statistics.median(ratios)})
+                line += (f" {statistics.median(values):>10,.0f} {statistics.median(ratios):>7.3f} "
+                         f"({', '.join(f'{r:.2f}' for r in ratios):<22})")
+            print(line)
+            results.append(entry)
 
     os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
     with open(args.output, "w") as handle:
