@@ -380,6 +380,18 @@ def _swap_in_graph(model, replacements):
     The graph is traced again through the *same* layer objects (only the replaced ones
     differ), then the model adopts that graph; no other weight is touched or copied.
     """
+    for inner in list(model._flatten_layers(include_self=False, recursive=False)):
+        owned = {
+            key: value
+            for key, value in replacements.items()
+            if any(id(layer) == key for layer in inner._flatten_layers(include_self=False))
+        }
+        if isinstance(inner, keras.Model) and owned:
+            # A nested model keeps its identity too: swap inside it first.
+            if isinstance(inner, keras.Sequential) or _is_functional(inner):
+                _swap_in_graph(inner, owned)
+            else:
+                _swap_attributes(inner, owned)
     if isinstance(model, keras.Sequential):
         for old_id, new in replacements.items():
             for index, layer in enumerate(model._layers):

@@ -195,3 +195,18 @@ def test_pretrained_vectors_to_compressed_classifier(tmp_path):
     np.testing.assert_array_equal(model.get_layer("embedding").get_weights()[0], matrix)
     small = compress_embeddings(model, rank=2)
     assert small.get_layer("embedding").rank == 2 and small.predict(x, verbose=0).shape == (3, 2)
+
+
+@pytest.mark.parametrize("in_place", [False, True])
+def test_compress_embeddings_inside_a_nested_model(in_place):
+    tokens = keras.Input((LENGTH,), dtype="int32")
+    words = keras.layers.Embedding(VOCAB, DIM, name="words")(tokens)
+    encoder = keras.Model(tokens, keras.layers.GlobalAveragePooling1D()(words), name="encoder")
+    outer_tokens = keras.Input((LENGTH,), dtype="int32")
+    model = keras.Model(outer_tokens, keras.layers.Dense(2, name="logits")(encoder(outer_tokens)))
+    logits_before = model.get_layer("logits").get_weights()
+    compressed = compress_embeddings(model, rank=3, in_place=in_place)
+    assert isinstance(compressed.get_layer("encoder").get_layer("words"), FactorizedEmbedding)
+    assert compressed.count_params() == 3 * (VOCAB + DIM) + DIM * 2 + 2
+    np.testing.assert_array_equal(compressed.get_layer("logits").get_weights()[0], logits_before[0])
+    assert compressed.predict(token_rows(), verbose=0).shape == (24, 2)
