@@ -57,9 +57,9 @@ class EmbeddingCompression(keras.callbacks.Callback):
     start from zero, as if those variables were new. Compiled metrics and losses are unchanged
     and keep reporting; the epoch's metrics are reset at its start as usual.
 
-    Works on the TensorFlow and PyTorch backends; the JAX trainer captures its variables once
-    per ``fit`` call, so on JAX call :func:`~keras_compress.compress_embeddings` between two
-    ``fit`` calls and re-compile instead.
+    Tested on the TensorFlow backend (the one TFLite export needs). The JAX trainer captures
+    its variables once per ``fit`` call, so on JAX the callback raises; call
+    :func:`~keras_compress.compress_embeddings` between two ``fit`` calls and re-compile instead.
 
     Args:
         at_epoch: 0-based epoch at whose start to compress (0 compresses before training).
