@@ -150,3 +150,19 @@ def test_reference_classifiers_and_factorized_model_round_trip(tmp_path):
     ):
         result = export_tflite(model, tmp_path / f"{name}-{quantization}.tflite", quantization, sample_inputs=rows)
         assert result.max_abs_diff < (1e-5 if quantization is None else 0.05), (name, quantization)
+
+
+def test_integer_io_quantizes_float_inputs_and_outputs_but_not_token_ids(tmp_path):
+    from ai_edge_litert.interpreter import Interpreter
+
+    result = export_tflite(tiny_dan(), tmp_path / "ids.tflite", "int8", representative_data=token_rows(32), integer_io=True)
+    details = Interpreter(model_path=result.path)
+    assert details.get_input_details()[0]["dtype"] == np.int32
+    assert details.get_output_details()[0]["dtype"] == np.int8
+    assert result.max_abs_diff < 0.05  # outputs are dequantized before the comparison
+    inputs = keras.Input((8,))
+    dense = keras.Model(inputs, keras.layers.Dense(3)(keras.layers.Dense(16, activation="relu")(inputs)))
+    rows = np.random.default_rng(0).standard_normal((32, 8)).astype("float32")
+    result = export_tflite(dense, tmp_path / "float.tflite", "int8", representative_data=rows, integer_io=True)
+    assert Interpreter(model_path=result.path).get_input_details()[0]["dtype"] == np.int8
+    assert result.max_abs_diff < 0.1
