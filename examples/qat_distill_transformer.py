@@ -61,7 +61,7 @@ def main():
                              bits=args.bits)
     distiller = Distiller(teacher, student, temperature=1.0, soft_weight=0.5, hard_weight=0.5,
                           ignore_class=0)  # 0 pads the targets
-    distiller.compile(keras.optimizers.Adam(2e-3, clipnorm=1.0), metrics=["accuracy"])
+    distiller.compile(keras.optimizers.Adam(2e-3, clipnorm=1.0), weighted_metrics=["accuracy"])
     distiller.fit(x, y, epochs=args.epochs, batch_size=64, verbose=2)
     student.save(os.path.join(workdir, "student_qat.keras"))  # reloads as a QAT model
 

@@ -73,6 +73,9 @@ class Distiller(keras.Model):
         hard_weight: w_t, weight of the true-label cross-entropy.
         loss: "thesis" (default) or "kl"; see `distillation_loss`.
         ignore_class: label id to ignore (padding of sequence targets), e.g. 0; None keeps all.
+            The loss skips it, and it is passed to the metrics as `sample_weight`, so
+            `compile(weighted_metrics=["accuracy"])` ignores padding (Keras's `metrics=` are
+            unweighted by design).
 
     Example:
     >>> inputs = keras.Input((4,))
@@ -122,6 +125,13 @@ class Distiller(keras.Model):
         return distillation_loss(
             y, y_pred, teacher_logits, self.temperature, self.soft_weight, self.hard_weight,
             self.loss_form, self.ignore_class, sample_weight)
+
+    def compute_metrics(self, x, y, y_pred, sample_weight=None):
+        # Padding positions count in neither the loss nor the compiled weighted_metrics.
+        if self.ignore_class is not None and y is not None:
+            valid = ops.cast(ops.not_equal(y, self.ignore_class), "float32")
+            sample_weight = valid if sample_weight is None else valid * sample_weight
+        return super().compute_metrics(x, y, y_pred, sample_weight)
 
     def get_config(self):
         return {

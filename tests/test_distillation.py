@@ -85,3 +85,22 @@ def test_bad_arguments():
         Distiller("teacher", student)
     with pytest.raises(ValueError, match="own loss"):
         Distiller(teacher, student).compile("adam", loss="mse")
+
+
+def test_sequence_targets_ignore_padding_in_loss_and_metrics():
+    keras.utils.set_random_seed(0)
+    tokens = keras.Input((4,), dtype="int32")
+
+    def tagger():
+        return keras.Model(tokens, keras.layers.Dense(5)(keras.layers.Embedding(5, 8)(tokens)))
+
+    x = np.array([[1, 2, 3, 4], [4, 3, 0, 0]] * 8, "int32")
+    y = np.array([[1, 2, 3, 4], [4, 3, 0, 0]] * 8, "int32")
+    distiller = Distiller(tagger(), tagger(), ignore_class=0)
+    distiller.compile(keras.optimizers.Adam(0.05), weighted_metrics=["accuracy"])
+    distiller.fit(x, y, epochs=30, batch_size=16, verbose=0)
+    predicted = distiller.student.predict(x, verbose=0).argmax(-1)
+    expected = float((predicted == y)[y != 0].mean())
+    logs = distiller.evaluate(x, y, verbose=0, return_dict=True)
+    assert logs["accuracy"] == pytest.approx(expected, abs=1e-6)
+    assert float((predicted == y).mean()) < expected  # counting padding would change it
