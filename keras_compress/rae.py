@@ -164,21 +164,29 @@ class SequenceAutoencoder(keras.Model):
             loss = loss + ops.cast(extra, loss.dtype)
         return loss
 
-    def _check_lengths(self, lengths, batch):
+    def _check_lengths(self, lengths, batch, width=None):
         lengths = np.asarray(ops.convert_to_numpy(lengths)).reshape(-1).astype("int32")
         if lengths.shape[0] != batch:
             raise ValueError(f"Got {lengths.shape[0]} lengths for a batch of {batch}.")
-        if lengths.size and (lengths.min() < 1 or lengths.max() > self.max_length):
-            raise ValueError(f"Lengths must lie in [1, max_length={self.max_length}], got {lengths.min()}..{lengths.max()}.")
+        longest = self.max_length if width is None else min(width, self.max_length)
+        if lengths.size and (lengths.min() < 1 or lengths.max() > longest):
+            raise ValueError(f"Lengths must lie in [1, {longest}] (the padded width), got {lengths.min()}..{lengths.max()}.")
         return lengths
+
+    def _eager_inputs(self, x, lengths):
+        """Checked `(vectors, lengths)` for the eager `encode` API; lengths may come inside `x`."""
+        if isinstance(x, dict):
+            x, lengths = x["vectors"], x.get("lengths", lengths)
+        elif isinstance(x, (tuple, list)):
+            x, lengths = x
+        vectors, _ = self._split_inputs(x)
+        if lengths is not None:
+            lengths = self._check_lengths(lengths, vectors.shape[0], vectors.shape[1])
+        return self._split_inputs((vectors, lengths))
 
     def encode(self, x, lengths=None):
         """Sentence embeddings `(batch, embedding_dim)` of padded word vectors `x`."""
-        vectors, _ = self._split_inputs(x)
-        if lengths is not None:
-            lengths = self._check_lengths(lengths, vectors.shape[0])
-        vectors, lengths = self._split_inputs((vectors, lengths))
-        return self._encode(vectors, lengths)
+        return self._encode(*self._eager_inputs(x, lengths))
 
     def decode(self, z, lengths):
         """Word vectors `(batch, max(lengths), word_dim)` rebuilt from embeddings `z`.
@@ -314,10 +322,7 @@ class RecursiveAutoencoder(SequenceAutoencoder):
         """
         if not return_spans:
             return super().encode(x, lengths)
-        vectors, _ = self._split_inputs(x)
-        if lengths is not None:
-            lengths = self._check_lengths(lengths, vectors.shape[0])
-        vectors, lengths = self._split_inputs((vectors, lengths))
+        vectors, lengths = self._eager_inputs(x, lengths)
         width = vectors.shape[1]
         levels = self._encoder_levels(vectors)
         spans = ops.stack([ops.pad(level, [[0, 0], [0, t], [0, 0]]) for t, level in enumerate(levels)], axis=1)

@@ -197,7 +197,13 @@ def test_bad_inputs_raise_clear_errors():
     with pytest.raises(ValueError, match="Lengths"):
         rae.encode(np.zeros((1, 3, WORD_DIM), "float32"), [0])
     with pytest.raises(ValueError, match="Lengths"):
+        rae.encode(np.zeros((1, 3, WORD_DIM), "float32"), [4])  # longer than the padded width
+    with pytest.raises(ValueError, match="Lengths"):
         rae.decode(np.zeros((1, 8), "float32"), [9])
+    vectors, lengths = padded_batch([3, 1], 3)
+    np.testing.assert_allclose(
+        numpy(rae.encode({"vectors": vectors, "lengths": lengths})), numpy(rae.encode(vectors, lengths)), atol=1e-6
+    )
     with pytest.raises(ValueError, match="embedding_dim"):
         RecursiveAutoencoder(WORD_DIM, 0)
     with pytest.raises(ValueError, match="sentences"):
