@@ -7,6 +7,7 @@ between input and output word vectors.
 """
 
 import keras
+import numpy as np
 from keras import ops
 
 from keras_compress.rae import SequenceAutoencoder, _sequence_mask
@@ -75,9 +76,9 @@ class LSTMAutoencoder(SequenceAutoencoder):
 
     def __init__(self, word_dim, embedding_dim, units=128, max_length=32, **kwargs):
         super().__init__(word_dim, embedding_dim, max_length, **kwargs)
-        if not isinstance(units, int) or units < 1:
+        if not isinstance(units, (int, np.integer)) or isinstance(units, bool) or units < 1:
             raise ValueError(f"`units` must be a positive integer, got {units!r}.")
-        self.units = units
+        self.units = int(units)
         self.encoder_lstm_1 = keras.layers.LSTM(units, return_sequences=True, name="encoder_lstm_1")
         self.encoder_lstm_2 = keras.layers.LSTM(units, name="encoder_lstm_2")
         self.to_embedding = keras.layers.Dense(embedding_dim, name="to_embedding")
