@@ -126,8 +126,26 @@ class _FakeQuantized:
         return {**super().get_config(), "bits": self.bits}
 
 
+class _FakeQuantizedKernel(_FakeQuantized):
+    """Mixin for the layers whose `call` reads `self.kernel` (Dense, EinsumDense)."""
+
+    def build(self, input_shape):
+        self._check_float_policy()
+        super().build(input_shape)
+
+    @property
+    def kernel(self):
+        # call() reads self.kernel: overriding the property is what makes the matmul use
+        # w_q while the optimizer keeps updating the float variable self._kernel.
+        return fake_quantize(super().kernel, self.bits)
+
+    def _get_kernel_with_merged_lora(self):
+        # save_own_variables stores what this returns; keep the float master weights.
+        return self._kernel, None, None
+
+
 @keras.saving.register_keras_serializable(package="keras_compress")
-class QuantizedDense(_FakeQuantized, keras.layers.Dense):
+class QuantizedDense(_FakeQuantizedKernel, keras.layers.Dense):
     """`keras.layers.Dense` whose kernel is fake-quantized to `bits` bits in the forward pass.
 
     Args:
@@ -146,23 +164,9 @@ class QuantizedDense(_FakeQuantized, keras.layers.Dense):
         super().__init__(units, **kwargs)
         self._init_bits(bits)
 
-    def build(self, input_shape):
-        self._check_float_policy()
-        super().build(input_shape)
-
-    @property
-    def kernel(self):
-        # Dense.call reads self.kernel: overriding the property is what makes the matmul use
-        # w_q while the optimizer keeps updating the float variable self._kernel.
-        return fake_quantize(super().kernel, self.bits)
-
-    def _get_kernel_with_merged_lora(self):
-        # save_own_variables stores what this returns; keep the float master weights.
-        return self._kernel, None, None
-
 
 @keras.saving.register_keras_serializable(package="keras_compress")
-class QuantizedEinsumDense(_FakeQuantized, keras.layers.EinsumDense):
+class QuantizedEinsumDense(_FakeQuantizedKernel, keras.layers.EinsumDense):
     """`keras.layers.EinsumDense` whose kernel is fake-quantized to `bits` bits.
 
     Args:
@@ -178,17 +182,6 @@ class QuantizedEinsumDense(_FakeQuantized, keras.layers.EinsumDense):
     def __init__(self, equation, output_shape, bits=8, **kwargs):
         super().__init__(equation, output_shape, **kwargs)
         self._init_bits(bits)
-
-    def build(self, input_shape):
-        self._check_float_policy()
-        super().build(input_shape)
-
-    @property
-    def kernel(self):
-        return fake_quantize(super().kernel, self.bits)
-
-    def _get_kernel_with_merged_lora(self):
-        return self._kernel, None, None
 
 
 @keras.saving.register_keras_serializable(package="keras_compress")
