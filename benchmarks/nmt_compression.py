@@ -200,7 +200,7 @@ def main(argv=None):
             if name == "base fp32":
                 teacher = model
     report = {
-        "command": "nice -n 10 python " + " ".join(sys.argv if argv is None else [__file__] + argv),
+        "command": "python " + " ".join(sys.argv if argv is None else [__file__] + argv),
         "settings": vars(args),
         "data": counts,
         "total_seconds": round(time.time() - total_started, 1),
