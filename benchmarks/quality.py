@@ -2,8 +2,8 @@
 
 Trains each requested configuration with the paper's hyperparameters (window 10, negative
 12, min_count 5, sample 1e-4, alpha 0.05 -> 0.0001) and scores Spearman correlation on the
-word-similarity sets and accuracy on the Google analogies (3CosAdd, gensim's
-``evaluate_word_analogies``). ``T1`` is the paper's thresholded baseline: Q1 of the
+word-similarity sets and accuracy on the Google analogies (3CosAdd, and 3CosMul beside
+it), both through :func:`gensim_bits.evaluate`. ``T1`` is the paper's thresholded baseline: Q1 of the
 full-precision u + v of the float32 run of the same dimension (no extra training).
 
     nice -n 10 python benchmarks/quality.py --words 4000000 --epochs 5 --runs 32:200 1:800 2:400 T1:200
@@ -17,7 +17,7 @@ import time
 
 from gensim.models import Word2Vec
 
-from gensim_bits import Word2Bits
+from gensim_bits import Word2Bits, evaluate
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from train_speed import read_slice  # noqa: E402  (the same corpus slicing for both benchmarks)
@@ -27,18 +27,15 @@ DATA = os.path.join("..", "shared", "data")
 
 def score(vectors, wordsim_paths, analogy_path, restrict_vocab):
     """Spearman (and pair coverage) per similarity file, Google analogy accuracy and coverage."""
-    scores = {}
-    for path in wordsim_paths:
-        _, spearman, oov_percent = vectors.evaluate_word_pairs(path, restrict_vocab=restrict_vocab)
-        scores[os.path.splitext(os.path.basename(path))[0]] = dict(
-            spearman=round(float(spearman[0]), 4), coverage=round(1 - oov_percent / 100, 4))
-    if analogy_path:
-        accuracy, sections = vectors.evaluate_word_analogies(analogy_path, restrict_vocab=restrict_vocab)
-        total = next(section for section in sections if section["section"] == "Total accuracy")
-        answered = len(total["correct"]) + len(total["incorrect"])
-        with open(analogy_path) as handle:
-            questions = sum(1 for line in handle if line.strip() and not line.startswith(":"))
-        scores["google_analogy"] = dict(accuracy=round(float(accuracy), 4), answered=answered, questions=questions)
+    result = evaluate(vectors, similarity=wordsim_paths, analogies=[analogy_path] if analogy_path else [],
+                      restrict_vocab=restrict_vocab, verbose=False)
+    scores = {os.path.splitext(name)[0]: dict(spearman=round(row["spearman"], 4), coverage=round(row["coverage"], 4))
+              for name, row in result["similarity"].items()}
+    for google in result["analogies"].values():
+        total = google["total"]
+        scores["google_analogy"] = dict(accuracy=round(total["accuracy_3cosadd"], 4),
+                                        accuracy_3cosmul=round(total["accuracy_3cosmul"], 4),
+                                        answered=total["questions"], questions=google["questions_in_file"])
     return scores
 
 

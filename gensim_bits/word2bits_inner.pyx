@@ -21,6 +21,8 @@ from libc.math cimport exp, log
 from libc.string cimport memset
 from scipy.linalg.cython_blas cimport saxpy, sscal
 
+from gensim_bits.quantizers import check_bits
+
 np.import_array()
 
 REAL = np.float32
@@ -274,8 +276,7 @@ cdef fill_config(Word2BitsConfig *c, syn0, syn1neg, cum_table, int size, int bit
         raise ValueError("working memory is smaller than vector_size")
     if cum_table.dtype != np.uint32 or len(cum_table) == 0 or len(cum_table) > len(syn1neg):
         raise ValueError("cum_table must be a non-empty uint32 array no longer than the vocabulary")
-    if bits not in (1, 2, 4, 8, FLOAT_BITS):
-        raise ValueError(f"bits must be one of (1, 2, 4, 8, 32), got {bits!r}")
+    bits = check_bits(bits)
     c.size = size
     c.bits = bits
     c.negative = negative
