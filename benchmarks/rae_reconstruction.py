@@ -57,13 +57,10 @@ def parse_args(argv=None):
 
 
 def read_split(data_dir, split):
-    labels, tokens = [], []
-    with open(os.path.join(data_dir, f"{split}.tsv"), encoding="utf-8") as handle:
-        for line in handle:
-            label, text = line.rstrip("\n").split("\t", 1)
-            labels.append(int(label))
-            tokens.append(TOKEN.findall(text.lower()))
-    return np.array(labels, dtype="float32"), tokens
+    from keras_compress.datasets import read_tsv
+
+    labels, texts = read_tsv(os.path.join(data_dir, f"{split}.tsv"))
+    return np.array(labels, dtype="float32"), [TOKEN.findall(text.lower()) for text in texts]
 
 
 def read_corpus(path, vocabulary, min_length, max_length, count, seed):
