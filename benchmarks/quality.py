@@ -16,6 +16,8 @@ import sys
 import time
 
 from gensim.models import Word2Vec
+from gensim.models.callbacks import CallbackAny2Vec
+from gensim.models.word2vec import LineSentence
 
 from gensim_bits import Word2Bits, evaluate
 
@@ -39,12 +41,45 @@ def score(vectors, wordsim_paths, analogy_path, restrict_vocab):
     return scores
 
 
+class EpochCurve(CallbackAny2Vec):
+    """The paper's Figure 1: training loss and Google analogy accuracy after every epoch.
+
+    The loss is the model's summed negative-sampling loss of that epoch (gensim's
+    ``running_training_loss`` is cumulative within one ``train()`` call); the accuracy is
+    3CosAdd on ``model.wv``, which Word2Bits refreshes to Q(u + v) before callbacks run.
+    """
+
+    def __init__(self, analogy_path, restrict_vocab):
+        self.analogy_path, self.restrict_vocab = analogy_path, restrict_vocab
+        self.epochs, self.previous_loss, self.started = [], 0.0, time.perf_counter()
+        self.evaluation_seconds = 0.0  # left out of the run's train_seconds
+
+    def on_epoch_end(self, model):
+        loss = model.get_latest_training_loss()
+        row = dict(epoch=len(self.epochs) + 1, loss=round(loss - self.previous_loss, 1),
+                   seconds=round(time.perf_counter() - self.started, 1))
+        self.previous_loss = loss
+        if self.analogy_path:
+            evaluation_start = time.perf_counter()
+            result = evaluate(model.wv, analogies=[self.analogy_path], restrict_vocab=self.restrict_vocab,
+                              verbose=False)
+            total = next(iter(result["analogies"].values()))["total"]
+            row.update(accuracy_3cosadd=round(total["accuracy_3cosadd"], 4),
+                       accuracy_3cosmul=round(total["accuracy_3cosmul"], 4))
+            self.evaluation_seconds += time.perf_counter() - evaluation_start
+        self.epochs.append(row)
+        print(f"  epoch {row}", flush=True)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--corpus", default=os.path.join(DATA, "corpus", "en25m.txt.gz"))
     parser.add_argument("--wordsim", nargs="*", default=sorted(glob.glob(os.path.join(DATA, "wordsim", "*.tsv"))))
     parser.add_argument("--analogies", default=os.path.join(DATA, "analogy", "google.txt"))
-    parser.add_argument("--words", type=int, default=4_000_000, help="corpus slice, in tokens")
+    parser.add_argument("--words", type=int, default=4_000_000,
+                        help="corpus slice, in tokens; 0 streams the whole corpus from disk")
+    parser.add_argument("--curves", nargs="*", default=[],
+                        help="runs (as in --runs) that log loss and analogy accuracy after every epoch")
     parser.add_argument("--runs", nargs="+", default=["32:200", "1:800", "2:400", "T1:200"],
                         help="BITS:DIMENSION; BITS is 1, 2, 4, 8, 32, T1 (threshold of the 32-bit run) "
                              "or gensim (gensim's own Word2Vec CBOW, input vectors)")
@@ -71,8 +106,13 @@ def main(argv=None):
         print("no evaluation data found; skipping the benchmark")
         return 0
 
-    sentences, count = read_slice(args.corpus, args.words)
-    print(f"slice: first {count:,} words ({len(sentences):,} lines) of {args.corpus}; {args.epochs} epochs, "
+    if args.words:
+        sentences, count = read_slice(args.corpus, args.words)
+        described = f"slice: first {count:,} words ({len(sentences):,} lines)"
+    else:
+        sentences, count = LineSentence(args.corpus), None
+        described = "the whole corpus, streamed"
+    print(f"{described} of {args.corpus}; {args.epochs} epochs, "
           f"window={args.window}, negative={args.negative}, min_count={args.min_count}, sample={args.sample}, "
           f"alpha={args.alpha}->{args.min_alpha}, workers={args.workers}")
     hyper = dict(window=args.window, negative=args.negative, min_count=args.min_count, sample=args.sample,
@@ -85,28 +125,37 @@ def main(argv=None):
     for run in args.runs:
         kind, dimension = run.split(":")
         dimension = int(dimension)
+        curve = EpochCurve(analogies, args.restrict_vocab) if run in args.curves or (
+            kind == "T1" and f"32:{dimension}" in args.curves) else None
+        extra = dict(compute_loss=True, callbacks=[curve]) if curve else {}
         start = time.perf_counter()
+
+        def elapsed():
+            return time.perf_counter() - start - (curve.evaluation_seconds if curve else 0.0)
+
         if kind == "T1":
             if dimension not in float_models:
-                float_models[dimension] = (Word2Bits(sentences, vector_size=dimension, bits=32, **hyper),
-                                           time.perf_counter() - start)
+                float_models[dimension] = (Word2Bits(sentences, vector_size=dimension, bits=32, **hyper, **extra),
+                                           elapsed())
             source, seconds = float_models[dimension]
             vectors, bits = source.quantized_vectors(1), 1
             label = f"T1 (threshold of float32 u+v) d={dimension}"
         elif kind == "gensim":
-            model = Word2Vec(sentences, vector_size=dimension, **hyper)
-            vectors, seconds, bits = model.wv, time.perf_counter() - start, 32
+            model = Word2Vec(sentences, vector_size=dimension, **hyper, **extra)
+            vectors, seconds, bits = model.wv, elapsed(), 32
             label = f"gensim Word2Vec float32 d={dimension}"
         else:
             bits = int(kind)
-            model = Word2Bits(sentences, vector_size=dimension, bits=bits, **hyper)
-            vectors, seconds = model.wv, time.perf_counter() - start
+            model = Word2Bits(sentences, vector_size=dimension, bits=bits, **hyper, **extra)
+            vectors, seconds = model.wv, elapsed()
             if bits == 32:
                 float_models[dimension] = (model, seconds)
             label = f"Word2Bits {'float32' if bits == 32 else f'{bits}-bit'} d={dimension}"
         scores = score(vectors, wordsim, analogies, args.restrict_vocab)
         entry = dict(run=run, label=label, bits=bits, vector_size=dimension, train_seconds=round(seconds, 1),
                      bytes_per_word=dimension * bits / 8, vocabulary=len(vectors), scores=scores)
+        if curve and kind != "T1":
+            entry["epochs"] = curve.epochs
         report["runs"].append(entry)
         print(f"{label}: {seconds:.0f}s, {entry['bytes_per_word']:g} bytes/word, {json.dumps(scores)}", flush=True)
         os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)

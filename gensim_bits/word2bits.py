@@ -1,5 +1,6 @@
-"""Word2Bits: CBOW word2vec trained with quantized vectors (Lam 2018, "Word2Bits - Quantized
-Word Vectors", section 3.2), as a drop-in subclass of :class:`gensim.models.Word2Vec`.
+"""Word2Bits: word2vec trained with quantized vectors (Lam 2018, "Word2Bits - Quantized Word
+Vectors", section 3.2: CBOW; skip-gram is our extension), as a drop-in subclass of
+:class:`gensim.models.Word2Vec`.
 
 The model keeps two full-precision matrices, the input vectors ``syn0_full`` and the output
 vectors ``syn1neg``, and trains them with the quantized kernel of
@@ -14,7 +15,7 @@ from gensim.models import KeyedVectors, Word2Vec
 from gensim.models.word2vec import MAX_WORDS_IN_BATCH
 
 from gensim_bits.quantizers import FLOAT_BITS, check_bits, quantize
-from gensim_bits.word2bits_inner import train_batch_cbow_bits
+from gensim_bits.word2bits_inner import train_batch_bits
 
 logger = logging.getLogger(__name__)
 
@@ -24,18 +25,27 @@ PAPER_HYPERPARAMETERS = dict(window=10, negative=12, min_count=5, sample=1e-4, a
 # word2bits.cpp starts both matrices uniform in [-0.5, 0.5): with gensim's all-zero output
 # matrix every quantized output row would start as the same +1/3 vector.
 INIT_RANGE = 0.5
+# Rows of Q(u + v) computed at a time, so refreshing wv never holds a second full matrix.
+REFRESH_CHUNK = 65536
+# Largest window, negative, vector_size and workers: the kernel's bound (2**30), far above any useful setting.
+MAX_INTEGER = 2 ** 30
+
+
+class EmptyVocabularyError(ValueError, RuntimeError):
+    """Training with no vocabulary: gensim raises RuntimeError, older Word2Bits ValueError."""
 
 
 class Word2Bits(Word2Vec):
-    """CBOW with negative sampling whose forward pass uses quantized vectors.
+    """CBOW (the paper's) or skip-gram (our extension) with negative sampling, quantized in the forward pass.
 
     Takes every argument of :class:`gensim.models.Word2Vec` with the same name, default and
     meaning, plus ``bits`` and ``thresholded``. Differences from gensim:
 
-    * Only CBOW with negative sampling is implemented: ``sg=1``, ``hs=1`` or ``negative=0``
-      raise ValueError. ``corpus_file=`` raises ValueError; pass
-      ``sentences=gensim.models.word2vec.LineSentence(path)`` instead (same workers, same speed
-      as gensim's iterable mode).
+    * Negative sampling only: ``hs=1`` or ``negative=0`` raise ValueError. ``corpus_file=``
+      raises ValueError; pass ``sentences=gensim.models.word2vec.LineSentence(path)`` instead.
+    * ``sg=1`` trains skip-gram with negative sampling through the same kernel: the input row
+      enters as Q(u), the output rows as Q(v), the gradient passes straight through to u and
+      v, and the final vectors are Q(u + v). The paper trains CBOW only; this is our extension.
     * Both weight matrices start uniform in [-0.5, 0.5), as in the authors' code.
     * A score with ``|f| >= 6`` still trains, with the clipped gradient of word2vec.c
       (gensim skips such samples, which would freeze a quantized model).
@@ -45,8 +55,24 @@ class Word2Bits(Word2Vec):
       vectors over the context words present and adds the undivided error to each of them, as
       word2vec.c, word2bits.cpp and gensim do. ``cbow_mean=0`` sums them and divides the error
       by the context size, as gensim does.
-    * ``wv.vectors_lockf`` is ignored. ``vector_size``, ``window`` and ``workers`` below 1
-      raise ValueError (gensim would fail later or silently train nothing).
+    * ``wv.vectors_lockf`` scales the updates of a word's input row *and* its output row, so
+      a locked word's final vector Q(u + v) stays exactly as it was (gensim locks the input row,
+      which is its whole final vector).
+    * Rows written into ``wv.vectors`` before ``train()`` (seeding with pretrained vectors,
+      ``intersect_word2vec_format``) are adopted: u is set to ``written - v``, so Q(u + v)
+      starts from the written row. ``wv.vectors`` is updated in place after every epoch, so a
+      reference to it stays current.
+    * A job of more than 10000 kept words (``batch_words`` > 10000) is trained in chunks of
+      10000 words, every word of it; gensim's kernel drops the rest of the job.
+    * Every integer that reaches the kernel is range-checked in Python: ``vector_size``,
+      ``window``, ``negative`` and ``workers`` in [1, 2**30] (``negative`` >= 1), ``batch_words``
+      >= 1; ``alpha``, ``min_alpha`` and ``sample`` finite and >= 0. gensim would fail later
+      or silently train nothing. An error inside a worker thread is raised by ``train()``
+      (gensim's worker would die and leave training waiting forever).
+    * ``predict_output_word`` scores with the model's own forward pass (Q(u) of the context,
+      Q(v) of the outputs).
+    * Training with no vocabulary raises :class:`EmptyVocabularyError`, a subclass of both
+      gensim's RuntimeError and ValueError.
     * The kernel's one- and two-bit quantizers copy the sign bit, so they read -0.0 as
       negative where the paper's "x >= 0" reads it as positive; training never produces -0.0
       (it needs -0.0 + -0.0), and the final vectors use :func:`gensim_bits.quantize` exactly.
@@ -92,15 +118,14 @@ class Word2Bits(Word2Vec):
         # argument never leaves a half-built model behind.
         self.bits = check_bits(bits)
         self.thresholded = bool(thresholded)
-        for name, value in (("vector_size", vector_size), ("window", window), ("workers", workers)):
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
-        _check_supported(sg=sg, hs=hs, negative=negative, corpus_file=corpus_file)
+        check_arguments(vector_size=vector_size, window=window, negative=negative, workers=workers,
+                        batch_words=batch_words, epochs=epochs, alpha=alpha, min_alpha=min_alpha, sample=sample)
+        _check_supported(hs=hs, negative=negative)
         super().__init__(
-            sentences=sentences, vector_size=vector_size, alpha=alpha, window=window, min_count=min_count,
-            max_vocab_size=max_vocab_size, sample=sample, seed=seed, workers=workers, min_alpha=min_alpha,
-            sg=sg, hs=hs, negative=negative, ns_exponent=ns_exponent, cbow_mean=cbow_mean, hashfxn=hashfxn,
-            epochs=epochs, null_word=null_word, trim_rule=trim_rule, sorted_vocab=sorted_vocab,
+            sentences=sentences, corpus_file=corpus_file, vector_size=vector_size, alpha=alpha, window=window,
+            min_count=min_count, max_vocab_size=max_vocab_size, sample=sample, seed=seed, workers=workers,
+            min_alpha=min_alpha, sg=sg, hs=hs, negative=negative, ns_exponent=ns_exponent, cbow_mean=cbow_mean,
+            hashfxn=hashfxn, epochs=epochs, null_word=null_word, trim_rule=trim_rule, sorted_vocab=sorted_vocab,
             batch_words=batch_words, compute_loss=compute_loss, callbacks=callbacks, comment=comment,
             max_final_vocab=max_final_vocab, shrink_windows=shrink_windows,
         )
@@ -117,15 +142,6 @@ class Word2Bits(Word2Vec):
 
     # -- weights ---------------------------------------------------------------------------
 
-    def prepare_weights(self, update=False):
-        if not update and len(self.wv) == 0:
-            if not self.corpus_total_words:
-                raise ValueError("the corpus is empty: it has no words to build a vocabulary from")
-            raise ValueError(
-                f"no word occurs at least min_count={self.min_count} times in the corpus "
-                f"({self.corpus_total_words} words); lower min_count or give a larger corpus")
-        super().prepare_weights(update=update)
-
     def init_weights(self):
         super().init_weights()  # sizes wv.vectors and its per-word attributes
         rng = np.random.default_rng(self.seed)
@@ -136,6 +152,7 @@ class Word2Bits(Word2Vec):
 
     def update_weights(self):
         old_count = len(self.syn0_full)
+        self._adopt_written_vectors()  # before gensim copies wv.vectors into a larger array
         super().update_weights()  # grows wv.vectors and pads syn1neg with zeros
         gained = len(self.wv) - old_count
         rng = np.random.default_rng([self.seed, old_count])
@@ -163,17 +180,75 @@ class Word2Bits(Word2Vec):
         return vectors
 
     def _refresh_vectors(self):
-        self.wv.vectors = self.final_vectors()
+        """Write Q(u + v) into ``wv.vectors``, in place when it has the right shape.
+
+        In place, so a reference a user took to ``model.wv.vectors`` stays current. A per-row
+        fingerprint of what was written lets the next ``train()`` find rows the user wrote.
+        """
+        shape = (len(self.syn0_full), self.layer1_size)
+        vectors = getattr(self.wv, "vectors", None)
+        if not (isinstance(vectors, np.ndarray) and vectors.shape == shape and vectors.dtype == np.float32
+                and vectors.flags.writeable):
+            vectors = self.wv.vectors = np.empty(shape, dtype=np.float32)
+        for start in range(0, shape[0], REFRESH_CHUNK):
+            stop = start + REFRESH_CHUNK
+            vectors[start:stop] = quantize(self.syn0_full[start:stop] + self.syn1neg[start:stop], self.bits)
         self.wv.norms = None
+        self._published = (vectors, _fingerprints(vectors))
+
+    def _adopt_written_vectors(self):
+        """Rows of ``wv.vectors`` written since the last refresh become the model's vectors.
+
+        Seeding (``wv.vectors[i] = pretrained``, ``intersect_word2vec_format``) then behaves as
+        in gensim: the input row u is set so that u + v equals the written row, so the final
+        vector Q(u + v) starts as Q(written row), and ``vectors_lockf`` can hold it there.
+        """
+        published = getattr(self, "_published", None)
+        vectors = getattr(self.wv, "vectors", None)
+        if published is None or not hasattr(self, "syn0_full") or vectors is None:
+            return
+        if vectors.shape != self.syn0_full.shape:
+            raise ValueError(f"wv.vectors has shape {vectors.shape}; the model's vocabulary and vector_size "
+                             f"need {self.syn0_full.shape}")
+        published_array, fingerprints = published
+        written = np.flatnonzero(_fingerprints(vectors) != fingerprints)
+        if vectors is not published_array or len(written):
+            if len(written):
+                logger.info("adopting %d rows written into wv.vectors before training", len(written))
+            self.syn0_full[written] = vectors[written] - self.syn1neg[written]
+            self._refresh_vectors()
 
     # -- training hooks --------------------------------------------------------------------
 
     def train(self, corpus_iterable=None, corpus_file=None, *args, **kwargs):
-        _check_supported(sg=self.sg, hs=self.hs, negative=self.negative, corpus_file=corpus_file)
-        return super().train(corpus_iterable, None, *args, **kwargs)
+        self._check_training_arguments()
+        if corpus_file is not None:
+            raise ValueError(
+                "Word2Bits does not read corpus_file yet; pass "
+                "sentences=gensim.models.word2vec.LineSentence(corpus_file) instead")
+        self._adopt_written_vectors()
+        lockf = getattr(self.wv, "vectors_lockf", None)
+        lockf = np.ones(1, dtype=np.float32) if lockf is None else lockf
+        self.wv.vectors_lockf = np.ascontiguousarray(lockf, dtype=np.float32).reshape(-1)
+        self._worker_error = None
+        return super().train(corpus_iterable, corpus_file, *args, **kwargs)
+
+    def _check_training_arguments(self):
+        # Attributes may have been changed since the constructor checked them.
+        check_arguments(vector_size=self.vector_size, window=self.window, negative=self.negative,
+                        workers=self.workers, batch_words=self.batch_words, epochs=self.epochs,
+                        alpha=self.alpha, min_alpha=self.min_alpha, sample=self.sample)
+        _check_supported(hs=self.hs, negative=self.negative)
 
     def _check_training_sanity(self, epochs=0, total_examples=None, total_words=None, **kwargs):
-        _check_supported(sg=self.sg, hs=self.hs, negative=self.negative)
+        self._check_training_arguments()
+        if not self.wv.key_to_index:
+            if not self.corpus_total_words:
+                raise EmptyVocabularyError(
+                    "you must first build vocabulary before training the model: the corpus is empty")
+            raise EmptyVocabularyError(
+                f"you must first build vocabulary before training the model: no word occurs at least "
+                f"min_count={self.min_count} times in the corpus ({self.corpus_total_words} words)")
         super()._check_training_sanity(epochs=epochs, total_examples=total_examples, total_words=total_words)
 
     def _get_thread_working_mem(self):
@@ -182,15 +257,54 @@ class Word2Bits(Word2Vec):
 
     def _do_train_job(self, sentences, alpha, inits):
         neu1e, neu1, quantized_row = inits
-        tally = train_batch_cbow_bits(
-            self, sentences, alpha, neu1e, neu1, quantized_row, self.training_bits, self.compute_loss)
+        try:
+            tally = train_batch_bits(
+                self, sentences, alpha, neu1e, neu1, quantized_row, self.training_bits, self.compute_loss)
+        except Exception as error:  # noqa: BLE001 - re-raised in the calling thread
+            # gensim's worker thread would die here and leave the main thread waiting forever
+            # for its report; keep the first error and raise it once the epoch winds down.
+            if getattr(self, "_worker_error", None) is None:
+                self._worker_error = error
+            tally = 0
         return tally, self._raw_word_count(sentences)
 
     def _train_epoch(self, *args, **kwargs):
         report = super()._train_epoch(*args, **kwargs)
+        error, self._worker_error = getattr(self, "_worker_error", None), None
+        if error is not None:
+            raise error
         # Callbacks at epoch end look at model.wv, so it shows this epoch's Q(u + v).
         self._refresh_vectors()
         return report
+
+    def predict_output_word(self, context_words_list, topn=10):
+        """gensim's ``predict_output_word``, scored with the model's own forward pass.
+
+        The hidden layer is the mean (``cbow_mean=1``) or sum of Q(u) of the context words, and
+        each word's score is its dot product with Q(v) of its output row, as in training;
+        the softmax over all words is returned for the ``topn`` best, as ``(word, probability)``.
+        Memory: one float32 chunk of ``REFRESH_CHUNK`` rows at a time.
+        """
+        if not self.negative:
+            raise RuntimeError("predict_output_word needs a model trained with negative sampling (negative > 0)")
+        if (getattr(self, "syn0_full", None) is None or getattr(self, "syn1neg", None) is None
+                or len(self.syn0_full) != len(self.wv)):
+            raise RuntimeError("Parameters required for predicting the output words not found.")
+        indices = [self.wv.get_index(word) for word in context_words_list if word in self.wv]
+        if not indices:
+            logger.warning("All the input context words are out-of-vocabulary for the current model.")
+            return None
+        bits = self.training_bits
+        hidden = quantize(self.syn0_full[indices], bits).astype(np.float64).sum(axis=0)
+        if self.cbow_mean:
+            hidden /= len(indices)
+        scores = np.concatenate([
+            quantize(self.syn1neg[start:start + REFRESH_CHUNK], bits) @ hidden
+            for start in range(0, len(self.syn1neg), REFRESH_CHUNK)])
+        probabilities = np.exp(scores - scores.max())
+        probabilities /= probabilities.sum()
+        best = matutils.argsort(probabilities, topn=topn, reverse=True)
+        return [(self.wv.index_to_key[index], float(probabilities[index])) for index in best]
 
     def __str__(self):
         kind = "thresholded" if self.thresholded else "quantized"
@@ -202,14 +316,43 @@ def _uniform(rng, shape):
     return (rng.random(shape, dtype=np.float32) * np.float32(2 * INIT_RANGE) - np.float32(INIT_RANGE))
 
 
-def _check_supported(sg=0, hs=0, negative=5, corpus_file=None):
-    if sg:
-        raise ValueError("Word2Bits implements CBOW only (the paper's setting); use sg=0")
+def _fingerprints(vectors):
+    """One float64 per row that changes when any value of the row changes (a random projection)."""
+    weights = np.random.default_rng(0).standard_normal(vectors.shape[1])
+    return np.concatenate([vectors[start:start + REFRESH_CHUNK].astype(np.float64) @ weights
+                           for start in range(0, len(vectors), REFRESH_CHUNK)] or [np.zeros(0)])
+
+
+def _check_integer(name, value, low, high):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not low <= value <= high:
+        raise ValueError(f"{name} must be an integer in [{low}, {high}], got {value!r}")
+
+
+def _check_real(name, value, low=-np.inf):
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
+            or not np.isfinite(value) or value < low:
+        raise ValueError(f"{name} must be a finite number >= {low}, got {value!r}")
+
+
+def check_arguments(vector_size, window, negative, workers, batch_words, epochs, alpha, min_alpha, sample):
+    """Range-check every argument that reaches the compiled kernel as a C number.
+
+    A value a C ``int`` cannot hold would otherwise fail inside a worker thread; the bounds
+    are the kernel's (``MAX_INTEGER``), far above any useful setting.
+    """
+    _check_integer("vector_size", vector_size, 1, MAX_INTEGER)
+    _check_integer("window", window, 1, MAX_INTEGER)
+    _check_integer("negative", negative, 0, MAX_INTEGER)
+    _check_integer("workers", workers, 1, MAX_INTEGER)
+    _check_integer("batch_words", batch_words, 1, 2 ** 62)
+    _check_integer("epochs", epochs, 0, 2 ** 62)
+    _check_real("alpha", alpha, 0.0)
+    _check_real("min_alpha", min_alpha, 0.0)
+    _check_real("sample", sample, 0.0)
+
+
+def _check_supported(hs=0, negative=5):
     if hs:
         raise ValueError("Word2Bits trains with negative sampling only; use hs=0 and negative > 0")
     if not negative or negative < 1:
         raise ValueError(f"Word2Bits needs negative sampling: negative must be >= 1, got {negative!r}")
-    if corpus_file is not None:
-        raise ValueError(
-            "Word2Bits does not read corpus_file; pass "
-            "sentences=gensim.models.word2vec.LineSentence(corpus_file) instead")

@@ -1,5 +1,6 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
-"""Quantized CBOW with negative sampling: the Word2Bits training kernel (Lam 2018, section 3.2).
+"""Quantized CBOW and skip-gram with negative sampling: the Word2Bits training kernel (Lam 2018,
+section 3.2; skip-gram is our extension, the paper trains CBOW only).
 
 The forward pass reads Q(v) of the context (input) rows and Q(u) of the output rows;
 the backward pass is the straight-through estimator, so each gradient lands on the
@@ -21,8 +22,6 @@ from libc.math cimport exp, log
 from libc.string cimport memset
 from scipy.linalg.cython_blas cimport saxpy, sscal
 
-from gensim_bits.quantizers import check_bits
-
 np.import_array()
 
 REAL = np.float32
@@ -33,6 +32,8 @@ cdef enum:
     EXP_TABLE_SIZE = 1000
     MAX_EXP = 6
     FLOAT_BITS = 32
+    MAX_WINDOW = 1 << 30  # keeps every window bound of a chunk inside an int
+    MAX_NEGATIVE = 1 << 30
     TARGET_CHUNK = 16  # negative targets drawn (and prefetched) ahead of their use
     FLOATS_PER_CACHE_LINE = 16
 
@@ -58,8 +59,12 @@ for _i in range(EXP_TABLE_SIZE):
     LOG_TABLE[_i] = <REAL_t>log(EXP_TABLE[_i])
 
 
+# The bit widths of quantizers.SUPPORTED_BITS; the kernel imports no project module.
+SUPPORTED_BITS = (1, 2, 4, 8, 32)
+
+
 cdef struct Word2BitsConfig:
-    int negative, sample, cbow_mean, window, size, bits, compute_loss
+    int negative, sample, cbow_mean, window, size, bits, compute_loss, sg
     REAL_t alpha
     double running_training_loss
     REAL_t *syn0
@@ -67,6 +72,8 @@ cdef struct Word2BitsConfig:
     REAL_t *neu1
     REAL_t *neu1e
     REAL_t *quantized_row
+    REAL_t *lockf  # gensim's vectors_lockf: scales every update to a word's input and output rows
+    unsigned long long lockf_len
     np.uint32_t *cum_table
     unsigned long long cum_table_len
     unsigned long long next_random
@@ -131,23 +138,24 @@ cdef extern from *:
         return f;
     }
 
-    /* neu1e += g * Q(row), then row += g * neu1: the straight-through estimator puts the
-       gradient with respect to Q(u) on u. Each element of row is read before it is
-       written, so at 32 bits `quantized` is row itself. */
+    /* neu1e += g * Q(row), then row += row_g * neu1 (row_g is g times the row's lock factor):
+       the straight-through estimator puts the gradient with respect to Q(u) on u. Each
+       element of row is read before it is written, so at 32 bits `quantized` is row itself. */
     W2B_MULTIVERSION static void w2b_straight_through_update(float *restrict neu1e, float *row, const float *restrict neu1,
-                                                             const float *quantized, float g, int n, int bits) {
+                                                             const float *quantized, float g, float row_g, int n,
+                                                             int bits) {
         int a;
-        if (bits == 1) { for (a = 0; a < n; a++) { neu1e[a] += g * w2b_one_bit(row[a]); row[a] += g * neu1[a]; } }
-        else if (bits == 2) { for (a = 0; a < n; a++) { neu1e[a] += g * w2b_two_bits(row[a]); row[a] += g * neu1[a]; } }
-        else { for (a = 0; a < n; a++) { neu1e[a] += g * quantized[a]; row[a] += g * neu1[a]; } }
+        if (bits == 1) { for (a = 0; a < n; a++) { neu1e[a] += g * w2b_one_bit(row[a]); row[a] += row_g * neu1[a]; } }
+        else if (bits == 2) { for (a = 0; a < n; a++) { neu1e[a] += g * w2b_two_bits(row[a]); row[a] += row_g * neu1[a]; } }
+        else { for (a = 0; a < n; a++) { neu1e[a] += g * quantized[a]; row[a] += row_g * neu1[a]; } }
     }
     """
     void add_quantized "w2b_add_quantized"(REAL_t *dst, const REAL_t *src, int size, int bits) noexcept nogil
     REAL_t quantized_dot "w2b_quantized_dot"(REAL_t *quantized, const REAL_t *row, const REAL_t *neu1,
                                              int size, int bits) noexcept nogil
     void straight_through_update "w2b_straight_through_update"(
-        REAL_t *neu1e, REAL_t *row, const REAL_t *neu1, const REAL_t *quantized, REAL_t g, int size,
-        int bits) noexcept nogil
+        REAL_t *neu1e, REAL_t *row, const REAL_t *neu1, const REAL_t *quantized, REAL_t g, REAL_t row_g,
+        int size, int bits) noexcept nogil
 
 
 cdef inline unsigned long long lower_bound(const np.uint32_t *table, unsigned long long length,
@@ -202,33 +210,26 @@ cdef inline int draw_targets(Word2BitsConfig *c, np.uint32_t *targets, const np.
     return count
 
 
-cdef void cbow_negative_step(Word2BitsConfig *c, const int i, const int j, const int k) noexcept nogil:
-    """Train on the word at position i with context positions [j, k) other than i."""
+cdef inline REAL_t lock_factor(const Word2BitsConfig *c, const np.uint32_t index) noexcept nogil:
+    return c.lockf[index % c.lockf_len]
+
+
+cdef void negative_sampling(Word2BitsConfig *c, const np.uint32_t word_index, np.uint32_t *targets,
+                            int drawn) noexcept nogil:
+    """Score Q(output rows) of ``word_index`` and its negatives against ``c.neu1``.
+
+    Adds the error to ``c.neu1e`` and updates each output row (straight-through). ``targets``
+    holds the first ``drawn`` targets, already drawn and prefetched by the caller.
+    """
     cdef int size = c.size, bits = c.bits
-    cdef int d, m, t, first = 0, count = k - j - 1
+    cdef int d, t, first = 0
     cdef int samples = c.negative + 1
-    cdef REAL_t inv_count, f, g, label
-    cdef np.uint32_t word_index = c.indexes[i], target_index
-    cdef np.uint32_t targets[TARGET_CHUNK]
-    cdef int drawn
-    cdef REAL_t *neu1 = c.neu1
-    cdef REAL_t *neu1e = c.neu1e
+    cdef REAL_t f, g, label
+    cdef np.uint32_t target_index
     cdef REAL_t *output_row
     cdef REAL_t *quantized
 
-    if count <= 0:
-        return  # word2bits.cpp trains nothing (and draws nothing) without a context
-    drawn = draw_targets(c, targets, word_index, 0, min(samples, TARGET_CHUNK))
-
-    memset(neu1, 0, size * sizeof(REAL_t))
-    for m in range(j, k):
-        if m != i:
-            add_quantized(neu1, &c.syn0[<long long>c.indexes[m] * size], size, bits)
-    inv_count = ONEF / count
-    if c.cbow_mean:
-        sscal(&size, &inv_count, neu1, &ONE)
-
-    memset(neu1e, 0, size * sizeof(REAL_t))
+    memset(c.neu1e, 0, size * sizeof(REAL_t))
     while True:
         for t in range(drawn):
             d = first + t
@@ -241,7 +242,7 @@ cdef void cbow_negative_step(Word2BitsConfig *c, const int i, const int j, const
                 label = 0
             output_row = &c.syn1neg[<long long>target_index * size]
             quantized = output_row if bits == FLOAT_BITS else c.quantized_row
-            f = quantized_dot(quantized, output_row, neu1, size, bits)
+            f = quantized_dot(quantized, output_row, c.neu1, size, bits)
             # word2vec.c clipping: a saturated score still trains with the limit gradient
             # (gensim skips it, which freezes every output row of a quantized model).
             if f >= MAX_EXP:
@@ -252,36 +253,113 @@ cdef void cbow_negative_step(Word2BitsConfig *c, const int i, const int j, const
                 g = (label - EXP_TABLE[<int>((f + MAX_EXP) * (EXP_TABLE_SIZE / MAX_EXP / 2))]) * c.alpha
             if c.compute_loss:
                 c.running_training_loss += negative_log_sigmoid(f if d == 0 else -f)
-            straight_through_update(neu1e, output_row, neu1, quantized, g, size, bits)
+            straight_through_update(c.neu1e, output_row, c.neu1, quantized, g, g * lock_factor(c, target_index),
+                                    size, bits)
         first += drawn
         if first >= samples:
             break
         drawn = draw_targets(c, targets, word_index, first, min(samples - first, TARGET_CHUNK))
 
-    if not c.cbow_mean:  # gensim's convention: a summed context shares the error
-        sscal(&size, &inv_count, neu1e, &ONE)
+
+cdef void cbow_negative_step(Word2BitsConfig *c, const int i, const int j, const int k) noexcept nogil:
+    """Train on the word at position i with context positions [j, k) other than i."""
+    cdef int size = c.size, bits = c.bits
+    cdef int m, count = k - j - 1
+    cdef REAL_t inv_count, step
+    cdef np.uint32_t word_index = c.indexes[i]
+    cdef np.uint32_t targets[TARGET_CHUNK]
+    cdef int drawn
+
+    if count <= 0:
+        return  # word2bits.cpp trains nothing (and draws nothing) without a context
+    drawn = draw_targets(c, targets, word_index, 0, min(c.negative + 1, TARGET_CHUNK))
+
+    memset(c.neu1, 0, size * sizeof(REAL_t))
     for m in range(j, k):
         if m != i:
-            saxpy(&size, &ONEF, neu1e, &ONE, &c.syn0[<long long>c.indexes[m] * size], &ONE)
+            add_quantized(c.neu1, &c.syn0[<long long>c.indexes[m] * size], size, bits)
+    inv_count = ONEF / count
+    if c.cbow_mean:
+        sscal(&size, &inv_count, c.neu1, &ONE)
+
+    negative_sampling(c, word_index, targets, drawn)
+
+    if not c.cbow_mean:  # gensim's convention: a summed context shares the error
+        sscal(&size, &inv_count, c.neu1e, &ONE)
+    for m in range(j, k):
+        if m != i:
+            step = lock_factor(c, c.indexes[m])
+            saxpy(&size, &step, c.neu1e, &ONE, &c.syn0[<long long>c.indexes[m] * size], &ONE)
 
 
-cdef fill_config(Word2BitsConfig *c, syn0, syn1neg, cum_table, int size, int bits, int negative,
-                 int cbow_mean, int window, alpha, compute_loss, neu1e, neu1, quantized_row):
-    for array in (syn0, syn1neg, neu1e, neu1, quantized_row):
+cdef void skipgram_negative_step(Word2BitsConfig *c, const np.uint32_t word_index,
+                                 const np.uint32_t context_index) noexcept nogil:
+    """Predict ``word_index`` from Q(input row of ``context_index``): gensim's sg pair order."""
+    cdef int size = c.size
+    cdef REAL_t step
+    cdef np.uint32_t targets[TARGET_CHUNK]
+    cdef int drawn = draw_targets(c, targets, word_index, 0, min(c.negative + 1, TARGET_CHUNK))
+    cdef REAL_t *input_row = &c.syn0[<long long>context_index * size]
+
+    memset(c.neu1, 0, size * sizeof(REAL_t))
+    add_quantized(c.neu1, input_row, size, c.bits)
+    negative_sampling(c, word_index, targets, drawn)
+    step = lock_factor(c, context_index)
+    saxpy(&size, &step, c.neu1e, &ONE, input_row, &ONE)
+
+
+cdef void train_chunk(Word2BitsConfig *c, const int sentences) noexcept nogil:
+    """Train on the ``sentences`` sentences of ``c.indexes`` bounded by ``c.sentence_idx``."""
+    cdef int sent_idx, idx_start, idx_end, i, j, k, m
+    for sent_idx in range(sentences):
+        idx_start = c.sentence_idx[sent_idx]
+        idx_end = c.sentence_idx[sent_idx + 1]
+        for i in range(idx_start, idx_end):
+            j = i - c.window + <int>c.reduced_windows[i]
+            if j < idx_start:
+                j = idx_start
+            k = i + c.window + 1 - <int>c.reduced_windows[i]
+            if k > idx_end:
+                k = idx_end
+            if c.sg:
+                for m in range(j, k):
+                    if m != i:
+                        skipgram_negative_step(c, c.indexes[i], c.indexes[m])
+            else:
+                cbow_negative_step(c, i, j, k)
+
+
+cdef check_integer(name, value, int low, int high):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not low <= value <= high:
+        raise ValueError(f"{name} must be an integer in [{low}, {high}], got {value!r}")
+
+
+cdef fill_config(Word2BitsConfig *c, syn0, syn1neg, cum_table, lockf, size, bits, negative,
+                 cbow_mean, window, sg, alpha, compute_loss, neu1e, neu1, quantized_row):
+    for array in (syn0, syn1neg, neu1e, neu1, quantized_row, lockf):
         if array.dtype != np.float32 or not array.flags.c_contiguous:
             raise TypeError("the kernel needs C-contiguous float32 arrays")
-    if syn0.shape[1] != size or syn1neg.shape != syn0.shape:
+    # Python ints that do not fit a C int would raise OverflowError on conversion (in a
+    # worker thread): every one is range-checked here first.
+    check_integer("vector_size", size, 1, 1 << 30)
+    check_integer("negative", negative, 1, MAX_NEGATIVE)
+    check_integer("window", window, 1, MAX_WINDOW)
+    if bits not in SUPPORTED_BITS or isinstance(bits, bool):
+        raise ValueError(f"bits must be one of {SUPPORTED_BITS}, got {bits!r}")
+    if syn0.ndim != 2 or syn0.shape[1] != size or syn1neg.shape != syn0.shape:
         raise ValueError(f"weight shapes {syn0.shape} and {syn1neg.shape} do not match vector_size {size}")
     if min(len(neu1e), len(neu1), len(quantized_row)) < size:
         raise ValueError("working memory is smaller than vector_size")
     if cum_table.dtype != np.uint32 or len(cum_table) == 0 or len(cum_table) > len(syn1neg):
         raise ValueError("cum_table must be a non-empty uint32 array no longer than the vocabulary")
-    bits = check_bits(bits)
+    if lockf.ndim != 1 or len(lockf) == 0:
+        raise ValueError("vectors_lockf must be a non-empty 1-d array")
     c.size = size
     c.bits = bits
     c.negative = negative
-    c.cbow_mean = cbow_mean
+    c.cbow_mean = 1 if cbow_mean else 0
     c.window = window
+    c.sg = 1 if sg else 0
     c.alpha = alpha
     c.compute_loss = 1 if compute_loss else 0
     c.running_training_loss = 0
@@ -289,28 +367,49 @@ cdef fill_config(Word2BitsConfig *c, syn0, syn1neg, cum_table, int size, int bit
     c.syn1neg = <REAL_t *>np.PyArray_DATA(syn1neg)
     c.cum_table = <np.uint32_t *>np.PyArray_DATA(cum_table)
     c.cum_table_len = len(cum_table)
+    c.lockf = <REAL_t *>np.PyArray_DATA(lockf)
+    c.lockf_len = len(lockf)
     c.neu1e = <REAL_t *>np.PyArray_DATA(neu1e)
     c.neu1 = <REAL_t *>np.PyArray_DATA(neu1)
     c.quantized_row = <REAL_t *>np.PyArray_DATA(quantized_row)
 
 
-def train_batch_cbow_bits(model, sentences, alpha, neu1e, neu1, quantized_row, bits, compute_loss):
+cdef train_filled(Word2BitsConfig *c, int words, int sentences, random_state, shrink_windows):
+    """Draw the reduced windows of the ``words`` words in ``c.indexes``, then train them."""
+    cdef int i
+    if shrink_windows:
+        for i, item in enumerate(random_state.randint(0, c.window, words)):
+            c.reduced_windows[i] = item
+    else:
+        memset(c.reduced_windows, 0, words * sizeof(np.uint32_t))
+    with nogil:
+        train_chunk(c, sentences)
+
+
+def train_batch_bits(model, sentences, alpha, neu1e, neu1, quantized_row, bits, compute_loss):
     """Train ``model`` (a :class:`~gensim_bits.word2bits.Word2Bits`) on one job of sentences.
 
-    Same contract as gensim's ``train_batch_cbow``: returns the number of words trained
-    (in vocabulary and kept by downsampling) and adds to ``model.running_training_loss``.
-    ``neu1e``, ``neu1`` and ``quantized_row`` are the calling thread's scratch vectors.
+    Same contract as gensim's ``train_batch_cbow`` / ``train_batch_sg``: returns the number of
+    words trained (in vocabulary and kept by downsampling) and adds to
+    ``model.running_training_loss``. ``neu1e``, ``neu1`` and ``quantized_row`` are the calling
+    thread's scratch vectors. ``model.sg`` picks skip-gram or CBOW.
+
+    A job may hold any number of words: it is trained in chunks of at most
+    ``MAX_SENTENCE_LEN`` (10000) kept words, so ``batch_words`` above 10000 trains every word
+    (gensim drops the rest of such a job). A sentence that straddles two chunks is split
+    there; no window crosses the split.
     """
     cdef Word2BitsConfig c
-    cdef int i, j, k
-    cdef int effective_words = 0, effective_sentences = 0
-    cdef int sent_idx, idx_start, idx_end
+    cdef int words = 0, sentences_in_chunk = 0, trained = 0
     cdef np.uint32_t *vocab_sample_ints = NULL
+    cdef object random_state = model.random
+    cdef bint shrink_windows = model.shrink_windows
 
-    fill_config(&c, model.syn0_full, model.syn1neg, model.cum_table, model.wv.vector_size, bits,
-                model.negative, model.cbow_mean, model.window, alpha, compute_loss, neu1e, neu1, quantized_row)
+    fill_config(&c, model.syn0_full, model.syn1neg, model.cum_table, model.wv.vectors_lockf,
+                model.wv.vector_size, bits, model.negative, model.cbow_mean, model.window, model.sg,
+                alpha, compute_loss, neu1e, neu1, quantized_row)
     c.sample = (model.sample != 0)
-    c.next_random = (2**24) * model.random.randint(0, 2**24) + model.random.randint(0, 2**24)
+    c.next_random = (2**24) * random_state.randint(0, 2**24) + random_state.randint(0, 2**24)
     if c.sample:
         vocab_sample_ints = <np.uint32_t *>np.PyArray_DATA(model.wv.expandos['sample_int'])
     key_to_index = model.wv.key_to_index
@@ -325,48 +424,31 @@ def train_batch_cbow_bits(model, sentences, alpha, neu1e, neu1, quantized_row, b
                 continue  # unknown words shorten the sentence, as in gensim
             if c.sample and vocab_sample_ints[word_index] < random_int32(&c.next_random):
                 continue
-            c.indexes[effective_words] = word_index
-            effective_words += 1
-            if effective_words == MAX_SENTENCE_LEN:
-                break
-        effective_sentences += 1
-        c.sentence_idx[effective_sentences] = effective_words
-        if effective_words == MAX_SENTENCE_LEN:
-            break
-
-    if model.shrink_windows:
-        for i, item in enumerate(model.random.randint(0, c.window, effective_words)):
-            c.reduced_windows[i] = item
-    else:
-        for i in range(effective_words):
-            c.reduced_windows[i] = 0
-
-    with nogil:
-        for sent_idx in range(effective_sentences):
-            idx_start = c.sentence_idx[sent_idx]
-            idx_end = c.sentence_idx[sent_idx + 1]
-            for i in range(idx_start, idx_end):
-                j = i - c.window + c.reduced_windows[i]
-                if j < idx_start:
-                    j = idx_start
-                k = i + c.window + 1 - c.reduced_windows[i]
-                if k > idx_end:
-                    k = idx_end
-                cbow_negative_step(&c, i, j, k)
+            c.indexes[words] = word_index
+            words += 1
+            if words == MAX_SENTENCE_LEN:
+                sentences_in_chunk += 1
+                c.sentence_idx[sentences_in_chunk] = words
+                train_filled(&c, words, sentences_in_chunk, random_state, shrink_windows)
+                trained += words
+                words = sentences_in_chunk = 0
+        # A sentence whose words were all dropped adds no boundary, so the boundaries
+        # never outnumber the words (sentence_idx has MAX_SENTENCE_LEN + 1 slots).
+        if words > c.sentence_idx[sentences_in_chunk]:
+            sentences_in_chunk += 1
+            c.sentence_idx[sentences_in_chunk] = words
+    if words:
+        train_filled(&c, words, sentences_in_chunk, random_state, shrink_windows)
+        trained += words
 
     model.running_training_loss += c.running_training_loss
-    return effective_words
+    return trained
 
 
-def cbow_step(syn0, syn1neg, cum_table, context, center, alpha, bits, negative,
-              cbow_mean=1, next_random=1, compute_loss=False):
-    """Test hook: one kernel update of ``center`` from the word indexes in ``context``.
-
-    Runs exactly the code of a training step (negative draws from ``next_random`` included)
-    on the given arrays in place. Returns ``(next_random, loss)``.
-    """
+def _one_step(syn0, syn1neg, cum_table, context, center, alpha, bits, negative, cbow_mean, sg,
+              next_random, compute_loss, lockf):
     cdef Word2BitsConfig c
-    cdef int end
+    cdef int end, m
     context = [int(index) for index in context]
     if len(context) + 1 > MAX_SENTENCE_LEN:
         raise ValueError("context too long")
@@ -375,13 +457,36 @@ def cbow_step(syn0, syn1neg, cum_table, context, center, alpha, bits, negative,
             raise IndexError(f"word index {index} out of range")
     size = syn0.shape[1]
     work = [np.zeros(size, dtype=REAL) for _ in range(3)]
-    fill_config(&c, syn0, syn1neg, cum_table, size, bits, negative, cbow_mean, 0, alpha, compute_loss,
-                work[0], work[1], work[2])
+    lockf = np.ones(1, dtype=REAL) if lockf is None else lockf
+    fill_config(&c, syn0, syn1neg, cum_table, lockf, size, bits, negative, cbow_mean, 1, sg, alpha,
+                compute_loss, work[0], work[1], work[2])
     c.next_random = next_random
     c.indexes[0] = center
     for position, index in enumerate(context):
         c.indexes[position + 1] = index
     end = len(context) + 1
     with nogil:
-        cbow_negative_step(&c, 0, 0, end)
+        if c.sg:
+            for m in range(1, end):
+                skipgram_negative_step(&c, c.indexes[0], c.indexes[m])
+        else:
+            cbow_negative_step(&c, 0, 0, end)
     return c.next_random, c.running_training_loss
+
+
+def cbow_step(syn0, syn1neg, cum_table, context, center, alpha, bits, negative,
+              cbow_mean=1, next_random=1, compute_loss=False, lockf=None):
+    """Test hook: one kernel CBOW update of ``center`` from the word indexes in ``context``.
+
+    Runs exactly the code of a training step (negative draws from ``next_random`` included)
+    on the given arrays in place. Returns ``(next_random, loss)``.
+    """
+    return _one_step(syn0, syn1neg, cum_table, context, center, alpha, bits, negative, cbow_mean, 0,
+                     next_random, compute_loss, lockf)
+
+
+def skipgram_step(syn0, syn1neg, cum_table, context, center, alpha, bits, negative,
+                  next_random=1, compute_loss=False, lockf=None):
+    """Test hook: the kernel's skip-gram updates predicting ``center`` from each of ``context`` in turn."""
+    return _one_step(syn0, syn1neg, cum_table, context, center, alpha, bits, negative, 1, 1,
+                     next_random, compute_loss, lockf)

@@ -235,11 +235,15 @@ def test_keyed_vectors_export_round_trips(tmp_path):
 @pytest.mark.parametrize("arguments, message", [
     (dict(bits=3), "bits must be one of"),
     (dict(bits=True), "bits must be one of"),
-    (dict(vector_size=0), "vector_size must be a positive integer"),
-    (dict(vector_size=2.5), "vector_size must be a positive integer"),
-    (dict(window=0), "window must be a positive integer"),
-    (dict(workers=0), "workers must be a positive integer"),
-    (dict(sg=1), "CBOW only"),
+    (dict(vector_size=0), r"vector_size must be an integer in \[1, "),
+    (dict(vector_size=2.5), r"vector_size must be an integer in \[1, "),
+    (dict(window=0), r"window must be an integer in \[1, "),
+    (dict(workers=0), r"workers must be an integer in \[1, "),
+    # issue 10, defect 5: values a C int cannot hold killed a worker thread and hung training
+    (dict(window=2 ** 31), r"window must be an integer in \[1, 1073741824\]"),
+    (dict(negative=2 ** 31), r"negative must be an integer in \[0, 1073741824\]"),
+    (dict(batch_words=0), "batch_words must be an integer"),
+    (dict(alpha=float("nan")), "alpha must be a finite number"),
     (dict(hs=1), "negative sampling only"),
     (dict(negative=0), "negative must be >= 1"),
 ])
@@ -264,12 +268,21 @@ def test_corpus_file_is_refused_with_an_alternative(tmp_path):
     ([["rare", "words", "only"]], "min_count=5"),
 ])
 def test_empty_corpus_or_vocabulary_raises(corpus, message):
+    # gensim raises RuntimeError here; ours subclasses it and ValueError, with a clearer message
+    with pytest.raises(RuntimeError, match=message):
+        Word2Bits(corpus, vector_size=8, min_count=5, workers=1)
     with pytest.raises(ValueError, match=message):
         Word2Bits(corpus, vector_size=8, min_count=5, workers=1)
 
 
-def test_switching_to_skip_gram_after_creation_is_refused():
+def test_vocabulary_emptied_by_min_count_only_warns_in_build_vocab(caplog):
+    model = Word2Bits(vector_size=8, min_count=5, workers=1)
+    model.build_vocab([["rare", "words", "only"]])  # gensim warns here and raises only in train()
+    assert len(model.wv) == 0
+
+
+def test_switching_to_hierarchical_softmax_after_creation_is_refused():
     model = Word2Bits(common_texts, **SMALL)
-    model.sg = 1
-    with pytest.raises(ValueError, match="CBOW only"):
+    model.hs = 1
+    with pytest.raises(ValueError, match="negative sampling only"):
         model.train(common_texts, total_examples=model.corpus_count, epochs=1)
