@@ -22,14 +22,18 @@ Layout, little-endian::
 The loader checks that the header's sizes add up to the real file size before it reads
 or allocates anything they describe, so a hostile header cannot ask for a huge array.
 """
+import contextlib
+import errno
+import logging
 import os
+import secrets
 import struct
-import tempfile
 import zlib
+from numbers import Integral
 
 import numpy as np
 
-from gensim_bits.packing import PACKED_BITS, plane_bytes
+from gensim_bits.packing import PACKED_BITS, check_packed_bits, plane_bytes
 from gensim_bits.quantizers import levels
 from gensim_bits.vocabulary import Vocabulary
 
@@ -41,6 +45,8 @@ CODES_ALIGNMENT = 64
 MAX_DIMENSION = 1 << 24
 COPY_CHUNK = 1 << 24
 
+logger = logging.getLogger(__name__)
+
 
 class QuantizedVectorsFormatError(ValueError):
     """The file is not a valid packed-vectors file: truncated, corrupt, or inconsistent."""
@@ -50,41 +56,180 @@ def _aligned(offset):
     return -(-offset // CODES_ALIGNMENT) * CODES_ALIGNMENT
 
 
-def write_packed(path, bits, dimension, keys, counts, codes):
-    """Write the file atomically: a temporary file in the same folder, then ``os.replace``."""
-    path = os.fspath(path)
-    if isinstance(keys, Vocabulary):
-        text, lengths = keys.text, np.diff(keys.offsets).astype("<u4")
+def _current_umask():
+    """The process umask, read without changing it where Linux allows (os.umask races threads)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _process_is_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists but belongs to someone else
+        return True
+    return True
+
+
+def _remove_stale_temporaries(folder, name):
+    """Delete temporaries of ``name`` left by writers that were killed (SIGKILL cannot be caught)."""
+    prefix = f".{name}.tmp-"
+    try:
+        entries = os.listdir(folder)
+    except OSError:
+        return
+    for entry in entries:
+        if not entry.startswith(prefix):
+            continue
+        pid = entry[len(prefix):].split("-", 1)[0]
+        if pid.isdigit() and int(pid) != os.getpid() and not _process_is_alive(int(pid)):
+            try:
+                os.unlink(os.path.join(folder, entry))
+                logger.info("removed %s, left by an interrupted save", entry)
+            except OSError:
+                pass
+
+
+def _fsync_folder(folder):
+    """Make the rename itself durable; not every system can open a folder, which is then skipped."""
+    try:
+        descriptor = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return
+    try:
+        os.fsync(descriptor)
+    except OSError as error:  # some file systems refuse fsync on folders; the data is already safe
+        logger.warning("could not fsync folder %s: %s", folder, error)
+    finally:
+        os.close(descriptor)
+
+
+def check_output_path(path):
+    """Raise OSError now if ``path`` cannot be written, before any long work is done for it.
+
+    Writes through a symlink (its target is checked) and creates and removes one empty
+    temporary file next to the target.
+    """
+    target = os.path.realpath(os.fspath(path))
+    if os.path.isdir(target):
+        raise IsADirectoryError(errno.EISDIR, "the output path is a folder", os.fspath(path))
+    folder = os.path.dirname(target)
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(errno.ENOENT, "the output folder does not exist", folder)
+    with atomic_output(path, replace=False):
+        pass
+
+
+@contextlib.contextmanager
+def atomic_output(path, replace=True):
+    """Yield a temporary path next to ``path``'s target; after the block it replaces the target.
+
+    The target of a symlink is written (the link stays). The new file's mode follows the umask
+    (0o666 & ~umask), as ``open`` would give it. The temporary file is removed on every failure
+    the process survives, including KeyboardInterrupt, and temporaries of killed writers are
+    removed by the next save. File and folder are fsynced, so the rename survives a crash.
+    """
+    target = os.path.realpath(os.fspath(path))
+    if os.path.isdir(target):
+        raise IsADirectoryError(errno.EISDIR, "is a folder", os.fspath(path))
+    folder, name = os.path.split(target)
+    _remove_stale_temporaries(folder, name)
+    # Named before it exists, so an interrupt anywhere after the open still finds it.
+    temporary = os.path.join(folder, f".{name}.tmp-{os.getpid()}-{secrets.token_hex(6)}")
+    try:
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            os.fchmod(descriptor, 0o666 & ~_current_umask())
+        finally:
+            os.close(descriptor)
+        yield temporary
+        if replace:
+            with open(temporary, "rb+") as written:
+                os.fsync(written.fileno())
+            os.replace(temporary, target)
+            temporary = None
+            _fsync_folder(folder)
+    finally:
+        if temporary is not None:
+            try:
+                os.unlink(temporary)
+            except FileNotFoundError:
+                pass
+
+
+def check_contents(bits, dimension, keys, counts, codes):
+    """The one validator of packed vectors, shared by the constructor, ``save`` and ``load``.
+
+    Returns ``(bits, dimension, vocabulary, counts, codes)`` normalized (a
+    :class:`~gensim_bits.vocabulary.Vocabulary`, int64 counts); raises ValueError (TypeError
+    for a word that is not a str) naming the first problem, so nothing is written that
+    :func:`read_packed` would refuse.
+    """
+    bits = check_packed_bits(bits)
+    if isinstance(dimension, bool) or not isinstance(dimension, (Integral, np.integer)):
+        raise TypeError(f"vector_size must be an integer, got {dimension!r}")
+    dimension = int(dimension)
+    if not 1 <= dimension <= MAX_DIMENSION:
+        raise ValueError(f"vector_size must be in [1, {MAX_DIMENSION}], got {dimension}")
+    row_bytes = bits * plane_bytes(dimension)
+    if not isinstance(codes, np.ndarray) or codes.ndim != 2 or codes.dtype != np.uint8 or codes.shape[1] != row_bytes:
+        shape = getattr(codes, "shape", None)
+        raise ValueError(f"codes must be uint8 of shape (words, {row_bytes}), got "
+                         f"{getattr(codes, 'dtype', type(codes).__name__)} {shape}")
+    vocabulary = keys if isinstance(keys, Vocabulary) else Vocabulary.from_keys(keys)
+    if len(vocabulary) != codes.shape[0]:
+        raise ValueError(f"{len(vocabulary)} keys for {codes.shape[0]} code rows")
+    if counts is None:
+        counts = np.zeros(len(vocabulary), dtype=np.int64)
     else:
-        encoded = [key.encode("utf-8") for key in keys]
-        text, lengths = b"".join(encoded), np.array([len(word) for word in encoded], dtype="<u4")
+        counts = np.asarray(counts)
+        if counts.dtype.kind not in "iu" and not (counts.dtype.kind == "f" and np.all(counts == np.round(counts))):
+            raise ValueError(f"counts must be integers, got dtype {counts.dtype}")
+        if counts.dtype.kind == "u" and counts.size and counts.max() > np.iinfo(np.int64).max:
+            raise ValueError("counts must fit in int64")
+        counts = counts.astype(np.int64)
+    if counts.shape != (len(vocabulary),):
+        raise ValueError(f"counts must have one entry a word, got shape {counts.shape}")
+    if (counts < 0).any():
+        raise ValueError(f"negative word count {int(counts.min())}")
+    if not _padding_is_clear(codes, bits, dimension):
+        raise ValueError("padding bits of the codes are set (the bits past vector_size in the last "
+                         "byte of each plane must be zero)")
+    return bits, dimension, vocabulary, counts, codes
+
+
+def write_packed(path, bits, dimension, keys, counts, codes):
+    """Write the file atomically: a temporary file next to the target, then ``os.replace``.
+
+    Everything is validated first (:func:`check_contents`), so a save that would write a file
+    :func:`read_packed` refuses raises instead, and the previous file stays.
+    """
+    bits, dimension, vocabulary, counts, codes = check_contents(bits, dimension, keys, counts, codes)
+    text, lengths = vocabulary.text, np.diff(vocabulary.offsets).astype("<u4")
     level_values = levels(bits)
-    counts = np.ascontiguousarray(counts, dtype="<i8")
     head = b"".join([
         HEADER.pack(MAGIC, VERSION, bits, dimension, len(lengths), len(text), len(level_values), 0),
-        level_values.astype("<f4").tobytes(), counts.tobytes(), lengths.tobytes(), text,
+        level_values.astype("<f4").tobytes(), counts.astype("<i8").tobytes(), lengths.tobytes(), text,
     ])
     head += b"\0" * (_aligned(len(head)) - len(head))
-    folder = os.path.dirname(os.path.abspath(path))
-    handle, temporary = tempfile.mkstemp(prefix=".tmp-", suffix=".gbits", dir=folder)
-    try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(head)
-            checksum = zlib.crc32(head)
-            codes = np.ascontiguousarray(codes, dtype=np.uint8)
-            rows_per_chunk = max(1, COPY_CHUNK // max(1, codes.shape[1]))
-            for start in range(0, codes.shape[0], rows_per_chunk):
-                chunk = codes[start:start + rows_per_chunk].tobytes()
-                checksum = zlib.crc32(chunk, checksum)
-                out.write(chunk)
-            out.write(CHECKSUM.pack(checksum))
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise
+    with atomic_output(path) as temporary, open(temporary, "wb") as out:
+        out.write(head)
+        checksum = zlib.crc32(head)
+        rows_per_chunk = max(1, COPY_CHUNK // max(1, codes.shape[1]))
+        for start in range(0, codes.shape[0], rows_per_chunk):
+            chunk = np.ascontiguousarray(codes[start:start + rows_per_chunk]).tobytes()
+            checksum = zlib.crc32(chunk, checksum)
+            out.write(chunk)
+        out.write(CHECKSUM.pack(checksum))
 
 
 def _fail(path, reason):
@@ -162,8 +307,6 @@ def read_packed(path, mmap=None):
     offset += 8 * count
     lengths = np.frombuffer(head, dtype="<u4", count=count, offset=offset).astype(np.int64)
     offset += 4 * count
-    if (counts < 0).any():
-        _fail(path, "negative word count")
     if int(lengths.sum()) != text_bytes:
         _fail(path, "word lengths do not add up to the vocabulary size")
     text = head[offset:offset + text_bytes]
@@ -178,17 +321,14 @@ def read_packed(path, mmap=None):
     starts = offsets[:-1][lengths > 0]
     if (np.frombuffer(text, dtype=np.uint8)[starts] & 0xC0 == 0x80).any():
         _fail(path, "a word boundary splits a UTF-8 character")
-    try:
-        vocabulary = Vocabulary(text, offsets)
-    except ValueError as error:
-        _fail(path, error)
     if any(head[offset + text_bytes:codes_start]):
         _fail(path, "non-zero padding")
     if mmap is not None:
         codes = np.memmap(path, dtype=np.uint8, mode="r", offset=codes_start, shape=(count, row_bytes))
-    if not _padding_is_clear(codes, bits, dimension):
-        _fail(path, "padding bits of the codes are set")
-    return bits, dimension, vocabulary, counts, codes
+    try:
+        return check_contents(bits, dimension, Vocabulary(text, offsets), counts, codes)
+    except ValueError as error:
+        _fail(path, error)
 
 
 def _padding_is_clear(codes, bits, dimension):

@@ -30,6 +30,9 @@ KEY_TYPES = (str, Integral)
 CONVERT_CHUNK = 65536
 # How far a value may sit from its level and still count as on it (text files keep ~8 digits).
 LEVEL_TOLERANCE = 1e-6
+# A query mean shorter than this times the summed length of its terms has cancelled: what is
+# left is rounding (~1e-17 relative), far below the smallest mean two different codes give.
+CANCELLED = 1e-10
 
 
 def _as_list(value):
@@ -82,24 +85,12 @@ class QuantizedKeyedVectors:
     """
 
     def __init__(self, codes, bits, vector_size, index_to_key, counts=None):
-        self.bits = packing.check_packed_bits(bits)
-        self.vector_size = int(vector_size)
-        if self.vector_size < 1:
-            raise ValueError(f"vector_size must be >= 1, got {vector_size}")
-        row_bytes = self.bits * packing.plane_bytes(self.vector_size)
-        if codes.ndim != 2 or codes.dtype != np.uint8 or codes.shape[1] != row_bytes:
-            raise ValueError(f"codes must be uint8 of shape (words, {row_bytes}), got {codes.dtype} {codes.shape}")
-        if not isinstance(index_to_key, Vocabulary):
-            index_to_key = Vocabulary.from_keys(index_to_key)
-        if len(index_to_key) != codes.shape[0]:
-            raise ValueError(f"{len(index_to_key)} keys for {codes.shape[0]} code rows")
+        # The same validator as save() and load(), so every object built here can be saved and read back.
+        self.bits, self.vector_size, index_to_key, self.counts, self.codes = fileformat.check_contents(
+            bits, vector_size, index_to_key, counts, codes)
         # Compact list and dict stand-ins: ~24 bytes a word instead of ~170 (see vocabulary.py).
         self.index_to_key = index_to_key
         self.key_to_index = KeyToIndex(index_to_key)
-        self.codes = codes
-        self.counts = np.zeros(len(self), dtype=np.int64) if counts is None else np.asarray(counts, dtype=np.int64)
-        if self.counts.shape != (len(self),):
-            raise ValueError(f"counts must have one entry a word, got shape {self.counts.shape}")
         if self.bits == 1:
             self.norms = np.broadcast_to(np.sqrt(self.vector_size) * packing.level_unit(1), (len(self),))
         else:
@@ -248,7 +239,8 @@ class QuantizedKeyedVectors:
         indices = np.asarray(indices, dtype=np.int64)
         end = len(self) if end is None else end
         dots = packing.dots_with_packed(self.codes[start:end], self.codes[indices], self.bits, self.vector_size)
-        return dots / np.outer(self.norms[start:end], self.norms[indices])
+        # float32 norms can put a word's cosine with itself a hair above 1.
+        return np.clip(dots / np.outer(self.norms[start:end], self.norms[indices]), -1.0, 1.0)
 
     def _dots_with_vector(self, vector, start, end):
         return packing.dots_with_vector(self.codes[start:end], vector, self.bits, self.vector_size)
@@ -269,7 +261,8 @@ class QuantizedKeyedVectors:
             sims = self.cosines([index])[:, 0]
         else:
             vector = np.asarray(word_or_vector, dtype=np.float64)
-            sims = self._dots_with_vector(vector, 0, len(self)) / (self.norms * np.linalg.norm(vector))
+            sims = np.clip(self._dots_with_vector(vector, 0, len(self)) / (self.norms * np.linalg.norm(vector)),
+                           -1.0, 1.0)
         if other_words:
             sims = sims[[self.get_index(word) for word in other_words]]
         return (1.0 - sims).astype(np.float32)
@@ -304,18 +297,31 @@ class QuantizedKeyedVectors:
         word_rows, word_weights = [], []
         raw_vector = np.zeros(self.vector_size, dtype=np.float64)
         has_raw_vector = False
+        magnitude = 0.0  # sum of the lengths of the weighted terms, the scale of the rounding error
         for key, weight in zip(keys, weights):
+            if not np.isfinite(weight):
+                raise ValueError(f"query weights must be finite, got {weight}")
             if isinstance(key, np.ndarray):
+                key = np.asarray(key, dtype=np.float64)
+                if key.shape != (self.vector_size,) or not np.all(np.isfinite(key)):
+                    raise ValueError(f"query vectors must be finite with shape ({self.vector_size},), "
+                                     f"got shape {key.shape}")
                 raw_vector += weight * key
+                magnitude += abs(weight) * float(np.linalg.norm(key))
                 has_raw_vector = True
             else:
                 index = self.get_index(key)
                 word_rows.append(index)
                 word_weights.append(weight / float(self.norms[index]))
+                magnitude += abs(weight)
         word_weights = np.asarray(word_weights, dtype=np.float64)
         # The mean itself is only needed for its norm; it is built from the few query rows.
         mean = raw_vector + (self.vectors_for(word_rows).T.astype(np.float64) @ word_weights if word_rows else 0.0)
         mean_norm = float(np.linalg.norm(mean))
+        # A query that cancels (w - w, or two words with the same codes) leaves rounding noise of
+        # ~1e-17, not 0; dividing by it gave cosines up to 2.4. gensim's float32 mean is exactly 0.
+        if mean_norm <= CANCELLED * magnitude:
+            mean_norm = 0.0
 
         if indexer is not None and isinstance(topn, int):
             return indexer.most_similar((mean / mean_norm if mean_norm else mean).astype(np.float32), topn)
@@ -334,6 +340,7 @@ class QuantizedKeyedVectors:
         else:
             dists /= self.norms[clip_start:clip_end]
             dists /= mean_norm
+        np.clip(dists, -1.0, 1.0, out=dists)  # rounding may not leave [-1, 1]
         if not topn:
             return dists.astype(np.float32)
         exclude = {self.get_index(key) for key in keys if isinstance(key, KEY_TYPES) and self.has_index_for(key)}

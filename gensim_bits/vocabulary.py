@@ -41,7 +41,11 @@ class Vocabulary(Sequence):
         for key in keys:
             if not isinstance(key, str):
                 raise TypeError(f"words must be str, got {type(key).__name__} {key!r}")
-            encoded.append(key.encode("utf-8"))
+            try:
+                encoded.append(key.encode("utf-8"))
+            except UnicodeEncodeError:
+                raise ValueError(f"word {key!r} cannot be stored: it is not valid UTF-8 "
+                                 "(it holds a lone surrogate)") from None
         offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
         np.cumsum([len(word) for word in encoded], out=offsets[1:])
         return cls(b"".join(encoded), offsets)

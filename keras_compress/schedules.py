@@ -7,8 +7,10 @@ Section 3.1: the triangular, triangular2 and exp_range policies.
 """
 
 import math
+import numbers
 
 import keras
+import numpy as np
 from keras import ops
 
 __all__ = ["CALR", "CyclicLR", "plot_schedule"]
@@ -16,9 +18,21 @@ __all__ = ["CALR", "CyclicLR", "plot_schedule"]
 CYCLIC_MODES = ("triangular", "triangular2", "exp_range")
 
 
+def _number(name, value):
+    """``value`` as a Python int or float (numpy scalars welcome); NaN, inf and non-numbers raise."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a number, got {type(value).__name__} {value!r}")
+    value = int(value) if isinstance(value, numbers.Integral) else float(value)
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value!r}")
+    return value
+
+
 def _positive(name, value):
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+    value = _number(name, value)
+    if value <= 0:
         raise ValueError(f"{name} must be a positive number, got {value!r}")
+    return value
 
 
 def _triangle(step, step_size):
@@ -66,14 +80,16 @@ class CALR(keras.optimizers.schedules.LearningRateSchedule):
         name="CALR",
     ):
         super().__init__()
-        _positive("initial_learning_rate", initial_learning_rate)
-        _positive("step_size", step_size)
-        _positive("steps_per_epoch", steps_per_epoch)
-        if isinstance(decay, bool) or not isinstance(decay, (int, float)) or not 0 < decay < 1:
+        initial_learning_rate = _positive("initial_learning_rate", initial_learning_rate)
+        step_size = _positive("step_size", step_size)
+        steps_per_epoch = _positive("steps_per_epoch", steps_per_epoch)
+        decay = _number("decay", decay)
+        if not 0 < decay < 1:
             raise ValueError(f"decay must be in (0, 1), got {decay!r}")
         if lower_bound is None:
             lower_bound = initial_learning_rate * decay**3
-        if isinstance(lower_bound, bool) or not isinstance(lower_bound, (int, float)) or lower_bound < 0:
+        lower_bound = _number("lower_bound", lower_bound)
+        if lower_bound < 0:
             raise ValueError(f"lower_bound must be a non-negative number, got {lower_bound!r}")
         if lower_bound >= initial_learning_rate:
             raise ValueError(
@@ -85,18 +101,33 @@ class CALR(keras.optimizers.schedules.LearningRateSchedule):
         self.steps_per_epoch = steps_per_epoch
         self.lower_bound = lower_bound
         self.name = name
+        self._annealing_epochs = self._count_annealing_epochs()
 
     @property
     def annealing_epochs(self):
         """Epochs between warm restarts: how many upper bounds lie above ``lower_bound``."""
-        epochs, upper = 1, self.initial_learning_rate * self.decay
+        return self._annealing_epochs
+
+    def _upper_bound_is_above_floor(self, epoch):
         # The relative tolerance makes decay**3 == the default lower bound count as "reached".
-        while upper > self.lower_bound * (1 + 1e-9) and self.lower_bound > 0:
-            epochs += 1
-            upper *= self.decay
+        return self.initial_learning_rate * self.decay**epoch > self.lower_bound * (1 + 1e-9)
+
+    def _count_annealing_epochs(self):
+        """1 + the number of epochs k >= 1 with ``initial * decay**k`` above the floor, in O(1).
+
+        A loop took ~1e10 steps for ``decay=1 - 1e-9``; the logarithm gives the count directly and
+        the exact comparison then settles the last epoch either way of rounding.
+        """
         if self.lower_bound == 0:
             return math.inf
-        return epochs
+        threshold = self.lower_bound * (1 + 1e-9) / self.initial_learning_rate
+        estimate = max(0, int(math.floor(math.log(threshold) / math.log(self.decay))))
+        epochs = max(0, estimate - 2)
+        while self._upper_bound_is_above_floor(epochs + 1):
+            epochs += 1
+        while epochs > 0 and not self._upper_bound_is_above_floor(epochs):
+            epochs -= 1
+        return epochs + 1
 
     def __call__(self, step):
         step = ops.cast(step, "float32")
@@ -151,11 +182,10 @@ class CyclicLR(keras.optimizers.schedules.LearningRateSchedule):
         name="CyclicLR",
     ):
         super().__init__()
-        _positive("maximal_learning_rate", maximal_learning_rate)
-        _positive("step_size", step_size)
-        _positive("gamma", gamma)
-        if isinstance(initial_learning_rate, bool) or not isinstance(initial_learning_rate, (int, float)):
-            raise ValueError(f"initial_learning_rate must be a number, got {initial_learning_rate!r}")
+        maximal_learning_rate = _positive("maximal_learning_rate", maximal_learning_rate)
+        step_size = _positive("step_size", step_size)
+        gamma = _positive("gamma", gamma)
+        initial_learning_rate = _number("initial_learning_rate", initial_learning_rate)
         if not 0 <= initial_learning_rate < maximal_learning_rate:
             raise ValueError(
                 f"need 0 <= initial_learning_rate < maximal_learning_rate, got "
@@ -211,7 +241,7 @@ def plot_schedule(schedule, steps, path=None, ax=None, label=None, steps_per_epo
     import matplotlib.pyplot as plt
     import numpy as np
 
-    _positive("steps", steps)
+    steps = _positive("steps", steps)
     rates = np.asarray(keras.ops.convert_to_numpy(schedule(np.arange(int(steps), dtype="float32"))))
     if rates.shape != (int(steps),):  # a schedule that does not broadcast over steps
         rates = np.array([float(keras.ops.convert_to_numpy(schedule(step))) for step in range(int(steps))])

@@ -135,10 +135,15 @@ def test_inconsistent_contents_with_a_valid_checksum(tmp_path):
 
 def test_duplicate_or_invalid_words(tmp_path):
     packed = make_packed(words=3)
-    packed.index_to_key = ["ab", "ab", "cd"]  # bypass the constructor's check to write a bad file
+    packed.index_to_key = ["ab", "ab", "cd"]  # bypass the constructor's check: save() refuses it too
+    with pytest.raises(ValueError, match="duplicate"):
+        packed.save(tmp_path / "dup.gbits")
+    assert not os.listdir(tmp_path)
+    packed.index_to_key = ["ab", "ac", "cd"]
     packed.save(tmp_path / "dup.gbits")
+    duplicate = (tmp_path / "dup.gbits").read_bytes().replace(b"abaccd", b"ababcd")[:-4]
     with pytest.raises(QuantizedVectorsFormatError, match="duplicate"):
-        QuantizedKeyedVectors.load(tmp_path / "dup.gbits")
+        load_bytes(tmp_path, with_checksum(duplicate))
     packed.index_to_key = ["é", "x", "y"]
     packed.save(tmp_path / "utf.gbits")
     data = (tmp_path / "utf.gbits").read_bytes()

@@ -1,5 +1,7 @@
 """CALR and CyclicLR: values against hand-computed sequences, serialization, callbacks, plot."""
 
+import math
+
 import keras
 import numpy as np
 import pytest
@@ -103,3 +105,50 @@ def test_plot_schedule_writes_a_png(tmp_path):
     assert path.stat().st_size > 1000
     line = figure.axes[0].lines[0]
     assert len(line.get_ydata()) == 40 and max(line.get_ydata()) == pytest.approx(1e-3)
+
+
+@pytest.mark.parametrize("make", [
+    lambda value: CALR(value),
+    lambda value: CALR(1e-3, decay=value),
+    lambda value: CALR(1e-3, step_size=value),
+    lambda value: CALR(1e-3, steps_per_epoch=value),
+    lambda value: CALR(1e-3, lower_bound=value),
+    lambda value: CyclicLR(value, 1e-3),
+    lambda value: CyclicLR(1e-4, value),
+    lambda value: CyclicLR(step_size=value),
+    lambda value: CyclicLR(mode="exp_range", gamma=value),
+])
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), -float("inf"), np.float32("nan")])
+def test_nan_and_inf_are_refused(make, value):
+    # NaN passed every comparison before and made every rate NaN.
+    with pytest.raises(ValueError, match="finite"):
+        make(value)
+
+
+def test_numpy_scalars_are_accepted_and_serialize():
+    schedule = CALR(np.float32(1e-3), decay=np.float64(0.5), step_size=np.int64(2), steps_per_epoch=np.int32(4))
+    reference = CALR(1e-3, decay=0.5, step_size=2, steps_per_epoch=4)
+    np.testing.assert_allclose(values(schedule, 16), values(reference, 16), rtol=1e-6)
+    config = schedule.get_config()
+    assert all(type(value) in (int, float, str) for value in config.values())
+    cyclic = CyclicLR(np.float32(0.1), np.float64(1.0), step_size=np.int64(2), gamma=np.float32(0.9))
+    assert type(cyclic.step_size) is int and type(cyclic.gamma) is float
+    with pytest.raises(TypeError, match="number"):
+        CALR("0.001")
+    with pytest.raises(TypeError, match="number"):
+        CyclicLR(step_size=True)
+
+
+def test_annealing_epochs_is_computed_without_a_loop():
+    import time
+
+    started = time.perf_counter()
+    schedule = CALR(1.0, decay=1 - 1e-9, lower_bound=1e-8)  # the old loop ran ~1.8e10 times
+    assert time.perf_counter() - started < 1.0
+    expected = math.log(1e-8) / math.log(1 - 1e-9)
+    assert abs(schedule.annealing_epochs - expected) < 2
+    assert np.isfinite(values(schedule, 3)).all()
+    for decay, lower_bound, epochs in [(0.1, None, 3), (0.5, 0.125, 3), (0.5, 0.3, 2), (0.5, 0.25 + 1e-12, 2),
+                                       (0.9, 0.9 ** 7, 7), (0.999, 0.999 ** 5000, 5000)]:
+        assert CALR(1.0, decay=decay, lower_bound=lower_bound).annealing_epochs == epochs
+    assert CALR(1.0, decay=0.5, lower_bound=0.0).annealing_epochs == math.inf
