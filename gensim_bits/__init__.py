@@ -9,6 +9,8 @@ from gensim_bits.keyedvectors import QuantizedKeyedVectors
 from gensim_bits.quantizers import SUPPORTED_BITS, levels, quantize, quantize_codes
 from gensim_bits.word2bits import Word2Bits
 
+__version__ = "0.1.0"
+
 __all__ = [
     "SUPPORTED_BITS", "QuantizedKeyedVectors", "QuantizedVectorsFormatError", "Word2Bits",
     "evaluate", "levels", "quantize", "quantize_codes",

@@ -1,5 +1,19 @@
 """keras_compress: Keras 3 layers, callbacks and wrappers that compress NLP models while they train."""
 
+__version__ = "0.1.0"  # the same as gensim_bits.__version__ (one distribution, nlp-compress)
+
+try:
+    import keras as _keras
+except ImportError as error:
+    raise ImportError(
+        "keras_compress needs Keras 3, which the base install of nlp-compress leaves out: "
+        "pip install 'nlp-compress[keras]' plus a backend (jax, torch or tensorflow), "
+        "or 'nlp-compress[tflite]' to also export TFLite files (brings TensorFlow)."
+    ) from error
+if int(_keras.__version__.split(".")[0]) < 3:
+    raise ImportError(f"keras_compress needs Keras 3 (found keras {_keras.__version__}): "
+                      "pip install 'nlp-compress[keras]'")
+
 from keras_compress import callbacks, schedules
 from keras_compress.export import TFLiteExportError, export_tflite
 from keras_compress.factorized_embedding import FactorizedEmbedding, compress_embeddings

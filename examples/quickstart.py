@@ -1,7 +1,7 @@
 """The README's main job: train 1-bit Word2Bits vectors (Lam 2018) on a corpus gensim ships,
 show nearest neighbours and the memory the bits save.
 
-    python -m gensim_bits.demo [--bits 1] [--vector-size 400] [--epochs 30]
+    python examples/quickstart.py [--bits 1] [--vector-size 400] [--epochs 30]
 """
 import argparse
 import logging
