@@ -5,6 +5,8 @@ EmbeddingCompression callback factorizes the embedding by SVD after a few epochs
 recovers the accuracy; CALR drives Adam's learning rate.
 
     python examples/compress_classifier.py [--data ../shared/data/classify/rt_polarity]
+
+Keras prints one line an epoch.
 """
 
 import argparse
@@ -12,36 +14,39 @@ import os
 import sys
 import tempfile
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-
-import keras_compress  # noqa: E402
-from keras_compress.callbacks import EmbeddingCompression  # noqa: E402
-from keras_compress.datasets import load_classification  # noqa: E402
-from keras_compress.models import dan  # noqa: E402
-from keras_compress.schedules import CALR  # noqa: E402
+DATA = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "data"))
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", default="../shared/data/classify/rt_polarity")
-    parser.add_argument("--reduction", type=float, default=0.9)
-    parser.add_argument("--epochs", type=int, default=4)
-    parser.add_argument("--compress-at", type=int, default=2)
-    parser.add_argument("--out", default=None, help="folder for model.keras and model.tflite (default: a temp dir)")
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
+    parser.add_argument("--data", default=os.path.join(DATA, "classify", "rt_polarity"),
+                        help="folder with train.tsv, dev.tsv and test.tsv (label<TAB>text lines)")
+    parser.add_argument("--reduction", type=float, default=0.9, help="fraction of embedding parameters to remove")
+    parser.add_argument("--epochs", type=int, default=4, help="training epochs in all")
+    parser.add_argument("--compress-at", type=int, default=2, help="epoch at whose start the embedding is factorized")
+    parser.add_argument("--out", default=None, help="folder for model.keras and model.tflite; None: a new temporary folder")
     args = parser.parse_args(argv)
     if not os.path.exists(os.path.join(args.data, "train.tsv")):
         print(f"skipping: {args.data}/train.tsv not found")
         return 0
 
+    # Keras and TensorFlow load only now, so --help answers at once.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import keras
+    import numpy as np
+
+    import keras_compress
+    from keras_compress.callbacks import EmbeddingCompression
+    from keras_compress.datasets import load_classification
+    from keras_compress.models import dan
+    from keras_compress.schedules import CALR
+
+    print(f"loading {args.data}", flush=True)
     data = load_classification(args.data, sequence_length=40)
     (x_train, y_train), (x_dev, y_dev), (x_test, y_test) = (data["splits"][s] for s in ("train", "dev", "test"))
     keras.utils.set_random_seed(0)
-    # l2=1e-4: the paper's 0.005 as a Keras L2 (a sum of squares) outweighs the data loss and
-    # the DAN predicts one class (docs/embedding_compression.md).
-    model = dan(len(data["vocabulary"]), len(data["classes"]), sequence_length=40, l2=1e-4)
+    # dan()'s default l2 (1e-4); the paper's 0.005 as a Keras L2 stops it learning (docs/which_tool.md).
+    model = dan(len(data["vocabulary"]), len(data["classes"]), sequence_length=40)
     steps = -(-len(x_train) // 32)
     schedule = CALR(3e-3, step_size=steps // 2, steps_per_epoch=steps)
     model.compile(keras.optimizers.Adam(schedule), "sparse_categorical_crossentropy", metrics=["accuracy"])
@@ -52,6 +57,7 @@ def main(argv=None):
     _, accuracy = model.evaluate(x_test, y_test, verbose=0)
     print(f"test accuracy {accuracy:.4f} with {compress.params_after:,} parameters (was {compress.params_before:,})")
 
+    print("exporting to TFLite (converts, then checks the file in the LiteRT interpreter)...", flush=True)
     out = args.out or tempfile.mkdtemp()
     os.makedirs(out, exist_ok=True)
     model.save(os.path.join(out, "model.keras"))
@@ -61,6 +67,10 @@ def main(argv=None):
                                           sample_inputs=x_test[:64])
     print(f"{result.path}: {result.size_bytes / 1024:.0f} KiB, max |keras - tflite| = {result.max_abs_diff:.2e}")
     return 0
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    """--help shows this docstring as written and every option's default."""
 
 
 if __name__ == "__main__":

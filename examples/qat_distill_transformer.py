@@ -13,37 +13,35 @@ import os
 import sys
 import tempfile
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-
-import keras  # noqa: E402
-
-from keras_compress import Distiller, quantize_model  # noqa: E402
-from keras_compress.export import export_tflite  # noqa: E402
-from keras_compress.models import transformer  # noqa: E402
-from keras_compress.models.transformer import SmoothedSparseCategoricalCrossentropy  # noqa: E402
-from keras_compress.quantization import strip  # noqa: E402
-from keras_compress.translation import (  # noqa: E402
-    corpus_bleu,
-    make_examples,
-    read_parallel,
-    train_tokenizer,
-    translate,
-)
+DATA = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "data"))
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data-dir", default="../shared/data/mt/en-es")
-    parser.add_argument("--pairs", type=int, default=2000)
-    parser.add_argument("--epochs", type=int, default=2)
-    parser.add_argument("--layers", type=int, default=2)
-    parser.add_argument("--scale", type=float, default=0.25)
-    parser.add_argument("--bits", type=int, default=8)
-    args = parser.parse_args()
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
+    parser.add_argument("--data-dir", default=os.path.join(DATA, "mt", "en-es"),
+                        help="folder with train.en/train.es and test.en/test.es, one sentence a line")
+    parser.add_argument("--pairs", type=int, default=2000, help="training sentence pairs")
+    parser.add_argument("--epochs", type=int, default=2, help="epochs for the teacher, then for the student")
+    parser.add_argument("--layers", type=int, default=2, help="encoder and decoder layers of both models")
+    parser.add_argument("--scale", type=float, default=0.25, help="width multiplier of the presets' sizes")
+    parser.add_argument("--bits", type=int, default=8, help="weight bits of the quantized student (2-8)")
+    args = parser.parse_args(argv)
     if not os.path.exists(os.path.join(args.data_dir, "train.en")):
         print(f"{args.data_dir} not found: nothing to do")
         return 0
 
+    # Keras and TensorFlow load only now, so --help answers at once.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import keras
+
+    from keras_compress import Distiller, quantize_model
+    from keras_compress.export import export_tflite
+    from keras_compress.models import transformer
+    from keras_compress.models.transformer import SmoothedSparseCategoricalCrossentropy
+    from keras_compress.quantization import strip
+    from keras_compress.translation import corpus_bleu, make_examples, read_parallel, train_tokenizer, translate
+
+    print("training a sentencepiece tokenizer...", flush=True)
     workdir = tempfile.mkdtemp()
     sources, targets = read_parallel(args.data_dir, "train")
     tokenizer = train_tokenizer(sources + targets, os.path.join(workdir, "spm"), vocab_size=1000)
@@ -79,6 +77,10 @@ def main():
     print(test_sources[0], "->", hypotheses[0])
     print(f"BLEU on {len(hypotheses)} test verses: {corpus_bleu(hypotheses, test_targets).score:.2f}")
     return 0
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    """--help shows this docstring as written and every option's default."""
 
 
 if __name__ == "__main__":

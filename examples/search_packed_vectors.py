@@ -29,9 +29,10 @@ def float_vectors(path):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data-dir", default="../shared/data")
-    parser.add_argument("--vectors", default=None, help="word2vec text file (default: the shared GloVe 50d)")
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
+    parser.add_argument("--data-dir", help="folder holding vectors/glove6b50d_100k.txt.gz",
+                        default=os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "data")))
+    parser.add_argument("--vectors", default=None, help="word2vec text file; None: the GloVe file under --data-dir")
     args = parser.parse_args()
     path = args.vectors or os.path.join(args.data_dir, "vectors", "glove6b50d_100k.txt.gz")
 
@@ -69,6 +70,10 @@ def main():
             google = results["analogies"]["google.txt"]["total"]
             print(f"  ws353 Spearman {results['similarity']['ws353.tsv']['spearman']:.3f}, Google analogies "
                   f"3CosAdd {google['accuracy_3cosadd']:.1%} / 3CosMul {google['accuracy_3cosmul']:.1%}")
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    """--help shows this docstring as written and every option's default."""
 
 
 if __name__ == "__main__":
