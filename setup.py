@@ -11,10 +11,11 @@ extensions = [
         extra_compile_args=["-O3", "-ffast-math", "-funroll-loops"],
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
     ),
-    # Popcount search on packed codes; it picks the POPCNT instruction at run time.
+    # Exact top-k search on packed codes; it picks the POPCNT instruction at run time.
     Extension(
         "gensim_bits.search_inner",
         ["gensim_bits/search_inner.pyx"],
+        include_dirs=[numpy.get_include()],
         extra_compile_args=["-O3"],
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
     ),

@@ -20,6 +20,7 @@ import numpy as np
 from gensim.models import KeyedVectors
 
 from gensim_bits import fileformat, packing
+from gensim_bits.search import MODE_ADD, MODE_MUL, QueryTerms, run_search
 from gensim_bits.quantizers import levels, quantize_codes
 from gensim_bits.vocabulary import KeyToIndex, Vocabulary
 
@@ -33,6 +34,8 @@ LEVEL_TOLERANCE = 1e-6
 # A query mean shorter than this times the summed length of its terms has cancelled: what is
 # left is rounding (~1e-17 relative), far below the smallest mean two different codes give.
 CANCELLED = 1e-10
+# gensim's most_similar_cosmul epsilon.
+COSMUL_EPSILON = 1e-6
 
 
 def _as_list(value):
@@ -42,20 +45,6 @@ def _as_list(value):
     if isinstance(value, KEY_TYPES) or (isinstance(value, np.ndarray) and value.ndim == 1):
         return [value]
     return list(value)
-
-
-def top_indices(scores, count):
-    """Indices of the ``count`` largest scores, best first; ties go to the lower index."""
-    count = min(int(count), scores.shape[0])
-    if count <= 0:
-        return np.empty(0, dtype=np.int64)
-    if count < scores.shape[0]:
-        threshold = np.partition(scores, scores.shape[0] - count)[scores.shape[0] - count]
-        candidates = np.flatnonzero(scores >= threshold)
-    else:
-        candidates = np.arange(scores.shape[0])
-    order = np.lexsort((candidates, -scores[candidates]))
-    return candidates[order][:count]
 
 
 def infer_bits(vectors):
@@ -85,12 +74,24 @@ class QuantizedKeyedVectors:
     """
 
     def __init__(self, codes, bits, vector_size, index_to_key, counts=None):
-        # The same validator as save() and load(), so every object built here can be saved and read back.
-        self.bits, self.vector_size, index_to_key, self.counts, self.codes = fileformat.check_contents(
-            bits, vector_size, index_to_key, counts, codes)
+        self.bits = packing.check_packed_bits(bits)
+        self.vector_size = int(vector_size)
+        if self.vector_size < 1:
+            raise ValueError(f"vector_size must be >= 1, got {vector_size}")
+        row_bytes = self.bits * packing.plane_bytes(self.vector_size)
+        if codes.ndim != 2 or codes.dtype != np.uint8 or codes.shape[1] != row_bytes:
+            raise ValueError(f"codes must be uint8 of shape (words, {row_bytes}), got {codes.dtype} {codes.shape}")
+        if not isinstance(index_to_key, Vocabulary):
+            index_to_key = Vocabulary.from_keys(index_to_key)
+        if len(index_to_key) != codes.shape[0]:
+            raise ValueError(f"{len(index_to_key)} keys for {codes.shape[0]} code rows")
         # Compact list and dict stand-ins: ~24 bytes a word instead of ~170 (see vocabulary.py).
         self.index_to_key = index_to_key
         self.key_to_index = KeyToIndex(index_to_key)
+        self.codes = codes
+        self.counts = np.zeros(len(self), dtype=np.int64) if counts is None else np.asarray(counts, dtype=np.int64)
+        if self.counts.shape != (len(self),):
+            raise ValueError(f"counts must have one entry a word, got shape {self.counts.shape}")
         if self.bits == 1:
             self.norms = np.broadcast_to(np.sqrt(self.vector_size) * packing.level_unit(1), (len(self),))
         else:
@@ -239,8 +240,7 @@ class QuantizedKeyedVectors:
         indices = np.asarray(indices, dtype=np.int64)
         end = len(self) if end is None else end
         dots = packing.dots_with_packed(self.codes[start:end], self.codes[indices], self.bits, self.vector_size)
-        # float32 norms can put a word's cosine with itself a hair above 1.
-        return np.clip(dots / np.outer(self.norms[start:end], self.norms[indices]), -1.0, 1.0)
+        return dots / np.outer(self.norms[start:end], self.norms[indices])
 
     def _dots_with_vector(self, vector, start, end):
         return packing.dots_with_vector(self.codes[start:end], vector, self.bits, self.vector_size)
@@ -261,27 +261,129 @@ class QuantizedKeyedVectors:
             sims = self.cosines([index])[:, 0]
         else:
             vector = np.asarray(word_or_vector, dtype=np.float64)
-            sims = np.clip(self._dots_with_vector(vector, 0, len(self)) / (self.norms * np.linalg.norm(vector)),
-                           -1.0, 1.0)
+            sims = self._dots_with_vector(vector, 0, len(self)) / (self.norms * np.linalg.norm(vector))
         if other_words:
             sims = sims[[self.get_index(word) for word in other_words]]
         return (1.0 - sims).astype(np.float32)
 
     def most_similar(self, positive=None, negative=None, topn=10, clip_start=0, clip_end=None,
-                     restrict_vocab=None, indexer=None):
+                     restrict_vocab=None, indexer=None, workers=1):
         """gensim's ``KeyedVectors.most_similar`` on the packed codes, same arguments and results.
 
         The query is the normalized mean of the unit vectors of the positive keys (weight +1
         or given) and negative keys (weight -1); vectors enter as they are. Its dot product
         with every row is a sum of exact popcount dot products (one per query word) plus one
-        lookup-table pass for any raw vectors. Ties are ordered by row (lower index first).
+        lookup-table pass for any raw vectors, and the kernel keeps the ``topn`` best rows.
+        Ties are ordered by row (lower index first). ``workers`` threads split the rows
+        (None or 0: every core); for many queries at once see :meth:`search`.
+        """
+        if isinstance(topn, Integral) and topn < 1:
+            return []
+        clip_end = clip_end or len(self)
+        if restrict_vocab:
+            clip_start, clip_end = 0, restrict_vocab
+        if indexer is not None and isinstance(topn, int):
+            mean = self._add_mean_query(self._new_terms(), positive, negative, want_mean=True)
+            mean_norm = float(np.linalg.norm(mean))
+            return indexer.most_similar((mean / mean_norm if mean_norm else mean).astype(np.float32), topn)
+        if isinstance(positive, KEY_TYPES) and not negative:  # one word: no Python work per term
+            terms = self._word_terms([self.get_index(positive)])
+        else:
+            terms = self._new_terms()
+            self._add_mean_query(terms, positive, negative)
+        if not topn:
+            return self._run_search(terms, 0, clip_start, clip_end)[0][0].astype(np.float32)
+        scores, rows = self._run_search(terms, int(topn), clip_start, clip_end, workers=workers)
+        return self._neighbours(scores[0], rows[0])
+
+    def similar_by_key(self, key, topn=10, restrict_vocab=None):
+        return self.most_similar(positive=[key], topn=topn, restrict_vocab=restrict_vocab)
+
+    similar_by_word = similar_by_key
+
+    def similar_by_vector(self, vector, topn=10, restrict_vocab=None):
+        return self.most_similar(positive=[vector], topn=topn, restrict_vocab=restrict_vocab)
+
+    def most_similar_cosmul(self, positive=None, negative=None, topn=10, restrict_vocab=None, workers=1):
+        """gensim's ``most_similar_cosmul`` (Levy & Goldberg 2014, 3CosMul, epsilon 1e-6).
+
+        Cosines are shifted to [0, 1] as (1 + cos) / 2. Unlike gensim 4.4, ``restrict_vocab``
+        is honoured: only the first ``restrict_vocab`` words are searched. Runs in the same
+        top-k kernel as :meth:`most_similar`.
         """
         if isinstance(topn, Integral) and topn < 1:
             return []
         positive, negative = _as_list(positive), _as_list(negative)
-        clip_end = clip_end or len(self)
-        if restrict_vocab:
-            clip_start, clip_end = 0, restrict_vocab
+        if not positive:
+            raise ValueError("cannot compute similarity with no input")
+        end = min(restrict_vocab or len(self), len(self))
+        terms = self._new_terms()
+        excluded = set()
+        for items, is_negative in ((positive, False), (negative, True)):
+            for term in items:
+                if isinstance(term, np.ndarray):  # gensim does not normalize raw vectors here
+                    terms.add_vector(self._check_vector(term), 1.0, negative=is_negative)
+                else:
+                    row = self.get_index(term)
+                    terms.add_code(self.codes[row], self._code_weight(row, 1.0), negative=is_negative)
+                    if isinstance(term, KEY_TYPES):
+                        excluded.add(row)
+        terms.end_query(sorted(excluded))
+        arguments = dict(mode=MODE_MUL, epsilon=COSMUL_EPSILON)
+        if not topn:
+            return self._run_search(terms, 0, 0, end, **arguments)[0][0].astype(np.float32)
+        scores, rows = self._run_search(terms, int(topn), 0, end, workers=workers, **arguments)
+        return self._neighbours(scores[0], rows[0])
+
+    def search(self, queries, topn=10, workers=None, restrict_vocab=None):
+        """Exact nearest neighbours of many queries in one call, shaped like faiss ``Index.search``.
+
+        Args:
+            queries: a list whose items are each a key (its neighbours, the key itself
+                excluded, as :meth:`most_similar` returns them), a 1-d float vector (cosine
+                to it) or a dict of :meth:`most_similar` arguments (``positive``,
+                ``negative``, e.g. an analogy); or a 2-d float array of vectors (one query a
+                row); or a 2-d uint8 array of packed codes (``nbytes / len(self)`` bytes a
+                row, as :mod:`gensim_bits.packing` lays them out, zero padding bits).
+            topn: neighbours a query.
+            workers: threads (None or 0: every core). A batch is split by queries, a single
+                query by rows; the GIL is released while they run.
+            restrict_vocab: search only the first ``restrict_vocab`` words.
+
+        Returns:
+            ``(similarities, indices)``: float32 and int64 arrays of shape (queries, topn),
+            best first, ties by lower index; row i equals ``most_similar`` of query i.
+            Missing entries (fewer than ``topn`` words) are ``-inf`` and ``-1``.
+        """
+        topn = int(topn)
+        if topn < 1:
+            raise ValueError(f"topn must be >= 1, got {topn}")
+        end = min(restrict_vocab or len(self), len(self))
+        terms = self._batch_terms(queries)
+        scores, rows = self._run_search(terms, topn, 0, end, workers=workers)
+        return scores.astype(np.float32), rows
+
+    # ---------------------------------------------------------------- search helpers
+
+    def _new_terms(self):
+        return QueryTerms(self.bits, self.vector_size)
+
+    def _code_weight(self, row, weight, mean_norm=1.0):
+        """Term weight of word ``row``: its unit vector times ``weight / mean_norm``, in popcount units."""
+        return packing.level_unit(self.bits) ** 2 * (weight / float(self.norms[row])) / mean_norm
+
+    def _check_vector(self, vector):
+        vector = np.asarray(vector, dtype=np.float64)
+        if vector.shape != (self.vector_size,):
+            raise ValueError(f"query vectors must be finite with shape ({self.vector_size},), "
+                             f"got shape {vector.shape}")
+        if not np.all(np.isfinite(vector)):
+            raise ValueError(f"query vectors must be finite with shape ({self.vector_size},), got non-finite values")
+        return vector
+
+    def _add_mean_query(self, terms, positive, negative, want_mean=False):
+        """Append gensim's most_similar query to ``terms``; with ``want_mean``, return its mean vector."""
+        positive, negative = _as_list(positive), _as_list(negative)
         items = [(item, 1.0) for item in positive] + [(item, -1.0) for item in negative]
         keys, weights = [], []
         for item, default_weight in items:
@@ -293,7 +395,6 @@ class QuantizedKeyedVectors:
                 weights.append(float(item[1]))
         if not keys:
             raise ValueError("cannot compute mean with no input")
-
         word_rows, word_weights = [], []
         raw_vector = np.zeros(self.vector_size, dtype=np.float64)
         has_raw_vector = False
@@ -302,88 +403,109 @@ class QuantizedKeyedVectors:
             if not np.isfinite(weight):
                 raise ValueError(f"query weights must be finite, got {weight}")
             if isinstance(key, np.ndarray):
-                key = np.asarray(key, dtype=np.float64)
-                if key.shape != (self.vector_size,) or not np.all(np.isfinite(key)):
-                    raise ValueError(f"query vectors must be finite with shape ({self.vector_size},), "
-                                     f"got shape {key.shape}")
+                key = self._check_vector(key)
                 raw_vector += weight * key
                 magnitude += abs(weight) * float(np.linalg.norm(key))
                 has_raw_vector = True
             else:
                 index = self.get_index(key)
                 word_rows.append(index)
-                word_weights.append(weight / float(self.norms[index]))
+                word_weights.append(weight)
                 magnitude += abs(weight)
-        word_weights = np.asarray(word_weights, dtype=np.float64)
-        # The mean itself is only needed for its norm; it is built from the few query rows.
-        mean = raw_vector + (self.vectors_for(word_rows).T.astype(np.float64) @ word_weights if word_rows else 0.0)
-        mean_norm = float(np.linalg.norm(mean))
+        mean = None
+        if want_mean or len(word_rows) != 1 or has_raw_vector or word_weights[0] <= 0:
+            # The mean itself is only needed for its norm; it is built from the few query rows.
+            coefficients = np.asarray(word_weights) / np.asarray(self.norms[word_rows], dtype=np.float64)
+            mean = raw_vector + (self.vectors_for(word_rows).T.astype(np.float64) @ coefficients if word_rows else 0.0)
+            if want_mean:
+                return mean
+        # One word: its unit vector has norm exactly 1, so the query scores its cosines.
+        mean_norm = 1.0 if mean is None else float(np.linalg.norm(mean))
         # A query that cancels (w - w, or two words with the same codes) leaves rounding noise of
         # ~1e-17, not 0; dividing by it gave cosines up to 2.4. gensim's float32 mean is exactly 0.
         if mean_norm <= CANCELLED * magnitude:
             mean_norm = 0.0
-
-        if indexer is not None and isinstance(topn, int):
-            return indexer.most_similar((mean / mean_norm if mean_norm else mean).astype(np.float32), topn)
-
-        dists = np.zeros(max(0, min(clip_end, len(self)) - clip_start), dtype=np.float64)
-        if word_rows:
-            rows = self.codes[np.asarray(word_rows, dtype=np.int64)]
-            pair_dots = packing.dots_with_packed(self.codes[clip_start:clip_end], rows, self.bits, self.vector_size)
-            dists = pair_dots[:, 0] * word_weights[0] if len(word_rows) == 1 else pair_dots @ word_weights
+        # gensim's unitvec leaves a zero mean at zero: every similarity is then 0.
+        scale = 1.0 / mean_norm if mean_norm else 0.0
+        for row, weight in zip(word_rows, word_weights):
+            terms.add_code(self.codes[row], self._code_weight(row, weight) * scale)
         if has_raw_vector:
-            dists += self._dots_with_vector(raw_vector, clip_start, clip_end)
-        if mean_norm == 0:
-            dists[:] = 0.0  # gensim's unitvec leaves a zero mean at zero
-        elif self.bits == 1:  # every norm is the same
-            dists *= 1.0 / (float(self.norms[0]) * mean_norm)
+            terms.add_vector(raw_vector, scale)
+        terms.end_query(sorted({self.get_index(key) for key in keys if isinstance(key, KEY_TYPES)}))
+
+    def _batch_terms(self, queries):
+        """The term arrays of :meth:`search`'s queries (single words without a Python loop per term)."""
+        if isinstance(queries, KEY_TYPES):
+            queries = [queries]
+        if isinstance(queries, np.ndarray) and queries.ndim == 2 and queries.dtype == np.uint8:
+            return self._code_query_terms(queries)
+        if isinstance(queries, np.ndarray) and queries.ndim in (1, 2) and queries.dtype.kind in "fi":
+            queries = list(np.atleast_2d(queries).astype(np.float64))
+        queries = list(queries)
+        if queries and all(isinstance(query, KEY_TYPES) for query in queries):
+            return self._word_terms([self.get_index(query) for query in queries])
+        terms = self._new_terms()
+        for query in queries:
+            if isinstance(query, dict):
+                unknown = set(query) - {"positive", "negative"}
+                if unknown:
+                    raise ValueError(f"a query dict takes 'positive' and 'negative', not {sorted(unknown)}")
+                self._add_mean_query(terms, query.get("positive"), query.get("negative"))
+            elif isinstance(query, KEY_TYPES) or (isinstance(query, np.ndarray) and query.ndim == 1):
+                self._add_mean_query(terms, [query], None)
+            else:
+                raise TypeError(f"a query is a key, a 1-d vector or a dict of most_similar arguments, "
+                                f"got {type(query).__name__}")
+        return terms.arrays()
+
+    def _single_code_terms(self, codes, weights, excluded):
+        """Term arrays of queries that are one packed row each, with weight ``weights[q]``."""
+        count = np.arange(len(codes) + 1, dtype=np.int64)
+        return dict(term_start=count, term_codes=codes, term_weight=weights,
+                    term_negative=np.zeros(len(codes), dtype=np.int8),
+                    term_table=np.full(len(codes), -1, dtype=np.int64),
+                    tables=np.zeros((0, self.codes.shape[1] * 256)), table_constant=np.zeros(0),
+                    exclude_start=count if excluded is not None else np.zeros(len(codes) + 1, dtype=np.int64),
+                    excluded=np.zeros(0, dtype=np.int64) if excluded is None else excluded)
+
+    def _word_terms(self, rows):
+        """Queries that are single words (themselves excluded): exactly what _add_mean_query builds for them."""
+        rows = np.asarray(rows, dtype=np.int64)
+        weights = packing.level_unit(self.bits) ** 2 * (1.0 / np.asarray(self.norms[rows], dtype=np.float64)) / 1.0
+        return self._single_code_terms(np.ascontiguousarray(self.codes[rows]), weights, rows)
+
+    def _code_query_terms(self, codes):
+        """Terms of packed-code queries: cosine of every row with each code."""
+        if codes.shape[1] != self.codes.shape[1]:
+            raise ValueError(f"packed queries must have {self.codes.shape[1]} bytes a row, got {codes.shape[1]}")
+        codes = np.ascontiguousarray(codes)
+        width = packing.plane_bytes(self.vector_size)
+        if self.vector_size % 8:
+            padding = np.uint8((0xFF << (self.vector_size % 8)) & 0xFF)
+            if np.any(codes[:, width - 1::width] & padding):
+                raise ValueError("packed queries have padding bits set (see gensim_bits.packing)")
+        if self.bits == 1:  # every 1-bit norm is the same
+            norms = np.full(len(codes), float(np.sqrt(self.vector_size) * packing.level_unit(1)))
         else:
-            dists /= self.norms[clip_start:clip_end]
-            dists /= mean_norm
-        np.clip(dists, -1.0, 1.0, out=dists)  # rounding may not leave [-1, 1]
-        if not topn:
-            return dists.astype(np.float32)
-        exclude = {self.get_index(key) for key in keys if isinstance(key, KEY_TYPES) and self.has_index_for(key)}
-        best = top_indices(dists, topn + len(exclude))
-        result = [(self.index_to_key[index + clip_start], float(dists[index]))
-                  for index in best if index + clip_start not in exclude]
-        return result[:topn]
+            norms = np.sqrt(packing.squared_norms(codes, self.bits, self.vector_size))
+        weights = packing.level_unit(self.bits) ** 2 * (1.0 / norms) / 1.0
+        return self._single_code_terms(codes, weights, None)
 
-    def similar_by_key(self, key, topn=10, restrict_vocab=None):
-        return self.most_similar(positive=[key], topn=topn, restrict_vocab=restrict_vocab)
+    def _run_search(self, terms, k, start=0, end=None, workers=1, mode=MODE_ADD, epsilon=0.0):
+        """(scores, rows) of the kernel over rows ``start:end``; see :func:`gensim_bits.search.run_search`."""
+        if self.bits == 1:
+            row_norm, norm = None, float(self.norms[0]) if len(self) else 1.0
+        else:
+            row_norm, norm = self.norms, 1.0
+        scores, rows = run_search(self.codes, row_norm, norm, self.bits, self.vector_size, terms, k,
+                                  start, end, workers=workers, mode=mode, epsilon=epsilon)
+        if mode == MODE_ADD:  # cosines: rounding may not leave [-1, 1] (clipping keeps the order)
+            np.clip(scores, -1.0, 1.0, out=scores, where=(rows >= 0) if k else True)
+        return scores, rows
 
-    similar_by_word = similar_by_key
-
-    def similar_by_vector(self, vector, topn=10, restrict_vocab=None):
-        return self.most_similar(positive=[vector], topn=topn, restrict_vocab=restrict_vocab)
-
-    def most_similar_cosmul(self, positive=None, negative=None, topn=10, restrict_vocab=None):
-        """gensim's ``most_similar_cosmul`` (Levy & Goldberg 2014, 3CosMul, epsilon 1e-6).
-
-        Cosines are shifted to [0, 1] as (1 + cos) / 2. Unlike gensim 4.4, ``restrict_vocab``
-        is honoured: only the first ``restrict_vocab`` words are searched.
-        """
-        if isinstance(topn, Integral) and topn < 1:
-            return []
-        positive, negative = _as_list(positive), _as_list(negative)
-        if not positive:
-            raise ValueError("cannot compute similarity with no input")
-        end = min(restrict_vocab or len(self), len(self))
-        norms = self.norms[:end]
-
-        def shifted_cosines(term):
-            if isinstance(term, np.ndarray):  # gensim does not normalize raw vectors here
-                return (1.0 + self._dots_with_vector(term, 0, end) / norms) / 2.0
-            return (1.0 + self.cosines([self.get_index(term)], 0, end)[:, 0]) / 2.0
-
-        dists = np.prod([shifted_cosines(term) for term in positive], axis=0)
-        dists = dists / (np.prod([shifted_cosines(term) for term in negative], axis=0) + 0.000001)
-        if not topn:
-            return dists.astype(np.float32)
-        exclude = {self.get_index(word) for word in positive + negative
-                   if isinstance(word, KEY_TYPES) and self.has_index_for(word)}
-        best = top_indices(dists, topn + len(exclude))
-        return [(self.index_to_key[index], float(dists[index])) for index in best if index not in exclude][:topn]
+    def _neighbours(self, scores, rows):
+        return [(self.index_to_key[row], float(score)) for row, score in zip(rows.tolist(), scores.tolist())
+                if row >= 0]
 
     def rank_by_centrality(self, words, use_norm=True):
         """Words ranked by cosine to the normalized mean of their vectors, as (similarity, word)."""

@@ -104,8 +104,9 @@ def dots_with_packed(packed, query_rows, bits, dimension):
                           bits, plane_bytes(dimension), dimension, level_unit(bits) ** 2)
 
 
-def dots_with_vector(packed, vector, bits, dimension):
-    """Dot products of packed rows with a float vector, through per-byte lookup tables."""
+def vector_table(vector, bits, dimension):
+    """Lookup tables of a float vector: ``(table (row_bytes, 256), constant)`` with
+    ``dot(row, vector) = constant + sum_t table[t, row[t]]`` for every packed row."""
     vector = np.asarray(vector, dtype=np.float64).ravel()
     if vector.shape[0] != dimension:
         raise ValueError(f"vector has {vector.shape[0]} dimensions, the vectors have {dimension}")
@@ -118,4 +119,10 @@ def dots_with_vector(packed, vector, bits, dimension):
     # s_j = 2*bit - 1, so plane j adds 2^j * unit * (2 * ones_sum - sum(query)).
     table = np.concatenate([(2.0 * unit * 2 ** plane) * ones_sum for plane in range(bits)])
     constant = -unit * (2 ** bits - 1) * vector.sum()
-    return dots_with_table(np.ascontiguousarray(packed, dtype=np.uint8), np.ascontiguousarray(table), constant)
+    return np.ascontiguousarray(table), float(constant)
+
+
+def dots_with_vector(packed, vector, bits, dimension):
+    """Dot products of packed rows with a float vector, through per-byte lookup tables."""
+    table, constant = vector_table(vector, bits, dimension)
+    return dots_with_table(np.ascontiguousarray(packed, dtype=np.uint8), table, constant)
