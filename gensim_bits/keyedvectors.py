@@ -74,24 +74,12 @@ class QuantizedKeyedVectors:
     """
 
     def __init__(self, codes, bits, vector_size, index_to_key, counts=None):
-        self.bits = packing.check_packed_bits(bits)
-        self.vector_size = int(vector_size)
-        if self.vector_size < 1:
-            raise ValueError(f"vector_size must be >= 1, got {vector_size}")
-        row_bytes = self.bits * packing.plane_bytes(self.vector_size)
-        if codes.ndim != 2 or codes.dtype != np.uint8 or codes.shape[1] != row_bytes:
-            raise ValueError(f"codes must be uint8 of shape (words, {row_bytes}), got {codes.dtype} {codes.shape}")
-        if not isinstance(index_to_key, Vocabulary):
-            index_to_key = Vocabulary.from_keys(index_to_key)
-        if len(index_to_key) != codes.shape[0]:
-            raise ValueError(f"{len(index_to_key)} keys for {codes.shape[0]} code rows")
+        # The same validator as save() and load(), so every object built here can be saved and read back.
+        self.bits, self.vector_size, index_to_key, self.counts, self.codes = fileformat.check_contents(
+            bits, vector_size, index_to_key, counts, codes)
         # Compact list and dict stand-ins: ~24 bytes a word instead of ~170 (see vocabulary.py).
         self.index_to_key = index_to_key
         self.key_to_index = KeyToIndex(index_to_key)
-        self.codes = codes
-        self.counts = np.zeros(len(self), dtype=np.int64) if counts is None else np.asarray(counts, dtype=np.int64)
-        if self.counts.shape != (len(self),):
-            raise ValueError(f"counts must have one entry a word, got shape {self.counts.shape}")
         if self.bits == 1:
             self.norms = np.broadcast_to(np.sqrt(self.vector_size) * packing.level_unit(1), (len(self),))
         else:
@@ -240,7 +228,8 @@ class QuantizedKeyedVectors:
         indices = np.asarray(indices, dtype=np.int64)
         end = len(self) if end is None else end
         dots = packing.dots_with_packed(self.codes[start:end], self.codes[indices], self.bits, self.vector_size)
-        return dots / np.outer(self.norms[start:end], self.norms[indices])
+        # float32 norms can put a word's cosine with itself a hair above 1.
+        return np.clip(dots / np.outer(self.norms[start:end], self.norms[indices]), -1.0, 1.0)
 
     def _dots_with_vector(self, vector, start, end):
         return packing.dots_with_vector(self.codes[start:end], vector, self.bits, self.vector_size)
@@ -261,7 +250,8 @@ class QuantizedKeyedVectors:
             sims = self.cosines([index])[:, 0]
         else:
             vector = np.asarray(word_or_vector, dtype=np.float64)
-            sims = self._dots_with_vector(vector, 0, len(self)) / (self.norms * np.linalg.norm(vector))
+            sims = np.clip(self._dots_with_vector(vector, 0, len(self)) / (self.norms * np.linalg.norm(vector)),
+                           -1.0, 1.0)
         if other_words:
             sims = sims[[self.get_index(word) for word in other_words]]
         return (1.0 - sims).astype(np.float32)
