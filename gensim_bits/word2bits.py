@@ -41,8 +41,12 @@ class Word2Bits(Word2Vec):
     Takes every argument of :class:`gensim.models.Word2Vec` with the same name, default and
     meaning, plus ``bits`` and ``thresholded``. Differences from gensim:
 
-    * Negative sampling only: ``hs=1`` or ``negative=0`` raise ValueError. ``corpus_file=``
-      raises ValueError; pass ``sentences=gensim.models.word2vec.LineSentence(path)`` instead.
+    * ``hs=1`` (hierarchical softmax, alone or with negative sampling) runs through the same
+      kernel: Q of each inner-node row on the word's Huffman path in the forward pass, the
+      straight-through update, the clipped gradient below. The inner-node rows start uniform
+      like the others. With ``negative=0`` a word has no output row, so its final vector is Q(u).
+    * ``corpus_file=`` raises ValueError; pass
+      ``sentences=gensim.models.word2vec.LineSentence(path)`` instead.
     * ``sg=1`` trains skip-gram with negative sampling through the same kernel: the input row
       enters as Q(u), the output rows as Q(v), the gradient passes straight through to u and
       v, and the final vectors are Q(u + v). The paper trains CBOW only; this is our extension.
@@ -120,7 +124,6 @@ class Word2Bits(Word2Vec):
         self.thresholded = bool(thresholded)
         check_arguments(vector_size=vector_size, window=window, negative=negative, workers=workers,
                         batch_words=batch_words, epochs=epochs, alpha=alpha, min_alpha=min_alpha, sample=sample)
-        _check_supported(hs=hs, negative=negative)
         super().__init__(
             sentences=sentences, corpus_file=corpus_file, vector_size=vector_size, alpha=alpha, window=window,
             min_count=min_count, max_vocab_size=max_vocab_size, sample=sample, seed=seed, workers=workers,
@@ -147,7 +150,10 @@ class Word2Bits(Word2Vec):
         rng = np.random.default_rng(self.seed)
         shape = (len(self.wv), self.layer1_size)
         self.syn0_full = _uniform(rng, shape)
-        self.syn1neg = _uniform(rng, shape)
+        # Without negative sampling there is no output row per word: v = 0 and the final vectors are Q(u).
+        self.syn1neg = _uniform(rng, shape) if self.negative else np.zeros(shape, dtype=np.float32)
+        if self.hs:  # gensim's zero rows would all quantize to the same vector
+            self.syn1 = _uniform(rng, shape)
         self._refresh_vectors()
 
     def update_weights(self):
@@ -157,7 +163,12 @@ class Word2Bits(Word2Vec):
         gained = len(self.wv) - old_count
         rng = np.random.default_rng([self.seed, old_count])
         self.syn0_full = np.vstack([self.syn0_full, _uniform(rng, (gained, self.layer1_size))])
-        self.syn1neg[old_count:] = _uniform(rng, (gained, self.layer1_size))
+        if not self.negative:
+            self.syn1neg = np.zeros_like(self.syn0_full)
+        else:
+            self.syn1neg[old_count:] = _uniform(rng, (gained, self.layer1_size))
+        if self.hs:
+            self.syn1[old_count:] = _uniform(rng, (gained, self.layer1_size))
         self._refresh_vectors()
 
     def estimate_memory(self, vocab_size=None, report=None):
@@ -238,7 +249,6 @@ class Word2Bits(Word2Vec):
         check_arguments(vector_size=self.vector_size, window=self.window, negative=self.negative,
                         workers=self.workers, batch_words=self.batch_words, epochs=self.epochs,
                         alpha=self.alpha, min_alpha=self.min_alpha, sample=self.sample)
-        _check_supported(hs=self.hs, negative=self.negative)
 
     def _check_training_sanity(self, epochs=0, total_examples=None, total_words=None, **kwargs):
         self._check_training_arguments()
@@ -349,10 +359,3 @@ def check_arguments(vector_size, window, negative, workers, batch_words, epochs,
     _check_real("alpha", alpha, 0.0)
     _check_real("min_alpha", min_alpha, 0.0)
     _check_real("sample", sample, 0.0)
-
-
-def _check_supported(hs=0, negative=5):
-    if hs:
-        raise ValueError("Word2Bits trains with negative sampling only; use hs=0 and negative > 0")
-    if not negative or negative < 1:
-        raise ValueError(f"Word2Bits needs negative sampling: negative must be >= 1, got {negative!r}")

@@ -64,11 +64,12 @@ SUPPORTED_BITS = (1, 2, 4, 8, 32)
 
 
 cdef struct Word2BitsConfig:
-    int negative, sample, cbow_mean, window, size, bits, compute_loss, sg
+    int hs, negative, sample, cbow_mean, window, size, bits, compute_loss, sg
     REAL_t alpha
     double running_training_loss
     REAL_t *syn0
     REAL_t *syn1neg
+    REAL_t *syn1  # hierarchical softmax: one output row per inner node of the Huffman tree
     REAL_t *neu1
     REAL_t *neu1e
     REAL_t *quantized_row
@@ -80,6 +81,9 @@ cdef struct Word2BitsConfig:
     np.uint32_t indexes[MAX_SENTENCE_LEN]
     np.uint32_t reduced_windows[MAX_SENTENCE_LEN]
     int sentence_idx[MAX_SENTENCE_LEN + 1]
+    np.uint8_t *codes[MAX_SENTENCE_LEN]
+    np.uint32_t *points[MAX_SENTENCE_LEN]
+    int codelens[MAX_SENTENCE_LEN]
 
 
 cdef extern from *:
@@ -229,7 +233,6 @@ cdef void negative_sampling(Word2BitsConfig *c, const np.uint32_t word_index, np
     cdef REAL_t *output_row
     cdef REAL_t *quantized
 
-    memset(c.neu1e, 0, size * sizeof(REAL_t))
     while True:
         for t in range(drawn):
             d = first + t
@@ -261,6 +264,41 @@ cdef void negative_sampling(Word2BitsConfig *c, const np.uint32_t word_index, np
         drawn = draw_targets(c, targets, word_index, first, min(samples - first, TARGET_CHUNK))
 
 
+cdef void hierarchical_softmax(Word2BitsConfig *c, const int position) noexcept nogil:
+    """Score Q(inner-node rows) on the Huffman path of the word at ``position`` against ``c.neu1``.
+
+    word2vec.c's update (label 1 - code), with the same clipped gradient as negative sampling.
+    """
+    cdef int size = c.size, bits = c.bits, b
+    cdef REAL_t f, g, label
+    cdef REAL_t *row
+    cdef REAL_t *quantized
+    for b in range(c.codelens[position]):
+        row = &c.syn1[<long long>c.points[position][b] * size]
+        quantized = row if bits == FLOAT_BITS else c.quantized_row
+        f = quantized_dot(quantized, row, c.neu1, size, bits)
+        label = ONEF - c.codes[position][b]
+        if f >= MAX_EXP:
+            g = (label - ONEF) * c.alpha
+        elif f <= -MAX_EXP:
+            g = label * c.alpha
+        else:
+            g = (label - EXP_TABLE[<int>((f + MAX_EXP) * (EXP_TABLE_SIZE / MAX_EXP / 2))]) * c.alpha
+        if c.compute_loss:
+            c.running_training_loss += negative_log_sigmoid(f if c.codes[position][b] == 0 else -f)
+        straight_through_update(c.neu1e, row, c.neu1, quantized, g, g, size, bits)
+
+
+cdef inline void output_layer(Word2BitsConfig *c, const int position, np.uint32_t *targets,
+                              const int drawn) noexcept nogil:
+    """The error of ``c.neu1`` into ``c.neu1e``: hierarchical softmax, then negative sampling."""
+    memset(c.neu1e, 0, c.size * sizeof(REAL_t))
+    if c.hs:
+        hierarchical_softmax(c, position)
+    if c.negative:
+        negative_sampling(c, c.indexes[position], targets, drawn)
+
+
 cdef void cbow_negative_step(Word2BitsConfig *c, const int i, const int j, const int k) noexcept nogil:
     """Train on the word at position i with context positions [j, k) other than i."""
     cdef int size = c.size, bits = c.bits
@@ -272,7 +310,7 @@ cdef void cbow_negative_step(Word2BitsConfig *c, const int i, const int j, const
 
     if count <= 0:
         return  # word2bits.cpp trains nothing (and draws nothing) without a context
-    drawn = draw_targets(c, targets, word_index, 0, min(c.negative + 1, TARGET_CHUNK))
+    drawn = draw_targets(c, targets, word_index, 0, min(c.negative + 1, TARGET_CHUNK)) if c.negative else 0
 
     memset(c.neu1, 0, size * sizeof(REAL_t))
     for m in range(j, k):
@@ -282,7 +320,7 @@ cdef void cbow_negative_step(Word2BitsConfig *c, const int i, const int j, const
     if c.cbow_mean:
         sscal(&size, &inv_count, c.neu1, &ONE)
 
-    negative_sampling(c, word_index, targets, drawn)
+    output_layer(c, i, targets, drawn)
 
     if not c.cbow_mean:  # gensim's convention: a summed context shares the error
         sscal(&size, &inv_count, c.neu1e, &ONE)
@@ -292,18 +330,18 @@ cdef void cbow_negative_step(Word2BitsConfig *c, const int i, const int j, const
             saxpy(&size, &step, c.neu1e, &ONE, &c.syn0[<long long>c.indexes[m] * size], &ONE)
 
 
-cdef void skipgram_negative_step(Word2BitsConfig *c, const np.uint32_t word_index,
-                                 const np.uint32_t context_index) noexcept nogil:
-    """Predict ``word_index`` from Q(input row of ``context_index``): gensim's sg pair order."""
+cdef void skipgram_negative_step(Word2BitsConfig *c, const int i, const int m) noexcept nogil:
+    """Predict the word at position i from Q(input row of the word at m): gensim's sg pair order."""
     cdef int size = c.size
     cdef REAL_t step
     cdef np.uint32_t targets[TARGET_CHUNK]
-    cdef int drawn = draw_targets(c, targets, word_index, 0, min(c.negative + 1, TARGET_CHUNK))
+    cdef np.uint32_t context_index = c.indexes[m]
+    cdef int drawn = draw_targets(c, targets, c.indexes[i], 0, min(c.negative + 1, TARGET_CHUNK)) if c.negative else 0
     cdef REAL_t *input_row = &c.syn0[<long long>context_index * size]
 
     memset(c.neu1, 0, size * sizeof(REAL_t))
     add_quantized(c.neu1, input_row, size, c.bits)
-    negative_sampling(c, word_index, targets, drawn)
+    output_layer(c, i, targets, drawn)
     step = lock_factor(c, context_index)
     saxpy(&size, &step, c.neu1e, &ONE, input_row, &ONE)
 
@@ -324,7 +362,7 @@ cdef void train_chunk(Word2BitsConfig *c, const int sentences) noexcept nogil:
             if c.sg:
                 for m in range(j, k):
                     if m != i:
-                        skipgram_negative_step(c, c.indexes[i], c.indexes[m])
+                        skipgram_negative_step(c, i, m)
             else:
                 cbow_negative_step(c, i, j, k)
 
@@ -335,14 +373,14 @@ cdef check_integer(name, value, int low, int high):
 
 
 cdef fill_config(Word2BitsConfig *c, syn0, syn1neg, cum_table, lockf, size, bits, negative,
-                 cbow_mean, window, sg, alpha, compute_loss, neu1e, neu1, quantized_row):
-    for array in (syn0, syn1neg, neu1e, neu1, quantized_row, lockf):
+                 cbow_mean, window, sg, alpha, compute_loss, neu1e, neu1, quantized_row, syn1=None):
+    for array in (syn0, syn1neg, neu1e, neu1, quantized_row, lockf) + (() if syn1 is None else (syn1,)):
         if array.dtype != np.float32 or not array.flags.c_contiguous:
             raise TypeError("the kernel needs C-contiguous float32 arrays")
     # Python ints that do not fit a C int would raise OverflowError on conversion (in a
     # worker thread): every one is range-checked here first.
     check_integer("vector_size", size, 1, 1 << 30)
-    check_integer("negative", negative, 1, MAX_NEGATIVE)
+    check_integer("negative", negative, 0 if syn1 is not None else 1, MAX_NEGATIVE)
     check_integer("window", window, 1, MAX_WINDOW)
     if bits not in SUPPORTED_BITS or isinstance(bits, bool):
         raise ValueError(f"bits must be one of {SUPPORTED_BITS}, got {bits!r}")
@@ -350,8 +388,11 @@ cdef fill_config(Word2BitsConfig *c, syn0, syn1neg, cum_table, lockf, size, bits
         raise ValueError(f"weight shapes {syn0.shape} and {syn1neg.shape} do not match vector_size {size}")
     if min(len(neu1e), len(neu1), len(quantized_row)) < size:
         raise ValueError("working memory is smaller than vector_size")
-    if cum_table.dtype != np.uint32 or len(cum_table) == 0 or len(cum_table) > len(syn1neg):
+    if negative and (cum_table is None or cum_table.dtype != np.uint32 or len(cum_table) == 0
+                     or len(cum_table) > len(syn1neg)):
         raise ValueError("cum_table must be a non-empty uint32 array no longer than the vocabulary")
+    if syn1 is not None and syn1.shape != syn0.shape:
+        raise ValueError(f"syn1 has shape {syn1.shape}, syn0 {syn0.shape}")
     if lockf.ndim != 1 or len(lockf) == 0:
         raise ValueError("vectors_lockf must be a non-empty 1-d array")
     c.size = size
@@ -365,8 +406,10 @@ cdef fill_config(Word2BitsConfig *c, syn0, syn1neg, cum_table, lockf, size, bits
     c.running_training_loss = 0
     c.syn0 = <REAL_t *>np.PyArray_DATA(syn0)
     c.syn1neg = <REAL_t *>np.PyArray_DATA(syn1neg)
-    c.cum_table = <np.uint32_t *>np.PyArray_DATA(cum_table)
-    c.cum_table_len = len(cum_table)
+    c.hs = 0 if syn1 is None else 1
+    c.syn1 = NULL if syn1 is None else <REAL_t *>np.PyArray_DATA(syn1)
+    c.cum_table = NULL if not negative else <np.uint32_t *>np.PyArray_DATA(cum_table)
+    c.cum_table_len = 0 if not negative else len(cum_table)
     c.lockf = <REAL_t *>np.PyArray_DATA(lockf)
     c.lockf_len = len(lockf)
     c.neu1e = <REAL_t *>np.PyArray_DATA(neu1e)
@@ -404,10 +447,14 @@ def train_batch_bits(model, sentences, alpha, neu1e, neu1, quantized_row, bits, 
     cdef np.uint32_t *vocab_sample_ints = NULL
     cdef object random_state = model.random
     cdef bint shrink_windows = model.shrink_windows
+    cdef object code, point
 
-    fill_config(&c, model.syn0_full, model.syn1neg, model.cum_table, model.wv.vectors_lockf,
+    fill_config(&c, model.syn0_full, model.syn1neg, getattr(model, "cum_table", None), model.wv.vectors_lockf,
                 model.wv.vector_size, bits, model.negative, model.cbow_mean, model.window, model.sg,
-                alpha, compute_loss, neu1e, neu1, quantized_row)
+                alpha, compute_loss, neu1e, neu1, quantized_row, model.syn1 if model.hs else None)
+    if c.hs:
+        vocab_codes = model.wv.expandos['code']
+        vocab_points = model.wv.expandos['point']
     c.sample = (model.sample != 0)
     c.next_random = (2**24) * random_state.randint(0, 2**24) + random_state.randint(0, 2**24)
     if c.sample:
@@ -425,6 +472,14 @@ def train_batch_bits(model, sentences, alpha, neu1e, neu1, quantized_row, bits, 
             if c.sample and vocab_sample_ints[word_index] < random_int32(&c.next_random):
                 continue
             c.indexes[words] = word_index
+            if c.hs:
+                code, point = vocab_codes[word_index], vocab_points[word_index]
+                c.codelens[words] = <int>len(code)
+                if c.codelens[words]:  # a one-word vocabulary's root has an empty path (a list)
+                    if code.dtype != np.uint8 or point.dtype != np.uint32 or len(point) != len(code):
+                        raise ValueError(f"Huffman code of word {word_index} is not uint8 codes with uint32 points")
+                    c.codes[words] = <np.uint8_t *>np.PyArray_DATA(<np.ndarray>code)
+                    c.points[words] = <np.uint32_t *>np.PyArray_DATA(<np.ndarray>point)
             words += 1
             if words == MAX_SENTENCE_LEN:
                 sentences_in_chunk += 1
@@ -468,7 +523,7 @@ def _one_step(syn0, syn1neg, cum_table, context, center, alpha, bits, negative, 
     with nogil:
         if c.sg:
             for m in range(1, end):
-                skipgram_negative_step(&c, c.indexes[0], c.indexes[m])
+                skipgram_negative_step(&c, 0, m)
         else:
             cbow_negative_step(&c, 0, 0, end)
     return c.next_random, c.running_training_loss

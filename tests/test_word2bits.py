@@ -244,8 +244,7 @@ def test_keyed_vectors_export_round_trips(tmp_path):
     (dict(negative=2 ** 31), r"negative must be an integer in \[0, 1073741824\]"),
     (dict(batch_words=0), "batch_words must be an integer"),
     (dict(alpha=float("nan")), "alpha must be a finite number"),
-    (dict(hs=1), "negative sampling only"),
-    (dict(negative=0), "negative must be >= 1"),
+    (dict(hs=0, negative=0), "You must set either 'hs' or 'negative'"),
 ])
 def test_bad_arguments_raise_before_training(arguments, message):
     with pytest.raises(ValueError, match=message):
@@ -279,10 +278,3 @@ def test_vocabulary_emptied_by_min_count_only_warns_in_build_vocab(caplog):
     model = Word2Bits(vector_size=8, min_count=5, workers=1)
     model.build_vocab([["rare", "words", "only"]])  # gensim warns here and raises only in train()
     assert len(model.wv) == 0
-
-
-def test_switching_to_hierarchical_softmax_after_creation_is_refused():
-    model = Word2Bits(common_texts, **SMALL)
-    model.hs = 1
-    with pytest.raises(ValueError, match="negative sampling only"):
-        model.train(common_texts, total_examples=model.corpus_count, epochs=1)

@@ -178,3 +178,26 @@ def test_skip_gram_training_lowers_the_loss(bits):
         losses.append(model.get_latest_training_loss())
     assert losses[-1] < losses[0]
     np.testing.assert_array_equal(model.wv.vectors, quantize(model.syn0_full + model.syn1neg, bits))
+
+
+# ----------------------------------------------------------------- hierarchical softmax
+
+@pytest.mark.parametrize("sg", [0, 1])
+@pytest.mark.parametrize("negative", [0, 3])
+def test_hierarchical_softmax_trains_and_lowers_the_loss(sg, negative):
+    model = Word2Bits(vector_size=16, min_count=2, workers=1, sg=sg, hs=1, negative=negative, bits=1,
+                      compute_loss=True)
+    model.build_vocab(lee_corpus_list)
+    syn1 = model.syn1.copy()
+    losses = []
+    for _ in range(3):
+        model.train(lee_corpus_list, total_examples=model.corpus_count, epochs=1, compute_loss=True)
+        losses.append(model.get_latest_training_loss())
+    assert losses[-1] < losses[0]
+    assert not np.array_equal(model.syn1, syn1)
+    expected = model.syn0_full + (model.syn1neg if negative else 0)
+    np.testing.assert_array_equal(model.wv.vectors, quantize(expected, 1))
+
+
+def test_one_word_vocabulary_with_hierarchical_softmax():
+    Word2Bits([["only"]] * 5, vector_size=4, min_count=1, hs=1, negative=0, workers=1)
