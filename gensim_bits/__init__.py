@@ -8,10 +8,11 @@ from gensim_bits.fileformat import QuantizedVectorsFormatError
 from gensim_bits.keyedvectors import QuantizedKeyedVectors
 from gensim_bits.quantizers import SUPPORTED_BITS, levels, quantize, quantize_codes
 from gensim_bits.word2bits import Word2Bits
+from gensim_bits.word2vec_format import Word2VecFormatError
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "SUPPORTED_BITS", "QuantizedKeyedVectors", "QuantizedVectorsFormatError", "Word2Bits",
+    "SUPPORTED_BITS", "QuantizedKeyedVectors", "QuantizedVectorsFormatError", "Word2Bits", "Word2VecFormatError",
     "evaluate", "levels", "quantize", "quantize_codes",
 ]

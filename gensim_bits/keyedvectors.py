@@ -19,7 +19,7 @@ from numbers import Integral
 import numpy as np
 from gensim.models import KeyedVectors
 
-from gensim_bits import fileformat, packing
+from gensim_bits import fileformat, packing, word2vec_format
 from gensim_bits.search import MODE_ADD, MODE_MUL, QueryTerms, run_search
 from gensim_bits.quantizers import levels, quantize_codes
 from gensim_bits.vocabulary import KeyToIndex, Vocabulary
@@ -165,13 +165,23 @@ class QuantizedKeyedVectors:
         return cls(codes, bits, dimension, vocabulary, counts)
 
     def save_word2vec_format(self, fname, binary=False, **kwargs):
-        """Write the unpacked values in word2vec text or binary format (through gensim)."""
-        self.to_keyed_vectors().save_word2vec_format(fname, binary=binary, **kwargs)
+        """Write the unpacked values in word2vec text or binary format (through gensim), atomically.
+
+        Words these formats cannot carry (empty, or holding a space or newline) raise ValueError
+        naming the word before anything is written; see :mod:`gensim_bits.word2vec_format`.
+        """
+        word2vec_format.check_words(self.index_to_key)
+        word2vec_format.save_word2vec(self.to_keyed_vectors(), fname, binary=binary, **kwargs)
 
     @classmethod
     def load_word2vec_format(cls, fname, binary=False, bits=None, quantize=False, **kwargs):
-        """Read a word2vec text/binary file (through gensim) and pack it; see :meth:`from_keyed_vectors`."""
-        keyed_vectors = KeyedVectors.load_word2vec_format(fname, binary=binary, **kwargs)
+        """Read a word2vec text/binary file and pack it; see :meth:`from_keyed_vectors`.
+
+        ``kwargs`` are gensim's (``limit``, ``encoding``, ``unicode_errors``). The reader
+        (:func:`gensim_bits.word2vec_format.read_word2vec`) checks the header against the file
+        before allocating and raises ``Word2VecFormatError`` (a ValueError) for a bad file.
+        """
+        keyed_vectors = word2vec_format.read_word2vec(fname, binary=binary, **kwargs)
         return cls.from_keyed_vectors(keyed_vectors, bits=bits, quantize=quantize)
 
     # ---------------------------------------------------------------- lookup

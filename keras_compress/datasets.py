@@ -25,13 +25,17 @@ def read_tsv(path, coarse_labels=False):
         ``(labels, texts)``: two lists of strings.
     """
     labels, texts = [], []
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, 1):
-            line = line.rstrip("\n")
+    # Bytes, decoded line by line, so a decoding error names its line.
+    with open(path, "rb") as handle:
+        for number, raw in enumerate(handle, 1):
+            try:
+                line = raw.decode("utf-8").rstrip("\r\n")
+            except UnicodeDecodeError as error:
+                raise ValueError(f"{path}:{number}: not valid UTF-8 ({error.reason} at byte {error.start})") from None
             if not line:
                 continue
             label, separator, text = line.partition("\t")
-            if not separator:
+            if not separator or not label.strip():
                 raise ValueError(f"{path}:{number}: expected 'label<TAB>text', got {line[:80]!r}")
             labels.append(label.split(":", 1)[0] if coarse_labels else label)
             texts.append(text)
@@ -88,10 +92,12 @@ def pretrained_matrix(vocabulary, path, limit=None, seed=0, scale=None):
     Returns:
         ``(matrix, found)``: a float32 (len(vocabulary), dim) array and how many words had a vector.
     """
-    from gensim.models import KeyedVectors
+    from gensim_bits.word2vec_format import read_word2vec
 
+    path = os.fspath(path)
     binary = path.endswith(".bin") or path.endswith(".bin.gz")
-    vectors = KeyedVectors.load_word2vec_format(path, binary=binary, limit=limit)
+    # gensim's reader allocates what the header claims; this one checks it against the file.
+    vectors = read_word2vec(path, binary=binary, limit=limit)
     rng = np.random.default_rng(seed)
     scale = float(np.std(vectors.vectors)) if scale is None else scale
     matrix = rng.normal(0.0, scale, size=(len(vocabulary), vectors.vector_size)).astype(np.float32)

@@ -1,0 +1,243 @@
+"""The word2vec text and binary vector formats of Mikolov et al.'s C tool, read strictly and
+written only when they can be read back; the files gensim's ``load_word2vec_format`` and
+``save_word2vec_format`` handle.
+
+A file starts with ``"<words> <dimension>\\n"``; then, one record a word, ``word`` and a
+space followed by the values as decimal text and a newline (text), or as ``dimension``
+little-endian float32 (binary, an optional newline before the next word).
+
+Unlike gensim's reader, nothing is allocated from the header: for an uncompressed file the
+header must fit the file's size before anything is read, and the vectors are stored block by
+block as the records arrive (so a compressed file cannot ask for more either). Records with
+the wrong number of values, non-finite values, bad UTF-8 or an over-long word raise
+:class:`Word2VecFormatError` naming the line or record.
+
+Words the formats cannot carry: the empty word and words holding a space or a newline (they
+split a record) and words that are not valid Unicode (a lone surrogate). They are refused
+when writing, by name, rather than escaped: the C tool, gensim and every other reader of
+these formats would not undo an escape.
+"""
+import logging
+import os
+import warnings
+
+import numpy as np
+
+from gensim_bits.fileformat import MAX_DIMENSION, atomic_output
+
+logger = logging.getLogger(__name__)
+
+# Longest header line and word accepted; real words are a few dozen bytes.
+MAX_HEADER_BYTES = 256
+MAX_WORD_BYTES = 1 << 16
+# Longest text a value may take ("-1.2345678901234567e-308" is 24 characters).
+MAX_VALUE_CHARACTERS = 64
+# Rows stored per block while reading: about 16 MiB of float32.
+BLOCK_BYTES = 1 << 24
+READ_CHUNK = 1 << 20
+COMPRESSED_SUFFIXES = (".gz", ".bz2", ".xz", ".zst", ".lzma")
+
+
+class Word2VecFormatError(ValueError):
+    """The file is not valid word2vec text or binary: bad header, truncated, or a bad record."""
+
+
+def _fail(path, reason):
+    raise Word2VecFormatError(f"{path}: not a valid word2vec file ({reason})")
+
+
+def check_words(keys):
+    """Raise ValueError naming the first word the word2vec formats cannot carry."""
+    for key in keys:
+        word = str(key)
+        if not word:
+            raise ValueError("the word2vec formats cannot carry the empty word (a record would start with "
+                             "its separator); rename it or save as .gbits, which can")
+        if " " in word or "\n" in word:
+            raise ValueError(f"the word2vec formats cannot carry the word {word!r}: a space or newline in a "
+                             "word splits its record; rename it or save as .gbits, which can")
+        try:
+            word.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError(f"the word {word!r} is not valid Unicode (a lone surrogate) and cannot be "
+                             "written as UTF-8") from None
+
+
+def save_word2vec(keyed_vectors, path, binary=False, **kwargs):
+    """``keyed_vectors.save_word2vec_format`` after :func:`check_words`, written atomically."""
+    check_words(keyed_vectors.index_to_key)
+    with atomic_output(path) as temporary:
+        keyed_vectors.save_word2vec_format(temporary, binary=binary, **kwargs)
+
+
+def _parse_header(path, line, limit):
+    if not line.endswith(b"\n"):
+        _fail(path, "the first line must be '<words> <dimension>'" +
+              (" and is too long" if len(line) >= MAX_HEADER_BYTES else ""))
+    parts = line.split()
+    if len(parts) != 2 or not all(part.isdigit() for part in parts):
+        _fail(path, f"the first line must be '<words> <dimension>', got {line[:80]!r}")
+    count, dimension = int(parts[0]), int(parts[1])
+    if not 1 <= dimension <= MAX_DIMENSION:
+        _fail(path, f"dimension {dimension} is out of range [1, {MAX_DIMENSION}]")
+    if limit is not None:
+        count = min(count, int(limit))
+    return count, dimension
+
+
+def _check_size(path, count, dimension, header_bytes, binary):
+    """Refuse a header that promises more records than the file's bytes can hold."""
+    if str(path).endswith(COMPRESSED_SUFFIXES) or not os.path.isfile(path):
+        return  # sizes unknown; the block-wise storage bounds memory by what is really read
+    available = os.path.getsize(path) - header_bytes
+    # The shortest record: a one-byte word, its space and 4 bytes a value (binary); or a
+    # one-byte word and a space plus one digit for each value, the last newline optional (text).
+    shortest = 2 + 4 * dimension if binary else 2 * dimension + 1
+    if count * shortest - (0 if binary else 1) > available:
+        _fail(path, f"the header promises {count} vectors of {dimension} values, at least "
+                    f"{count * shortest:,} bytes, but the file has {available:,} bytes after it")
+
+
+class _Rows:
+    """Float32 rows stored in fixed-size blocks, so memory follows the records actually read."""
+
+    def __init__(self, dimension, dtype):
+        self.dimension, self.dtype = dimension, dtype
+        self.block_rows = max(1, BLOCK_BYTES // (4 * dimension))
+        self.blocks, self.filled = [], 0
+
+    def add(self, values):
+        if not self.blocks or self.filled == self.block_rows:
+            self.blocks.append(np.empty((self.block_rows, self.dimension), dtype=self.dtype))
+            self.filled = 0
+        self.blocks[-1][self.filled] = values
+        self.filled += 1
+
+    def matrix(self):
+        if not self.blocks:
+            return np.zeros((0, self.dimension), dtype=self.dtype)
+        self.blocks[-1] = self.blocks[-1][:self.filled]
+        return np.concatenate(self.blocks)
+
+
+def _check_finite(path, where, values):
+    if not np.all(np.isfinite(values)):
+        _fail(path, f"{where} holds a NaN or infinite value")
+
+
+def _read_text_records(path, stream, count, dimension, encoding, unicode_errors, rows, keys):
+    longest = MAX_WORD_BYTES + dimension * MAX_VALUE_CHARACTERS
+    for number in range(2, count + 2):
+        line = stream.readline(longest + 2)
+        if not line:
+            _fail(path, f"the header promises {count} vectors but the file ends after {number - 2}")
+        if len(line) > longest and not line.endswith(b"\n"):
+            _fail(path, f"line {number} is longer than {longest:,} bytes")
+        try:
+            text = line.decode(encoding, errors=unicode_errors).rstrip()
+        except UnicodeDecodeError as error:
+            _fail(path, f"line {number} is not valid {encoding}: {error.reason} at byte {error.start}")
+        word, separator, rest = text.partition(" ")
+        if not word or not separator:
+            _fail(path, f"line {number} must be a word, a space and {dimension} values, got {text[:80]!r}")
+        try:
+            # Parsed in C, never as a list of Python strings (50 bytes each, 25x the file).
+            with warnings.catch_warnings():
+                warnings.simplefilter("error")
+                vector = np.fromstring(rest, dtype=np.float64, sep=" ")
+        except (ValueError, DeprecationWarning):
+            _fail(path, f"line {number} has a value that is not a number: {rest[:80]!r}")
+        if vector.shape[0] != dimension:
+            _fail(path, f"line {number} has {vector.shape[0]} values, the header says {dimension}")
+        vector = vector.astype(rows.dtype)
+        _check_finite(path, f"line {number} (values beyond float32 included)", vector)
+        keys.append(word)
+        rows.add(vector)
+
+
+def _read_binary_records(path, stream, count, dimension, encoding, unicode_errors, rows, keys):
+    vector_bytes = 4 * dimension
+    buffer, position = b"", 0
+
+    def ensure(size):
+        nonlocal buffer, position
+        if len(buffer) - position < size:
+            buffer = buffer[position:] + stream.read(max(READ_CHUNK, size))
+            position = 0
+        return len(buffer) - position >= size
+
+    for number in range(1, count + 1):
+        # A word ends at its space; look for it in the buffer, reading more up to the longest word.
+        while True:
+            space = buffer.find(b" ", position, position + MAX_WORD_BYTES + 1)
+            if space >= 0:
+                break
+            available = len(buffer) - position
+            if available > MAX_WORD_BYTES:
+                _fail(path, f"record {number}: no word of at most {MAX_WORD_BYTES:,} bytes")
+            ensure(available + 1)
+            if len(buffer) - position == available:  # nothing more to read
+                _fail(path, f"the header promises {count} vectors but the file ends after {number - 1}")
+        raw_word = buffer[position:space].lstrip(b"\n")
+        try:
+            word = raw_word.decode(encoding, errors=unicode_errors)
+        except UnicodeDecodeError as error:
+            _fail(path, f"record {number}: the word is not valid {encoding} ({error.reason})")
+        if not word:
+            _fail(path, f"record {number}: empty word")
+        position = space + 1
+        if not ensure(vector_bytes):
+            _fail(path, f"record {number} ({word!r}) is cut short: the file ends inside its vector")
+        vector = np.frombuffer(buffer, dtype="<f4", count=dimension, offset=position)
+        vector = vector.astype(rows.dtype)
+        _check_finite(path, f"record {number} ({word!r})", vector)
+        position += vector_bytes
+        keys.append(word)
+        rows.add(vector)
+
+
+def read_word2vec(path, binary=False, limit=None, encoding="utf8", unicode_errors="strict", datatype=np.float32):
+    """Read a word2vec text or binary file into a gensim ``KeyedVectors``.
+
+    Takes gensim's ``load_word2vec_format`` arguments of the same names (``.gz``/``.bz2``
+    files are read through gensim's ``utils.open``). Duplicate words keep their first vector,
+    with a warning, as gensim does; counts are gensim's made-up descending ones.
+
+    Raises:
+        Word2VecFormatError: (a ValueError) for any file that is not what its header says.
+        OSError: the file cannot be opened (FileNotFoundError, IsADirectoryError, ...).
+    """
+    from gensim import utils
+    from gensim.models import KeyedVectors
+
+    path = os.fspath(path)
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, (int, np.integer)) or limit < 0):
+        raise ValueError(f"limit must be a non-negative integer or None, got {limit!r}")
+    limit = int(limit) if limit else None  # gensim reads everything for limit=0 too
+    if os.path.isdir(path):
+        raise IsADirectoryError(21, "is a folder, not a vectors file", path)
+    with utils.open(path, "rb") as stream:
+        header = stream.readline(MAX_HEADER_BYTES)
+        count, dimension = _parse_header(path, header, limit)
+        _check_size(path, count, dimension, len(header), binary)
+        rows, keys = _Rows(dimension, datatype), []
+        read_records = _read_binary_records if binary else _read_text_records
+        try:
+            read_records(path, stream, count, dimension, encoding, unicode_errors, rows, keys)
+        except (EOFError, OSError) as error:  # a damaged compressed stream
+            _fail(path, f"{type(error).__name__}: {error}")
+    vectors = rows.matrix()
+    first_rows = {}
+    for row, word in enumerate(keys):
+        first_rows.setdefault(word, row)
+    if len(first_rows) != len(keys):
+        logger.warning("%s: %d duplicate words, keeping the first vector of each", path,
+                       len(keys) - len(first_rows))
+        keep = np.fromiter(first_rows.values(), dtype=np.int64, count=len(first_rows))
+        keys, vectors = list(first_rows), vectors[keep]
+    keyed_vectors = KeyedVectors(dimension, count=0, dtype=datatype)
+    if keys:
+        keyed_vectors.add_vectors(keys, vectors)
+        keyed_vectors.allocate_vecattrs(attrs=["count"], types=[np.int64])
+        keyed_vectors.expandos["count"][:] = np.arange(count, count - len(keys), -1)
+    return keyed_vectors
