@@ -16,7 +16,7 @@ import logging
 import os
 import sys
 
-from gensim_bits.fileformat import MAGIC
+from gensim_bits.fileformat import MAGIC, atomic_output, check_output_path
 from gensim_bits.keyedvectors import QuantizedKeyedVectors, infer_bits
 from gensim_bits.packing import PACKED_BITS
 from gensim_bits.quantizers import SUPPORTED_BITS
@@ -56,6 +56,38 @@ class ArgumentParser(argparse.ArgumentParser):
 
 class CommandError(Exception):
     """A user error the command reports in one line."""
+
+
+def positive_int(text):
+    """argparse type: an integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid int value: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
+    return value
+
+
+def _input_file(path, what="file"):
+    """Fail in one line unless ``path`` is a readable regular file (a folder is not 'missing')."""
+    if os.path.isdir(path):
+        raise CommandError(f"{path} is a folder, not a {what}")
+    if not os.path.exists(path):
+        raise CommandError(f"no such {what}: {path}")
+    if not os.path.isfile(path):
+        raise CommandError(f"{path} is not a regular file")
+    if not os.access(path, os.R_OK):
+        raise CommandError(f"permission denied: cannot read {path}")
+
+
+def _output_file(path, what="output"):
+    """Check before any long work that ``path`` can be written (one line if not)."""
+    try:
+        check_output_path(path)
+    except OSError as error:
+        reason = error.strerror or str(error)
+        raise CommandError(f"cannot write {what} {path}: {reason}") from error
 
 
 def _word2bits_flags(parser):
@@ -112,7 +144,7 @@ def build_parser():
                           help="folder with wordsim/*.tsv and analogy/google.txt (default: %(default)s)")
     evaluate.add_argument("--similarity", nargs="+", metavar="FILE", help="word-pair files")
     evaluate.add_argument("--analogies", nargs="+", metavar="FILE", help="analogy files")
-    evaluate.add_argument("--restrict-vocab", type=int, default=300000, metavar="N",
+    evaluate.add_argument("--restrict-vocab", type=positive_int, default=300000, metavar="N",
                           help="use only the N most frequent words (default: %(default)s)")
     evaluate.add_argument("--json", metavar="PATH", help="also write the results as JSON")
 
@@ -124,8 +156,8 @@ def build_parser():
     _vectors_arguments(similar)
     similar.add_argument("words", nargs="+", metavar="WORD", help="positive words")
     similar.add_argument("--negative", nargs="+", default=[], metavar="WORD", help="negative words")
-    similar.add_argument("--topn", type=int, default=10, help="neighbours to print (default: %(default)s)")
-    similar.add_argument("--restrict-vocab", type=int, default=None, metavar="N",
+    similar.add_argument("--topn", type=positive_int, default=10, help="neighbours to print (default: %(default)s)")
+    similar.add_argument("--restrict-vocab", type=positive_int, default=None, metavar="N",
                          help="search only the N most frequent words")
     similar.add_argument("--cosmul", action="store_true", help="use 3CosMul (most_similar_cosmul)")
 
@@ -160,19 +192,22 @@ def _is_packed_file(path):
 
 
 def load_vectors(path, binary=False):
-    """A QuantizedKeyedVectors for a .gbits file (memory-mapped), else a gensim KeyedVectors."""
-    from gensim.models import KeyedVectors
+    """A QuantizedKeyedVectors for a .gbits file (memory-mapped), else a gensim KeyedVectors.
 
-    if not os.path.isfile(path):
-        raise CommandError(f"no such file: {path}")
+    word2vec files go through :func:`gensim_bits.word2vec_format.read_word2vec`, which checks
+    the header against the file before allocating anything.
+    """
+    from gensim_bits.word2vec_format import Word2VecFormatError, read_word2vec
+
+    _input_file(path)
     if _is_packed_file(path):
         return QuantizedKeyedVectors.load(path, mmap="r")
     binary = binary or path.endswith((".bin", ".bin.gz"))
     try:
-        return KeyedVectors.load_word2vec_format(path, binary=binary)
-    except (ValueError, EOFError, UnicodeDecodeError, IndexError) as error:
+        return read_word2vec(path, binary=binary)
+    except Word2VecFormatError as error:
         raise CommandError(f"{path} is neither a .gbits file nor readable word2vec "
-                           f"{'binary' if binary else 'text'} ({error})") from error
+                           f"{'binary' if binary else 'text'} ({error.reason})") from error
 
 
 def _output_format(path, requested):
@@ -191,8 +226,12 @@ def write_vectors(vectors, path, output_format, bits=None, quantize=False):
         raise CommandError(f"the input is already packed at {vectors.bits} bits; --bits {bits} would change it")
     if output_format == "packed":
         vectors.save(path)
-    else:
+    elif isinstance(vectors, QuantizedKeyedVectors):
         vectors.save_word2vec_format(path, binary=output_format == "binary")
+    else:
+        from gensim_bits.word2vec_format import save_word2vec
+
+        save_word2vec(vectors, path, binary=output_format == "binary")
 
 
 class TrainingProgress:
@@ -247,21 +286,27 @@ def run_train(args):
 
     from gensim_bits.word2bits import Word2Bits
 
-    if not os.path.isfile(args.corpus):
-        raise CommandError(f"no such corpus file: {args.corpus}")
+    # Everything that can fail is checked before the corpus is scanned or anything trained.
+    _input_file(args.corpus, "corpus file")
     output_format = _output_format(args.output, None)
     if output_format == "packed" and args.bits not in PACKED_BITS:
         raise CommandError(f"--bits {args.bits} gives float vectors, which cannot be packed; write them "
                            f"to a .txt or .bin file, or use --bits in {PACKED_BITS}")
-    output_folder = os.path.dirname(os.path.abspath(args.output))
-    if not os.path.isdir(output_folder):
-        raise CommandError(f"output folder does not exist: {output_folder}")
+    _output_file(args.output)
     options = {name: getattr(args, name) for name in inspect.signature(Word2Bits.__init__).parameters
                if name not in NOT_FLAGS}
+    model = Word2Bits(**options)  # validates every flag (ValueError) before any work
     corpus = LineSentence(args.corpus)
-    model = Word2Bits(**options)
     print(f"scanning the vocabulary of {args.corpus} ...", file=sys.stderr)
-    model.build_vocab(corpus)
+    try:
+        model.build_vocab(corpus)
+    except UnicodeDecodeError as error:
+        raise CommandError(f"{args.corpus} is not UTF-8 text ({error.reason} at byte {error.start} of a line)") from None
+    except EOFError as error:
+        raise CommandError(f"{args.corpus}: the compressed file is cut short ({error})") from None
+    if not model.wv.key_to_index:
+        raise CommandError(f"no word of {args.corpus} occurs --min-count {model.min_count} times or more "
+                           f"({model.corpus_total_words} words in all); nothing to train")
     progress = TrainingProgress(model, disable=args.no_progress)
     try:
         model.train(corpus, total_examples=model.corpus_count, epochs=model.epochs,
@@ -292,11 +337,15 @@ def run_evaluate(args):
         if not similarity and not analogies:
             raise CommandError(f"no evaluation files found under {args.data_dir}; "
                                "pass --data-dir, --similarity or --analogies")
+    for path in similarity + analogies:
+        _input_file(path, "evaluation file")
+    if args.json:
+        _output_file(args.json, "--json file")
     vectors = load_vectors(args.vectors, args.binary)
     results = evaluate(vectors, similarity=similarity, analogies=analogies, restrict_vocab=args.restrict_vocab)
     print(f"({results['seconds']:.1f} s)")
     if args.json:
-        with open(args.json, "w", encoding="utf-8") as out:
+        with atomic_output(args.json) as temporary, open(temporary, "w", encoding="utf-8") as out:
             json.dump(results, out, indent=2)
     return 0
 
@@ -314,6 +363,7 @@ def run_similar(args):
 
 
 def run_convert(args):
+    _output_file(args.output)
     vectors = load_vectors(args.input, args.binary)
     write_vectors(vectors, args.output, _output_format(args.output, args.format), bits=args.bits,
                   quantize=args.quantize)
@@ -362,13 +412,29 @@ def main(argv=None):
     except KeyboardInterrupt:
         print(f"gensim-bits {args.command}: interrupted", file=sys.stderr)
         return 130
-    except (CommandError, KeyError, OSError, ValueError, TypeError) as error:
+    except MemoryError:
         if args.verbose:
             raise
-        # KeyError (a word not in the vocabulary) quotes its message; print it bare.
-        message = error.args[0] if isinstance(error, KeyError) and error.args else error
-        print(f"gensim-bits {args.command}: error: {message}", file=sys.stderr)
+        print(f"gensim-bits {args.command}: error: out of memory", file=sys.stderr)
         return 1
+    except Exception as error:  # noqa: BLE001 - one line, the traceback only with -v
+        if args.verbose:
+            raise
+        print(f"gensim-bits {args.command}: error: {_one_line(error)}", file=sys.stderr)
+        return 1
+
+
+def _one_line(error):
+    """The message of ``error`` on one line; unexpected error types are named, with a hint."""
+    if isinstance(error, KeyError) and error.args:
+        message = str(error.args[0])  # a word not in the vocabulary; KeyError would quote it
+    elif isinstance(error, OSError) and error.strerror:
+        message = f"{error.filename}: {error.strerror}" if error.filename else error.strerror
+    else:
+        message = str(error) or type(error).__name__
+    if not isinstance(error, (CommandError, KeyError, OSError, ValueError, TypeError)):
+        message = f"{type(error).__name__}: {message} (run with -v for the traceback)"
+    return " ".join(message.split())
 
 
 if __name__ == "__main__":

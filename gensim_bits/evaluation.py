@@ -51,25 +51,53 @@ def _restricted_vocabulary(vectors, restrict_vocab, case_insensitive):
     return lookup, canonical, normalize
 
 
+def _text_lines(path):
+    """(line number, line without its end) of a UTF-8 file; a decoding error names its line."""
+    with open(path, "rb") as lines:
+        for number, raw in enumerate(lines, 1):
+            try:
+                yield number, raw.decode("utf-8").rstrip("\r\n")
+            except UnicodeDecodeError as error:
+                raise ValueError(f"{path}:{number}: not valid UTF-8 ({error.reason} at byte {error.start})") from None
+
+
+def _report_malformed(path, kind, valid, malformed, expected):
+    """Skip malformed lines as gensim does, but never silently; a file with no valid line raises."""
+    if not valid and not malformed:
+        raise ValueError(f"{path} holds no {kind}; expected {expected}")
+    if not malformed:
+        return
+    number, line = malformed[0]
+    if not valid:
+        raise ValueError(f"{path} holds no {kind}: {len(malformed)} malformed lines, the first "
+                         f"(line {number}) is {line[:80]!r}; expected {expected}")
+    logger.warning("%s: skipped %d malformed lines (expected %s), the first is line %d: %r",
+                   path, len(malformed), expected, number, line[:80])
+
+
 def _read_pairs(path, lookup, normalize):
     """(rows a, rows b, gold scores, out-of-vocabulary count) of a word-pair file."""
-    rows_a, rows_b, gold, oov = [], [], [], 0
-    with open(path, encoding="utf-8") as lines:
-        for line in lines:
-            if not line.strip() or line.startswith("#"):
-                continue
-            parts = line.rstrip("\n").split("\t")
-            try:
-                first, second, score = normalize(parts[0]), normalize(parts[1]), float(parts[2])
-            except (IndexError, ValueError):
-                logger.info("skipping invalid line in %s: %r", path, line)
-                continue
-            if first not in lookup or second not in lookup:
-                oov += 1
-                continue
-            rows_a.append(lookup[first])
-            rows_b.append(lookup[second])
-            gold.append(score)
+    rows_a, rows_b, gold, oov, malformed = [], [], [], 0, []
+    for number, line in _text_lines(path):
+        if not line.strip() or line.startswith("#"):
+            continue
+        parts = line.split("\t")
+        try:
+            first, second, score = parts
+            score = float(score)
+        except ValueError:
+            score = None
+        if score is None or not np.isfinite(score) or not first or not second:
+            malformed.append((number, line))
+            continue
+        first, second = normalize(first), normalize(second)
+        if first not in lookup or second not in lookup:
+            oov += 1
+            continue
+        rows_a.append(lookup[first])
+        rows_b.append(lookup[second])
+        gold.append(score)
+    _report_malformed(path, "word pairs", len(gold) + oov, malformed, "'word1<TAB>word2<TAB>score'")
     return rows_a, rows_b, gold, oov
 
 
@@ -87,22 +115,22 @@ def evaluate_similarity(path, lookup, normalize, cosines):
 
 def _read_questions(path, lookup, normalize):
     """Section names, and an int64 array (questions, 5): section, a, b, c, expected rows."""
-    sections, questions, total = [], [], 0
-    with open(path, encoding="utf-8") as lines:
-        for line in lines:
-            if line.startswith(": "):
-                sections.append(line[2:].strip())
-                continue
-            words = line.split()
-            if not words:
-                continue
-            if len(words) != 4 or not sections:
-                logger.info("skipping invalid line in %s: %r", path, line)
-                continue
-            total += 1
-            words = [normalize(word) for word in words]
-            if all(word in lookup for word in words):
-                questions.append([len(sections) - 1] + [lookup[word] for word in words])
+    sections, questions, total, malformed = [], [], 0, []
+    for number, line in _text_lines(path):
+        if line.startswith(": "):
+            sections.append(line[2:].strip())
+            continue
+        words = line.split()
+        if not words:
+            continue
+        if len(words) != 4 or not sections:
+            malformed.append((number, line))
+            continue
+        total += 1
+        words = [normalize(word) for word in words]
+        if all(word in lookup for word in words):
+            questions.append([len(sections) - 1] + [lookup[word] for word in words])
+    _report_malformed(path, "analogy questions", total, malformed, "': section' lines, then 4 words a line")
     return sections, np.array(questions, dtype=np.int64).reshape(-1, 5), total
 
 

@@ -18,8 +18,10 @@ when writing, by name, rather than escaped: the C tool, gensim and every other r
 these formats would not undo an escape.
 """
 import logging
+import lzma
 import os
 import warnings
+import zlib
 
 import numpy as np
 
@@ -41,9 +43,16 @@ COMPRESSED_SUFFIXES = (".gz", ".bz2", ".xz", ".zst", ".lzma")
 class Word2VecFormatError(ValueError):
     """The file is not valid word2vec text or binary: bad header, truncated, or a bad record."""
 
+    def __init__(self, path, reason):
+        super().__init__(f"{path}: not a valid word2vec file ({reason})")
+        self.path, self.reason = path, reason
+
+    def __reduce__(self):
+        return type(self), (self.path, self.reason)
+
 
 def _fail(path, reason):
-    raise Word2VecFormatError(f"{path}: not a valid word2vec file ({reason})")
+    raise Word2VecFormatError(path, reason)
 
 
 def check_words(keys):
@@ -149,7 +158,8 @@ def _read_text_records(path, stream, count, dimension, encoding, unicode_errors,
             _fail(path, f"line {number} has a value that is not a number: {rest[:80]!r}")
         if vector.shape[0] != dimension:
             _fail(path, f"line {number} has {vector.shape[0]} values, the header says {dimension}")
-        vector = vector.astype(rows.dtype)
+        with np.errstate(over="ignore"):  # beyond float32 becomes inf, refused just below
+            vector = vector.astype(rows.dtype)
         _check_finite(path, f"line {number} (values beyond float32 included)", vector)
         keys.append(word)
         rows.add(vector)
@@ -217,15 +227,15 @@ def read_word2vec(path, binary=False, limit=None, encoding="utf8", unicode_error
     if os.path.isdir(path):
         raise IsADirectoryError(21, "is a folder, not a vectors file", path)
     with utils.open(path, "rb") as stream:
-        header = stream.readline(MAX_HEADER_BYTES)
-        count, dimension = _parse_header(path, header, limit)
-        _check_size(path, count, dimension, len(header), binary)
-        rows, keys = _Rows(dimension, datatype), []
-        read_records = _read_binary_records if binary else _read_text_records
         try:
+            header = stream.readline(MAX_HEADER_BYTES)
+            count, dimension = _parse_header(path, header, limit)
+            _check_size(path, count, dimension, len(header), binary)
+            rows, keys = _Rows(dimension, datatype), []
+            read_records = _read_binary_records if binary else _read_text_records
             read_records(path, stream, count, dimension, encoding, unicode_errors, rows, keys)
-        except (EOFError, OSError) as error:  # a damaged compressed stream
-            _fail(path, f"{type(error).__name__}: {error}")
+        except (EOFError, OSError, zlib.error, lzma.LZMAError) as error:  # a damaged compressed stream
+            _fail(path, f"reading failed (a damaged compressed stream?): {type(error).__name__}: {error}")
     vectors = rows.matrix()
     first_rows = {}
     for row, word in enumerate(keys):
