@@ -13,6 +13,7 @@ import argparse
 import inspect
 import json
 import logging
+import math
 import os
 import sys
 
@@ -28,6 +29,8 @@ DEFAULT_ANALOGIES = ["google.txt"]
 
 # Word2Bits arguments that make no sense on a command line (Python objects) or are given otherwise.
 NOT_FLAGS = {"self", "sentences", "corpus_file", "hashfxn", "trim_rule", "callbacks", "comment"}
+SWITCH_FLAGS = {"sg", "hs", "cbow_mean", "null_word", "sorted_vocab"}
+FLAG_MINIMUM = {"min_count": 0, "max_vocab_size": 1, "max_final_vocab": 1, "seed": 0}
 FLAG_HELP = {
     "bits": "bits per vector value: 1 (+-1/3), 2 (+-1/4, +-3/4), 4 or 8 (uniform levels), 32 (float)",
     "vector_size": "dimension of the word vectors",
@@ -58,15 +61,25 @@ class CommandError(Exception):
     """A user error the command reports in one line."""
 
 
-def positive_int(text):
-    """argparse type: an integer >= 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid int value: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
-    return value
+def number_type(kind, minimum=None, maximum=None):
+    """argparse type: an int or a finite float within [minimum, maximum]."""
+    def parse(text):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"invalid {kind.__name__} value: {text!r}") from None
+        if not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r}")
+        if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
+            bounds = f"in [{minimum}, {maximum}]" if maximum is not None else f">= {minimum}"
+            raise argparse.ArgumentTypeError(f"must be {bounds}, got {value}")
+        return value
+
+    parse.__name__ = kind.__name__
+    return parse
+
+
+positive_int = number_type(int, minimum=1)
 
 
 def _input_file(path, what="file"):
@@ -106,8 +119,13 @@ def _word2bits_flags(parser):
         elif name == "bits":
             parser.add_argument(flag, dest=name, type=int, default=default, choices=SUPPORTED_BITS,
                                 help=help_text + " (default: %(default)s)")
+        elif name in SWITCH_FLAGS:
+            parser.add_argument(flag, dest=name, type=int, default=default, choices=(0, 1),
+                                help=help_text + " (default: %(default)s)")
         else:
-            kind = float if isinstance(default, float) else int
+            # Word2Bits range-checks what reaches its kernel; these bounds are gensim's own, checked
+            # while parsing so that no corpus is scanned with them (NaN and inf never pass).
+            kind = number_type(float if isinstance(default, float) else int, minimum=FLAG_MINIMUM.get(name))
             parser.add_argument(flag, dest=name, type=kind, default=default, metavar=name.upper(),
                                 help=help_text + " (default: %(default)s)")
 
@@ -295,6 +313,8 @@ def run_train(args):
     _output_file(args.output)
     options = {name: getattr(args, name) for name in inspect.signature(Word2Bits.__init__).parameters
                if name not in NOT_FLAGS}
+    if not options.get("negative") and not options.get("hs"):
+        raise CommandError("--negative 0 with --hs 0 leaves nothing to train; use negative sampling or --hs 1")
     model = Word2Bits(**options)  # validates every flag (ValueError) before any work
     corpus = LineSentence(args.corpus)
     print(f"scanning the vocabulary of {args.corpus} ...", file=sys.stderr)
