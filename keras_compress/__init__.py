@@ -16,7 +16,8 @@ if int(_keras.__version__.split(".")[0]) < 3:
 
 from keras_compress import callbacks, schedules
 from keras_compress.export import TFLiteExportError, export_tflite
-from keras_compress.factorized_embedding import FactorizedEmbedding, compress_embeddings
+from keras_compress import engine
+from keras_compress.factorized_embedding import FactorizedEmbedding, FactorizedReversibleEmbedding, compress_embeddings
 from keras_compress import lstm_autoencoder, rae
 from keras_compress.lstm_autoencoder import LSTMAutoencoder
 from keras_compress.rae import RecursiveAutoencoder
@@ -24,6 +25,7 @@ from keras_compress import distillation, quantization
 from keras_compress.distillation import Distiller
 from keras_compress.quantization import quantize_model
 
-__all__ = ["export_tflite", "TFLiteExportError", "FactorizedEmbedding", "compress_embeddings", "callbacks", "schedules",
+__all__ = ["export_tflite", "TFLiteExportError", "FactorizedEmbedding", "FactorizedReversibleEmbedding",
+           "compress_embeddings", "engine", "callbacks", "schedules",
            "quantization", "distillation", "quantize_model", "Distiller"]
 __all__ += ["rae", "lstm_autoencoder", "RecursiveAutoencoder", "LSTMAutoencoder"]

@@ -6,8 +6,15 @@ training and keep training both factors; CALR (Section 3.2) as a callback.
 """
 
 import keras
+import numpy as np
 
-from keras_compress.factorized_embedding import DEFAULT_SINGULAR_VALUES, compress_embeddings
+from keras_compress import engine
+from keras_compress.factorized_embedding import (
+    DEFAULT_SINGULAR_VALUES,
+    apply_compression,
+    check_compression_arguments,
+    plan_compression,
+)
 from keras_compress.schedules import CALR, CyclicLR
 
 __all__ = ["EmbeddingCompression", "LearningRateScheduleCallback", "CALRScheduler", "CyclicLRScheduler"]
@@ -26,8 +33,9 @@ def rebuild_optimizer(model):
     old = model.optimizer
     if old is None:
         raise ValueError("the model is not compiled: no optimizer to rebuild")
-    new = old.__class__.from_config(old.get_config())
-    new.build(model.trainable_variables)
+    with engine.model_scope(model):  # a MirroredStrategy needs its optimizer built in its scope
+        new = old.__class__.from_config(old.get_config())
+        new.build(model.trainable_variables)
     if not old.built:
         model.optimizer = new
         return 0
@@ -57,14 +65,18 @@ class EmbeddingCompression(keras.callbacks.Callback):
     start from zero, as if those variables were new. Compiled metrics and losses are unchanged
     and keep reporting; the epoch's metrics are reset at its start as usual.
 
-    Tested on the TensorFlow backend (the one TFLite export needs). The JAX trainer captures
-    its variables once per ``fit`` call, so on JAX the callback raises; call
-    :func:`~keras_compress.compress_embeddings` between two ``fit`` calls and re-compile instead.
+    Embeddings are found at every depth (custom layers, nested models, keras-hub backbones; see
+    :func:`~keras_compress.compress_embeddings`). Tested on the TensorFlow backend (also under
+    ``tf.distribute.MirroredStrategy``: the factors and the optimizer are created in the
+    model's strategy scope) and on PyTorch. The JAX trainer captures its variables once per
+    ``fit`` call, so on JAX the callback raises; call :func:`~keras_compress.compress_embeddings`
+    between two ``fit`` calls and re-compile instead.
 
     Args:
         at_epoch: 0-based epoch at whose start to compress (0 compresses before training).
         reduction: fraction of each embedding's parameters to remove.
-        layers: names of the Embedding layers to compress (default: all).
+        layers: names, paths or layer objects of the embeddings to compress, or a predicate
+            (default: all). Checked against the model when training begins.
         rank: a fixed rank instead of ``reduction``.
         singular_values: "first", "second" or "split" (see ``svd_factors``).
         verbose: print a line with the parameter counts when compressing.
@@ -91,11 +103,12 @@ class EmbeddingCompression(keras.callbacks.Callback):
         verbose=1,
     ):
         super().__init__()
-        if isinstance(at_epoch, bool) or not isinstance(at_epoch, int) or at_epoch < 0:
+        if isinstance(at_epoch, bool) or not isinstance(at_epoch, (int, np.integer)) or at_epoch < 0:
             raise ValueError(f"at_epoch must be a non-negative int, got {at_epoch!r}")
-        if rank is None and not 0 <= reduction < 1:
-            raise ValueError(f"reduction must be in [0, 1), got {reduction!r}")
-        self.at_epoch = at_epoch
+        # Everything that does not need the model is checked now, not after an epoch.
+        check_compression_arguments(reduction, rank, singular_values)
+        engine.check_layer_argument("layers", layers)
+        self.at_epoch = int(at_epoch)
         self.reduction = reduction
         self.layers = layers
         self.rank = rank
@@ -104,6 +117,7 @@ class EmbeddingCompression(keras.callbacks.Callback):
         self.params_before = None
         self.params_after = None
         self.compressed_at_step = None
+        self._plan = None
 
     def on_train_begin(self, logs=None):
         if keras.backend.backend() == "jax":
@@ -111,20 +125,19 @@ class EmbeddingCompression(keras.callbacks.Callback):
                 "EmbeddingCompression cannot change variables inside fit on the JAX backend; "
                 "call keras_compress.compress_embeddings() between fit calls instead"
             )
+        # Layer names and reductions that do not fit this model fail here, before training.
+        self._plan = None
+        if self.model.built:
+            self._plan = plan_compression(self.model, self.reduction, self.layers, self.rank, self.singular_values)
 
     def on_epoch_begin(self, epoch, logs=None):
         if epoch != self.at_epoch or self.compressed_at_step is not None:
             return
         model = self.model
         self.params_before = model.count_params()
-        compress_embeddings(
-            model,
-            reduction=self.reduction,
-            layers=self.layers,
-            rank=self.rank,
-            singular_values=self.singular_values,
-            in_place=True,
-        )
+        plan = self._plan if self.at_epoch == 0 and self._plan is not None else plan_compression(
+            model, self.reduction, self.layers, self.rank, self.singular_values)
+        apply_compression(model, plan)
         rebuild_optimizer(model)
         # fit() calls model.train_function every step: trace it again for the new layers.
         model.make_train_function(force=True)

@@ -10,12 +10,14 @@ sample inputs and compared with the Keras model.
 """
 
 import dataclasses
-import functools
 import os
 import re
 import tempfile
+import warnings
 
 import numpy as np
+
+from keras_compress import engine
 
 __all__ = ["TFLiteExportError", "TFLiteExport", "export_tflite"]
 
@@ -49,32 +51,53 @@ class TFLiteExport:
         return dataclasses.asdict(self)
 
 
-def _as_input_list(data, num_inputs):
-    """One array per model input from an array, a list of arrays or an ``(x, y)`` pair."""
+def _as_input_list(data, num_inputs, names=None):
+    """One array per model input from an array, a list of arrays, a dict of arrays keyed by
+    input name (keras-hub models) or an ``(x, y)`` pair."""
     if hasattr(data, "shape"):
         return [np.asarray(data)]
+    if isinstance(data, dict):
+        if names is None:
+            raise TypeError("got a dict of inputs for a model whose inputs are not a dict")
+        missing = [name for name in names if name not in data]
+        if missing:
+            raise ValueError(f"the input dict lacks {missing}; the model takes {names}")
+        return [np.asarray(data[name]) for name in names]
     if isinstance(data, (list, tuple)):
         if len(data) == num_inputs and all(hasattr(item, "shape") for item in data):
             return [np.asarray(item) for item in data]
         if len(data) == 2:  # (x, y) as fit() takes it: keep x
-            return _as_input_list(data[0], num_inputs)
+            return _as_input_list(data[0], num_inputs, names)
     raise TypeError(
-        f"expected an array, a list of {num_inputs} arrays (one per model input) or an (x, y) "
-        f"pair, got {type(data).__name__}"
+        f"expected an array, a list of {num_inputs} arrays (one per model input), a dict of "
+        f"arrays or an (x, y) pair, got {type(data).__name__}"
     )
 
 
-def _collect_rows(data, num_inputs, limit):
+def _input_names(model):
+    """The keys of a model that takes a dict of inputs (every keras-hub model), else None."""
+    structure = getattr(model, "input", None) if getattr(model, "inputs", None) else None
+    return sorted(structure) if isinstance(structure, dict) else None
+
+
+def _pack(names, arrays):
+    """What the model's call takes: one array, a list, or a dict keyed by input name."""
+    if names is not None:
+        return dict(zip(names, arrays))
+    return arrays[0] if len(arrays) == 1 else list(arrays)
+
+
+def _collect_rows(data, num_inputs, limit, names=None):
     """Up to ``limit`` rows from arrays, or from a tf.data.Dataset / generator of batches."""
     if data is None:
         return None
     if callable(data) and not hasattr(data, "shape"):
         data = data()
-    if hasattr(data, "shape") or isinstance(data, (list, tuple)):
-        return [array[:limit] for array in _as_input_list(data, num_inputs)]
+    if hasattr(data, "shape") or isinstance(data, (list, tuple, dict)):
+        return [array[:limit] for array in _as_input_list(data, num_inputs, names)]
     chunks, count = None, 0
     for batch in data:
-        arrays = _as_input_list(batch, num_inputs)
+        arrays = _as_input_list(batch, num_inputs, names)
         chunks = chunks or [[] for _ in arrays]
         for store, array in zip(chunks, arrays):
             store.append(array)
@@ -86,12 +109,16 @@ def _collect_rows(data, num_inputs, limit):
     return [np.concatenate(store)[:limit] for store in chunks]
 
 
-def _input_specs(model, rows, batch_size):
-    """One ``tf.TensorSpec`` per model input; int inputs become int32, floats float32."""
+def _input_specs(model, rows, batch_size, sequence_length=None):
+    """One ``tf.TensorSpec`` per model input; int inputs become int32, floats float32; a
+    dynamic sequence dimension (axis 1) becomes ``sequence_length`` when given."""
     import tensorflow as tf
 
     specs = []
     known = getattr(model, "inputs", None)
+    names = _input_names(model)
+    if names is not None:
+        known = [model.input[name] for name in names]
     if known:
         for index, tensor in enumerate(known):
             dtype = tf.as_dtype(tensor.dtype)
@@ -111,6 +138,8 @@ def _input_specs(model, rows, batch_size):
         elif dtype.is_floating:
             dtype = tf.float32
         shape = (batch_size,) + tuple(shape[1:])
+        if sequence_length is not None and len(shape) > 1 and shape[1] is None:
+            shape = (shape[0], sequence_length) + shape[2:]
         name = re.sub(r"[^A-Za-z0-9_]", "_", name) or f"input_{index}"
         result.append(tf.TensorSpec(shape, dtype, name=name))
     return result
@@ -119,7 +148,7 @@ def _input_specs(model, rows, batch_size):
 def _random_rows(model, specs, count, seed=0):
     """Sample rows when the caller gave none: ids below the smallest embedding vocabulary."""
     rng = np.random.default_rng(seed)
-    vocab = [layer.input_dim for layer in model._flatten_layers() if hasattr(layer, "input_dim")]
+    vocab = [layer.input_dim for layer in engine.all_layers(model) if hasattr(layer, "input_dim")]
     high = min(vocab) if vocab else 2
     rows = []
     for spec in specs:
@@ -127,7 +156,7 @@ def _random_rows(model, specs, count, seed=0):
         if None in shape:
             raise ValueError(
                 f"Input {spec.name!r} has a dynamic dimension {tuple(spec.shape)}: "
-                "pass sample_inputs=... with concrete shapes."
+                "pass sample_inputs=... with concrete shapes, or sequence_length=N."
             )
         if spec.dtype.is_integer:
             rows.append(rng.integers(0, high, size=shape).astype(np.int32))
@@ -142,15 +171,12 @@ def _unsupported_ops(message):
     return sorted(set(ops))
 
 
-def _convert(model, specs, quantization, calibration_rows, integer_io):
+def _convert(model, specs, quantization, calibration_rows, integer_io, names=None):
     import keras
     import tensorflow as tf
 
-    num_inputs = len(specs)
-
     def serve(*args):
-        inputs = args[0] if num_inputs == 1 else list(args)
-        return model(inputs, training=False)
+        return model(_pack(names, args), training=False)
 
     with tempfile.TemporaryDirectory() as saved_model_dir:
         archive = keras.export.ExportArchive()
@@ -193,6 +219,8 @@ def _convert(model, specs, quantization, calibration_rows, integer_io):
                     " Recurrent layers (LSTM/GRU) need unroll=True, or pass batch_size=1 "
                     "to export_tflite for a static batch."
                 )
+            elif any(None in tuple(spec.shape)[1:] for spec in specs):
+                hint = " Inputs have a dynamic sequence length: try sequence_length=N (a fixed length)."
             raise TFLiteExportError(
                 f"TFLite cannot convert model {model.name!r} with builtin ops only "
                 f"(quantization={quantization!r}). Unsupported: {', '.join(ops) or 'see below'}.{hint}\n"
@@ -203,7 +231,7 @@ def _convert(model, specs, quantization, calibration_rows, integer_io):
 def _check_calibratable(model):
     import keras
 
-    for layer in model._flatten_layers(include_self=False):
+    for layer in engine.all_layers(model):
         if isinstance(layer, keras.layers.RNN) and not layer.unroll:
             # TF 2.21's calibrator segfaults on the While loop of a rolled LSTM/GRU: refuse
             # instead of taking the Python process down.
@@ -214,10 +242,10 @@ def _check_calibratable(model):
             )
 
 
-def _keras_outputs(model, rows):
+def _keras_outputs(model, rows, names=None):
     import keras
 
-    outputs = model(rows[0] if len(rows) == 1 else rows, training=False)
+    outputs = model(_pack(names, rows), training=False)
     if isinstance(outputs, dict):
         outputs = [outputs[key] for key in sorted(outputs)]
     if not isinstance(outputs, (list, tuple)):
@@ -267,6 +295,55 @@ def _natural_key(name):
     return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
 
 
+def _check_writable(path):
+    """Create the folder and prove a file can be written there, before any conversion."""
+    directory = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"cannot write the TFLite model to {path!r}: it is a directory")
+    try:
+        os.makedirs(directory, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=directory, suffix=".tflite"):
+            pass
+    except OSError as error:
+        raise type(error)(f"cannot write the TFLite model to {path!r}: {error.strerror or error}") from error
+
+
+def stored_kernels(model_content):
+    """(name, dtype, shape) of the constant tensors of at least 2 dimensions in a TFLite model."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_content=model_content)
+    produced = {index for op in interpreter._get_ops_details() for index in op["outputs"]}
+    produced |= {detail["index"] for detail in interpreter.get_input_details()}
+    return [
+        (detail["name"], np.dtype(detail["dtype"]), tuple(detail["shape"]))
+        for detail in interpreter.get_tensor_details()
+        if detail["index"] not in produced and len(detail["shape"]) >= 2
+    ]
+
+
+# TFLite's dynamic-range quantization leaves weights with fewer elements than this float.
+TFLITE_MIN_QUANTIZED_ELEMENTS = 1024
+
+
+def _warn_float_kernels(content, model, quantization):
+    kernels = stored_kernels(content)
+    integer = [name for name, dtype, _ in kernels if np.issubdtype(dtype, np.integer)]
+    large_float = [f"{name} {shape}" for name, dtype, shape in kernels
+                   if dtype == np.float32 and int(np.prod(shape)) >= TFLITE_MIN_QUANTIZED_ELEMENTS]
+    if not integer:
+        warnings.warn(
+            f"export_tflite(quantization={quantization!r}): the TFLite model of {model.name!r} has no "
+            "integer kernel; every weight stayed float32"
+            + (f" ({len(kernels)} kernels, all under {TFLITE_MIN_QUANTIZED_ELEMENTS} elements, which "
+               "TFLite keeps float unless they are fake-quantized: see quantize_model)" if not large_float else ""),
+            UserWarning, stacklevel=3)
+    if large_float:
+        warnings.warn(
+            f"export_tflite(quantization={quantization!r}) left these kernels of {model.name!r} float32: "
+            + ", ".join(large_float), UserWarning, stacklevel=3)
+
+
 def export_tflite(
     model,
     path,
@@ -276,6 +353,7 @@ def export_tflite(
     batch_size=None,
     num_samples=64,
     integer_io=False,
+    sequence_length=None,
 ):
     """Convert ``model`` to a ``.tflite`` file with builtin ops and check it against Keras.
 
@@ -302,6 +380,15 @@ def export_tflite(
             exported with a static batch.
         num_samples: rows used for calibration and for the check.
         integer_io: with full-integer ``"int8"``, make float inputs and outputs int8 too.
+        sequence_length: fix a dynamic sequence dimension (axis 1 of every input whose
+            length is ``None``, as in keras-hub models) to this length, for models the
+            converter cannot express with a dynamic length (the error says so).
+
+    Models with a dict of inputs (every keras-hub model) take ``sample_inputs`` and
+    ``representative_data`` as dicts of arrays keyed by input name; the TFLite signature has
+    one input per key. The output path is checked (its folder created and written to) before
+    anything is converted. With ``"dynamic"`` or ``"int8"``, a UserWarning names the model's
+    large kernels that TFLite left float32, and says so when no kernel came out as integers.
 
     Returns:
         A :class:`TFLiteExport` with ``path``, ``size_bytes``, ``quantization``,
@@ -310,6 +397,7 @@ def export_tflite(
 
     Raises:
         ValueError: a bad argument.
+        OSError: the output path cannot be written (checked before converting).
         TFLiteExportError: the converter cannot express the model with TFLite builtin ops
             (the message names the ops, e.g. ``tf.TensorListReserve`` from a non-unrolled LSTM).
 
@@ -328,21 +416,31 @@ def export_tflite(
         raise ValueError(f"batch_size must be a positive int or None, got {batch_size!r}")
     if not isinstance(num_samples, int) or num_samples < 1:
         raise ValueError(f"num_samples must be a positive int, got {num_samples!r}")
+    if sequence_length is not None and (isinstance(sequence_length, bool) or not isinstance(sequence_length, int)
+                                        or sequence_length < 1):
+        raise ValueError(f"sequence_length must be a positive int or None, got {sequence_length!r}")
     if not getattr(model, "built", False):
-        raise ValueError(f"Model {model.name!r} is not built: call it on data or build() it first")
+        raise ValueError(f"Model {getattr(model, 'name', model)!r} is not built: call it on data or build() it first")
     path = os.fspath(path)
     if not path.endswith(".tflite"):
         raise ValueError(f"path must end with '.tflite', got {path!r}")
+    _check_writable(path)
 
+    names = _input_names(model)
     known_inputs = len(model.inputs) if getattr(model, "inputs", None) else None
-    calibration_rows = _collect_rows(representative_data, known_inputs or 1, num_samples)
-    check_rows = _collect_rows(sample_inputs, known_inputs or 1, num_samples)
-    specs = _input_specs(model, check_rows if check_rows is not None else calibration_rows, batch_size)
+    calibration_rows = _collect_rows(representative_data, known_inputs or 1, num_samples, names)
+    check_rows = _collect_rows(sample_inputs, known_inputs or 1, num_samples, names)
+    specs = _input_specs(model, check_rows if check_rows is not None else calibration_rows, batch_size,
+                         sequence_length)
     if check_rows is None:
         check_rows = calibration_rows if calibration_rows is not None else _random_rows(model, specs, min(num_samples, 8))
     if len(check_rows) != len(specs):
         raise ValueError(f"model has {len(specs)} inputs but the sample data has {len(check_rows)} arrays")
     check_rows = [np.asarray(array, dtype=spec.dtype.as_numpy_dtype) for array, spec in zip(check_rows, specs)]
+    for array, spec in zip(check_rows, specs):
+        fixed = tuple(spec.shape)[1:]
+        if any(want is not None and want != got for want, got in zip(fixed, array.shape[1:])):
+            raise ValueError(f"sample input {spec.name!r} has shape {array.shape}, the model takes {tuple(spec.shape)}")
     if batch_size is not None:
         usable = len(check_rows[0]) // batch_size * batch_size
         if usable == 0:
@@ -351,14 +449,14 @@ def export_tflite(
 
     if quantization == "int8" and calibration_rows is not None:
         _check_calibratable(model)
-    content = _convert(model, specs, quantization, calibration_rows, integer_io)
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
+    content = _convert(model, specs, quantization, calibration_rows, integer_io, names)
     with open(path, "wb") as handle:
         handle.write(content)
 
     tflite_outputs = run_tflite(content, check_rows, batch_size, [spec.name for spec in specs])
-    keras_outputs = _keras_outputs(model, check_rows)
+    if quantization in ("dynamic", "int8"):
+        _warn_float_kernels(content, model, quantization)
+    keras_outputs = _keras_outputs(model, check_rows, names)
     if len(tflite_outputs) != len(keras_outputs):
         raise TFLiteExportError(
             f"TFLite model has {len(tflite_outputs)} outputs, Keras model {len(keras_outputs)}"

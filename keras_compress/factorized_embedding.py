@@ -8,14 +8,20 @@ comes back.
 """
 
 import math
+import numbers
+import sys
 
 import keras
 import numpy as np
 from keras import ops
 
+from keras_compress import engine
+
 __all__ = [
     "FactorizedEmbedding",
+    "FactorizedReversibleEmbedding",
     "compress_embeddings",
+    "factorize_in_place",
     "rank_for_reduction",
     "svd_factors",
     "SINGULAR_VALUE_PLACEMENTS",
@@ -37,8 +43,7 @@ def rank_for_reduction(input_dim, output_dim, reduction):
     Raises:
         ValueError: ``reduction`` outside [0, 1) or a reduction so large that k < 1.
     """
-    if not 0 <= reduction < 1:
-        raise ValueError(f"reduction must be in [0, 1), got {reduction!r}")
+    reduction = check_reduction(reduction)
     rank = math.floor((1 - reduction) * input_dim * output_dim / (input_dim + output_dim))
     if rank < 1:
         raise ValueError(
@@ -79,14 +84,37 @@ def svd_factors(matrix, rank, singular_values=DEFAULT_SINGULAR_VALUES):
     return first.astype(np.float32), second.astype(np.float32)
 
 
-@keras.saving.register_keras_serializable(package="keras_compress")
-class FactorizedEmbedding(keras.layers.Layer):
-    """An embedding stored as two trainable factors: a V x k lookup table and a k x d projection.
+def _check_positive_int(argument, value):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
+        raise ValueError(f"{argument} must be a positive integer, got {value!r}")
+    return int(value)
 
-    A drop-in for ``keras.layers.Embedding``: same inputs, outputs and mask, with
-    k (V + d) parameters instead of V d. Build one from a trained embedding with
+
+def reverse_logits(layer, inputs, project):
+    """`ReversibleEmbedding`'s output projection: ``project(inputs)`` with its reverse dtype and
+    logit soft cap (shared by the factorized and quantized reversible embeddings)."""
+    if layer.reverse_dtype is not None:
+        inputs = ops.cast(inputs, layer.reverse_dtype)
+    logits = project(inputs)
+    if layer.logit_soft_cap is not None:
+        logits = ops.multiply(ops.tanh(ops.divide(logits, layer.logit_soft_cap)), layer.logit_soft_cap)
+    return logits
+
+
+def _cast_ids(inputs):
+    return inputs if inputs.dtype in ("int32", "int64") else ops.cast(inputs, "int32")
+
+
+@keras.saving.register_keras_serializable(package="keras_compress")
+class FactorizedEmbedding(keras.layers.Embedding):
+    """An ``Embedding`` stored as two trainable factors: a V x k table and a k x d projection.
+
+    A drop-in for ``keras.layers.Embedding`` (and a subclass of it): same inputs, outputs and
+    mask, with k (V + d) parameters instead of V d. Build one from a trained embedding with
     :meth:`from_embedding`, or let :func:`compress_embeddings` /
-    :class:`keras_compress.callbacks.EmbeddingCompression` do it for a whole model.
+    :class:`keras_compress.callbacks.EmbeddingCompression` change a model's embeddings in place.
+    ``layer.embeddings`` is the V x d product (computed; large), ``layer.table`` and
+    ``layer.projection`` are the factors.
 
     Args:
         input_dim: vocabulary size V (largest index + 1).
@@ -127,31 +155,47 @@ class FactorizedEmbedding(keras.layers.Layer):
         weights=None,
         **kwargs,
     ):
-        for argument, value in (("input_dim", input_dim), ("output_dim", output_dim), ("rank", rank)):
-            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value <= 0:
-                raise ValueError(f"{argument} must be a positive integer, got {value!r}")
-        super().__init__(**kwargs)
-        self.input_dim = int(input_dim)
-        self.output_dim = int(output_dim)
-        self.rank = int(rank)
-        self.embeddings_initializer = keras.initializers.get(embeddings_initializer)
-        self.projection_initializer = keras.initializers.get(projection_initializer)
-        self.embeddings_regularizer = keras.regularizers.get(embeddings_regularizer)
-        self.projection_regularizer = keras.regularizers.get(projection_regularizer)
-        self.embeddings_constraint = keras.constraints.get(embeddings_constraint)
-        self.projection_constraint = keras.constraints.get(projection_constraint)
-        self.mask_zero = mask_zero
-        self.supports_masking = mask_zero
-        # Integer ids must not be cast to the float compute dtype on the way in.
-        self.autocast = False
+        _check_positive_int("input_dim", input_dim)
+        _check_positive_int("output_dim", output_dim)
+        if kwargs.get("lora_rank"):
+            raise ValueError("FactorizedEmbedding is already low-rank; it does not take lora_rank")
+        super().__init__(
+            int(input_dim),
+            int(output_dim),
+            embeddings_initializer=embeddings_initializer,
+            embeddings_regularizer=embeddings_regularizer,
+            embeddings_constraint=embeddings_constraint,
+            mask_zero=mask_zero,
+            **kwargs,
+        )
+        self._set_factorization(rank, projection_initializer, projection_regularizer, projection_constraint)
         if weights is not None:
             self.build()
             self.set_weights(list(weights))
 
+    def _set_factorization(self, rank, initializer="glorot_uniform", regularizer=None, constraint=None):
+        self.rank = _check_positive_int("rank", rank)
+        self.projection_initializer = keras.initializers.get(initializer)
+        self.projection_regularizer = keras.regularizers.get(regularizer)
+        self.projection_constraint = keras.constraints.get(constraint)
+        # Set by compress_embeddings for a layer its parent re-creates as a plain Embedding
+        # when a .keras file loads: such a layer saves the merged V x d product (see save_own_variables).
+        self.merge_on_save = False
+
     def build(self, input_shape=None):
         if self.built:
             return
-        self.embeddings = self.add_weight(
+        self._add_factors()
+        if not getattr(self, "tie_weights", True):
+            self.reverse_embeddings = self.add_weight(
+                shape=(self.output_dim, self.input_dim),
+                initializer=self.embeddings_initializer,
+                name="reverse_embeddings",
+            )
+        self.built = True
+
+    def _add_factors(self):
+        self.table = self.add_weight(
             shape=(self.input_dim, self.rank),
             initializer=self.embeddings_initializer,
             regularizer=self.embeddings_regularizer,
@@ -165,53 +209,86 @@ class FactorizedEmbedding(keras.layers.Layer):
             constraint=self.projection_constraint,
             name="projection",
         )
-        self.built = True
+        return [self.table, self.projection]
 
-    def call(self, inputs):
-        if inputs.dtype not in ("int32", "int64"):
-            inputs = ops.cast(inputs, "int32")
-        # Gather k numbers per token first, then project: V k + k d parameters and
-        # tokens x k x d work, never the V x d product.
-        low_rank = ops.take(self.embeddings, inputs, axis=0)
-        return ops.cast(ops.matmul(low_rank, self.projection), self.compute_dtype)
-
-    def compute_mask(self, inputs, mask=None):
-        if not self.mask_zero:
-            return None
-        return ops.not_equal(inputs, 0)
-
-    def compute_output_shape(self, input_shape):
-        return (*input_shape, self.output_dim)
-
-    def compute_output_spec(self, inputs):
-        return keras.KerasTensor(self.compute_output_shape(inputs.shape), dtype=self.compute_dtype)
+    def factors(self):
+        """The (table, projection) tensors the forward pass uses."""
+        return self.table, self.projection
 
     @property
-    def embedding_matrix(self):
-        """The full V x d matrix the two factors represent (for analysis; large)."""
-        return ops.matmul(self.embeddings, self.projection)
+    def embeddings(self):
+        """The V x d matrix the two factors represent (computed on every access; large)."""
+        return ops.matmul(*self.factors())
+
+    embedding_matrix = embeddings
+
+    def call(self, inputs):
+        table, projection = self.factors()
+        # Gather k numbers per token first, then project: V k + k d parameters and
+        # tokens x k x d work, never the V x d product.
+        low_rank = ops.take(table, _cast_ids(inputs), axis=0)
+        return ops.cast(ops.matmul(low_rank, projection), self.compute_dtype)
+
+    def enable_lora(self, *args, **kwargs):
+        raise ValueError(f"{type(self).__name__} {self.name!r} is already low-rank; LoRA does not apply")
+
+    def quantize(self, *args, **kwargs):
+        # keras.Model.quantize catches this, warns and goes on with the other layers.
+        raise NotImplementedError(
+            f"{type(self).__name__} {self.name!r}: Keras post-training quantization does not apply "
+            "to factorized embeddings; use keras_compress.quantize_model (both factors) instead."
+        )
+
+    def _saved_variables(self):
+        extra = [] if getattr(self, "tie_weights", True) else [self.reverse_embeddings]
+        return [self.table, self.projection] + extra
+
+    def save_own_variables(self, store):
+        if not self.built:
+            return
+        extra = [self._reverse_kernel()] if len(self._saved_variables()) > 2 else []
+        if self.merge_on_save:
+            # What the plain Embedding its parent re-creates on load expects (like Keras's
+            # LoRA merging on save): the file reloads with equal outputs, uncompressed.
+            values = [self.embeddings] + extra
+        else:
+            values = list(self.factors()) + extra
+        for index, value in enumerate(values):
+            store[str(index)] = keras.ops.convert_to_numpy(value)
+
+    def _reverse_kernel(self):
+        return self.reverse_embeddings
+
+    def load_own_variables(self, store):
+        values = [store[str(index)] for index in range(len(store.keys()))]
+        variables = self._saved_variables()
+        if len(values) == len(variables) - 1 and tuple(values[0].shape) == (self.input_dim, self.output_dim):
+            # A merged V x d matrix (saved with merge_on_save): factorize it again at this rank.
+            values = list(svd_factors(np.asarray(values[0]), self.rank, "split")) + values[1:]
+        if len(values) != len(variables):
+            raise ValueError(
+                f"Layer {self.name!r} expected {len(variables)} variables, but received {len(values)} "
+                "variables during loading."
+            )
+        for variable, value in zip(variables, values):
+            variable.assign(value)
 
     def get_config(self):
         config = super().get_config()
         config.update(
             {
-                "input_dim": self.input_dim,
-                "output_dim": self.output_dim,
                 "rank": self.rank,
-                "embeddings_initializer": keras.initializers.serialize(self.embeddings_initializer),
                 "projection_initializer": keras.initializers.serialize(self.projection_initializer),
-                "embeddings_regularizer": keras.regularizers.serialize(self.embeddings_regularizer),
                 "projection_regularizer": keras.regularizers.serialize(self.projection_regularizer),
-                "embeddings_constraint": keras.constraints.serialize(self.embeddings_constraint),
                 "projection_constraint": keras.constraints.serialize(self.projection_constraint),
-                "mask_zero": self.mask_zero,
             }
         )
         return config
 
     @classmethod
     def from_embedding(cls, layer, rank=None, reduction=None, singular_values=DEFAULT_SINGULAR_VALUES, name=None):
-        """Factorize a built ``keras.layers.Embedding`` by truncated SVD of its matrix.
+        """A new ``FactorizedEmbedding`` from a built ``keras.layers.Embedding`` (a copy; to
+        change a model in place use :func:`compress_embeddings`).
 
         Args:
             layer: a built ``Embedding`` (its name, dtype, mask_zero, initializer, regularizer
@@ -219,23 +296,14 @@ class FactorizedEmbedding(keras.layers.Layer):
             rank: k; or give ``reduction`` instead.
             reduction: fraction p of parameters to remove; k = floor((1-p) V d / (V + d)).
             singular_values: "first", "second" or "split" (see :func:`svd_factors`).
-            name: name of the new layer (default: the old layer's, so a model's layer names
-                do not change).
+            name: name of the new layer (default: the old layer's).
 
         Returns:
             A built ``FactorizedEmbedding`` whose output is the rank-k approximation of ``layer``'s.
         """
-        if not isinstance(layer, keras.layers.Embedding):
+        if type(layer) is not keras.layers.Embedding:
             raise TypeError(f"from_embedding needs a keras.layers.Embedding, got {type(layer).__name__}")
-        if not layer.built:
-            raise ValueError(f"Embedding {layer.name!r} is not built yet: it has no weights to factorize")
-        if layer.quantization_mode is not None or getattr(layer, "lora_enabled", False):
-            raise ValueError(f"Embedding {layer.name!r} is quantized or has LoRA enabled; factorize a plain float Embedding")
-        if (rank is None) == (reduction is None):
-            raise ValueError("pass exactly one of rank= or reduction=")
-        if rank is None:
-            rank = rank_for_reduction(layer.input_dim, layer.output_dim, reduction)
-        first, second = svd_factors(keras.ops.convert_to_numpy(layer.embeddings), rank, singular_values)
+        rank, first, second = _factor(layer, rank, reduction, singular_values)
         return cls(
             layer.input_dim,
             layer.output_dim,
@@ -250,208 +318,242 @@ class FactorizedEmbedding(keras.layers.Layer):
         )
 
 
-def _is_target(layer, layers):
-    if type(layer) is not keras.layers.Embedding:  # subclasses may change call()
-        return False
-    return layers is None or layer.name in layers or layer in layers
+@keras.saving.register_keras_serializable(package="keras_compress")
+class FactorizedReversibleEmbedding(FactorizedEmbedding, keras.layers.ReversibleEmbedding):
+    """``keras.layers.ReversibleEmbedding`` (keras-hub's token embedding) with a factorized table.
 
-
-def _check_layers_argument(model, layers):
-    if layers is None:
-        return None
-    if isinstance(layers, (str, keras.layers.Layer)):
-        layers = [layers]
-    names = {layer.name for layer in model._flatten_layers(include_self=False)}
-    missing = [item for item in layers if isinstance(item, str) and item not in names]
-    if missing:
-        raise ValueError(f"No layer named {missing} in model {model.name!r}; it has {sorted(names)}")
-    return list(layers)
-
-
-def _targets(model, layers):
-    found = [layer for layer in model._flatten_layers(include_self=False) if _is_target(layer, layers)]
-    if not found:
-        raise ValueError(
-            f"Model {model.name!r} has no keras.layers.Embedding to factorize"
-            + (f" among {layers}" if layers is not None else "")
-        )
-    return found
-
-
-def _factorize(layer, reduction, rank, singular_values):
-    return FactorizedEmbedding.from_embedding(
-        layer, rank=rank, reduction=None if rank is not None else reduction, singular_values=singular_values
-    )
-
-
-def compress_embeddings(
-    model, reduction=0.9, layers=None, rank=None, singular_values=DEFAULT_SINGULAR_VALUES, in_place=False
-):
-    """Replace Embedding layers of a trained model by SVD-initialized FactorizedEmbeddings.
-
-    Every other layer keeps its exact weights. Train the result further ("online") to win
-    back the accuracy lost by truncation, or use it as is.
+    With ``tie_weights=True`` the output projection is the transpose of the same two factors,
+    computed as ``(x @ projection.T) @ table.T`` (k (V + d) work per token, never V x d), so
+    the tied embedding and logits stay consistent while both factors train.
 
     Args:
-        model: a built Functional, Sequential or subclassed Keras model.
-        reduction: fraction of each embedding's parameters to remove (paper's p).
-        layers: names or layer objects to factorize (default: every ``keras.layers.Embedding``).
+        input_dim, output_dim, rank, **kwargs: as :class:`FactorizedEmbedding`.
+        tie_weights, reverse_dtype, logit_soft_cap: as ``ReversibleEmbedding``.
+
+    Example:
+
+    ```python
+    layer = FactorizedReversibleEmbedding(100, 16, rank=4)
+    hidden = layer(np.array([[1, 2, 3]]))        # (1, 3, 16)
+    logits = layer(hidden, reverse=True)          # (1, 3, 100)
+    ```
+    """
+
+    def __init__(self, input_dim, output_dim, rank, tie_weights=True, reverse_dtype=None, logit_soft_cap=None,
+                 **kwargs):
+        weights = kwargs.pop("weights", None)
+        super().__init__(input_dim, output_dim, rank, **kwargs)
+        self.tie_weights = tie_weights
+        self.reverse_dtype = reverse_dtype
+        self.logit_soft_cap = logit_soft_cap
+        if weights is not None:
+            self.build()
+            self.set_weights(list(weights))
+
+    def call(self, inputs, reverse=False):
+        if not reverse:
+            result = super().call(inputs)
+            mask = keras.layers.Embedding.compute_mask(self, inputs)
+            if mask is not None:
+                engine.set_mask(result, mask)
+            return result
+        if self.tie_weights:
+            table, projection = self.factors()
+
+            def project(hidden):
+                return ops.matmul(ops.matmul(hidden, ops.transpose(projection)), ops.transpose(table))
+        else:
+            kernel = self._reverse_kernel()
+
+            def project(hidden):
+                return ops.matmul(hidden, kernel)
+
+        return reverse_logits(self, inputs, project)
+
+    def compute_mask(self, inputs, mask=None):
+        return None
+
+
+def _factor(layer, rank, reduction, singular_values):
+    if not layer.built:
+        raise ValueError(f"Embedding {layer.name!r} is not built yet: it has no weights to factorize")
+    if layer.quantization_mode is not None or getattr(layer, "lora_enabled", False):
+        raise ValueError(f"Embedding {layer.name!r} is quantized or has LoRA enabled; factorize a plain float Embedding")
+    if (rank is None) == (reduction is None):
+        raise ValueError("pass exactly one of rank= or reduction=")
+    if rank is None:
+        rank = rank_for_reduction(layer.input_dim, layer.output_dim, reduction)
+    first, second = svd_factors(keras.ops.convert_to_numpy(layer.embeddings), rank, singular_values)
+    return rank, first, second
+
+
+def _factorizable_classes():
+    """Exact classes compress_embeddings changes, and the class each becomes. Subclasses are
+    left alone (they may compute something else) and named in the warning."""
+    classes = {
+        keras.layers.Embedding: FactorizedEmbedding,
+        keras.layers.ReversibleEmbedding: FactorizedReversibleEmbedding,
+    }
+    hub = sys.modules.get("keras_hub")
+    if hub is not None:  # keras-hub's alias adds nothing to Keras's ReversibleEmbedding
+        classes[hub.layers.ReversibleEmbedding] = FactorizedReversibleEmbedding
+    return classes
+
+
+def factorize_in_place(layer, rank=None, reduction=None, singular_values=DEFAULT_SINGULAR_VALUES, merge_on_save=False):
+    """Turn a built ``Embedding`` or ``ReversibleEmbedding`` into its factorized class in place.
+
+    The layer object keeps its name, mask, dtype, trainable flag, untied output projection and
+    every reference to it; its V x d table is replaced by the truncated-SVD factors. Create it
+    inside the model's distribution scope (``engine.model_scope``) when one is in use.
+    """
+    target = _factorizable_classes().get(engine.base_class(layer))
+    if target is None:
+        raise TypeError(f"cannot factorize {type(layer).__name__} {layer.name!r}; supported: Embedding, ReversibleEmbedding")
+    rank, first, second = _factor(layer, rank, reduction, singular_values)
+    old_table = keras.layers.Embedding.embeddings.fget(layer)
+    original_class = type(layer)
+    engine.change_class(layer, target, saved_as=original_class if merge_on_save else None)
+    layer._set_factorization(rank)
+    layer.original_class = original_class
+    layer.merge_on_save = merge_on_save
+    table, projection = engine.replace_variables(layer, [old_table], layer._add_factors)
+    table.assign(first)
+    projection.assign(second)
+    return layer
+
+
+def compress_embeddings(model, reduction=0.9, layers=None, rank=None, singular_values=DEFAULT_SINGULAR_VALUES):
+    """Factorize a trained model's embeddings by truncated SVD, in place, at every depth.
+
+    Every ``keras.layers.Embedding`` and ``ReversibleEmbedding`` (keras-hub's token embedding,
+    tied output projection included) is found wherever it is - in the model, a nested model, a
+    custom layer, a keras-hub backbone - and becomes a :class:`FactorizedEmbedding` /
+    :class:`FactorizedReversibleEmbedding` in place: the model object, its class and methods,
+    layer names, frozen flags and every other weight stay as they are. Train further ("online")
+    to win back the accuracy lost by truncation (re-compile first), or use it as is.
+
+    Nothing is silent: an embedding found but not factorized (a table too small for the
+    reduction, a subclass with its own ``call``, a quantized or LoRA layer) is named in one
+    warning; the call raises if nothing can be factorized or a layer named in ``layers`` cannot.
+    Embeddings whose parent creates them in code (custom layers, keras-hub) save to ``.keras``
+    as the merged V x d product and reload as the plain layer with equal outputs (named in a
+    second warning); see docs/embedding_compression.md.
+
+    Args:
+        model: a built Keras model (Functional, Sequential, subclassed, keras-hub).
+        reduction: fraction of each embedding's parameters to remove (paper's p), in [0, 1).
+        layers: names (or paths like ``"block/embedding"``), layer objects, or a predicate
+            ``layer -> bool`` choosing the embeddings (default: all).
         rank: a fixed k instead of ``reduction``.
         singular_values: "first", "second" or "split" (see :func:`svd_factors`).
-        in_place: change ``model`` itself instead of returning a copy. Subclassed models are
-            always changed in place (their embedding attributes are reassigned), since Keras
-            cannot clone them. The model must be re-compiled (or see
-            :class:`keras_compress.callbacks.EmbeddingCompression`, which handles the optimizer).
 
     Returns:
-        The compressed model (a clone with copied weights for Functional and Sequential models
-        unless ``in_place``).
+        ``model`` itself, changed.
 
     Raises:
-        ValueError: no Embedding to factorize, unknown layer names, a bad reduction, or a
-            subclassed model whose embeddings are not plain attributes.
+        TypeError, ValueError: bad arguments (before any work), no embedding to factorize, an
+            unknown layer name, or a named layer that cannot be factorized.
 
     Example:
 
     ```python
     model.fit(x, y, epochs=5)
-    small = keras_compress.compress_embeddings(model, reduction=0.9)
-    small.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    small.fit(x, y, epochs=2)
+    keras_compress.compress_embeddings(model, reduction=0.9)
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.fit(x, y, epochs=2)
     ```
     """
+    plan = plan_compression(model, reduction, layers, rank, singular_values)
+    return apply_compression(model, plan)
+
+
+def check_compression_arguments(reduction, rank, singular_values):
+    """Validate ``reduction``/``rank``/``singular_values`` before any work."""
+    if rank is None:
+        check_reduction(reduction)
+    else:
+        _check_positive_int("rank", rank)
+    if singular_values not in SINGULAR_VALUE_PLACEMENTS:
+        raise ValueError(f"singular_values must be one of {SINGULAR_VALUE_PLACEMENTS}, got {singular_values!r}")
+
+
+def check_reduction(reduction):
+    if isinstance(reduction, bool) or not isinstance(reduction, numbers.Real):
+        raise TypeError(f"reduction must be a number in [0, 1), got {type(reduction).__name__} {reduction!r}")
+    if not 0 <= reduction < 1:  # NaN fails this too
+        raise ValueError(f"reduction must be in [0, 1), got {reduction!r}")
+    return float(reduction)
+
+
+def plan_compression(model, reduction=0.9, layers=None, rank=None, singular_values=DEFAULT_SINGULAR_VALUES):
+    """What :func:`compress_embeddings` would do, without doing it: a dict with ``convert``
+    (list of (Site, rank)), ``skipped`` (list of "path (reason)"), and the arguments."""
+    if not isinstance(model, keras.layers.Layer):
+        raise TypeError(f"compress_embeddings needs a Keras model, got {type(model).__name__}")
+    check_compression_arguments(reduction, rank, singular_values)
     if not model.built:
         raise ValueError(f"Model {model.name!r} is not built: train or build it before compressing")
-    layers = _check_layers_argument(model, layers)
-    targets = _targets(model, layers)
-    replacements = {id(layer): _factorize(layer, reduction, rank, singular_values) for layer in targets}
-    if isinstance(model, keras.Sequential) or _is_functional(model):
-        if in_place:
-            _swap_in_graph(model, replacements)
-            return model
-        return _clone_with(model, replacements)
-    _swap_attributes(model, replacements)
-    _forget_compiled_functions(model)
-    return model
-
-
-def _is_functional(model):
-    # Functional models (and the graph Sequential builds) keep their layer DAG here.
-    return hasattr(model, "_nodes_by_depth")
-
-
-def _same_inputs(model):
-    """Fresh ``keras.Input`` tensors with the names, shapes and dtypes of the model's inputs."""
-    if isinstance(model, keras.Sequential):
-        return None  # clone_model rebuilds Sequential models from their InputLayer.
-
-    def fresh(tensor):
-        history = tensor._keras_history
-        return keras.Input(batch_shape=tensor.shape, dtype=tensor.dtype, name=history.operation.name)
-
-    return keras.tree.map_structure(fresh, model._inputs_struct)
-
-
-def _clone_with(model, replacements):
-    originals = {}
-
-    def clone_layer(layer):
-        if id(layer) in replacements:
-            return replacements[id(layer)]
-        if isinstance(layer, keras.Model) and any(
-            id(inner) in replacements for inner in layer._flatten_layers(include_self=False)
-        ):
-            return _clone_with(layer, replacements)
-        clone = layer.__class__.from_config(layer.get_config())
-        originals[id(clone)] = layer
-        return clone
-
-    clone = keras.models.clone_model(model, input_tensors=_same_inputs(model), clone_function=clone_layer)
-    for layer in clone._flatten_layers(include_self=False, recursive=False):
-        source = originals.get(id(layer))
-        if source is not None:
-            layer.set_weights(source.get_weights())
-    return clone
-
-
-def _swap_in_graph(model, replacements):
-    """Put new layers in place of old ones, keeping the model object (for use inside fit).
-
-    The graph is traced again through the *same* layer objects (only the replaced ones
-    differ), then the model adopts that graph; no other weight is touched or copied.
-    """
-    for inner in list(model._flatten_layers(include_self=False, recursive=False)):
-        owned = {
-            key: value
-            for key, value in replacements.items()
-            if any(id(layer) == key for layer in inner._flatten_layers(include_self=False))
-        }
-        if isinstance(inner, keras.Model) and owned:
-            # A nested model keeps its identity too: swap inside it first.
-            if isinstance(inner, keras.Sequential) or _is_functional(inner):
-                _swap_in_graph(inner, owned)
-            else:
-                _swap_attributes(inner, owned)
-    if isinstance(model, keras.Sequential):
-        for old_id, new in replacements.items():
-            for index, layer in enumerate(model._layers):
-                if id(layer) == old_id:
-                    model._layers[index] = new
-        model._maybe_rebuild()
-    else:
-        traced = keras.models.clone_model(
-            model,
-            input_tensors=_same_inputs(model),
-            clone_function=lambda layer: replacements.get(id(layer), layer),
-        )
-        previous = getattr(model, "_self_setattr_tracking", True)
-        object.__setattr__(model, "_self_setattr_tracking", False)
-        try:
-            for attribute in GRAPH_ATTRIBUTES:
-                object.__setattr__(model, attribute, getattr(traced, attribute))
-        finally:
-            object.__setattr__(model, "_self_setattr_tracking", previous)
-        model._layers[:] = list(traced._layers)
-    _forget_compiled_functions(model)
-
-
-# What keras.src.ops.function.Function.__init__ derives from (inputs, outputs).
-GRAPH_ATTRIBUTES = (
-    "_inputs_struct",
-    "_outputs_struct",
-    "_inputs",
-    "_outputs",
-    "_nodes",
-    "_nodes_by_depth",
-    "_operations",
-    "_operations_by_depth",
-)
-
-
-def _forget_compiled_functions(model):
-    # Keras caches traced train/test/predict functions; they captured the old layers.
-    for attribute in ("train_function", "test_function", "predict_function"):
-        if hasattr(model, attribute):
-            setattr(model, attribute, None)
-
-
-def _swap_attributes(model, replacements):
-    swapped = 0
-    for owner in model._flatten_layers(include_self=True):
-        for attribute, value in list(vars(owner).items()):
-            if attribute.startswith("__") or not isinstance(value, keras.layers.Layer):
-                continue
-            new = replacements.get(id(value))
-            if new is None:
-                continue
-            owner._tracker.unlock()
-            object.__setattr__(owner, attribute, new)
-            owner._tracker.lock()
-            owner._layers[:] = [new if item is value else item for item in owner._layers]
-            swapped += 1
-    if swapped < len(replacements):
+    sites = engine.walk(model)
+    chosen = engine.select(sites, "layers", layers)
+    classes = _factorizable_classes()
+    convert, skipped, refused = [], [], []
+    for site in sites:
+        layer = site.layer
+        if not isinstance(layer, keras.layers.Embedding) or isinstance(layer, FactorizedEmbedding):
+            continue
+        if chosen is not None and not chosen(site):
+            continue
+        reason = None
+        if engine.base_class(layer) not in classes:
+            reason = f"{type(layer).__name__} is a subclass with its own computation"
+        elif layer.quantization_mode is not None or getattr(layer, "lora_enabled", False):
+            reason = "quantized or LoRA-enabled"
+        elif not layer.built:
+            reason = "not built"
+        else:
+            try:
+                layer_rank = rank if rank is not None else rank_for_reduction(layer.input_dim, layer.output_dim, reduction)
+            except ValueError as error:
+                layer_rank, reason = None, str(error)
+            if layer_rank is not None:
+                if layer_rank * (layer.input_dim + layer.output_dim) >= layer.input_dim * layer.output_dim:
+                    reason = f"rank {layer_rank} would not make the {layer.input_dim} x {layer.output_dim} table smaller"
+                elif layer_rank > min(layer.input_dim, layer.output_dim):
+                    reason = f"rank {layer_rank} > min({layer.input_dim}, {layer.output_dim})"
+        if reason is None:
+            convert.append((site, layer_rank))
+        elif chosen is not None and layers is not None and not callable(layers):
+            refused.append(f"{site.path} ({reason})")
+        else:
+            skipped.append(f"{site.path} ({reason})")
+    if refused:
+        raise ValueError(f"cannot factorize the embeddings named in layers=: {'; '.join(refused)}")
+    if not convert:
         raise ValueError(
-            f"Model {model.name!r} is subclassed and keeps some Embedding layers outside plain "
-            "attributes (in a list or dict?); cannot replace them. Build the model with the "
-            "Functional API, or use FactorizedEmbedding.from_embedding() in your own code."
+            f"Model {model.name!r} has no embedding to factorize"
+            + (f" among {layers}" if layers is not None else "")
+            + (f"; found but skipped: {'; '.join(skipped)}" if skipped else "")
         )
+    return {"convert": convert, "skipped": skipped, "singular_values": singular_values}
+
+
+def apply_compression(model, plan):
+    """Carry out a :func:`plan_compression` plan on ``model`` (in its distribution scope)."""
+    merged = []
+    with engine.model_scope(model):
+        for site, layer_rank in plan["convert"]:
+            factorize_in_place(site.layer, rank=layer_rank, singular_values=plan["singular_values"],
+                               merge_on_save=not site.restorable)
+            if not site.restorable:
+                merged.append(site.path)
+    engine.after_change(model)
+    engine.warn_once("compress_embeddings left these embeddings uncompressed", plan["skipped"], stacklevel=4)
+    engine.warn_once(
+        "these factorized embeddings are created by their parent layer's code, so a .keras file "
+        "stores their merged V x d product and they reload as plain embeddings with equal outputs "
+        "(export_tflite from this model keeps them factorized)",
+        merged,
+        stacklevel=4,
+    )
+    return model

@@ -19,13 +19,14 @@ both factors of `keras_compress.factorized_embedding.FactorizedEmbedding`. Biase
 and activations stay float, as in the thesis.
 """
 
-import warnings
+import sys
 
 import keras
 import numpy as np
 from keras import ops
 
-from keras_compress.factorized_embedding import FactorizedEmbedding
+from keras_compress import engine
+from keras_compress.factorized_embedding import FactorizedEmbedding, FactorizedReversibleEmbedding, reverse_logits
 
 __all__ = [
     "fake_quantize",
@@ -33,8 +34,11 @@ __all__ = [
     "QuantizedDense",
     "QuantizedEinsumDense",
     "QuantizedEmbedding",
+    "QuantizedReversibleEmbedding",
     "QuantizedMultiHeadAttention",
     "QuantizedFactorizedEmbedding",
+    "QuantizedFactorizedReversibleEmbedding",
+    "quantized_weights",
     "quantize_model",
     "strip",
     "finalize",
@@ -104,11 +108,19 @@ def quantize_codes(weights, bits=8):
     return np.clip(codes, 0, levels).astype(np.uint8), scale, offset
 
 
-class _FakeQuantized:
-    """Mixin for the quantized layers: validation and config of `bits`."""
+class FakeQuantized:
+    """Mixin of the fake-quantized layers: `bits`, saving, and the list of quantized weights.
+
+    A subclass lists its quantized weights in `quantized_weights()` as (float variable, value
+    used in the forward pass) pairs and its saved variables, in Keras's order, in
+    `_saved_variables()`.
+    """
 
     def _init_bits(self, bits):
         self.bits = check_bits(bits)
+        # Set by quantize_model for a layer its parent re-creates as the plain Keras layer when
+        # a .keras file loads: it then saves its weights already on the grid (see engine).
+        self.merge_on_save = False
         if getattr(self, "lora_rank", None):
             raise ValueError(
                 f"{type(self).__name__} cannot be combined with LoRA (lora_rank="
@@ -122,26 +134,63 @@ class _FakeQuantized:
                 f"({self.quantization_mode!r}); quantization-aware training needs float weights."
             )
 
+    def quantized_weights(self):
+        raise NotImplementedError
+
+    def _saved_variables(self):
+        return list(self.variables)
+
+    def save_own_variables(self, store):
+        if not self.built:
+            return
+        grid = {id(variable): value for variable, value in self.quantized_weights()} if self.merge_on_save else {}
+        for index, variable in enumerate(self._saved_variables()):
+            store[str(index)] = ops.convert_to_numpy(grid.get(id(variable), variable))
+
+    def load_own_variables(self, store):
+        variables = self._saved_variables()
+        if len(store.keys()) != len(variables):
+            raise ValueError(
+                f"Layer {self.name!r} expected {len(variables)} variables, but received "
+                f"{len(store.keys())} variables during loading."
+            )
+        for index, variable in enumerate(variables):
+            variable.assign(store[str(index)])
+
+    def quantize(self, *args, **kwargs):
+        raise NotImplementedError(
+            f"{type(self).__name__} {self.name!r} is already fake-quantized for training; "
+            "strip() it before Keras post-training quantization."
+        )
+
+    def enable_lora(self, *args, **kwargs):
+        raise ValueError(f"{type(self).__name__} {self.name!r}: LoRA would bypass the quantization grid")
+
     def get_config(self):
         return {**super().get_config(), "bits": self.bits}
 
 
-class _FakeQuantizedKernel(_FakeQuantized):
+class _FakeQuantizedKernel(FakeQuantized):
     """Mixin for the layers whose `call` reads `self.kernel` (Dense, EinsumDense)."""
 
-    def build(self, input_shape):
+    def build(self, *args, **kwargs):
         self._check_float_policy()
-        super().build(input_shape)
+        super().build(*args, **kwargs)
+
+    def _float_kernel(self):
+        return super().kernel
 
     @property
     def kernel(self):
         # call() reads self.kernel: overriding the property is what makes the matmul use
-        # w_q while the optimizer keeps updating the float variable self._kernel.
-        return fake_quantize(super().kernel, self.bits)
+        # w_q while the optimizer keeps updating the float variable.
+        return fake_quantize(self._float_kernel(), self.bits)
 
-    def _get_kernel_with_merged_lora(self):
-        # save_own_variables stores what this returns; keep the float master weights.
-        return self._kernel, None, None
+    def quantized_weights(self):
+        return [(self._float_kernel(), self.kernel)]
+
+    def _saved_variables(self):
+        return [variable for variable in (self._float_kernel(), self.bias) if variable is not None]
 
 
 @keras.saving.register_keras_serializable(package="keras_compress")
@@ -184,8 +233,35 @@ class QuantizedEinsumDense(_FakeQuantizedKernel, keras.layers.EinsumDense):
         self._init_bits(bits)
 
 
+class _FakeQuantizedTable(FakeQuantized):
+    """Mixin for Embedding and ReversibleEmbedding: the table (and an untied output projection)."""
+
+    def build(self, input_shape=None):
+        self._check_float_policy()
+        super().build(input_shape)
+
+    def _float_table(self):
+        return keras.layers.Embedding.embeddings.fget(self)
+
+    @property
+    def embeddings(self):
+        return fake_quantize(self._float_table(), self.bits)
+
+    def _reverse_kernel(self):
+        return fake_quantize(self.reverse_embeddings, self.bits)
+
+    def quantized_weights(self):
+        pairs = [(self._float_table(), self.embeddings)]
+        if not getattr(self, "tie_weights", True):
+            pairs.append((self.reverse_embeddings, self._reverse_kernel()))
+        return pairs
+
+    def _saved_variables(self):
+        return [variable for variable, _ in self.quantized_weights()]
+
+
 @keras.saving.register_keras_serializable(package="keras_compress")
-class QuantizedEmbedding(_FakeQuantized, keras.layers.Embedding):
+class QuantizedEmbedding(_FakeQuantizedTable, keras.layers.Embedding):
     """`keras.layers.Embedding` whose table is fake-quantized to `bits` bits.
 
     Args:
@@ -204,54 +280,61 @@ class QuantizedEmbedding(_FakeQuantized, keras.layers.Embedding):
         super().__init__(input_dim, output_dim, **kwargs)
         self._init_bits(bits)
 
-    def build(self, input_shape=None):
-        self._check_float_policy()
-        super().build(input_shape)
-
-    @property
-    def embeddings(self):
-        return fake_quantize(super().embeddings, self.bits)
-
-    def _get_embeddings_with_merged_lora(self):
-        return self._embeddings, None, None
-
 
 @keras.saving.register_keras_serializable(package="keras_compress")
-class QuantizedMultiHeadAttention(_FakeQuantized, keras.layers.MultiHeadAttention):
-    """`keras.layers.MultiHeadAttention` whose query, key, value and output projections are
-    fake-quantized to `bits` bits (their biases stay float).
+class QuantizedReversibleEmbedding(_FakeQuantizedTable, keras.layers.ReversibleEmbedding):
+    """`keras.layers.ReversibleEmbedding` (keras-hub's token embedding) with its table, and its
+    output projection when untied, fake-quantized to `bits` bits. Tied logits use the same
+    quantized table.
 
     Args:
-        num_heads, key_dim, **kwargs: as `keras.layers.MultiHeadAttention`.
+        input_dim, output_dim, **kwargs: as `keras.layers.ReversibleEmbedding`.
         bits: integer in 2..8.
 
     Example:
-    >>> layer = QuantizedMultiHeadAttention(num_heads=2, key_dim=4, bits=8)
-    >>> x = np.ones((1, 5, 8), "float32")
-    >>> tuple(layer(x, x).shape)
-    (1, 5, 8)
+    >>> layer = QuantizedReversibleEmbedding(10, 4, bits=8)
+    >>> tuple(layer(layer(np.array([[1, 2, 3]])), reverse=True).shape)
+    (1, 3, 10)
     """
 
-    _PROJECTIONS = ("_query_dense", "_key_dense", "_value_dense", "_gate_dense", "_output_dense")
-
-    def __init__(self, num_heads, key_dim, bits=8, **kwargs):
-        super().__init__(num_heads, key_dim, **kwargs)
+    def __init__(self, input_dim, output_dim, bits=8, **kwargs):
+        super().__init__(input_dim, output_dim, **kwargs)
         self._init_bits(bits)
 
-    def build(self, query_shape, value_shape, key_shape=None):
-        super().build(query_shape, value_shape, key_shape)
-        # MultiHeadAttention.build creates plain EinsumDense projections (also when a .keras
-        # file is loaded); switching their class in place keeps their variables and tracking,
-        # which replacing the attributes would not.
-        for name in self._PROJECTIONS:
-            projection = getattr(self, name, None)
-            if type(projection) is keras.layers.EinsumDense:
-                projection.__class__ = QuantizedEinsumDense
-                projection.bits = self.bits
+    def call(self, inputs, reverse=False):
+        if not reverse or self.tie_weights:
+            return super().call(inputs, reverse=reverse)  # reads self.embeddings: quantized
+        kernel = self._reverse_kernel()
+        return reverse_logits(self, inputs, lambda hidden: ops.matmul(hidden, kernel))
+
+
+class _FakeQuantizedFactors(FakeQuantized):
+    """Mixin for the factorized embeddings: both factors (and an untied output projection)."""
+
+    def factors(self):
+        return tuple(fake_quantize(factor, self.bits) for factor in (self.table, self.projection))
+
+    def quantized_factors(self):
+        """(float variable, its fake-quantized value) for both factors."""
+        return list(zip((self.table, self.projection), self.factors()))
+
+    def _reverse_kernel(self):
+        return fake_quantize(self.reverse_embeddings, self.bits)
+
+    def quantized_weights(self):
+        pairs = self.quantized_factors()
+        if not getattr(self, "tie_weights", True):
+            pairs.append((self.reverse_embeddings, self._reverse_kernel()))
+        return pairs
+
+    # FactorizedEmbedding's own save/load (factors, or their merged product) apply.
+    save_own_variables = FactorizedEmbedding.save_own_variables
+    load_own_variables = FactorizedEmbedding.load_own_variables
+    _saved_variables = FactorizedEmbedding._saved_variables
 
 
 @keras.saving.register_keras_serializable(package="keras_compress")
-class QuantizedFactorizedEmbedding(_FakeQuantized, FactorizedEmbedding):
+class QuantizedFactorizedEmbedding(_FakeQuantizedFactors, FactorizedEmbedding):
     """`keras_compress.factorized_embedding.FactorizedEmbedding` with both factors (the
     `input_dim x rank` table and the `rank x output_dim` projection) fake-quantized to `bits`.
 
@@ -269,164 +352,231 @@ class QuantizedFactorizedEmbedding(_FakeQuantized, FactorizedEmbedding):
         super().__init__(input_dim, output_dim, rank, **kwargs)
         self._init_bits(bits)
 
-    def quantized_factors(self):
-        """(float variable, its fake-quantized value) for both factors."""
-        return [(factor, fake_quantize(factor, self.bits))
-                for factor in (self.embeddings, self.projection)]
 
-    def call(self, inputs):
-        if inputs.dtype not in ("int32", "int64"):
-            inputs = ops.cast(inputs, "int32")
-        (_, table), (_, projection) = self.quantized_factors()
-        low_rank = ops.take(table, inputs, axis=0)
-        return ops.cast(ops.matmul(low_rank, projection), self.compute_dtype)
+@keras.saving.register_keras_serializable(package="keras_compress")
+class QuantizedFactorizedReversibleEmbedding(_FakeQuantizedFactors, FactorizedReversibleEmbedding):
+    """`FactorizedReversibleEmbedding` with both factors (and an untied output projection)
+    fake-quantized to `bits` bits.
+
+    Example:
+    >>> layer = QuantizedFactorizedReversibleEmbedding(10, 8, rank=2, bits=8)
+    >>> tuple(layer(layer(np.array([[1, 2]])), reverse=True).shape)
+    (1, 2, 10)
+    """
+
+    def __init__(self, input_dim, output_dim, rank, bits=8, **kwargs):
+        super().__init__(input_dim, output_dim, rank, **kwargs)
+        self._init_bits(bits)
 
 
-_QUANTIZED_CLASS = {
-    keras.layers.Dense: QuantizedDense,
-    keras.layers.EinsumDense: QuantizedEinsumDense,
-    keras.layers.Embedding: QuantizedEmbedding,
-    keras.layers.MultiHeadAttention: QuantizedMultiHeadAttention,
-    FactorizedEmbedding: QuantizedFactorizedEmbedding,
+@keras.saving.register_keras_serializable(package="keras_compress")
+class QuantizedMultiHeadAttention(keras.layers.MultiHeadAttention):
+    """`keras.layers.MultiHeadAttention` whose query, key, value and output projections are
+    fake-quantized to `bits` bits (their biases stay float), for models built by hand.
+    `quantize_model` reaches the projections of any attention layer without it.
+
+    Args:
+        num_heads, key_dim, **kwargs: as `keras.layers.MultiHeadAttention`.
+        bits: integer in 2..8.
+
+    Example:
+    >>> layer = QuantizedMultiHeadAttention(num_heads=2, key_dim=4, bits=8)
+    >>> x = np.ones((1, 5, 8), "float32")
+    >>> tuple(layer(x, x).shape)
+    (1, 5, 8)
+    """
+
+    def __init__(self, num_heads, key_dim, bits=8, **kwargs):
+        super().__init__(num_heads, key_dim, **kwargs)
+        self.bits = check_bits(bits)
+
+    def build(self, *args, **kwargs):
+        super().build(*args, **kwargs)
+        # build() creates plain EinsumDense projections (also when a .keras file loads).
+        for projection in engine.children(self):
+            if type(projection) is keras.layers.EinsumDense:
+                _quantize_in_place(projection, self.bits, merge_on_save=False)
+
+    def get_config(self):
+        return {**super().get_config(), "bits": self.bits}
+
+
+def _quantizable_classes():
+    """Exact classes quantize_model changes, and the class each becomes."""
+    classes = {
+        keras.layers.Dense: QuantizedDense,
+        keras.layers.EinsumDense: QuantizedEinsumDense,
+        keras.layers.Embedding: QuantizedEmbedding,
+        keras.layers.ReversibleEmbedding: QuantizedReversibleEmbedding,
+        FactorizedEmbedding: QuantizedFactorizedEmbedding,
+        FactorizedReversibleEmbedding: QuantizedFactorizedReversibleEmbedding,
+    }
+    hub = sys.modules.get("keras_hub")
+    if hub is not None:
+        classes[hub.layers.ReversibleEmbedding] = QuantizedReversibleEmbedding
+    return classes
+
+
+_FLOAT_CLASS = {
+    QuantizedDense: keras.layers.Dense,
+    QuantizedEinsumDense: keras.layers.EinsumDense,
+    QuantizedEmbedding: keras.layers.Embedding,
+    QuantizedReversibleEmbedding: keras.layers.ReversibleEmbedding,
+    QuantizedFactorizedEmbedding: FactorizedEmbedding,
+    QuantizedFactorizedReversibleEmbedding: FactorizedReversibleEmbedding,
 }
-_FLOAT_CLASS = {quantized: base for base, quantized in _QUANTIZED_CLASS.items()}
 
 
 def is_quantized(layer):
     """Whether `layer` is one of this module's fake-quantized layers."""
-    return isinstance(layer, _FakeQuantized)
+    return isinstance(layer, FakeQuantized)
 
 
-def _clone(model, clone_function, replacement_weights):
-    """Clone a Functional/Sequential model layer by layer, then copy every variable, taking the
-    value from `replacement_weights[id(variable)]` where present."""
-    if not isinstance(model, keras.Model):
-        raise TypeError(f"expected a keras.Model, got {type(model).__name__}")
-    try:
-        clone = keras.models.clone_model(model, clone_function=clone_function, recursive=True)
-    except ValueError as error:
-        raise ValueError(
-            "quantize_model/strip need a Functional or Sequential model (keras.models."
-            "clone_model failed: " + str(error) + "). For a subclassed model, build it with "
-            "keras_compress.quantization.QuantizedDense, QuantizedEinsumDense, QuantizedEmbedding "
-            "and QuantizedMultiHeadAttention directly."
-        ) from error
-    for original, copy in zip(model.layers, clone.layers):
-        values = [replacement_weights.get(id(v), v) for v in original.weights]
-        copy.set_weights([ops.convert_to_numpy(v) for v in values])
-    return clone
+def _quantize_in_place(layer, bits, merge_on_save):
+    float_class = type(layer)
+    target = _quantizable_classes()[engine.base_class(layer)]
+    # The class the layer's parent re-creates on load: the user's own, before any of our changes.
+    user_class = vars(layer).get("original_class", float_class)
+    engine.change_class(layer, target, saved_as=user_class if merge_on_save else None, bits=bits,
+                        merge_on_save=merge_on_save, float_class=float_class)
 
 
-def _select(model, layers, exclude):
-    """The predicate picking the layers to quantize, after checking the names exist."""
-    names = {layer.name for layer in model._flatten_layers(include_self=False)}
-    for argument, value in (("layers", layers), ("exclude", exclude)):
-        if value is None or callable(value):
-            continue
-        if isinstance(value, str):
-            raise TypeError(f"{argument} must be a list of layer names, not the string {value!r}")
-        unknown = sorted(set(value) - names)
-        if unknown:
-            raise ValueError(f"{argument} names unknown layers {unknown}; model has {sorted(names)}")
-
-    def wanted(layer):
-        if exclude is not None and (exclude(layer) if callable(exclude) else layer.name in exclude):
-            return False
-        if layers is None:
-            return True
-        return bool(layers(layer)) if callable(layers) else layer.name in layers
-
-    return wanted
+def _has_float_kernel(layer):
+    return any(len(variable.shape) >= 2 and "float" in str(variable.dtype) for variable in layer.weights)
 
 
 def quantize_model(model, bits=8, layers=None, exclude=None):
-    """Return a copy of `model` that trains with fake-quantized weights (quantization-aware
-    training, Jacob et al. 2018; Prato 2019 sec. 5.2).
+    """Make `model` train with fake-quantized weights, in place (quantization-aware training,
+    Jacob et al. 2018; Prato 2019 sec. 5.2).
 
-    Dense, EinsumDense, Embedding and MultiHeadAttention layers (and FactorizedEmbedding from
-    this library) are replaced by their `Quantized*` counterparts holding the same weights.
-    Biases, normalization layers and activations stay float. The copy is compiled and fit like
-    any Keras model, saves to and loads from `.keras`, and `strip(model)` gives the deployable
-    float model with weights on the quantization grid.
+    Every Dense, EinsumDense (so every projection of `MultiHeadAttention`, keras-hub's cached
+    attention included), Embedding, ReversibleEmbedding (tied logits included) and
+    FactorizedEmbedding is found at every depth - in nested models, custom layers, keras-hub
+    backbones and tasks - and changed in place to its `Quantized*` subclass, keeping its
+    weights, name, frozen flag and every reference to it: the model keeps its class and methods
+    (a keras-hub `CausalLM` still generates). Biases, normalization layers and activations stay
+    float. Compile and fit as usual (also under `tf.distribute.MirroredStrategy` and
+    `keras.distribution.DataParallel`); `strip(model)` then puts the weights on the grid.
+
+    Nothing is silent: every layer with a float kernel that is not quantized (an LSTM, a
+    convolution, keras-hub's `PositionEmbedding`, a subclass of Dense) is named in one warning.
+    `.keras` files: layers whose config the file records reload quantized with their float
+    master weights; layers their parent creates in code (custom layers, attention
+    projections, keras-hub internals) save their weights on the grid and reload as the plain
+    Keras layer with equal outputs (see docs/transformer_compression.md).
 
     Args:
-        model: a Functional or Sequential `keras.Model` (nested ones are handled).
+        model: a built Keras model.
         bits: integer in 2..8, weight bit width.
-        layers: None to quantize every supported layer, a list of layer names, or a predicate
-            `layer -> bool` (the per-layer choice of tfmot's `quantize_annotate_layer`).
-        exclude: a list of layer names or a predicate of layers to leave float.
+        layers: None to quantize every supported layer, names/paths/layer objects, or a
+            predicate `layer -> bool`.
+        exclude: names/paths/layer objects or a predicate of layers to leave float.
 
     Returns:
-        A new `keras.Model`; `model` is not modified.
+        `model` itself, changed (re-compile it before training).
 
     Example:
     >>> inputs = keras.Input((3,))
     >>> model = keras.Model(inputs, keras.layers.Dense(2, name="out")(inputs))
     >>> qat = quantize_model(model, bits=8)
-    >>> type(qat.get_layer("out")).__name__
-    'QuantizedDense'
+    >>> type(qat.get_layer("out")).__name__, qat is model
+    ('QuantizedDense', True)
     """
     bits = check_bits(bits)
-    wanted = _select(model, layers, exclude)
-    def clone_function(layer):
-        target = _QUANTIZED_CLASS.get(type(layer))
-        if target is None or not wanted(layer):
-            return layer.__class__.from_config(layer.get_config())
-        return target.from_config({**layer.get_config(), "bits": bits})
-
-    clone = _clone(model, clone_function, {})
-    _warn_unreached(clone, _QUANTIZED_CLASS)
-    return clone
-
-
-def _warn_unreached(model, quantized_class):
-    """Warn about supported layers hidden inside custom layers, which clone_model cannot swap."""
-    for layer in model.layers:
-        if isinstance(layer, keras.Model) or type(layer) in quantized_class or is_quantized(layer):
+    if not isinstance(model, keras.layers.Layer):
+        raise TypeError(f"quantize_model needs a Keras model, got {type(model).__name__}")
+    if not model.built:
+        raise ValueError(f"Model {model.name!r} is not built: build or call it before quantize_model")
+    sites = engine.walk(model)
+    chosen = engine.select(sites, "layers", layers)
+    excluded = engine.select(sites, "exclude", exclude)
+    classes = _quantizable_classes()
+    convert, skipped, restored_plain = [], [], []
+    for site in sites:
+        layer = site.layer
+        if not site.leaf or is_quantized(layer) or not _has_float_kernel(layer):
             continue
-        hidden = [
-            inner.name
-            for inner in layer._flatten_layers(include_self=False)
-            if type(inner) in quantized_class
-        ]
-        if hidden:
-            warnings.warn(
-                f"layer {layer.name!r} ({type(layer).__name__}) contains {hidden}, which "
-                "quantize_model cannot reach; build it with the Quantized* layers instead.",
-                stacklevel=3,
-            )
+        if excluded is not None and excluded(site) or chosen is not None and not chosen(site):
+            continue
+        if engine.base_class(layer) not in classes:
+            skipped.append(f"{site.path} ({type(layer).__name__})")
+        elif layer.quantization_mode is not None or getattr(layer, "lora_enabled", False):
+            skipped.append(f"{site.path} ({type(layer).__name__}, already quantized or LoRA)")
+        else:
+            convert.append(site)
+    if not convert:
+        raise ValueError(
+            f"Model {model.name!r} has no layer quantize_model can quantize"
+            + (f"; found but skipped: {', '.join(skipped)}" if skipped else "")
+        )
+    for site in convert:
+        _quantize_in_place(site.layer, bits, merge_on_save=not site.restorable)
+    _mark_restorable_attention(sites, bits)
+    restored_plain = [site.path for site in convert if site.layer.merge_on_save]
+    engine.after_change(model)
+    engine.warn_once(f"quantize_model left these layers float ({len(convert)} quantized)", skipped)
+    if restored_plain:
+        engine.warn_once(
+            f"{len(restored_plain)} of {len(convert)} quantized layers are created by their parent "
+            "layer's code; a .keras file stores their weights on the grid and they reload as float "
+            "layers with equal outputs (export_tflite from this model emits int8 kernels)",
+            restored_plain[:5] + ([f"... {len(restored_plain) - 5} more"] if len(restored_plain) > 5 else []),
+        )
+    return model
 
 
-def _quantized_leaves(model):
+def _mark_restorable_attention(sites, bits):
+    """A plain MultiHeadAttention whose config the file records becomes a
+    QuantizedMultiHeadAttention, whose build() quantizes its projections again on load: they
+    can then save their float master weights."""
+    for site in sites:
+        layer = site.layer
+        if type(layer) is not keras.layers.MultiHeadAttention or not site.restorable:
+            continue
+        projections = [child for child in engine.children(layer) if isinstance(child, keras.layers.EinsumDense)]
+        if projections and all(is_quantized(child) and child.bits == bits for child in projections):
+            engine.change_class(layer, QuantizedMultiHeadAttention, bits=bits, float_class=type(layer))
+            for child in projections:
+                engine.change_class(child, engine.base_class(child), merge_on_save=False)
+
+
+def quantized_weights(model):
     """(layer, float variable, fake-quantized value) for every quantized weight in `model`."""
-    for layer in model._flatten_layers(include_self=True):
-        if not is_quantized(layer):
-            continue
-        if isinstance(layer, (keras.layers.Dense, keras.layers.EinsumDense)):
-            yield layer, layer._kernel, layer.kernel
-        elif isinstance(layer, keras.layers.Embedding):
-            yield layer, layer._embeddings, layer.embeddings
-        elif isinstance(layer, QuantizedFactorizedEmbedding):
-            yield from ((layer, variable, value) for variable, value in layer.quantized_factors())
+    for layer in engine.all_layers(model) + [model]:
+        if is_quantized(layer):
+            for variable, value in layer.quantized_weights():
+                yield layer, variable, value
+
+
+_quantized_leaves = quantized_weights
 
 
 def strip(model):
-    """Return the deployable float model: every `Quantized*` layer becomes its Keras base layer
-    with its weights replaced by their fake-quantized values (at most 2^bits levels per tensor).
+    """Make `model` deployable, in place: every `Quantized*` layer gets its weights replaced by
+    their fake-quantized values (at most 2^bits levels per tensor) and its float class back.
 
     Its outputs equal those of the quantized model; exporting it (or the quantized model) with
-    `keras_compress.export.export_tflite(..., quantization="int8")` gives int8 kernels.
+    `keras_compress.export.export_tflite(..., quantization="int8")` gives int8 kernels. Returns
+    `model`.
     """
-    on_grid = {id(variable): value for _, variable, value in _quantized_leaves(model)}
-    def clone_function(layer):
-        target = _FLOAT_CLASS.get(type(layer))
-        if target is None:
-            return layer.__class__.from_config(layer.get_config())
-        config = layer.get_config()
-        config.pop("bits")
-        return target.from_config(config)
-
-    return _clone(model, clone_function, on_grid)
+    for layer, variable, value in list(quantized_weights(model)):
+        variable.assign(value)
+    for layer in engine.all_layers(model) + [model]:
+        if isinstance(layer, QuantizedMultiHeadAttention):
+            engine.change_class(layer, vars(layer).get("float_class", keras.layers.MultiHeadAttention))
+            for attribute in ("bits", "float_class"):
+                vars(layer).pop(attribute, None)
+        if is_quantized(layer):
+            original = vars(layer).get("float_class") or _FLOAT_CLASS[engine.base_class(layer)]
+            engine.change_class(layer, original)
+            # A factorized layer keeps merge_on_save: its own save rule uses it.
+            dropped = ("bits", "float_class") if isinstance(layer, FactorizedEmbedding) else (
+                "bits", "float_class", "merge_on_save")
+            for attribute in dropped:
+                if attribute in vars(layer):
+                    object.__delattr__(layer, attribute)
+    engine.after_change(model)
+    return model
 
 
 finalize = strip
@@ -437,5 +587,5 @@ def quantized_codes(model):
     `codes` uint8 and `codes * scale + offset` the weight used by the quantized model."""
     return {
         variable.path: quantize_codes(ops.convert_to_numpy(variable), layer.bits)
-        for layer, variable, _ in _quantized_leaves(model)
+        for layer, variable, _ in quantized_weights(model)
     }

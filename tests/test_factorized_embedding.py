@@ -122,13 +122,12 @@ def test_keras_file_round_trip_in_safe_mode(tmp_path):
 
 
 @pytest.mark.parametrize("make_model", [functional_model, sequential_model])
-@pytest.mark.parametrize("in_place", [False, True])
-def test_compress_embeddings_changes_only_the_embedding(make_model, in_place):
+def test_compress_embeddings_changes_only_the_embedding(make_model):
     model = make_model()
     before = {layer.name: [w.copy() for w in layer.get_weights()] for layer in model.layers}
     old_matrix = before["words"][0]
-    compressed = compress_embeddings(model, reduction=0.5, in_place=in_place)
-    assert (compressed is model) == in_place
+    compressed = compress_embeddings(model, reduction=0.5)
+    assert compressed is model
     rank = rank_for_reduction(VOCAB, DIM, 0.5)
     for layer in compressed.layers:
         if layer.name == "words":
@@ -168,9 +167,9 @@ def test_compress_embeddings_of_subclassed_model_and_errors():
     np.testing.assert_array_equal(compressed.out.get_weights()[0], dense_before[0])
     assert compressed(token_rows()).shape == (24, 2)
 
-    with pytest.raises(ValueError, match="no keras.layers.Embedding"):
+    with pytest.raises(ValueError, match="no embedding to factorize"):
         compress_embeddings(compressed)
-    with pytest.raises(ValueError, match="No layer named"):
+    with pytest.raises(ValueError, match="does not have"):
         compress_embeddings(functional_model(), layers=["nope"])
 
 
@@ -197,16 +196,42 @@ def test_pretrained_vectors_to_compressed_classifier(tmp_path):
     assert small.get_layer("embedding").rank == 2 and small.predict(x, verbose=0).shape == (3, 2)
 
 
-@pytest.mark.parametrize("in_place", [False, True])
-def test_compress_embeddings_inside_a_nested_model(in_place):
+def test_compress_embeddings_inside_a_nested_model():
     tokens = keras.Input((LENGTH,), dtype="int32")
     words = keras.layers.Embedding(VOCAB, DIM, name="words")(tokens)
     encoder = keras.Model(tokens, keras.layers.GlobalAveragePooling1D()(words), name="encoder")
     outer_tokens = keras.Input((LENGTH,), dtype="int32")
     model = keras.Model(outer_tokens, keras.layers.Dense(2, name="logits")(encoder(outer_tokens)))
     logits_before = model.get_layer("logits").get_weights()
-    compressed = compress_embeddings(model, rank=3, in_place=in_place)
+    compressed = compress_embeddings(model, rank=3)
     assert isinstance(compressed.get_layer("encoder").get_layer("words"), FactorizedEmbedding)
     assert compressed.count_params() == 3 * (VOCAB + DIM) + DIM * 2 + 2
     np.testing.assert_array_equal(compressed.get_layer("logits").get_weights()[0], logits_before[0])
     assert compressed.predict(token_rows(), verbose=0).shape == (24, 2)
+
+
+def test_keras_internals_the_engine_relies_on_are_still_there():
+    from keras_compress import engine
+
+    assert engine.check_keras_internals()
+    assert keras.__version__.startswith(engine.TESTED_KERAS), (
+        f"keras_compress.engine is tested with Keras {engine.TESTED_KERAS}; got {keras.__version__}: "
+        "rerun tests/test_compatibility.py and update TESTED_KERAS")
+
+
+@pytest.mark.parametrize("arguments, error", [
+    ({"reduction": "0.5"}, TypeError), ({"reduction": True}, TypeError), ({"reduction": float("nan")}, ValueError),
+    ({"reduction": 1.0}, ValueError), ({"rank": 0}, ValueError), ({"singular_values": "middle"}, ValueError),
+    ({"layers": 3}, TypeError),
+])
+def test_bad_arguments_fail_before_any_work(arguments, error):
+    from keras_compress.callbacks import EmbeddingCompression
+
+    model = functional_model()
+    with pytest.raises(error):
+        compress_embeddings(model, **arguments)
+    assert type(model.get_layer("words")) is keras.layers.Embedding
+    with pytest.raises(error):
+        EmbeddingCompression(at_epoch=1, **arguments)
+    with pytest.raises(TypeError, match="Keras model"):
+        compress_embeddings("x")
