@@ -49,8 +49,8 @@ class EpochCurve(CallbackAny2Vec):
     3CosAdd on ``model.wv``, which Word2Bits refreshes to Q(u + v) before callbacks run.
     """
 
-    def __init__(self, analogy_path, restrict_vocab):
-        self.analogy_path, self.restrict_vocab = analogy_path, restrict_vocab
+    def __init__(self, analogy_path, restrict_vocab, on_epoch=None):
+        self.analogy_path, self.restrict_vocab, self.on_epoch = analogy_path, restrict_vocab, on_epoch
         self.epochs, self.previous_loss, self.started = [], 0.0, time.perf_counter()
         self.evaluation_seconds = 0.0  # left out of the run's train_seconds
 
@@ -69,6 +69,14 @@ class EpochCurve(CallbackAny2Vec):
             self.evaluation_seconds += time.perf_counter() - evaluation_start
         self.epochs.append(row)
         print(f"  epoch {row}", flush=True)
+        if self.on_epoch:
+            self.on_epoch(self.epochs)
+
+
+def write_report(path, report):
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "w") as handle:
+        json.dump(report, handle, indent=2)
 
 
 def main(argv=None):
@@ -125,7 +133,10 @@ def main(argv=None):
     for run in args.runs:
         kind, dimension = run.split(":")
         dimension = int(dimension)
-        curve = EpochCurve(analogies, args.restrict_vocab) if run in args.curves or (
+        def save_partial(epochs, run=run):  # a run cut short still leaves its curve
+            write_report(args.output, dict(report, in_progress=dict(run=run, epochs=epochs)))
+
+        curve = EpochCurve(analogies, args.restrict_vocab, save_partial) if run in args.curves or (
             kind == "T1" and f"32:{dimension}" in args.curves) else None
         extra = dict(compute_loss=True, callbacks=[curve]) if curve else {}
         start = time.perf_counter()
@@ -158,9 +169,7 @@ def main(argv=None):
             entry["epochs"] = curve.epochs
         report["runs"].append(entry)
         print(f"{label}: {seconds:.0f}s, {entry['bytes_per_word']:g} bytes/word, {json.dumps(scores)}", flush=True)
-        os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
-        with open(args.output, "w") as handle:  # after every run, so a cut-short study keeps what it has
-            json.dump(report, handle, indent=2)
+        write_report(args.output, report)  # after every run, so a cut-short study keeps what it has
 
     names = list(report["runs"][0]["scores"])
     print("\n" + " | ".join(["run", "train s", "bytes/word"] + names))

@@ -538,3 +538,166 @@ class QuantizedKeyedVectors:
     def rank(self, key1, key2):
         """Rank of ``key2`` among the neighbours of ``key1`` (1 = nearest)."""
         return len(self.closer_than(key1, key2)) + 1
+
+    # ---------------------------------------------------------------- gensim's read-only KeyedVectors API
+    # Same signatures and return values as gensim 4.4's KeyedVectors. Where gensim's own code
+    # only calls methods this class has, it is reused as is. Methods that change vectors
+    # (add_vectors, __setitem__, init_sims(replace=True), intersect_word2vec_format, ...)
+    # are not offered: the packed codes are read-only.
+
+    n_similarity = KeyedVectors.n_similarity
+    most_similar_to_given = KeyedVectors.most_similar_to_given
+    relative_cosine_similarity = KeyedVectors.relative_cosine_similarity
+    cosine_similarities = staticmethod(KeyedVectors.cosine_similarities)
+    wmdistance = KeyedVectors.wmdistance  # needs POT (``pip install pot``), as in gensim
+    log_evaluate_word_pairs = staticmethod(KeyedVectors.log_evaluate_word_pairs)
+    _log_evaluate_word_analogies = staticmethod(KeyedVectors._log_evaluate_word_analogies)
+
+    @property
+    def vectors(self):
+        """Every vector unpacked, as a new float32 array (len(self), vector_size).
+
+        Memory: ``4 * vector_size`` bytes a word (32 / bits times the packed codes), built
+        ``CONVERT_CHUNK`` rows at a time into one array, on every access: take it once, or
+        use :meth:`get_vector` / :meth:`vectors_for` for a few rows.
+        """
+        return self._unpacked(normed=False)
+
+    def get_normed_vectors(self):
+        """Every vector unpacked and scaled to unit length (float32; memory as :attr:`vectors`)."""
+        return self._unpacked(normed=True)
+
+    def fill_norms(self, force=False):
+        """Norms are computed from the codes when the vectors are built; nothing to fill."""
+
+    def _unpacked(self, normed):
+        out = np.empty((len(self), self.vector_size), dtype=np.float32)
+        for start in range(0, len(self), CONVERT_CHUNK):
+            stop = min(start + CONVERT_CHUNK, len(self))
+            out[start:stop] = self.vectors_for(np.arange(start, stop))
+            if normed:
+                out[start:stop] /= np.asarray(self.norms[start:stop], dtype=np.float32)[:, None]
+        return out
+
+    def get_mean_vector(self, keys, weights=None, pre_normalize=True, post_normalize=False, ignore_missing=True):
+        """gensim's ``get_mean_vector``: weighted mean of keys' (unit, if ``pre_normalize``) vectors and raw vectors."""
+        if len(keys) == 0:
+            raise ValueError("cannot compute mean with no input")
+        weights = np.ones(len(keys), dtype=np.float32) if weights is None else np.asarray(weights, dtype=np.float32)
+        if len(keys) != weights.shape[0]:
+            raise ValueError("keys and weights array must have same number of elements")
+        mean = np.zeros(self.vector_size, dtype=np.float32)
+        total_weight = 0
+        for weight, key in zip(weights, keys):
+            if isinstance(key, np.ndarray):
+                mean += weight * key
+            elif key in self:
+                mean += weight * self.get_vector(key, norm=pre_normalize)
+            elif not ignore_missing:
+                raise KeyError(f"Key '{key}' not present in vocabulary")
+            else:
+                continue
+            total_weight += abs(weight)
+        if total_weight > 0:
+            mean = mean / total_weight
+        if post_normalize:
+            norm = np.linalg.norm(mean)
+            mean = (mean / norm if norm else mean).astype(np.float32)
+        return mean
+
+    def _evaluation_vocabulary(self, restrict_vocab, case_insensitive):
+        """gensim's ``ok_vocab``: key (upper-cased) -> row among the first ``restrict_vocab``; first wins."""
+        keys = self.index_to_key[:restrict_vocab]
+        rows = {}
+        for row in range(len(keys) - 1, -1, -1):
+            key = keys[row]
+            rows[key.upper() if case_insensitive and isinstance(key, str) else key] = row
+        return rows
+
+    def evaluate_word_pairs(self, pairs, delimiter='\t', encoding='utf8', restrict_vocab=300000,
+                            case_insensitive=True, dummy4unknown=False):
+        """gensim's ``evaluate_word_pairs``: ``(pearson, spearman, oov_ratio)`` on a word-pair file."""
+        from gensim import utils
+        from scipy import stats
+        ok_vocab = self._evaluation_vocabulary(restrict_vocab, case_insensitive)
+        gold, model, oov = [], [], 0
+        with utils.open(pairs, encoding=encoding) as lines:
+            for line_no, line in enumerate(lines):
+                if not line or line.startswith('#'):
+                    continue
+                try:
+                    a, b, sim = [word.upper() if case_insensitive else word for word in line.split(delimiter)]
+                    sim = float(sim)
+                except (ValueError, TypeError):
+                    logger.info('Skipping invalid line #%d in %s', line_no, pairs)
+                    continue
+                if a not in ok_vocab or b not in ok_vocab:
+                    oov += 1
+                    if dummy4unknown:
+                        model.append(0.0)
+                        gold.append(sim)
+                    continue
+                gold.append(sim)
+                model.append(self.similarity(ok_vocab[a], ok_vocab[b]))
+        if not gold:
+            raise ValueError(f"No valid similarity judgements found in {pairs}: either invalid format or "
+                             f"all are out-of-vocabulary in {self}")
+        spearman = stats.spearmanr(gold, model)
+        pearson = stats.pearsonr(gold, model)
+        oov_ratio = float(oov) / (len(gold) if dummy4unknown else len(gold) + oov) * 100
+        self.log_evaluate_word_pairs(pearson, spearman, oov_ratio, pairs)
+        return pearson, spearman, oov_ratio
+
+    def evaluate_word_analogies(self, analogies, restrict_vocab=300000, case_insensitive=True,
+                                dummy4unknown=False, similarity_function='most_similar'):
+        """gensim's ``evaluate_word_analogies`` (3CosAdd, top answer not among the question words).
+
+        Returns ``(score, sections)`` with gensim's section dicts. For 3CosMul beside 3CosAdd,
+        and batched scoring, see :func:`gensim_bits.evaluate`.
+        """
+        import itertools
+
+        from gensim import utils
+        search = getattr(self, similarity_function)
+        ok_vocab = self._evaluation_vocabulary(restrict_vocab, case_insensitive)
+        sections, section, oov, quadruplets = [], None, 0, 0
+        with utils.open(analogies, 'rb') as lines:
+            for line_no, line in enumerate(lines):
+                line = utils.to_unicode(line)
+                if line.startswith(': '):
+                    if section:
+                        sections.append(section)
+                        self._log_evaluate_word_analogies(section)
+                    section = {'section': line.lstrip(': ').strip(), 'correct': [], 'incorrect': []}
+                    continue
+                if not section:
+                    raise ValueError(f"Missing section header before line #{line_no} in {analogies}")
+                try:
+                    a, b, c, expected = [word.upper() if case_insensitive else word for word in line.split()]
+                except ValueError:
+                    logger.info("Skipping invalid line #%i in %s", line_no, analogies)
+                    continue
+                quadruplets += 1
+                if not all(word in ok_vocab for word in (a, b, c, expected)):
+                    oov += 1
+                    if dummy4unknown:
+                        section['incorrect'].append((a, b, c, expected))
+                    continue
+                predicted = None
+                for word, _ in search(positive=[ok_vocab[b], ok_vocab[c]], negative=[ok_vocab[a]], topn=5,
+                                      restrict_vocab=restrict_vocab):
+                    predicted = word.upper() if case_insensitive else word
+                    if predicted in ok_vocab and predicted not in {a, b, c}:
+                        break
+                section['correct' if predicted == expected else 'incorrect'].append((a, b, c, expected))
+        if section:
+            sections.append(section)
+            self._log_evaluate_word_analogies(section)
+        total = {'section': 'Total accuracy',
+                 'correct': list(itertools.chain.from_iterable(s['correct'] for s in sections)),
+                 'incorrect': list(itertools.chain.from_iterable(s['incorrect'] for s in sections))}
+        if quadruplets:
+            logger.info('Quadruplets with out-of-vocabulary words: %.1f%%', 100.0 * oov / quadruplets)
+        score = self._log_evaluate_word_analogies(total)
+        sections.append(total)
+        return score, sections

@@ -8,6 +8,7 @@ vectors ``syn1neg``, and trains them with the quantized kernel of
 final vectors Q(u + v), refreshed after every epoch.
 """
 import logging
+import os
 
 import numpy as np
 from gensim import matutils
@@ -15,7 +16,7 @@ from gensim.models import KeyedVectors, Word2Vec
 from gensim.models.word2vec import MAX_WORDS_IN_BATCH
 
 from gensim_bits.quantizers import FLOAT_BITS, check_bits, quantize
-from gensim_bits.word2bits_inner import train_batch_bits
+from gensim_bits.word2bits_inner import CorpusVocabulary, train_batch_bits, train_corpus_file_part
 
 logger = logging.getLogger(__name__)
 
@@ -45,8 +46,11 @@ class Word2Bits(Word2Vec):
       kernel: Q of each inner-node row on the word's Huffman path in the forward pass, the
       straight-through update, the clipped gradient below. The inner-node rows start uniform
       like the others. With ``negative=0`` a word has no output row, so its final vector is Q(u).
-    * ``corpus_file=`` raises ValueError; pass
-      ``sentences=gensim.models.word2vec.LineSentence(path)`` instead.
+    * ``corpus_file=`` is read by a compiled reader in each worker without the GIL, as in
+      gensim. Worker i of n trains the lines that *start* in the i-th n-th of the file's
+      bytes, so every line is trained exactly once an epoch (gensim's workers each read a
+      word count from their offset). Tokens are split on ASCII whitespace; lines of any
+      length are trained whole. Compressed files raise ValueError.
     * ``sg=1`` trains skip-gram with negative sampling through the same kernel: the input row
       enters as Q(u), the output rows as Q(v), the gradient passes straight through to u and
       v, and the final vectors are Q(u + v). The paper trains CBOW only; this is our extension.
@@ -234,15 +238,18 @@ class Word2Bits(Word2Vec):
     def train(self, corpus_iterable=None, corpus_file=None, *args, **kwargs):
         self._check_training_arguments()
         if corpus_file is not None:
-            raise ValueError(
-                "Word2Bits does not read corpus_file yet; pass "
-                "sentences=gensim.models.word2vec.LineSentence(corpus_file) instead")
+            check_corpus_file(corpus_file)
         self._adopt_written_vectors()
         lockf = getattr(self.wv, "vectors_lockf", None)
         lockf = np.ones(1, dtype=np.float32) if lockf is None else lockf
         self.wv.vectors_lockf = np.ascontiguousarray(lockf, dtype=np.float32).reshape(-1)
         self._worker_error = None
-        return super().train(corpus_iterable, corpus_file, *args, **kwargs)
+        # The reader's hash table, built once a train() call (not once an epoch).
+        self._corpus_vocabulary = CorpusVocabulary(self.wv, self.hs) if corpus_file is not None else None
+        try:
+            return super().train(corpus_iterable, corpus_file, *args, **kwargs)
+        finally:
+            self._corpus_vocabulary = None
 
     def _check_training_arguments(self):
         # Attributes may have been changed since the constructor checked them.
@@ -278,8 +285,29 @@ class Word2Bits(Word2Vec):
             tally = 0
         return tally, self._raw_word_count(sentences)
 
+    def _do_train_epoch(self, corpus_file, thread_id, offset, cython_vocab, thread_private_mem, cur_epoch,
+                        total_examples=None, total_words=None, **kwargs):
+        # gensim's corpus_file hook, called in each worker thread. Worker i trains the lines
+        # that start in its 1/workers of the file's bytes (gensim passes only the start).
+        neu1e, neu1, quantized_row = thread_private_mem
+        size = os.path.getsize(corpus_file)
+        start, end = size * thread_id // self.workers, size * (thread_id + 1) // self.workers
+        try:
+            return train_corpus_file_part(
+                self, corpus_file, self._corpus_vocabulary, start, end, (total_words or 0) / self.workers,
+                cur_epoch, neu1e, neu1, quantized_row, self.training_bits, self.compute_loss)
+        except Exception as error:  # noqa: BLE001 - re-raised in the calling thread, as in _do_train_job
+            if getattr(self, "_worker_error", None) is None:
+                self._worker_error = error
+            return 0, 0, 0
+
+    def _train_epoch_corpusfile(self, *args, **kwargs):
+        return self._finish_epoch(super()._train_epoch_corpusfile(*args, **kwargs))
+
     def _train_epoch(self, *args, **kwargs):
-        report = super()._train_epoch(*args, **kwargs)
+        return self._finish_epoch(super()._train_epoch(*args, **kwargs))
+
+    def _finish_epoch(self, report):
         error, self._worker_error = getattr(self, "_worker_error", None), None
         if error is not None:
             raise error
@@ -324,6 +352,17 @@ class Word2Bits(Word2Vec):
 
 def _uniform(rng, shape):
     return (rng.random(shape, dtype=np.float32) * np.float32(2 * INIT_RANGE) - np.float32(INIT_RANGE))
+
+
+def check_corpus_file(corpus_file):
+    """A readable, uncompressed file, as gensim's corpus_file mode needs; ValueError otherwise."""
+    if not isinstance(corpus_file, (str, os.PathLike)):
+        raise TypeError(f"corpus_file must be a path, got {type(corpus_file).__name__}")
+    with open(corpus_file, "rb") as handle:  # FileNotFoundError / IsADirectoryError name the path
+        magic = handle.read(3)
+    if magic[:2] == b"\x1f\x8b" or magic == b"BZh":
+        raise ValueError(f"corpus_file {os.fspath(corpus_file)!r} is compressed; corpus_file mode reads "
+                         "plain text (decompress it, or pass sentences=LineSentence(path))")
 
 
 def _fingerprints(vectors):

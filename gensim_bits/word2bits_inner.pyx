@@ -15,11 +15,17 @@ per context row, one for the score, one fused update per output row); the negati
 targets are drawn before the context is summed and their rows prefetched, which hides
 most of the cache misses that bound gensim's own CBOW loop.
 """
+import os
+
 import numpy as np
 
 cimport numpy as np
 from libc.math cimport exp, log
-from libc.string cimport memset
+from libc.stdint cimport uint64_t
+from libc.stdio cimport EOF, FILE, fclose, fgetc, fopen
+from libc.stdlib cimport free
+from libc.string cimport memcmp, memset
+from posix.stdio cimport fseeko, ftello, getline
 from scipy.linalg.cython_blas cimport saxpy, sscal
 
 np.import_array()
@@ -545,3 +551,241 @@ def skipgram_step(syn0, syn1neg, cum_table, context, center, alpha, bits, negati
     """Test hook: the kernel's skip-gram updates predicting ``center`` from each of ``context`` in turn."""
     return _one_step(syn0, syn1neg, cum_table, context, center, alpha, bits, negative, 1, 1,
                      next_random, compute_loss, lockf)
+
+
+# ------------------------------------------------------------------ corpus_file: a compiled reader
+# gensim's corpus_file mode lets each worker read its own part of a LineSentence file without
+# the GIL; this is the same for Word2Bits. Worker w of W trains the lines that start in bytes
+# [size * w / W, size * (w + 1) / W): every line exactly once an epoch. Tokens are split on
+# ASCII whitespace; the vocabulary is looked up in an open-addressing hash table of UTF-8 keys.
+
+cdef inline uint64_t fnv1a(const char *data, Py_ssize_t length) noexcept nogil:
+    cdef uint64_t h = 14695981039346656037ULL
+    cdef Py_ssize_t i
+    for i in range(length):
+        h = (h ^ <unsigned char>data[i]) * 1099511628211ULL
+    return h
+
+
+cdef inline bint is_space(char ch) noexcept nogil:
+    return ch == 32 or (9 <= ch <= 13)
+
+
+cdef class CorpusVocabulary:
+    """The vocabulary of ``wv`` as a hash table the reader can use without the GIL.
+
+    Also holds pointers to each word's downsampling threshold and Huffman path, and keeps
+    the arrays they point into alive.
+    """
+    cdef bytes text
+    cdef np.ndarray offsets, hashes, table, code_pointers, point_pointers, code_lengths
+    cdef object keep_alive
+    cdef uint64_t mask
+    # Raw views of the arrays above, for lookups without the GIL.
+    cdef const char *text_data
+    cdef const np.int64_t *offsets_data
+    cdef const np.uint64_t *hashes_data
+    cdef const np.int64_t *table_data
+    cdef const np.int32_t *code_lengths_data
+    cdef const size_t *code_pointers_data
+    cdef const size_t *point_pointers_data
+
+    def __init__(self, wv, hs=False):
+        encoded = []
+        for key in wv.index_to_key:
+            if not isinstance(key, str):
+                raise TypeError(f"corpus_file training needs str words, got {type(key).__name__} {key!r}")
+            encoded.append(key.encode("utf-8"))
+        self.text = b"".join(encoded)
+        self.offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
+        np.cumsum([len(word) for word in encoded], out=self.offsets[1:])
+        self.hashes = np.empty(len(encoded), dtype=np.uint64)
+        size = 1
+        while size < 2 * len(encoded) + 1:
+            size *= 2
+        self.mask = size - 1
+        self.table = np.full(size, -1, dtype=np.int64)
+        cdef const char *text = self.text
+        cdef np.int64_t[::1] offsets = self.offsets
+        cdef np.uint64_t[::1] hashes = self.hashes
+        cdef np.int64_t[::1] table = self.table
+        cdef Py_ssize_t index
+        cdef uint64_t slot
+        self.text_data = text
+        self.offsets_data = &offsets[0]
+        self.hashes_data = <np.uint64_t *>np.PyArray_DATA(self.hashes)
+        self.table_data = <np.int64_t *>np.PyArray_DATA(self.table)
+        for index in range(len(encoded)):
+            hashes[index] = fnv1a(text + offsets[index], offsets[index + 1] - offsets[index])
+            if self.lookup(text + offsets[index], offsets[index + 1] - offsets[index]) >= 0:
+                raise ValueError(f"duplicate word {encoded[index]!r} in the vocabulary")
+            slot = hashes[index] & self.mask
+            while table[slot] >= 0:
+                slot = (slot + 1) & self.mask
+            table[slot] = index
+        self.keep_alive = []
+        self.code_lengths = np.zeros(len(encoded), dtype=np.int32)
+        self.code_pointers = np.zeros(len(encoded), dtype=np.uintp)
+        self.point_pointers = np.zeros(len(encoded), dtype=np.uintp)
+        if hs:
+            for index, (code, point) in enumerate(zip(wv.expandos["code"], wv.expandos["point"])):
+                if len(code):
+                    code = np.ascontiguousarray(code, dtype=np.uint8)
+                    point = np.ascontiguousarray(point, dtype=np.uint32)
+                    if len(point) != len(code):
+                        raise ValueError(f"Huffman code and point of word {index} differ in length")
+                    self.keep_alive += [code, point]
+                    self.code_lengths[index] = len(code)
+                    self.code_pointers[index] = code.ctypes.data
+                    self.point_pointers[index] = point.ctypes.data
+        self.code_lengths_data = <np.int32_t *>np.PyArray_DATA(self.code_lengths)
+        self.code_pointers_data = <size_t *>np.PyArray_DATA(self.code_pointers)
+        self.point_pointers_data = <size_t *>np.PyArray_DATA(self.point_pointers)
+
+    def __len__(self):
+        return len(self.hashes)
+
+    cdef inline long long lookup(self, const char *word, Py_ssize_t length) noexcept nogil:
+        cdef uint64_t h = fnv1a(word, length)
+        cdef uint64_t slot = h & self.mask
+        cdef const np.int64_t *table = self.table_data
+        cdef const np.int64_t *offsets = self.offsets_data
+        cdef const np.uint64_t *hashes = self.hashes_data
+        cdef const char *text = self.text_data
+        cdef long long index
+        while True:
+            index = table[slot]
+            if index < 0:
+                return -1
+            if (hashes[index] == h and offsets[index + 1] - offsets[index] == length
+                    and memcmp(text + offsets[index], word, length) == 0):
+                return index
+            slot = (slot + 1) & self.mask
+
+    def index(self, word):
+        """Row of ``word`` (str), or -1: the lookup the reader does, for tests."""
+        data = word.encode("utf-8")
+        return self.lookup(data, len(data))
+
+
+cdef struct CorpusProgress:
+    long long lines, raw_words, trained_words
+    double start_alpha, end_alpha, expected_words
+    int epoch, epochs, shrink_windows
+
+
+cdef void train_buffered(Word2BitsConfig *c, int words, int sentences, CorpusProgress *progress) noexcept nogil:
+    cdef int i
+    cdef double done
+    for i in range(words):
+        c.reduced_windows[i] = random_int32(&c.next_random) % c.window if progress.shrink_windows else 0
+    train_chunk(c, sentences)
+    progress.trained_words += words
+    # Linear decay over all epochs, by this worker's share of the words (gensim's schedule).
+    done = progress.raw_words / progress.expected_words if progress.expected_words > 0 else 1.0
+    done = (progress.epoch + (done if done < 1.0 else 1.0)) / progress.epochs
+    c.alpha = <REAL_t>(progress.start_alpha - (progress.start_alpha - progress.end_alpha) * done)
+
+
+cdef int read_and_train(Word2BitsConfig *c, CorpusVocabulary vocabulary, FILE *f, long long start,
+                        long long end, const np.uint32_t *sample_ints, CorpusProgress *progress) noexcept nogil:
+    """Train on the lines starting in bytes [start, end) of ``f``; returns -1 on a read error."""
+    cdef char *line = NULL
+    cdef size_t capacity = 0
+    cdef Py_ssize_t length, i, token
+    cdef long long position, index
+    cdef int words = 0, sentences = 0, ch
+    cdef const np.int32_t *code_lengths = vocabulary.code_lengths_data
+    cdef const size_t *code_pointers = vocabulary.code_pointers_data
+    cdef const size_t *point_pointers = vocabulary.point_pointers_data
+
+    if start > 0:  # a line that began before `start` belongs to the previous worker
+        if fseeko(f, start - 1, 0) != 0:
+            return -1
+        ch = fgetc(f)
+        while ch != EOF and ch != 10:
+            ch = fgetc(f)
+    position = ftello(f)
+    c.sentence_idx[0] = 0
+    while position < end:
+        length = getline(&line, &capacity, f)
+        if length < 0:
+            break
+        position += length
+        progress.lines += 1
+        i = 0
+        while i < length:
+            while i < length and is_space(line[i]):
+                i += 1
+            token = i
+            while i < length and not is_space(line[i]):
+                i += 1
+            if i == token:
+                continue
+            progress.raw_words += 1
+            index = vocabulary.lookup(line + token, i - token)
+            if index < 0:
+                continue
+            if c.sample and sample_ints[index] < random_int32(&c.next_random):
+                continue
+            c.indexes[words] = <np.uint32_t>index
+            if c.hs:
+                c.codelens[words] = code_lengths[index]
+                c.codes[words] = <np.uint8_t *>code_pointers[index]
+                c.points[words] = <np.uint32_t *>point_pointers[index]
+            words += 1
+            if words == MAX_SENTENCE_LEN:
+                sentences += 1
+                c.sentence_idx[sentences] = words
+                train_buffered(c, words, sentences, progress)
+                words = sentences = 0
+        if words > c.sentence_idx[sentences]:
+            sentences += 1
+            c.sentence_idx[sentences] = words
+    if words:
+        train_buffered(c, words, sentences, progress)
+    free(line)
+    return 0
+
+
+def train_corpus_file_part(model, corpus_file, CorpusVocabulary vocabulary, long long start, long long end,
+                           expected_words, int epoch, neu1e, neu1, quantized_row, bits, compute_loss):
+    """Train ``model`` on the lines of ``corpus_file`` that start in bytes [start, end), without the GIL.
+
+    gensim's ``train_epoch_cbow`` / ``train_epoch_sg`` contract: returns ``(lines, trained
+    words, raw words)`` and adds to ``model.running_training_loss``. The learning rate decays
+    linearly from ``model.alpha`` to ``model.min_alpha`` over ``model.epochs``, by this part's
+    progress through ``expected_words``.
+    """
+    cdef Word2BitsConfig c
+    cdef CorpusProgress progress
+    cdef FILE *f
+    cdef int status
+    cdef const np.uint32_t *sample_ints = NULL
+    if len(vocabulary) != len(model.wv):
+        raise ValueError("the corpus vocabulary is out of date with model.wv")
+    fill_config(&c, model.syn0_full, model.syn1neg, getattr(model, "cum_table", None), model.wv.vectors_lockf,
+                model.wv.vector_size, bits, model.negative, model.cbow_mean, model.window, model.sg,
+                model.alpha, compute_loss, neu1e, neu1, quantized_row, model.syn1 if model.hs else None)
+    c.sample = (model.sample != 0)
+    if c.sample:
+        sample_ints = <np.uint32_t *>np.PyArray_DATA(model.wv.expandos['sample_int'])
+    c.next_random = (2**24) * model.random.randint(0, 2**24) + model.random.randint(0, 2**24)
+    progress.lines = progress.raw_words = progress.trained_words = 0
+    progress.start_alpha, progress.end_alpha = model.alpha, model.min_alpha
+    progress.expected_words = float(expected_words or 0)
+    progress.epoch, progress.epochs = epoch, max(1, int(model.epochs))
+    progress.shrink_windows = 1 if model.shrink_windows else 0
+    path = os.fsencode(corpus_file)
+    f = fopen(path, b"rb")
+    if f == NULL:
+        raise FileNotFoundError(f"cannot open corpus_file {corpus_file!r}")
+    try:
+        with nogil:
+            status = read_and_train(&c, vocabulary, f, start, end, sample_ints, &progress)
+    finally:
+        fclose(f)
+    if status < 0:
+        raise OSError(f"cannot read corpus_file {corpus_file!r} at byte {start}")
+    model.running_training_loss += c.running_training_loss
+    return progress.lines, progress.trained_words, progress.raw_words

@@ -251,16 +251,6 @@ def test_bad_arguments_raise_before_training(arguments, message):
         Word2Bits(common_texts, **{**SMALL, **arguments})
 
 
-def test_corpus_file_is_refused_with_an_alternative(tmp_path):
-    path = tmp_path / "corpus.txt"
-    path.write_text("a b c\n")
-    with pytest.raises(ValueError, match="LineSentence"):
-        Word2Bits(corpus_file=str(path), **SMALL)
-    model = Word2Bits(common_texts, **SMALL)
-    with pytest.raises(ValueError, match="LineSentence"):
-        model.train(corpus_file=str(path), total_examples=1, epochs=1)
-
-
 @pytest.mark.parametrize("corpus, message", [
     ([], "corpus is empty"),
     ([[], []], "corpus is empty"),

@@ -201,3 +201,51 @@ def test_hierarchical_softmax_trains_and_lowers_the_loss(sg, negative):
 
 def test_one_word_vocabulary_with_hierarchical_softmax():
     Word2Bits([["only"]] * 5, vector_size=4, min_count=1, hs=1, negative=0, workers=1)
+
+
+# ----------------------------------------------------------------- corpus_file
+
+def write_corpus(path, sentences):
+    path.write_text("".join(" ".join(sentence) + "\n" for sentence in sentences), encoding="utf-8")
+    return str(path)
+
+
+@pytest.mark.parametrize("workers", [1, 2, 3])
+@pytest.mark.parametrize("sg, hs", [(0, 0), (1, 0), (0, 1)])
+def test_corpus_file_trains_every_word_once_an_epoch(tmp_path, workers, sg, hs):
+    path = write_corpus(tmp_path / "lee.txt", lee_corpus_list)
+    model = Word2Bits(vector_size=8, min_count=2, workers=workers, sample=0, sg=sg, hs=hs, negative=0 if hs else 3)
+    model.build_vocab(corpus_file=path)
+    trained, raw = model.train(corpus_file=path, total_words=model.corpus_total_words, epochs=2)
+    in_vocabulary = sum(word in model.wv.key_to_index for sentence in lee_corpus_list for word in sentence)
+    assert (trained, raw) == (2 * in_vocabulary, 2 * model.corpus_total_words)
+    assert model.train(lee_corpus_list, total_examples=model.corpus_count, epochs=2) == (trained, raw)
+
+
+def test_corpus_file_and_iterable_reach_similar_losses(tmp_path):
+    path = write_corpus(tmp_path / "lee.txt", lee_corpus_list)
+    arguments = dict(vector_size=16, min_count=2, workers=1, bits=1, compute_loss=True, epochs=3)
+    from_file = Word2Bits(corpus_file=path, **arguments).get_latest_training_loss()
+    from_iterable = Word2Bits(lee_corpus_list, **arguments).get_latest_training_loss()
+    assert from_file == pytest.approx(from_iterable, rel=0.05)
+
+
+def test_corpus_file_reader_looks_up_words_as_gensim_does(tmp_path):
+    from gensim_bits.word2bits_inner import CorpusVocabulary
+    sentences = [["naïve", "café", "東京", "a"], ["a", "café"]] * 3
+    model = Word2Bits(sentences, vector_size=4, min_count=1, workers=1)
+    vocabulary = CorpusVocabulary(model.wv)
+    assert [vocabulary.index(word) for word in model.wv.index_to_key] == list(range(len(model.wv)))
+    assert vocabulary.index("caf") == vocabulary.index("") == -1
+
+
+def test_corpus_file_must_be_plain_text(tmp_path):
+    import gzip
+    path = tmp_path / "corpus.txt.gz"
+    with gzip.open(path, "wt") as handle:
+        handle.write("a b c\n" * 10)
+    model = Word2Bits(common_texts, **SMALL)
+    with pytest.raises(ValueError, match="compressed"):
+        model.train(corpus_file=str(path), total_words=30, epochs=1)
+    with pytest.raises(FileNotFoundError):
+        model.train(corpus_file=str(tmp_path / "missing.txt"), total_words=30, epochs=1)
