@@ -1,15 +1,29 @@
-"""Packed Word2Bits search against gensim's float32 ``most_similar`` (Lam 2018, section 3:
-1-bit cosine from Hamming distance, 2-bit values s1/2 + s2/4).
+"""Exact packed search (Lam 2018, section 3: 1-bit cosine from Hamming distance, 2-bit values
+s1/2 + s2/4) against the tools a user would pick instead: faiss ``IndexBinaryFlat`` (the same
+codes, exact), faiss's 2-bit options (``IndexRaBitQ`` nb_bits=2 and ``IndexScalarQuantizer``
+4-bit, approximate, with their recall; ``IndexFlatIP`` exact float), usearch exact search,
+and gensim's float32 ``most_similar``.
 
-For 1 and 2 bits at several dimensions, on a vocabulary of random codes (search cost does
-not depend on the values), it times top-10 ``most_similar`` of one word over the whole
-vocabulary and a 3-word analogy query, gensim float32 and packed side by side in one run
-(alternating blocks of queries), checks that both return the same similarities, and reports
-the bytes in RAM: the codes against the float32 matrix, and the resident memory a fresh
-process gains by loading each file.
+Each case is ``bits:dimension[:source]``, source ``random`` (uniform codes: the scan costs the
+same whatever the values) or ``glove`` (the shared GloVe 50-d vectors thresholded to 1 bit by
+sign, or quantized to 2 bits). For every case it measures, methods interleaved in blocks in
+one process so that the machine's load hits them alike:
 
-    nice -n 10 python benchmarks/search_speed.py --words 100000 --dimensions 200 400 800
-    OPENBLAS_NUM_THREADS=1 nice -n 10 python benchmarks/search_speed.py --out benchmarks/results/search_speed_1thread.json
+* single-query latency (top-10 of one query over the whole vocabulary): ``most_similar(word)``,
+  ``search`` of one packed code, faiss ``search`` of one code / vector, usearch, gensim;
+* throughput of a batch of ``--batch`` queries at each ``--threads`` count: ``search(codes,
+  workers=t)`` against faiss with ``omp_set_num_threads(t)`` (OMP_WAIT_POLICY=PASSIVE) and
+  usearch with ``threads=t``;
+* that the exact methods agree (identical distance lists), and the recall@10 of the
+  approximate ones against the exact top-10;
+* resident memory per word after loading the ``.gbits`` file in a fresh process;
+* the fraction of the memory-bandwidth bound: codes bytes / single-query time, against the
+  read bandwidth of the same-size array (cache-resident) and of a 512 MB array (DRAM).
+
+    OMP_WAIT_POLICY=PASSIVE nice -n 10 python benchmarks/search_speed.py
+    nice -n 10 python benchmarks/search_speed.py --cases 1:256 --queries 50 --batch 200   # quick
+
+faiss and usearch come from the ``bench`` extra (``pip install nlp-compress[bench]``).
 """
 import argparse
 import json
@@ -19,13 +33,18 @@ import sys
 import tempfile
 import time
 
-import numpy as np
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before faiss loads its OpenMP runtime
 
-from gensim_bits import QuantizedKeyedVectors, packing
+import numpy as np  # noqa: E402
 
-BLOCK = 25  # queries per alternating block
-# gensim's matrix-vector product uses every BLAS thread; set these to 1 to compare one core with one core.
-THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+from gensim_bits import QuantizedKeyedVectors, packing  # noqa: E402
+from gensim_bits.search_inner import instruction_set  # noqa: E402
+
+TOPN = 10
+BLOCK = 10  # single queries per interleaved block
+DEFAULT_CASES = ["1:50:glove", "1:50", "1:256", "1:800", "2:400", "2:50:glove"]
+GLOVE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "data", "vectors",
+                     "glove6b50d_100k.txt.gz")
 
 
 def resident_bytes():
@@ -36,138 +55,286 @@ def resident_bytes():
     return 0
 
 
-def measure_load(path, kind):
+def measure_load(path):
     """Run in a fresh process: RSS gained by loading ``path``, then after one query."""
     import gc
 
-    from gensim.models import KeyedVectors
-
     gc.collect()
     before = resident_bytes()
-    if kind == "gensim":
-        vectors = KeyedVectors.load(path)
-    else:
-        vectors = QuantizedKeyedVectors.load(path, mmap="r" if kind == "packed-mmap" else None)
+    vectors = QuantizedKeyedVectors.load(path)
     loaded = resident_bytes() - before
     vectors.most_similar(vectors.index_to_key[0])
     return loaded, resident_bytes() - before
 
 
-def load_in_subprocess(path, kind):
-    """(RSS gained by the load, RSS gained after one query) in a fresh process."""
-    output = subprocess.run([sys.executable, __file__, "--measure-load", path, kind],
+def load_in_subprocess(path):
+    output = subprocess.run([sys.executable, os.path.abspath(__file__), "--measure-load", path],
                             capture_output=True, text=True, check=True)
     return [int(value) for value in output.stdout.split()[-2:]]
 
 
-def timed(function, queries):
+def read_bandwidth(nbytes, repeats=5):
+    """Bytes per second of summing an int64 array of ``nbytes`` (best of ``repeats``)."""
+    array = np.ones(max(1, nbytes // 8), dtype=np.int64)
+    array.sum()
+    best = min(_timed(array.sum) for _ in range(repeats))
+    return array.nbytes / best
+
+
+def _timed(function):
     start = time.perf_counter()
-    for query in queries:
-        function(query)
+    function()
     return time.perf_counter() - start
 
 
-def compare(packed, keyed_vectors, queries, query_kind):
-    """Seconds a query for gensim and packed, alternating blocks; checks the similarities agree."""
-    if query_kind == "word":
-        def ours(word):
-            return packed.most_similar(word, topn=10)
+def make_case(bits, dimension, source, words, rng, glove_path):
+    """(packed vectors, float32 level values) for one case."""
+    if source == "glove":
+        from gensim.models import KeyedVectors
 
-        def theirs(word):
-            return keyed_vectors.most_similar(word, topn=10)
+        if not os.path.isfile(glove_path):
+            return None
+        glove = KeyedVectors.load_word2vec_format(glove_path, limit=words)
+        if glove.vector_size != dimension:
+            raise SystemExit(f"GloVe has d={glove.vector_size}; use {bits}:{glove.vector_size}:glove")
+        packed = QuantizedKeyedVectors.from_keyed_vectors(glove, bits=bits, quantize=True)
     else:
-        def ours(words):
-            return packed.most_similar(positive=words[:2], negative=words[2:], topn=10)
-
-        def theirs(words):
-            return keyed_vectors.most_similar(positive=words[:2], negative=words[2:], topn=10)
-    for query in queries[:5]:
-        np.testing.assert_allclose([value for _, value in ours(query)], [value for _, value in theirs(query)],
-                                   atol=1e-5)
-    ours(queries[0]), theirs(queries[0])  # warm up
-    total = {"gensim": 0.0, "packed": 0.0}
-    for start in range(0, len(queries), BLOCK):
-        block = queries[start:start + BLOCK]
-        total["gensim"] += timed(theirs, block)
-        total["packed"] += timed(ours, block)
-    return {name: seconds / len(queries) for name, seconds in total.items()}
+        codes = rng.integers(0, 2 ** bits, size=(words, dimension), dtype=np.uint8)
+        packed = QuantizedKeyedVectors(packing.pack_codes(codes, bits), bits, dimension,
+                                       [f"w{index}" for index in range(words)])
+    return packed
 
 
-def run_case(bits, dimension, words, query_count, folder, rng):
-    codes = rng.integers(0, 2 ** bits, size=(words, dimension), dtype=np.uint8)
-    keys = [f"w{index}" for index in range(words)]
-    packed = QuantizedKeyedVectors(packing.pack_codes(codes, bits), bits, dimension, keys)
-    keyed_vectors = packed.to_keyed_vectors()
+def interleave(methods, items, block=BLOCK):
+    """Seconds a query for each method; blocks of ``items`` go to every method in turn."""
+    totals = {name: 0.0 for name in methods}
+    counts = {name: 0 for name in methods}
+    for function in methods.values():
+        function(items[0])  # warm up
+    for start in range(0, len(items), block):
+        chunk = items[start:start + block]
+        for name, function in methods.items():
+            if function is None:
+                continue
+            begin = time.perf_counter()
+            for item in chunk:
+                function(item)
+            totals[name] += time.perf_counter() - begin
+            counts[name] += len(chunk)
+    return {name: totals[name] / counts[name] for name in methods}
+
+
+def same_hamming(ours_scores, faiss_distances, dimension):
+    """Queries whose top-k Hamming distances (from our cosines) equal faiss's."""
+    ours = np.rint((1.0 - ours_scores.astype(np.float64)) * dimension / 2).astype(np.int64)
+    return int(np.sum(np.all(ours == faiss_distances, axis=1)))
+
+
+def recall(found, exact):
+    return float(np.mean([len(set(a.tolist()) & set(b.tolist())) / len(b) for a, b in zip(found, exact)]))
+
+
+def run_case(spec, args, rng, folder):
+    parts = spec.split(":")
+    bits, dimension = int(parts[0]), int(parts[1])
+    source = parts[2] if len(parts) > 2 else "random"
+    packed = make_case(bits, dimension, source, args.words, rng, args.glove)
+    if packed is None:
+        print(f"skipping {spec}: {args.glove} not found")
+        return None
+    import faiss
+    from gensim.models import KeyedVectors
+    from usearch.index import MetricKind
+    from usearch.index import search as usearch_search
+
+    words = len(packed)
+    codes = packed.codes
+    row_bytes = codes.shape[1]
+    query_rows = rng.choice(words, size=max(args.queries, args.batch), replace=words < args.batch)
+    single_rows = query_rows[:args.queries]
+    batch_codes = np.ascontiguousarray(codes[query_rows[:args.batch]])
+    keys = [packed.index_to_key[row] for row in single_rows.tolist()]
+    values = packed.vectors_for(np.arange(words))  # float32 levels
+    unit = values / np.linalg.norm(values, axis=1, keepdims=True)
+    keyed_vectors = KeyedVectors(dimension)
+    keyed_vectors.add_vectors(list(packed.index_to_key), values)
     keyed_vectors.fill_norms()
-    word_queries = [keys[index] for index in rng.integers(0, words, size=query_count)]
-    analogy_queries = [[keys[index] for index in rng.choice(words, 3, replace=False)] for _ in range(query_count)]
-    single = compare(packed, keyed_vectors, word_queries, "word")
-    analogy = compare(packed, keyed_vectors, analogy_queries, "analogy")
+    row = {"case": spec, "bits": bits, "dimension": dimension, "source": source, "words": words,
+           "code_bytes_per_word": row_bytes, "single_queries": len(single_rows), "batch_queries": len(batch_codes)}
 
-    packed_path = os.path.join(folder, f"v{bits}_{dimension}.gbits")
-    gensim_path = os.path.join(folder, f"v{bits}_{dimension}.kv")
-    packed.save(packed_path)
-    keyed_vectors.norms = None
-    keyed_vectors.save(gensim_path)
-    row = {
-        "bits": bits, "dimension": dimension, "words": words, "queries": query_count,
-        "gensim_ms": 1e3 * single["gensim"], "packed_ms": 1e3 * single["packed"],
-        "speedup": single["gensim"] / single["packed"],
-        "analogy_gensim_ms": 1e3 * analogy["gensim"], "analogy_packed_ms": 1e3 * analogy["packed"],
-        "analogy_speedup": analogy["gensim"] / analogy["packed"],
-        "gensim_vector_bytes": int(keyed_vectors.vectors.nbytes),
-        "packed_code_bytes": packed.nbytes,
-        "packed_norm_bytes": int(packed.norms.nbytes) if bits > 1 else 0,
-        "gensim_file_bytes": os.path.getsize(gensim_path),
-        "packed_file_bytes": os.path.getsize(packed_path),
+    faiss.omp_set_num_threads(1)
+    indexes = {}
+    if bits == 1:
+        binary = faiss.IndexBinaryFlat(8 * row_bytes)
+        binary.add(codes)
+        indexes["faiss_binary_flat"] = binary
+        usearch_data, usearch_metric = codes, MetricKind.Hamming
+    else:
+        flat = faiss.IndexFlatIP(dimension)
+        flat.add(unit)
+        indexes["faiss_flat_ip"] = flat
+        rabitq = faiss.IndexRaBitQ(dimension, faiss.METRIC_INNER_PRODUCT, 2)
+        rabitq.train(unit)
+        rabitq.add(unit)
+        indexes["faiss_rabitq2"] = rabitq
+        sq4 = faiss.IndexScalarQuantizer(dimension, faiss.ScalarQuantizer.QT_4bit, faiss.METRIC_INNER_PRODUCT)
+        sq4.train(unit)
+        sq4.add(unit)
+        indexes["faiss_sq4"] = sq4
+        usearch_data, usearch_metric = unit, MetricKind.IP  # usearch has no 2-bit type: float32 exact
+    faiss_queries = {name: (codes if bits == 1 else unit) for name in indexes}
+
+    # ---- single queries, interleaved
+    gensim_keys = keys[:args.gensim_queries]
+    methods = {
+        "ours_most_similar": lambda key: packed.most_similar(key, topn=TOPN),
+        "ours_search": lambda key: packed.search(codes[packed.get_index(key)][None], TOPN, workers=1),
     }
-    for name, path, kind in (("gensim", gensim_path, "gensim"), ("packed", packed_path, "packed"),
-                             ("packed_mmap", packed_path, "packed-mmap")):
-        row[f"rss_{name}_load"], row[f"rss_{name}_query"] = load_in_subprocess(path, kind)
-    row["memory_ratio"] = row["gensim_vector_bytes"] / row["packed_code_bytes"]
-    os.unlink(packed_path)
-    os.unlink(gensim_path)
+    for name, index in indexes.items():
+        methods[name] = (lambda key, index=index, data=faiss_queries[name]:
+                         index.search(data[packed.get_index(key)][None], TOPN))
+    methods["usearch_exact"] = lambda key: usearch_search(usearch_data, usearch_data[packed.get_index(key)], TOPN,
+                                                          usearch_metric, exact=True, threads=1)
+    single = interleave(methods, keys)
+    single.update({f"gensim_{name}": value for name, value in interleave({
+        "most_similar": lambda key: keyed_vectors.most_similar(key, topn=TOPN),
+        "ours_most_similar": lambda key: packed.most_similar(key, topn=TOPN)}, gensim_keys).items()})
+    analogies = [[packed.index_to_key[r] for r in rng.choice(words, 3, replace=False)] for _ in gensim_keys]
+    single.update({f"analogy_{name}": value for name, value in interleave({
+        "gensim": lambda q: keyed_vectors.most_similar(positive=q[:2], negative=q[2:], topn=TOPN),
+        "ours": lambda q: packed.most_similar(positive=q[:2], negative=q[2:], topn=TOPN)}, analogies).items()})
+    row["single_ms"] = {name: 1e3 * seconds for name, seconds in single.items()}
+
+    # ---- batches, interleaved over rounds, per thread count
+    row["batch_queries_per_s"] = {}
+    for threads in args.threads:
+        batch_methods = {"ours_search": lambda: packed.search(batch_codes, TOPN, workers=threads)}
+        for name, index in indexes.items():
+            data = np.ascontiguousarray(faiss_queries[name][query_rows[:args.batch]])
+            batch_methods[name] = (lambda index=index, data=data:
+                                   (faiss.omp_set_num_threads(threads), index.search(data, TOPN)))
+        usearch_queries = np.ascontiguousarray(usearch_data[query_rows[:args.batch]])
+        batch_methods["usearch_exact"] = lambda: usearch_search(usearch_data, usearch_queries, TOPN, usearch_metric,
+                                                                exact=True, threads=threads)
+        times = {name: [] for name in batch_methods}
+        for _ in range(args.rounds):
+            for name, function in batch_methods.items():
+                times[name].append(_timed(function))
+        row["batch_queries_per_s"][str(threads)] = {name: len(batch_codes) / float(np.median(values))
+                                                    for name, values in times.items()}
+    faiss.omp_set_num_threads(1)
+
+    # ---- agreement and recall on the batch queries
+    ours_scores, ours_rows = packed.search(batch_codes, TOPN, workers=1)
+    checks = {}
+    if bits == 1:
+        distances, _ = indexes["faiss_binary_flat"].search(batch_codes, TOPN)
+        checks["identical_to_faiss_binary_flat"] = same_hamming(ours_scores, distances, dimension)
+        matches = usearch_search(codes, batch_codes, TOPN, MetricKind.Hamming, exact=True, threads=1)
+        checks["identical_to_usearch"] = same_hamming(ours_scores, np.asarray(matches.distances, dtype=np.int64),
+                                                      dimension)
+    else:
+        batch_unit = np.ascontiguousarray(unit[query_rows[:args.batch]])
+        flat_scores, _ = indexes["faiss_flat_ip"].search(batch_unit, TOPN)
+        checks["max_abs_score_difference_vs_faiss_flat_ip"] = float(np.max(np.abs(flat_scores - ours_scores)))
+        for name in ("faiss_rabitq2", "faiss_sq4"):
+            _, found = indexes[name].search(batch_unit, TOPN)
+            checks[f"recall10_{name}"] = recall(found, ours_rows)
+        checks["faiss_rabitq2_code_bytes"] = int(indexes["faiss_rabitq2"].code_size)
+        checks["faiss_sq4_code_bytes"] = int(indexes["faiss_sq4"].code_size)
+    checks["queries"] = len(batch_codes)
+    row["checks"] = checks
+
+    # ---- memory
+    path = os.path.join(folder, "vectors.gbits")
+    packed.save(path)
+    loaded, queried = load_in_subprocess(path)
+    os.unlink(path)
+    row["rss_bytes_per_word_after_load"] = loaded / words
+    row["rss_bytes_per_word_after_query"] = queried / words
+    row["vocabulary_bytes_per_word"] = packed.index_to_key.nbytes / words
+
+    # ---- bandwidth bound: bytes the single query must read, over its time
+    cache_bandwidth = read_bandwidth(codes.nbytes)
+    ours_bytes_per_s = codes.nbytes / (row["single_ms"]["ours_search"] / 1e3)
+    row["bandwidth"] = {
+        "codes_bytes": int(codes.nbytes), "cache_read_GBps": cache_bandwidth / 1e9,
+        "dram_read_GBps": args.dram_bandwidth / 1e9,
+        "ours_single_GBps": ours_bytes_per_s / 1e9,
+        "fraction_of_cache_bound": ours_bytes_per_s / cache_bandwidth,
+        "fraction_of_dram_bound": ours_bytes_per_s / args.dram_bandwidth,
+    }
+    first = next(iter(indexes))
+    row["bandwidth"][f"{first}_fraction_of_cache_bound"] = (
+        codes.nbytes / (row["single_ms"][first] / 1e3) / cache_bandwidth)
     return row
+
+
+def print_row(row):
+    single = row["single_ms"]
+    print(f"\n== {row['case']} ({row['words']} words, {row['code_bytes_per_word']} B/word), top-{TOPN}")
+    print("  single query ms: " + ", ".join(f"{name} {value:.3f}" for name, value in single.items()))
+    reference = "faiss_binary_flat" if row["bits"] == 1 else "faiss_rabitq2"
+    print(f"  single: {reference} / ours_search = {single[reference] / single['ours_search']:.2f}x, "
+          f"{reference} / ours_most_similar = {single[reference] / single['ours_most_similar']:.2f}x, "
+          f"gensim / ours = {single['gensim_most_similar'] / single['gensim_ours_most_similar']:.1f}x")
+    for threads, rates in row["batch_queries_per_s"].items():
+        others = ", ".join(f"{name} {rates['ours_search'] / value:.2f}x" for name, value in rates.items()
+                           if name != "ours_search")
+        print(f"  batch {row['batch_queries']} @ {threads} thread(s): ours {rates['ours_search']:.0f} q/s; "
+              f"ours faster than: {others}")
+    print(f"  checks: {row['checks']}")
+    print(f"  RSS/word after load {row['rss_bytes_per_word_after_load']:.1f} B "
+          f"(codes {row['code_bytes_per_word']} B, vocabulary {row['vocabulary_bytes_per_word']:.1f} B); "
+          f"bandwidth: ours {row['bandwidth']['ours_single_GBps']:.1f} GB/s = "
+          f"{row['bandwidth']['fraction_of_cache_bound']:.0%} of cache, "
+          f"{row['bandwidth']['fraction_of_dram_bound']:.0%} of DRAM read bandwidth", flush=True)
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--cases", nargs="+", default=DEFAULT_CASES, help="bits:dimension[:random|glove]")
     parser.add_argument("--words", type=int, default=100000, help="vocabulary size")
-    parser.add_argument("--dimensions", type=int, nargs="+", default=[200, 400, 800])
-    parser.add_argument("--bits", type=int, nargs="+", default=[1, 2], choices=packing.PACKED_BITS)
-    parser.add_argument("--queries", type=int, default=200, help="queries timed per case and query kind")
+    parser.add_argument("--queries", type=int, default=200, help="single queries timed per method")
+    parser.add_argument("--gensim-queries", type=int, default=30, help="single queries for gensim (slow)")
+    parser.add_argument("--batch", type=int, default=1000, help="queries in one batch call")
+    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds of batch calls (median)")
+    parser.add_argument("--glove", default=GLOVE, help="GloVe word2vec text file for the 'glove' source")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="benchmarks/results/search_speed.json")
-    parser.add_argument("--measure-load", nargs=2, metavar=("PATH", "KIND"), help=argparse.SUPPRESS)
+    parser.add_argument("--measure-load", metavar="PATH", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.measure_load:
-        print(*measure_load(*args.measure_load))
+        print(*measure_load(args.measure_load))
         return 0
-
+    try:
+        import faiss  # noqa: F401
+        import usearch  # noqa: F401
+    except ImportError as error:
+        print(f"this benchmark needs the bench extra (faiss-cpu, usearch): {error}")
+        return 1
     rng = np.random.default_rng(args.seed)
+    args.dram_bandwidth = read_bandwidth(512 << 20)
+    print(f"kernel popcount: {instruction_set()}; DRAM read bandwidth {args.dram_bandwidth / 1e9:.1f} GB/s; "
+          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     rows = []
-    header = (f"{'bits':>4} {'dim':>5} {'gensim ms':>10} {'packed ms':>10} {'speedup':>8} {'3-word ms g/p':>15} "
-              f"{'speedup':>8} {'float32 MB':>11} {'codes MB':>9} {'ratio':>6} {'load RSS MB g/p/mmap':>20}")
-    print(f"{args.words} words, {args.queries} queries a case, top-10 over the whole vocabulary")
-    print(header)
     with tempfile.TemporaryDirectory() as folder:
-        for bits in args.bits:
-            for dimension in args.dimensions:
-                row = run_case(bits, dimension, args.words, args.queries, folder, rng)
+        for spec in args.cases:
+            row = run_case(spec, args, rng, folder)
+            if row is not None:
                 rows.append(row)
-                megabyte = 1024 * 1024
-                print(f"{bits:>4} {dimension:>5} {row['gensim_ms']:>10.2f} {row['packed_ms']:>10.2f} "
-                      f"{row['speedup']:>7.1f}x {row['analogy_gensim_ms']:>7.2f}/{row['analogy_packed_ms']:<7.2f} "
-                      f"{row['analogy_speedup']:>7.1f}x {row['gensim_vector_bytes'] / megabyte:>11.1f} "
-                      f"{row['packed_code_bytes'] / megabyte:>9.2f} {row['memory_ratio']:>5.0f}x "
-                      f"{row['rss_gensim_load'] / megabyte:>6.1f}/{row['rss_packed_load'] / megabyte:.1f}/"
-                      f"{row['rss_packed_mmap_load'] / megabyte:.1f}", flush=True)
+                print_row(row)
+    import faiss
+    import usearch
+
     os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
     with open(args.out, "w") as out:
-        json.dump({"command": "python " + " ".join([os.path.relpath(__file__)] + sys.argv[1:]),
-                   "cpu_count": os.cpu_count(), "load_average": os.getloadavg(),
-                   "blas_threads": {name: os.environ.get(name) for name in THREAD_VARIABLES},
-                   "results": rows}, out, indent=2)
+        json.dump({"command": " ".join(["python", os.path.relpath(os.path.abspath(__file__))] + sys.argv[1:]),
+                   "environment": {name: os.environ.get(name) for name in ("OMP_WAIT_POLICY", "OMP_NUM_THREADS")},
+                   "faiss": faiss.__version__, "usearch": usearch.__version__, "kernel": instruction_set(),
+                   "cpu_count": os.cpu_count(), "load_average_end": os.getloadavg(),
+                   "dram_read_GBps": args.dram_bandwidth / 1e9, "results": rows}, out, indent=2)
     print(f"wrote {args.out}")
     return 0
 

@@ -14,6 +14,7 @@ Example::
     >>> qkv.save("vectors.gbits"); qkv = QuantizedKeyedVectors.load("vectors.gbits", mmap="r")
 """
 import logging
+from functools import lru_cache
 from numbers import Integral
 
 import numpy as np
@@ -45,6 +46,18 @@ def _as_list(value):
     if isinstance(value, KEY_TYPES) or (isinstance(value, np.ndarray) and value.ndim == 1):
         return [value]
     return list(value)
+
+
+@lru_cache(maxsize=64)
+def single_term_arrays(count, row_bytes):
+    """The read-only term arrays every batch of ``count`` one-code queries shares (built once)."""
+    arrays = dict(term_start=np.arange(count + 1, dtype=np.int64), term_negative=np.zeros(count, dtype=np.int8),
+                  term_table=np.full(count, -1, dtype=np.int64), tables=np.zeros((0, row_bytes * 256)),
+                  table_constant=np.zeros(0), no_exclusions=np.zeros(count + 1, dtype=np.int64),
+                  excluded=np.zeros(0, dtype=np.int64))
+    for array in arrays.values():
+        array.setflags(write=False)
+    return arrays
 
 
 def infer_bits(vectors):
@@ -460,13 +473,10 @@ class QuantizedKeyedVectors:
 
     def _single_code_terms(self, codes, weights, excluded):
         """Term arrays of queries that are one packed row each, with weight ``weights[q]``."""
-        count = np.arange(len(codes) + 1, dtype=np.int64)
-        return dict(term_start=count, term_codes=codes, term_weight=weights,
-                    term_negative=np.zeros(len(codes), dtype=np.int8),
-                    term_table=np.full(len(codes), -1, dtype=np.int64),
-                    tables=np.zeros((0, self.codes.shape[1] * 256)), table_constant=np.zeros(0),
-                    exclude_start=count if excluded is not None else np.zeros(len(codes) + 1, dtype=np.int64),
-                    excluded=np.zeros(0, dtype=np.int64) if excluded is None else excluded)
+        constant = single_term_arrays(len(codes), self.codes.shape[1])
+        return dict(constant, term_codes=codes, term_weight=weights,
+                    exclude_start=constant["term_start"] if excluded is not None else constant["no_exclusions"],
+                    excluded=constant["excluded"] if excluded is None else excluded)
 
     def _word_terms(self, rows):
         """Queries that are single words (themselves excluded): exactly what _add_mean_query builds for them."""
@@ -504,8 +514,8 @@ class QuantizedKeyedVectors:
         return scores, rows
 
     def _neighbours(self, scores, rows):
-        return [(self.index_to_key[row], float(score)) for row, score in zip(rows.tolist(), scores.tolist())
-                if row >= 0]
+        found = rows >= 0
+        return list(zip(self.index_to_key.keys_at(rows[found]), scores[found].tolist()))
 
     def rank_by_centrality(self, words, use_norm=True):
         """Words ranked by cosine to the normalized mean of their vectors, as (similarity, word)."""

@@ -27,8 +27,8 @@ cdef extern from * nogil:
      * A query is a list of terms. A code term contributes weight * D(row, term); a table term
      * (a float vector) contributes constant + sum_t table[t][row byte t], the classic
      * lookup-table trick, so nothing is unpacked. "add" queries score
-     * sum(terms) / row_norm (gensim's most_similar); "mul" queries score
-     * prod_pos (1 + c) / 2 / (prod_neg (1 + c) / 2 + epsilon), c = term / row_norm
+     * sum(terms) * (1 / row_norm) (gensim's most_similar); "mul" queries score
+     * prod_pos (1 + c) / 2 / (prod_neg (1 + c) / 2 + epsilon), c = term * (1 / row_norm)
      * (most_similar_cosmul, Levy & Goldberg 2014). The k best rows are kept in a bounded heap,
      * worst on top (lower score, then higher row), so nothing of size n reaches Python.
      * A 1-bit query of one code term with a positive weight is ranked by Hamming distance,
@@ -250,7 +250,7 @@ cdef extern from * nogil:
     }
 
     /* 1 bit, one code term of positive weight a query: rank by Hamming distance.
-     * score = ((double)(d - 2 h) * weight) / norm, the same expression as the general path.
+     * score = ((double)(d - 2 h) * weight) * (1 / norm), the same expression as the general path.
      * Distances of GB_CHUNK rows go to a small buffer first (a tight loop), then their minimum
      * (vectorized) decides whether any of them can enter the top-k: after the first few
      * thousand rows almost no chunk can, and the branchy heap code is skipped. */
@@ -310,15 +310,65 @@ cdef extern from * nogil:
         }
     }
 
+    /* Any bits, one code term a query, "add": scores of GB_CHUNK rows go to a buffer (popcounts
+     * in a tight loop, then one multiply a row), their maximum decides whether any can enter
+     * the top-k. score = ((double)D * weight) * inverse_norm, the general path's expression. */
+    GB_INLINE void gb_scan_single_body(const gb_search *s, int64_t q0, int64_t q1, gb_heap *heaps,
+                                       double *inverse_norms, int planes, int64_t width)
+    {
+        const int64_t row_bytes = planes * width;
+        const int64_t block = gb_block_rows(s);
+        int64_t weighted[GB_CHUNK];
+        double scores[GB_CHUNK];
+        for (int64_t block_start = 0; block_start < s->nrows; block_start += block) {
+            const int64_t block_end = block_start + block < s->nrows ? block_start + block : s->nrows;
+            for (int64_t r = block_start; r < block_end; r++) {
+                inverse_norms[r - block_start] = 1.0 / (s->row_norm ? (double)s->row_norm[r] : s->norm);
+            }
+            for (int64_t q = q0; q < q1; q++) {
+                const int64_t t = s->term_start[q];
+                const uint8_t *query = s->term_codes + t * row_bytes;
+                const double weight = s->term_weight[t];
+                const int64_t *excluded = s->excluded + s->exclude_start[q];
+                const int64_t nexcluded = s->exclude_start[q + 1] - s->exclude_start[q];
+                gb_heap *heap = heaps + (q - q0);
+                for (int64_t chunk = block_start; chunk < block_end; chunk += GB_CHUNK) {
+                    const int64_t rows = block_end - chunk < GB_CHUNK ? block_end - chunk : GB_CHUNK;
+                    const uint8_t *row = s->codes + chunk * row_bytes;
+                    const double *inverse = inverse_norms + (chunk - block_start);
+                    for (int64_t r = 0; r < rows; r++) {
+                        weighted[r] = gb_weighted_popcount(row + r * row_bytes, query, planes, width);
+                    }
+                    double best = -INFINITY;
+                    for (int64_t r = 0; r < rows; r++) {
+                        scores[r] = ((double)(s->offset - 2 * weighted[r]) * weight) * inverse[r];
+                        best = scores[r] > best ? scores[r] : best;
+                    }
+                    if (heap->size == heap->capacity && !(best > heap->score[0])) continue;
+                    for (int64_t r = 0; r < rows; r++) {
+                        if (heap->size < heap->capacity || scores[r] > heap->score[0]) {
+                            gb_heap_offer(heap, scores[r], s->first_row + chunk + r, excluded, nexcluded);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     /* Any bits, any terms: score every row, keep the k best (or write all when k == 0). */
     GB_INLINE void gb_scan_general_body(const gb_search *s, int64_t q0, int64_t q1, gb_heap *heaps,
-                                        int planes, int64_t width)
+                                        double *inverse_norms, int planes, int64_t width)
     {
         const int64_t row_bytes = planes * width;
         const int64_t block = gb_block_rows(s);
         const int add = s->mode == GB_MODE_ADD;
         for (int64_t block_start = 0; block_start < s->nrows; block_start += block) {
             const int64_t block_end = block_start + block < s->nrows ? block_start + block : s->nrows;
+            /* One division a row per block, shared by every query (a division a row and query
+             * cost more than the popcounts). */
+            for (int64_t r = block_start; r < block_end; r++) {
+                inverse_norms[r - block_start] = 1.0 / (s->row_norm ? (double)s->row_norm[r] : s->norm);
+            }
             for (int64_t q = q0; q < q1; q++) {
                 const int64_t t0 = s->term_start[q], t1 = s->term_start[q + 1];
                 const int64_t *excluded = s->excluded + s->exclude_start[q];
@@ -327,7 +377,7 @@ cdef extern from * nogil:
                 double *all = s->k ? NULL : s->out_score + q * s->nrows;
                 for (int64_t r = block_start; r < block_end; r++) {
                     const uint8_t *row = s->codes + r * row_bytes;
-                    const double row_norm = s->row_norm ? (double)s->row_norm[r] : s->norm;
+                    const double inverse_norm = inverse_norms[r - block_start];
                     double sum = 0.0, numerator = 1.0, denominator = 1.0;
                     for (int64_t t = t0; t < t1; t++) {
                         double value;
@@ -343,11 +393,11 @@ cdef extern from * nogil:
                         if (add) {
                             sum += value;
                         } else {
-                            const double shifted = (1.0 + value / row_norm) * 0.5;
+                            const double shifted = (1.0 + value * inverse_norm) * 0.5;
                             if (s->term_negative[t]) denominator *= shifted; else numerator *= shifted;
                         }
                     }
-                    const double score = add ? sum / row_norm : numerator / (denominator + s->epsilon);
+                    const double score = add ? sum * inverse_norm : numerator / (denominator + s->epsilon);
                     if (all) {
                         all[r] = score;
                     } else if (heap->size < heap->capacity || score > heap->score[0]) {
@@ -361,7 +411,8 @@ cdef extern from * nogil:
     /* The widths with their own unrolled copy: plane bytes of d = 50 (GloVe), 64, 100, 128,
      * 200, 256, 300, 400, 512, 800, 1024 at one bit, and the 2-bit planes of d = 200-800. */
     #define GB_HAMMING_CASE(W) case W: gb_scan_hamming_body(s, q0, q1, heaps, limits, W); break;
-    #define GB_GENERAL_CASE(P, W) if (planes == P && width == W) { gb_scan_general_body(s, q0, q1, heaps, P, W); return; }
+    #define GB_SINGLE_CASE(P, W) if (planes == P && width == W) { gb_scan_single_body(s, q0, q1, heaps, inverse_norms, P, W); return; }
+    #define GB_GENERAL_CASE(P, W) if (planes == P && width == W) { gb_scan_general_body(s, q0, q1, heaps, inverse_norms, P, W); return; }
 
     #define GB_DEFINE_SCANS(SUFFIX, ATTRIBUTE)                                                       \
     ATTRIBUTE static void gb_scan_hamming_##SUFFIX(const gb_search *s, int64_t q0, int64_t q1,         \
@@ -374,16 +425,29 @@ cdef extern from * nogil:
         default: gb_scan_hamming_body(s, q0, q1, heaps, limits, s->plane_bytes); break;              \
         }                                                                                            \
     }                                                                                                \
-    ATTRIBUTE static void gb_scan_general_##SUFFIX(const gb_search *s, int64_t q0, int64_t q1,         \
-                                                   gb_heap *heaps)                                   \
+    ATTRIBUTE static void gb_scan_single_##SUFFIX(const gb_search *s, int64_t q0, int64_t q1,          \
+                                                  gb_heap *heaps, double *inverse_norms)             \
     {                                                                                                \
         const int planes = s->planes;                                                                \
         const int64_t width = s->plane_bytes;                                                        \
-        GB_GENERAL_CASE(1, 7) GB_GENERAL_CASE(1, 32) GB_GENERAL_CASE(1, 100) GB_GENERAL_CASE(1, 128) \
+        GB_SINGLE_CASE(1, 32) GB_SINGLE_CASE(1, 100)                                                 \
+        GB_SINGLE_CASE(2, 7) GB_SINGLE_CASE(2, 25) GB_SINGLE_CASE(2, 32) GB_SINGLE_CASE(2, 50)       \
+        GB_SINGLE_CASE(2, 64) GB_SINGLE_CASE(2, 100) GB_SINGLE_CASE(4, 7) GB_SINGLE_CASE(4, 25)      \
+        if (planes == 1) { gb_scan_single_body(s, q0, q1, heaps, inverse_norms, 1, width); return; }  \
+        if (planes == 2) { gb_scan_single_body(s, q0, q1, heaps, inverse_norms, 2, width); return; }  \
+        gb_scan_single_body(s, q0, q1, heaps, inverse_norms, planes, width);                         \
+    }                                                                                                \
+    ATTRIBUTE static void gb_scan_general_##SUFFIX(const gb_search *s, int64_t q0, int64_t q1,         \
+                                                   gb_heap *heaps, double *inverse_norms)            \
+    {                                                                                                \
+        const int planes = s->planes;                                                                \
+        const int64_t width = s->plane_bytes;                                                        \
+        GB_GENERAL_CASE(1, 7) GB_GENERAL_CASE(1, 32) GB_GENERAL_CASE(1, 50) GB_GENERAL_CASE(1, 100)   \
+        GB_GENERAL_CASE(1, 128) GB_GENERAL_CASE(2, 7) GB_GENERAL_CASE(2, 64)                          \
         GB_GENERAL_CASE(2, 25) GB_GENERAL_CASE(2, 32) GB_GENERAL_CASE(2, 50) GB_GENERAL_CASE(2, 100) \
-        if (planes == 1) { gb_scan_general_body(s, q0, q1, heaps, 1, width); return; }               \
-        if (planes == 2) { gb_scan_general_body(s, q0, q1, heaps, 2, width); return; }               \
-        gb_scan_general_body(s, q0, q1, heaps, planes, width);                                       \
+        if (planes == 1) { gb_scan_general_body(s, q0, q1, heaps, inverse_norms, 1, width); return; } \
+        if (planes == 2) { gb_scan_general_body(s, q0, q1, heaps, inverse_norms, 2, width); return; } \
+        gb_scan_general_body(s, q0, q1, heaps, inverse_norms, planes, width);                        \
     }
 
     #if (defined(__GNUC__) || defined(__clang__)) && !defined(GENSIM_BITS_PLAIN_POPCOUNT) && (defined(__x86_64__) || defined(__i386__))
@@ -416,6 +480,17 @@ cdef extern from * nogil:
         return 1;
     }
 
+    /* Is every query a single code term of an "add" top-k search? */
+    static int gb_single_eligible(const gb_search *s, int64_t q0, int64_t q1)
+    {
+        if (s->mode != GB_MODE_ADD || s->k == 0) return 0;
+        for (int64_t q = q0; q < q1; q++) {
+            const int64_t t = s->term_start[q];
+            if (s->term_start[q + 1] != t + 1 || s->term_table[t] >= 0) return 0;
+        }
+        return 1;
+    }
+
     /* Queries [q0, q1). Returns 0, or -1 when memory runs out. */
     static int gb_search_run(const gb_search *s, int64_t q0, int64_t q1)
     {
@@ -441,15 +516,25 @@ cdef extern from * nogil:
                 const double weight = s->term_weight[s->term_start[q0 + q]];
                 for (int64_t slot = 0; slot < s->k; slot++) {
                     if (s->out_row[(q0 + q) * s->k + slot] >= 0) {
-                        scores[slot] = ((double)(s->offset + 2 * (int64_t)scores[slot]) * weight) / s->norm;
+                        scores[slot] = ((double)(s->offset + 2 * (int64_t)scores[slot]) * weight) * (1.0 / s->norm);
                     }
                 }
             }
         } else {
+            double *inverse_norms = (double *)malloc(sizeof(double) * gb_block_rows(s));
+            if (!inverse_norms) { free(heaps); free(limits); return -1; }
+            if (gb_single_eligible(s, q0, q1)) {
     #ifdef GB_HAVE_POPCNT_DISPATCH
-            if (popcnt) gb_scan_general_popcnt(s, q0, q1, heaps); else
+                if (popcnt) gb_scan_single_popcnt(s, q0, q1, heaps, inverse_norms); else
     #endif
-            gb_scan_general_portable(s, q0, q1, heaps);
+                gb_scan_single_portable(s, q0, q1, heaps, inverse_norms);
+            } else {
+    #ifdef GB_HAVE_POPCNT_DISPATCH
+                if (popcnt) gb_scan_general_popcnt(s, q0, q1, heaps, inverse_norms); else
+    #endif
+                gb_scan_general_portable(s, q0, q1, heaps, inverse_norms);
+            }
+            free(inverse_norms);
             for (int64_t q = 0; q < count && s->k; q++) {
                 gb_heap_drain(heaps + q, s->out_score + (q0 + q) * s->k, s->out_row + (q0 + q) * s->k);
             }
@@ -460,7 +545,7 @@ cdef extern from * nogil:
     }
 
     /* out[r * nqueries + q] = scale * D(row r, query q): every pair, for callers that want all of them. */
-    static void gb_packed_dots(const uint8_t *codes, int64_t nrows, const uint8_t *queries, int64_t nqueries,
+    GB_INLINE void gb_packed_dots(const uint8_t *codes, int64_t nrows, const uint8_t *queries, int64_t nqueries,
                                int planes, int64_t plane_bytes, int64_t dimension, double scale, double *out)
     {
         const int64_t row_bytes = planes * plane_bytes;
@@ -550,10 +635,10 @@ def instruction_set():
 cdef cnp.ndarray _EMPTY = np.zeros(8, dtype=np.uint8)
 
 
-cdef void *_data(cnp.ndarray array, object dtype, int ndim, str name) except NULL:
-    """The buffer of a C-contiguous array of ``dtype`` (a 1-byte dummy address when empty)."""
-    if array.dtype != dtype or array.ndim != ndim or not array.flags.c_contiguous:
-        raise ValueError(f"{name} must be a C-contiguous {ndim}-d {np.dtype(dtype)} array")
+cdef void *_data(cnp.ndarray array, int typenum, int ndim, str name) except NULL:
+    """The buffer of a C-contiguous array of type ``typenum`` (a dummy address when empty)."""
+    if cnp.PyArray_TYPE(array) != typenum or array.ndim != ndim or not cnp.PyArray_IS_C_CONTIGUOUS(array):
+        raise ValueError(f"{name} must be a C-contiguous {ndim}-d {cnp.PyArray_DescrFromType(typenum)} array")
     if array.size == 0:
         return <void *> _EMPTY.data
     return cnp.PyArray_DATA(array)
@@ -596,20 +681,20 @@ def search_terms(cnp.ndarray codes, int64_t first_row, object row_norm, double n
     cdef int status
     if not 1 <= planes <= 8 or dimension < 1:
         raise ValueError("planes must be 1..8 and dimension >= 1")
-    s.codes = <const uint8_t *> _data(codes, np.uint8, 2, "codes")
+    s.codes = <const uint8_t *> _data(codes, cnp.NPY_UINT8, 2, "codes")
     if codes.shape[1] != row_bytes:
         raise ValueError(f"codes must have {row_bytes} bytes a row")
-    s.term_start = <const int64_t *> _data(term_start, np.int64, 1, "term_start")
-    s.exclude_start = <const int64_t *> _data(exclude_start, np.int64, 1, "exclude_start")
-    s.term_codes = <const uint8_t *> _data(term_codes, np.uint8, 2, "term_codes")
-    s.term_weight = <const double *> _data(term_weight, np.float64, 1, "term_weight")
-    s.term_negative = <const int8_t *> _data(term_negative, np.int8, 1, "term_negative")
-    s.term_table = <const int64_t *> _data(term_table, np.int64, 1, "term_table")
-    s.tables = <const double *> _data(tables, np.float64, 2, "tables")
-    s.table_constant = <const double *> _data(table_constant, np.float64, 1, "table_constant")
-    s.excluded = <const int64_t *> _data(excluded, np.int64, 1, "excluded")
-    s.out_score = <double *> _data(out_score, np.float64, 2, "out_score")
-    s.out_row = <int64_t *> _data(out_row, np.int64, 2, "out_row")
+    s.term_start = <const int64_t *> _data(term_start, cnp.NPY_INT64, 1, "term_start")
+    s.exclude_start = <const int64_t *> _data(exclude_start, cnp.NPY_INT64, 1, "exclude_start")
+    s.term_codes = <const uint8_t *> _data(term_codes, cnp.NPY_UINT8, 2, "term_codes")
+    s.term_weight = <const double *> _data(term_weight, cnp.NPY_FLOAT64, 1, "term_weight")
+    s.term_negative = <const int8_t *> _data(term_negative, cnp.NPY_INT8, 1, "term_negative")
+    s.term_table = <const int64_t *> _data(term_table, cnp.NPY_INT64, 1, "term_table")
+    s.tables = <const double *> _data(tables, cnp.NPY_FLOAT64, 2, "tables")
+    s.table_constant = <const double *> _data(table_constant, cnp.NPY_FLOAT64, 1, "table_constant")
+    s.excluded = <const int64_t *> _data(excluded, cnp.NPY_INT64, 1, "excluded")
+    s.out_score = <double *> _data(out_score, cnp.NPY_FLOAT64, 2, "out_score")
+    s.out_row = <int64_t *> _data(out_row, cnp.NPY_INT64, 2, "out_row")
     terms = term_weight.shape[0]
     tabs = tables.shape[0]
     # Every offset the C loops follow is checked here, so a wrong call raises instead of crashing.
@@ -637,7 +722,7 @@ def search_terms(cnp.ndarray codes, int64_t first_row, object row_norm, double n
     else:
         if row_norm.shape[0] != codes.shape[0]:
             raise ValueError("row_norm must have one entry a row")
-        s.row_norm = <const float *> _data(<cnp.ndarray?> row_norm, np.float32, 1, "row_norm")
+        s.row_norm = <const float *> _data(<cnp.ndarray?> row_norm, cnp.NPY_FLOAT32, 1, "row_norm")
     if mode not in (MODE_ADD, MODE_MUL):
         raise ValueError("mode must be MODE_ADD or MODE_MUL")
     max_level = (1 << planes) - 1

@@ -65,6 +65,16 @@ class Vocabulary(Sequence):
             raise IndexError(f"row {row} out of range for {len(self)} words")
         return self._bytes(row).decode("utf-8")
 
+    def keys_at(self, rows):
+        """The words of ``rows`` (an int array), as a list of str."""
+        rows = np.asarray(rows, dtype=np.int64)
+        listed = rows.tolist()
+        if listed and (min(listed) < 0 or max(listed) >= len(self)):
+            raise IndexError(f"rows out of range for {len(self)} words")
+        text = self.text
+        return [text[start:end].decode("utf-8")
+                for start, end in zip(self.offsets[rows].tolist(), self.offsets[rows + 1].tolist())]
+
     def __eq__(self, other):
         if isinstance(other, Sequence) and not isinstance(other, (str, bytes)):
             return len(self) == len(other) and all(word == theirs for word, theirs in zip(self, other))
