@@ -4,7 +4,7 @@ convert and inspect them.
 Examples::
 
     gensim-bits train corpus.txt.gz -o vectors.gbits --bits 1 --vector-size 800 --epochs 5
-    gensim-bits evaluate vectors.gbits                  # shared word-similarity + analogy sets
+    gensim-bits evaluate vectors.gbits                  # the word-pair and analogy sets gensim ships
     gensim-bits similar vectors.gbits king woman --negative man
     gensim-bits convert vectors.gbits vectors.txt       # packed -> word2vec text (.bin: binary)
     gensim-bits info vectors.gbits
@@ -23,9 +23,11 @@ from gensim_bits.packing import PACKED_BITS
 from gensim_bits.quantizers import SUPPORTED_BITS
 
 PACKED_SUFFIX = ".gbits"
-DEFAULT_DATA_DIR = os.path.join("..", "shared", "data")
-DEFAULT_SIMILARITY = ["ws353.tsv", "ws353_similarity.tsv", "ws353_relatedness.tsv", "simlex999.tsv", "men.tsv"]
-DEFAULT_ANALOGIES = ["google.txt"]
+# Looked for under --data-dir; without it, evaluate uses the sets gensim ships (GENSIM_SETS).
+DATA_DIR_SIMILARITY = ["ws353.tsv", "ws353_similarity.tsv", "ws353_relatedness.tsv", "simlex999.tsv", "men.tsv"]
+DATA_DIR_ANALOGIES = ["google.txt"]
+GENSIM_SIMILARITY = ["wordsim353.tsv", "simlex999.txt"]
+GENSIM_ANALOGIES = ["questions-words.txt"]
 
 # Word2Bits arguments that make no sense on a command line (Python objects) or are given otherwise.
 NOT_FLAGS = {"self", "sentences", "corpus_file", "hashfxn", "trim_rule", "callbacks", "comment"}
@@ -156,10 +158,11 @@ def build_parser():
     evaluate = commands.add_parser(
         "evaluate", help="word-similarity (Spearman) and analogy (3CosAdd, 3CosMul) scores",
         description="Score vectors on word-similarity and analogy files. Without --similarity or "
-                    "--analogies it uses the data sets found under --data-dir.")
+                    "--analogies it uses the sets found under --data-dir or, without it, the "
+                    "WordSim-353, SimLex-999 and Google analogy files that gensim ships.")
     _vectors_arguments(evaluate)
-    evaluate.add_argument("--data-dir", default=DEFAULT_DATA_DIR,
-                          help="folder with wordsim/*.tsv and analogy/google.txt (default: %(default)s)")
+    evaluate.add_argument("--data-dir",
+                          help="folder with wordsim/*.tsv and analogy/google.txt (default: gensim's test data)")
     evaluate.add_argument("--similarity", nargs="+", metavar="FILE", help="word-pair files")
     evaluate.add_argument("--analogies", nargs="+", metavar="FILE", help="analogy files")
     evaluate.add_argument("--restrict-vocab", type=positive_int, default=300000, metavar="N",
@@ -255,27 +258,33 @@ def write_vectors(vectors, path, output_format, bits=None, quantize=False):
 class TrainingProgress:
     """A tqdm bar over all epochs, in words, with words/s and time left.
 
-    gensim reports progress through ``Word2Vec._log_progress`` about once a second; the bar
-    wraps that method on the model for the duration of ``train`` and counts epochs through
-    gensim's epoch callbacks.
+    Public API only: the corpus is wrapped so that the bar advances as gensim's job producer
+    reads each sentence (a few jobs ahead of the workers), and gensim's epoch callbacks name
+    the epoch and settle the count at each epoch's end.
     """
 
     def __init__(self, model, disable=False):
         from tqdm import tqdm
 
-        self.model = model
         self.words_per_epoch = model.corpus_total_words
+        self.epochs = model.epochs
         self.completed = 0
         self.bar = tqdm(total=self.words_per_epoch * model.epochs, unit="word", unit_scale=True,
                         desc=f"epoch 1/{model.epochs}", disable=disable, dynamic_ncols=True)
-        original = model._log_progress
 
-        def log_progress(*args):
-            raw_word_count = args[5]  # (job_queue, progress_queue, cur_epoch, examples, total, raw_words, ...)
-            self._advance_to(self.completed + raw_word_count)
-            return original(*args)
+    def corpus(self, sentences):
+        """``sentences``, iterated as gensim does, advancing the bar by each sentence's words."""
+        progress = self
 
-        model._log_progress = log_progress
+        class Counted:
+            def __iter__(self):
+                for sentence in sentences:
+                    # the producer may read ahead into the next epoch's count; cap at the epoch end
+                    progress._advance_to(min(progress.bar.n + len(sentence),
+                                             progress.completed + progress.words_per_epoch))
+                    yield sentence
+
+        return Counted()
 
     def _advance_to(self, position):
         self.bar.update(max(0, position - self.bar.n))
@@ -290,12 +299,11 @@ class TrainingProgress:
                 progress.completed += progress.words_per_epoch
                 progress._advance_to(progress.completed)
                 epoch = progress.completed // max(1, progress.words_per_epoch)
-                progress.bar.set_description(f"epoch {min(epoch + 1, model.epochs)}/{model.epochs}")
+                progress.bar.set_description(f"epoch {min(epoch + 1, progress.epochs)}/{progress.epochs}")
 
         return [EpochCallback()]
 
     def close(self):
-        del self.model._log_progress  # back to the class method, so the model pickles again
         self.bar.close()
 
 
@@ -329,7 +337,7 @@ def run_train(args):
                            f"({model.corpus_total_words} words in all); nothing to train")
     progress = TrainingProgress(model, disable=args.no_progress)
     try:
-        model.train(corpus, total_examples=model.corpus_count, epochs=model.epochs,
+        model.train(progress.corpus(corpus), total_examples=model.corpus_count, epochs=model.epochs,
                     callbacks=progress.callbacks(), compute_loss=model.compute_loss)
     finally:
         progress.close()
@@ -351,9 +359,13 @@ def run_evaluate(args):
     from gensim_bits.evaluation import evaluate
 
     similarity, analogies = args.similarity or [], args.analogies or []
-    if not similarity and not analogies:
-        similarity = _default_files(args.data_dir, "wordsim", DEFAULT_SIMILARITY)
-        analogies = _default_files(args.data_dir, "analogy", DEFAULT_ANALOGIES)
+    if not similarity and not analogies and args.data_dir is None:
+        from gensim.test.utils import datapath
+        similarity = [datapath(name) for name in GENSIM_SIMILARITY]
+        analogies = [datapath(name) for name in GENSIM_ANALOGIES]
+    elif not similarity and not analogies:
+        similarity = _default_files(args.data_dir, "wordsim", DATA_DIR_SIMILARITY)
+        analogies = _default_files(args.data_dir, "analogy", DATA_DIR_ANALOGIES)
         if not similarity and not analogies:
             raise CommandError(f"no evaluation files found under {args.data_dir}; "
                                "pass --data-dir, --similarity or --analogies")

@@ -132,3 +132,26 @@ def test_console_entry_point_runs_without_traceback(tmp_path):
     result = subprocess.run([sys.executable, "-m", "gensim_bits.cli", "info", str(tmp_path / "nope.gbits")],
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 1 and "Traceback" not in result.stderr and "no such file" in result.stderr
+
+
+def test_evaluate_defaults_to_the_sets_gensim_ships(capsys, tmp_path):
+    from gensim.test.utils import datapath
+    output = tmp_path / "vectors.gbits"
+    assert main(["convert", datapath("euclidean_vectors.bin"), str(output), "--bits", "1", "--quantize"]) == 0
+    capsys.readouterr()
+    status, out, _ = run(capsys, ["evaluate", str(output)])
+    assert status == 0
+    assert "wordsim353.tsv" in out and "simlex999.txt" in out and "questions-words.txt" in out
+
+
+def test_train_progress_uses_no_private_gensim_hook(capsys, tmp_path):
+    from gensim.models import Word2Vec
+
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("".join(" ".join(sentence) + "\n" for sentence in common_texts * 20))
+    original = Word2Vec._log_progress
+    status, _, err = run(capsys, ["train", str(corpus), "-o", str(tmp_path / "v.gbits"), "--vector-size", "8",
+                                  "--min-count", "1", "--epochs", "2", "--workers", "1"])
+    assert status == 0 and "epoch 2/2" in err and "100%" in err
+    assert Word2Vec._log_progress is original
+    assert "_log_progress" not in open(main.__code__.co_filename).read()
