@@ -1,7 +1,7 @@
 """Do the classifier builders learn at their defaults? Test accuracy of `dan()` and
 `lstm_classifier()` on the shared Rotten Tomatoes and TREC sets, trained as a Keras user would
 (Adam at its default rate, batch 32, a few epochs), next to the paper's L2 of 0.005 and the
-majority class. Writes benchmarks/results/classifier_defaults.json.
+majority class. Writes benchmarks/results/classifier_defaults.json (or --output).
 
     python benchmarks/classifier_defaults.py [--data-dir ../shared/data] [--epochs 5] [--l2 0.005 1e-4 0]
 """

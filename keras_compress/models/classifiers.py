@@ -66,7 +66,7 @@ def dan(
         hidden: sizes of the fully connected ReLU layers (paper: 1024, 512).
         dropout: dropout rate after the average and after each hidden layer (paper: 0.4).
         l2: L2 weight of the hidden and output kernels; 0 disables it. The default, 1e-4,
-            learns at Adam's default rate (benchmarks/results/classifier_defaults.json). The
+            learns at Adam's default rate (benchmarks/results/classifier_defaults_*.json). The
             paper's 0.005 (``l2=0.005``) is an option, but as a Keras ``L2`` (a sum of
             squares added to the mean loss) it outweighs the data term and the network
             predicts one class (test accuracy 0.491 on Rotten Tomatoes, the majority rate).
