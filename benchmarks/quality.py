@@ -92,6 +92,8 @@ def main(argv=None):
                         help="BITS:DIMENSION; BITS is 1, 2, 4, 8, 32, T1 (threshold of the 32-bit run) "
                              "or gensim (gensim's own Word2Vec CBOW, input vectors)")
     parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--sg", action="store_true",
+                        help="skip-gram for every run (Word2Bits' quantized skip-gram is our extension)")
     parser.add_argument("--window", type=int, default=10)
     parser.add_argument("--negative", type=int, default=12)
     parser.add_argument("--min-count", type=int, default=5)
@@ -125,7 +127,7 @@ def main(argv=None):
           f"alpha={args.alpha}->{args.min_alpha}, workers={args.workers}")
     hyper = dict(window=args.window, negative=args.negative, min_count=args.min_count, sample=args.sample,
                  alpha=args.alpha, min_alpha=args.min_alpha, epochs=args.epochs, workers=args.workers,
-                 seed=args.seed, sg=0, hs=0, cbow_mean=1)
+                 seed=args.seed, sg=int(args.sg), hs=0, cbow_mean=1)
     command = "python " + " ".join([sys.argv[0]] + (argv if argv is not None else sys.argv[1:]))
     report = dict(command=command, corpus=args.corpus, slice_words=count, parameters=vars(args), runs=[])
 
@@ -154,7 +156,7 @@ def main(argv=None):
         elif kind == "gensim":
             model = Word2Vec(sentences, vector_size=dimension, **hyper, **extra)
             vectors, seconds, bits = model.wv, elapsed(), 32
-            label = f"gensim Word2Vec float32 d={dimension}"
+            label = f"gensim Word2Vec {'skip-gram' if args.sg else 'CBOW'} float32 d={dimension}"
         else:
             bits = int(kind)
             model = Word2Bits(sentences, vector_size=dimension, bits=bits, **hyper, **extra)

@@ -7,6 +7,12 @@ and per CPU second of this process (the latter barely moves when other processes
 the cores), their medians over rounds, and the per-round ratios to gensim.
 
     nice -n 10 python benchmarks/train_speed.py --words 2000000 --vector-size 200 --rounds 3
+    nice -n 10 python benchmarks/train_speed.py --sg            # skip-gram against gensim's skip-gram
+    nice -n 10 python benchmarks/train_speed.py --corpus-file --workers 1 2   # both in corpus_file mode
+
+``--corpus-file`` writes the slice to a plain-text file once and trains every model from it
+with ``corpus_file=`` (gensim's compiled reader against ours); with several ``--workers``
+it also reports each model's scaling from the first worker count to the others.
 """
 import argparse
 import gzip
@@ -14,6 +20,7 @@ import json
 import os
 import statistics
 import sys
+import tempfile
 import time
 
 from gensim.models import Word2Vec
@@ -38,12 +45,17 @@ def read_slice(path, words):
     return sentences, count
 
 
-def words_per_second(factory, sentences):
+def words_per_second(factory, sentences, corpus_file=None):
     """Raw words per wall-clock second and per CPU second (all threads) of one epoch."""
     model = factory()
-    model.build_vocab(sentences)
-    wall, cpu = time.perf_counter(), time.process_time()
-    _, raw_words = model.train(sentences, total_examples=model.corpus_count, epochs=1)
+    if corpus_file:
+        model.build_vocab(corpus_file=corpus_file)
+        wall, cpu = time.perf_counter(), time.process_time()
+        _, raw_words = model.train(corpus_file=corpus_file, total_words=model.corpus_total_words, epochs=1)
+    else:
+        model.build_vocab(sentences)
+        wall, cpu = time.perf_counter(), time.process_time()
+        _, raw_words = model.train(sentences, total_examples=model.corpus_count, epochs=1)
     return raw_words / (time.perf_counter() - wall), raw_words / (time.process_time() - cpu)
 
 
@@ -57,7 +69,9 @@ def main(argv=None):
     parser.add_argument("--negative", type=int, default=5)
     parser.add_argument("--min-count", type=int, default=5)
     parser.add_argument("--sample", type=float, default=1e-3)
-    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--workers", type=int, nargs="+", default=[2])
+    parser.add_argument("--sg", action="store_true", help="skip-gram (gensim's skip-gram as the baseline)")
+    parser.add_argument("--corpus-file", action="store_true", help="train every model with corpus_file=")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--output", default=os.path.join(os.path.dirname(__file__), "results", "train_speed.json"))
     args = parser.parse_args(argv)
@@ -67,13 +81,21 @@ def main(argv=None):
         return 0
     sentences, count = read_slice(args.corpus, args.words)
     print(f"slice: {count:,} words, {len(sentences):,} sentences of {args.corpus}; workers={args.workers}, "
-          f"window={args.window}, negative={args.negative}, min_count={args.min_count}, sample={args.sample}")
+          f"window={args.window}, negative={args.negative}, min_count={args.min_count}, sample={args.sample}, "
+          f"{'skip-gram' if args.sg else 'CBOW'}, {'corpus_file' if args.corpus_file else 'iterable'} mode")
+    corpus_file = None
+    if args.corpus_file:
+        handle, corpus_file = tempfile.mkstemp(suffix=".txt")
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            out.writelines(" ".join(sentence) + "\n" for sentence in sentences)
 
     results = []
-    for size in args.vector_size:
+    runs = [(size, workers) for workers in args.workers for size in args.vector_size]
+    for size, workers in runs:
         common = dict(vector_size=size, window=args.window, negative=args.negative, min_count=args.min_count,
-                      sample=args.sample, workers=args.workers, epochs=1, sg=0, hs=0, cbow_mean=1)
-        contenders = {"gensim Word2Vec CBOW": lambda: Word2Vec(**common)}
+                      sample=args.sample, workers=workers, epochs=1, sg=int(args.sg), hs=0, cbow_mean=1)
+        baseline = f"gensim Word2Vec {'skip-gram' if args.sg else 'CBOW'}"
+        contenders = {baseline: lambda: Word2Vec(**common)}
         for bits in args.bits:
             contenders[f"Word2Bits bits={bits}"] = lambda bits=bits: Word2Bits(bits=bits, **common)
         speeds = {name: [] for name in contenders}
@@ -81,11 +103,11 @@ def main(argv=None):
         for round_index in range(args.rounds):
             order = names[round_index % len(names):] + names[:round_index % len(names)]
             for name in order:
-                speeds[name].append(words_per_second(contenders[name], sentences))
-        print(f"\nvector_size={size}")
+                speeds[name].append(words_per_second(contenders[name], sentences, corpus_file))
+        print(f"\nvector_size={size}, workers={workers}")
         print(f"{'model':<24} {'words/s':>10} {'ratio to gensim (rounds)':<31} {'words/CPU s':>10} ratio (rounds)")
         for name in names:
-            entry = dict(model=name, vector_size=size)
+            entry = dict(model=name, vector_size=size, workers=workers)
             line = f"{name:<24}"
             for clock, column in (("wall", 0), ("cpu", 1)):
                 values = [speed[column] for speed in speeds[name]]
@@ -98,6 +120,18 @@ def main(argv=None):
             print(line)
             results.append(entry)
 
+    if corpus_file:
+        os.remove(corpus_file)
+    if len(args.workers) > 1:  # scaling: median speed at each worker count over that at the first
+        print(f"\nscaling from {args.workers[0]} worker(s), median words per wall second")
+        for entry in results:
+            first = next(other for other in results if other["model"] == entry["model"]
+                         and other["vector_size"] == entry["vector_size"] and other["workers"] == args.workers[0])
+            entry["scaling_from_first_workers"] = (entry["median_words_per_wall_second"]
+                                                   / first["median_words_per_wall_second"])
+            if entry["workers"] != args.workers[0]:
+                print(f"{entry['model']:<28} d={entry['vector_size']} {args.workers[0]}->{entry['workers']} workers: "
+                      f"{entry['scaling_from_first_workers']:.2f}x")
     os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
     with open(args.output, "w") as handle:
         json.dump(dict(command="python " + " ".join([sys.argv[0]] + (argv if argv is not None else sys.argv[1:])),

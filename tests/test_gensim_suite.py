@@ -6,7 +6,7 @@ the query tests of ``gensim/test/test_keyedvectors.py`` against ``QuantizedKeyed
 Every test must pass except those named in ``tests/gensim_expected_failures.txt`` (one
 ``file::Class::test`` a line, then its reason), which run as expected failures: one that
 starts passing fails the run, so the list cannot go stale. The whole suite is marked
-``gensim_suite`` and takes about a minute and a half on two cores; the default run keeps a
+``gensim_suite`` (and ``slow``: several minutes on two shared cores); the default run keeps a
 fast subset (``FAST``), and ``python -m pytest -m gensim_suite`` runs all of it.
 """
 import importlib.util
