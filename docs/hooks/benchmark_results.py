@@ -4,7 +4,8 @@ The Markdown pages link to ``../examples/*.py`` and ``../benchmarks/results/*`` 
 work when read on GitHub or in an sdist. This hook copies those files into the site under the
 same names (``examples/``, ``benchmarks/``) and rewrites the links of top-level pages to match,
 so the plots show and the links resolve in the built site too (``mkdocs build --strict``).
-It also drops the test options of code fences (``notest``, ``continuation``).
+It also drops the test options of code fences (``notest``, ``continuation``), and puts the
+README (install, extras, quick start) on the page that holds ``<!-- README -->``.
 """
 import re
 from pathlib import Path
@@ -28,7 +29,14 @@ def on_files(files, config):
     return files
 
 
+README_MARKER = "<!-- README -->"
+
+
 def on_page_markdown(markdown, page, config, files):
     depth = page.file.src_uri.count("/")
+    if README_MARKER in markdown:
+        readme = (Path(config["config_file_path"]).parent / "README.md").read_text(encoding="utf-8")
+        readme = readme.split("\n", 1)[1]  # the page has its own title
+        markdown = markdown.replace(README_MARKER, readme.replace("](docs/", "]("))
     markdown = FENCE_TEST_OPTIONS.sub(r"\1", markdown)
     return LINK_OUT_OF_DOCS.sub(lambda match: "](" + "../" * depth + match.group(1) + "/", markdown)
