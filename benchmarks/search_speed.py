@@ -213,14 +213,17 @@ def run_case(spec, args, rng, folder):
             data = np.ascontiguousarray(faiss_queries[name][query_rows[:args.batch]])
             batch_methods[name] = (lambda index=index, data=data:
                                    (faiss.omp_set_num_threads(threads), index.search(data, TOPN)))
-        usearch_queries = np.ascontiguousarray(usearch_data[query_rows[:args.batch]])
+        # usearch's exact search is far slower: it answers the first --usearch-batch queries.
+        usearch_queries = np.ascontiguousarray(usearch_data[query_rows[:min(args.batch, args.usearch_batch)]])
         batch_methods["usearch_exact"] = lambda: usearch_search(usearch_data, usearch_queries, TOPN, usearch_metric,
                                                                 exact=True, threads=threads)
+        sizes = {name: len(batch_codes) for name in batch_methods}
+        sizes["usearch_exact"] = len(usearch_queries)
         times = {name: [] for name in batch_methods}
         for _ in range(args.rounds):
             for name, function in batch_methods.items():
                 times[name].append(_timed(function))
-        row["batch_queries_per_s"][str(threads)] = {name: len(batch_codes) / float(np.median(values))
+        row["batch_queries_per_s"][str(threads)] = {name: sizes[name] / float(np.median(values))
                                                     for name, values in times.items()}
     faiss.omp_set_num_threads(1)
 
@@ -295,9 +298,10 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cases", nargs="+", default=DEFAULT_CASES, help="bits:dimension[:random|glove]")
     parser.add_argument("--words", type=int, default=100000, help="vocabulary size")
-    parser.add_argument("--queries", type=int, default=200, help="single queries timed per method")
-    parser.add_argument("--gensim-queries", type=int, default=30, help="single queries for gensim (slow)")
+    parser.add_argument("--queries", type=int, default=100, help="single queries timed per method")
+    parser.add_argument("--gensim-queries", type=int, default=10, help="single queries for gensim (slow)")
     parser.add_argument("--batch", type=int, default=1000, help="queries in one batch call")
+    parser.add_argument("--usearch-batch", type=int, default=100, help="queries in usearch's batch (slow)")
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds of batch calls (median)")
     parser.add_argument("--glove", default=GLOVE, help="GloVe word2vec text file for the 'glove' source")

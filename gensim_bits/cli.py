@@ -181,6 +181,10 @@ def build_parser():
     similar.add_argument("--restrict-vocab", type=positive_int, default=None, metavar="N",
                          help="search only the N most frequent words")
     similar.add_argument("--cosmul", action="store_true", help="use 3CosMul (most_similar_cosmul)")
+    similar.add_argument("--each", action="store_true",
+                         help="neighbours of each word separately, answered in one batch search")
+    similar.add_argument("--workers", type=positive_int, default=1,
+                         help="search threads for .gbits vectors (default: %(default)s)")
 
     convert = commands.add_parser(
         "convert", help="convert between packed .gbits and word2vec text/binary",
@@ -384,11 +388,30 @@ def run_evaluate(args):
 
 def run_similar(args):
     vectors = load_vectors(args.vectors, args.binary)
+    packed = isinstance(vectors, QuantizedKeyedVectors)
+    options = {"workers": args.workers} if packed else {}
+    if args.each:
+        if args.negative or args.cosmul:
+            raise CommandError("--each takes positive words only, without --negative or --cosmul")
+        if packed:  # one batch call: the codes are scanned once per block of words
+            scores, rows = vectors.search(args.words, topn=args.topn, workers=args.workers,
+                                          restrict_vocab=args.restrict_vocab)
+            results = [list(zip(vectors.index_to_key.keys_at(row[row >= 0]), score[row >= 0].tolist()))
+                       for score, row in zip(scores, rows)]
+        else:
+            results = [vectors.most_similar(word, topn=args.topn, restrict_vocab=args.restrict_vocab)
+                       for word in args.words]
+        for word, neighbours in zip(args.words, results):
+            print(f"{word}:")
+            for neighbour, similarity in neighbours:
+                print(f"  {similarity:.4f}  {neighbour}")
+        return 0
     if args.cosmul:
-        neighbours = vectors.most_similar_cosmul(positive=args.words, negative=args.negative, topn=args.topn)
+        neighbours = vectors.most_similar_cosmul(positive=args.words, negative=args.negative, topn=args.topn,
+                                                 **options)
     else:
         neighbours = vectors.most_similar(positive=args.words, negative=args.negative, topn=args.topn,
-                                          restrict_vocab=args.restrict_vocab)
+                                          restrict_vocab=args.restrict_vocab, **options)
     for word, similarity in neighbours:
         print(f"{similarity:.4f}  {word}")
     return 0

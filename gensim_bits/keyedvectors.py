@@ -23,7 +23,7 @@ from gensim.models import KeyedVectors
 from gensim_bits import fileformat, packing, word2vec_format
 from gensim_bits.search import MODE_ADD, MODE_MUL, QueryTerms, run_search
 from gensim_bits.quantizers import levels, quantize_codes
-from gensim_bits.vocabulary import KeyToIndex, Vocabulary
+from gensim_bits.vocabulary import KeyToIndex, Vocabulary, release_free_heap
 
 logger = logging.getLogger(__name__)
 
@@ -175,7 +175,9 @@ class QuantizedKeyedVectors:
         corrupt or inconsistent file.
         """
         bits, dimension, vocabulary, counts, codes = fileformat.read_packed(path, mmap=mmap)
-        return cls(codes, bits, dimension, vocabulary, counts)
+        vectors = cls(codes, bits, dimension, vocabulary, counts)
+        release_free_heap()
+        return vectors
 
     def save_word2vec_format(self, fname, binary=False, **kwargs):
         """Write the unpacked values in word2vec text or binary format (through gensim), atomically.

@@ -2,15 +2,32 @@
 
 A Python list of words plus a dict costs about 150-200 bytes a word, more than the 1-bit
 codes of a 800-dimensional vector (100 bytes). Here the words live in one UTF-8 buffer with
-an offset array, and lookups go through a sorted array of 64-bit hashes: about 24 bytes a
-word plus the text, so the resident memory of loaded vectors stays close to their codes.
+an offset array, and lookups go through a sorted array of 64-bit hashes: 16 bytes a word
+plus the text (4-byte offsets and rows up to 4 GB of text and 2**31 words), so the resident
+memory of loaded vectors stays close to their codes.
 ``index_to_key`` and ``key_to_index`` keep gensim's list and dict interfaces.
 """
+import ctypes
+import ctypes.util
 from collections.abc import Mapping, Sequence
 
 import numpy as np
 
 HASH_MASK = (1 << 64) - 1
+HASH_CHUNK = 16384
+
+
+def release_free_heap():
+    """Hand the heap pages freed by a load back to the OS (glibc ``malloc_trim``; else nothing).
+
+    Loading builds transient buffers of tens of bytes a word (the file header, decoded text);
+    glibc keeps the freed pages resident, which showed as ~37 bytes a word of RSS after a load.
+    """
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc.malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
 
 
 def _hash(data):
@@ -24,16 +41,31 @@ class Vocabulary(Sequence):
 
     def __init__(self, text, offsets):
         self.text = bytes(text)
-        self.offsets = np.ascontiguousarray(offsets, dtype=np.int64)
-        starts, ends = self.offsets[:-1].tolist(), self.offsets[1:].tolist()
-        hashes = np.fromiter((_hash(self.text[start:end]) for start, end in zip(starts, ends)),
-                             dtype=np.uint64, count=len(starts))
-        self._order = np.argsort(hashes, kind="stable")
+        # 4-byte offsets and rows where they fit: 16 bytes a word with the hashes, plus the text.
+        self.offsets = np.ascontiguousarray(offsets, dtype=np.uint32 if len(self.text) < 2 ** 32 else np.int64)
+        count = len(self.offsets) - 1
+        hashes = np.empty(count, dtype=np.uint64)
+        # Hashed HASH_CHUNK words at a time: the Python ints and slices this needs stay few, so
+        # they leave no resident garbage of tens of bytes a word behind.
+        for first in range(0, count, HASH_CHUNK):
+            last = min(first + HASH_CHUNK, count)
+            bounds = self.offsets[first:last + 1].tolist()
+            hashes[first:last] = np.fromiter((_hash(self.text[start:end]) for start, end in zip(bounds, bounds[1:])),
+                                             dtype=np.uint64, count=last - first)
+        self._order = np.argsort(hashes, kind="stable").astype(np.int32 if count < 2 ** 31 else np.int64)
         self._hashes = hashes[self._order]
-        for position in np.flatnonzero(self._hashes[1:] == self._hashes[:-1]).tolist():
-            first, second = self._order[position], self._order[position + 1]
-            if self._bytes(first) == self._bytes(second):
-                raise ValueError(f"duplicate word {self[first]!r} in the vocabulary")
+        # Words sharing a hash are compared in full, every member of the run (not only neighbours).
+        equal = np.flatnonzero(self._hashes[1:] == self._hashes[:-1])
+        for position in equal.tolist():
+            if position > 0 and self._hashes[position - 1] == self._hashes[position]:
+                continue  # inside a run already checked from its start
+            end = position + 1
+            while end + 1 < count and self._hashes[end + 1] == self._hashes[position]:
+                end += 1
+            members = [self._bytes(int(row)) for row in self._order[position:end + 1]]
+            if len(set(members)) != len(members):
+                duplicate = next(word for word in members if members.count(word) > 1)
+                raise ValueError(f"duplicate word {duplicate.decode('utf-8', 'replace')!r} in the vocabulary")
 
     @classmethod
     def from_keys(cls, keys):

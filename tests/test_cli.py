@@ -63,6 +63,12 @@ def test_info_similar_and_convert(trained, capsys, tmp_path):
     assert out.splitlines() == [f"{similarity:.4f}  {word}" for word, similarity in expected]
     status, out, _ = run(capsys, ["similar", str(output), "computer", "user", "--negative", "system", "--cosmul"])
     assert status == 0 and len(out.splitlines()) == 9
+    status, out, _ = run(capsys, ["similar", str(output), "computer", "user", "--each", "--topn", "2",
+                                  "--workers", "2"])
+    packed = QuantizedKeyedVectors.load(output)
+    assert status == 0 and out.splitlines() == [
+        line for word in ("computer", "user")
+        for line in [f"{word}:"] + [f"  {value:.4f}  {other}" for other, value in packed.most_similar(word, topn=2)]]
 
     text, binary, back = tmp_path / "v.txt", tmp_path / "v.bin", tmp_path / "back.gbits"
     for argv in (["convert", str(output), str(text)], ["convert", str(output), str(binary)],
