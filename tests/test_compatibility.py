@@ -219,3 +219,73 @@ def test_callback_shrinks_parameters_inside_fit(family):
     assert callback.params_after < callback.params_before
     assert model.count_params() == callback.params_after
     assert np.all(np.isfinite(history.history["loss"]))
+
+
+def test_keras_hub_causal_lm_keeps_generating_with_tied_factorized_quantized_embedding(tmp_path):
+    keras_hub = pytest.importorskip("keras_hub")
+    keras.utils.set_random_seed(0)
+    backbone = keras_hub.models.GPT2Backbone(vocabulary_size=VOCAB, num_layers=1, num_heads=2, hidden_dim=WIDTH,
+                                             intermediate_dim=2 * WIDTH, max_sequence_length=LENGTH)
+    lm = keras_hub.models.GPT2CausalLM(backbone, preprocessor=None)
+    lm.compile(sampler="greedy")
+    ids = np.array([[5, 6, 7, 0, 0, 0, 0, 0]], "int32")
+    prompt = {"token_ids": ids, "padding_mask": ids != 0}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        compress_embeddings(lm, reduction=REDUCTION)
+        quantization.quantize_model(lm, bits=8)
+    embedding = backbone.token_embedding
+    assert isinstance(embedding, quantization.QuantizedFactorizedReversibleEmbedding) and embedding.tie_weights
+    # Tied logits use the same (quantized) factors as the lookup.
+    hidden = np.random.default_rng(0).normal(size=(2, WIDTH)).astype("float32")
+    table = keras.ops.convert_to_numpy(embedding.embeddings)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(embedding(hidden, reverse=True)), hidden @ table.T,
+                               rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(embedding(ids))[0, :3], table[[5, 6, 7]], atol=1e-6)
+    generated = lm.generate(prompt, stop_token_ids=None)["token_ids"]
+    assert type(lm).__name__ == "GPT2CausalLM" and generated.shape == ids.shape
+    np.testing.assert_array_equal(generated[:, :3], ids[:, :3])
+    path = tmp_path / "lm.keras"
+    lm.save(path)
+    reloaded = keras.saving.load_model(path, safe_mode=True)
+    np.testing.assert_allclose(predict(reloaded, prompt), predict(lm, prompt), atol=1e-5)
+    reloaded.compile(sampler="greedy")
+    np.testing.assert_array_equal(reloaded.generate(prompt, stop_token_ids=None)["token_ids"], generated)
+
+
+@pytest.mark.slow  # ~15 s of CPU: converter + interpreter on a 2-layer seq2seq
+def test_qat_keras_hub_encoder_decoder_exports_int8_tflite(tmp_path):
+    """What the translation model on keras-hub needs: every kernel of TransformerEncoder,
+    TransformerDecoder and a tied ReversibleEmbedding trains quantized and exports as int8."""
+    keras_hub = pytest.importorskip("keras_hub")
+    from keras_compress.export import stored_kernels
+
+    keras.utils.set_random_seed(0)
+    width = 32  # TFLite stores kernels of >= 1024 elements as int8
+    source = keras.Input((LENGTH,), dtype="int32", name="source")
+    target = keras.Input((LENGTH,), dtype="int32", name="target")
+    embed = keras_hub.layers.TokenAndPositionEmbedding(VOCAB, LENGTH, width)
+    encoded = keras_hub.layers.TransformerEncoder(2 * width, 2)(embed(source))
+    decoded = keras_hub.layers.TransformerDecoder(2 * width, 2)(embed(target), encoded)
+    logits = embed.token_embedding(decoded, reverse=True)
+    model = keras.Model([source, target], logits)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        quantization.quantize_model(model, bits=8)
+    kernels = [layer for layer in leaves(model) if isinstance(layer, (keras.layers.Dense, keras.layers.EinsumDense))]
+    assert len(kernels) == 4 + 2 + 4 + 4 + 2 and all(quantization.is_quantized(layer) for layer in kernels)
+    rng = np.random.default_rng(0)
+    x = [rng.integers(1, VOCAB, (ROWS, LENGTH)).astype("int32") for _ in range(2)]
+    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.fit(x, x[1], batch_size=ROWS, epochs=1, verbose=0)
+    expected = predict(model, x)
+    quantization.strip(model)
+    np.testing.assert_allclose(predict(model, x), expected, atol=1e-4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = export_tflite(model, tmp_path / "seq2seq.tflite", quantization="int8", sample_inputs=x)
+    assert result.max_abs_diff < 0.05 * np.abs(expected).max()
+    stored = stored_kernels(open(result.path, "rb").read())
+    integer = [name for name, dtype, shape in stored if dtype == np.int8]
+    floats = [(name, shape) for name, dtype, shape in stored if dtype == np.float32 and np.prod(shape) >= 1024]
+    assert len(integer) >= len(kernels) + 1 and not floats, (integer, floats)  # + the tied embedding
