@@ -77,3 +77,14 @@ def test_keras_compress_runs_on_jax_without_tensorflow():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip().endswith("(2, 2)")
+
+
+@pytest.mark.skipif(importlib.util.find_spec("cibuildwheel") is None, reason="needs cibuildwheel (test extra)")
+@pytest.mark.parametrize("platform, tag", [("linux", "manylinux_x86_64"), ("macos", "macosx_arm64"), ("windows", "win_amd64")])
+def test_cibuildwheel_configuration_covers_each_platform(platform, tag):
+    """[tool.cibuildwheel] in pyproject.toml parses and names wheels PyPI accepts, 3.10-3.13."""
+    result = subprocess.run([sys.executable, "-m", "cibuildwheel", "--print-build-identifiers", "--platform", platform],
+                            cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    identifiers = result.stdout.split()
+    assert {f"cp3{minor}-{tag}" for minor in (10, 11, 12, 13)} <= set(identifiers), identifiers
