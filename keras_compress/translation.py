@@ -7,7 +7,8 @@ import os
 
 import numpy as np
 
-from keras_compress.models.transformer import BOS_ID, EOS_ID, PAD_ID, beam_search, greedy_decode
+from keras_compress.decoding import beam_search, greedy_decode
+from keras_compress.models.transformer import BOS_ID, EOS_ID, PAD_ID
 
 __all__ = [
     "read_parallel",
@@ -99,8 +100,8 @@ def make_examples(tokenizer, sources, targets, max_length=30):
 
 def translate(model, tokenizer, sentences, beam_size=4, length_penalty=0.6, max_length=None,
               batch_size=64):
-    """Translate strings with `beam_search` (`greedy_decode` when beam_size is 1, which is the
-    same search) and return the decoded target strings."""
+    """Translate strings with `keras_compress.decoding.beam_search` (keras-hub's greedy sampler
+    when beam_size is 1, which gives the same tokens) and return the decoded target strings."""
     encoded = [ids + [EOS_ID] for ids in tokenizer.encode(list(sentences))]
     results = []
     for start in range(0, len(encoded), batch_size):

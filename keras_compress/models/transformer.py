@@ -1,30 +1,27 @@
 """Encoder-decoder Transformer (Vaswani et al. 2017, sec. 3) in the base / medium / small sizes of
-Prato 2019 (M.Sc. thesis, ch. 5, Table 5.1), with greedy decoding and beam search with the GNMT
-length penalty ((5 + |Y|) / 6)^alpha (Wu et al. 2016, sec. 7).
+Prato 2019 (M.Sc. thesis, ch. 5, Table 5.1), built on keras-hub's `TransformerEncoder`,
+`TransformerDecoder` (with its key/value cache) and `SinePositionEncoding`.
 
-The model is a Functional graph of stock Keras layers (Embedding, MultiHeadAttention, Dense,
-LayerNormalization), so `keras_compress.quantization.quantize_model` can swap them for their
-fake-quantized versions and `keras_compress.export.export_tflite` can convert it. Layer names are
-fixed (`encoder_0_self_attention`, `decoder_1_ffn_2`, ...): decoding rebuilds an encoder model and
-a decoder-step model from them, which also works on quantized, stripped or reloaded copies.
+The model is a Functional graph with fixed layer names (`embedding`, `encoder_0`, `decoder_1`,
+`logits`, ...): `keras_compress.decoding` runs cached greedy and beam search on them, and
+`keras_compress.translator` exports them as an on-device translator. The builder holds no
+decoding code.
 """
 
 import math
-import warnings
-import weakref
 
 import keras
+import keras_hub
 import numpy as np
 from keras import ops
 
 __all__ = [
     "PRESETS",
-    "PositionalEncoding",
-    "SourcePaddingMask",
+    "TokenAndSinePositionEmbedding",
+    "PaddingMask",
     "SmoothedSparseCategoricalCrossentropy",
     "transformer",
-    "greedy_decode",
-    "beam_search",
+    "transformer_layers",
 ]
 
 # d_model, d_ff, heads of the thesis's variants; all have base's 6 layers.
@@ -34,49 +31,69 @@ PRESETS = {
     "small": {"d_model": 128, "d_ff": 512, "num_heads": 4},
 }
 PAD_ID, BOS_ID, EOS_ID = 0, 2, 3
+LAYER_NORM_EPSILON = 1e-6  # the thesis's (tensor2tensor) value; also CTranslate2's
 
 
 @keras.saving.register_keras_serializable(package="keras_compress")
-class PositionalEncoding(keras.layers.Layer):
-    """Scale token embeddings by sqrt(d_model) and add the sinusoidal position signal
-    (Vaswani et al. 2017, sec. 3.4-3.5). No weights; the padding mask passes through.
+class TokenAndSinePositionEmbedding(keras.layers.Layer):
+    """Token embedding scaled by sqrt(d_model) plus keras-hub's `SinePositionEncoding`
+    (Vaswani et al. 2017, sec. 3.4-3.5). keras-hub's `TokenAndPositionEmbedding` learns its
+    positions and does not scale; the thesis used fixed sinusoids.
 
-    Input and output shape `(batch, length, d_model)`.
+    Args:
+        vocabulary_size: number of token ids.
+        embedding_dim: d_model.
+
+    Call arguments: `token_ids` (batch, length) int; `start_index`, the position of the first
+    token (cached decoding feeds one token at a time). Output `(batch, length, embedding_dim)`.
+    No mask is attached: the model passes padding masks to the keras-hub layers explicitly.
 
     Example:
-    >>> tuple(PositionalEncoding()(np.zeros((1, 3, 4), "float32")).shape)
+    >>> layer = TokenAndSinePositionEmbedding(10, 4)
+    >>> tuple(layer(np.ones((1, 3), "int32")).shape)
     (1, 3, 4)
     """
 
-    def __init__(self, **kwargs):
+    def __init__(self, vocabulary_size, embedding_dim, **kwargs):
         super().__init__(**kwargs)
-        self.supports_masking = True
+        self.vocabulary_size = int(vocabulary_size)
+        self.embedding_dim = int(embedding_dim)
+        self.token_embedding = keras.layers.Embedding(
+            self.vocabulary_size, self.embedding_dim, dtype=self.dtype_policy,
+            name="token_embedding")
+        self.position_encoding = keras_hub.layers.SinePositionEncoding(
+            dtype=self.dtype_policy, name="position_encoding")
 
-    def call(self, inputs):
-        length, depth = ops.shape(inputs)[1], inputs.shape[-1]
-        positions = ops.cast(ops.arange(length), self.compute_dtype)[:, None]
-        rates = np.power(10000.0, -2.0 * (np.arange(depth) // 2) / depth).astype("float32")
-        angles = positions * ops.convert_to_tensor(rates, self.compute_dtype)[None, :]
-        # Even channels carry sin, odd channels cos (sin shifted by pi/2).
-        phase = ops.convert_to_tensor((np.arange(depth) % 2) * (np.pi / 2), self.compute_dtype)
-        signal = ops.sin(angles + phase[None, :])
-        return inputs * math.sqrt(depth) + signal[None, :, :]
+    def build(self, input_shape=None):
+        self.token_embedding.build(input_shape)
+        self.built = True
+
+    def call(self, token_ids, start_index=0):
+        embedded = self.token_embedding(token_ids) * math.sqrt(self.embedding_dim)
+        return embedded + self.position_encoding(embedded, start_index=start_index)
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape, self.embedding_dim)
+
+    def get_config(self):
+        return {**super().get_config(), "vocabulary_size": self.vocabulary_size,
+                "embedding_dim": self.embedding_dim}
 
 
 @keras.saving.register_keras_serializable(package="keras_compress")
-class SourcePaddingMask(keras.layers.Layer):
-    """Return `states` with the padding mask of `token_ids` (id 0 is padding) attached, so the
-    decoder's cross-attention ignores padded source positions also when the encoder states are
-    fed from outside the graph (incremental decoding).
+class PaddingMask(keras.layers.Layer):
+    """`token_ids != 0` (id 0 pads): the padding mask handed to keras-hub's layers.
 
-    Inputs: `[token_ids (batch, length), states (batch, length, d_model)]`; output: `states`.
+    Example:
+    >>> PaddingMask()(np.array([[5, 3, 0]])).tolist()
+    [[True, True, False]]
     """
 
-    def call(self, inputs):
-        return inputs[1]
+    def call(self, token_ids):
+        return ops.not_equal(token_ids, PAD_ID)
 
-    def compute_mask(self, inputs, mask=None):
-        return ops.not_equal(inputs[0], PAD_ID)
+    def compute_output_shape(self, input_shape):
+        return input_shape
 
 
 @keras.saving.register_keras_serializable(package="keras_compress")
@@ -141,36 +158,14 @@ def _sizes(preset, d_model, d_ff, num_heads, scale):
     return sizes
 
 
-def _encode(layer, source_ids, num_layers):
-    """The encoder stack; `layer(name)` returns the layer called `name`."""
-    x = layer("source_dropout")(layer("positional_encoding")(layer("embedding")(source_ids)))
-    for i in range(num_layers):
-        attention = layer(f"encoder_{i}_self_attention")(x, x)
-        x = layer(f"encoder_{i}_self_attention_norm")(x + layer(f"encoder_{i}_dropout_1")(attention))
-        hidden = layer(f"encoder_{i}_ffn_2")(layer(f"encoder_{i}_ffn_1")(x))
-        x = layer(f"encoder_{i}_ffn_norm")(x + layer(f"encoder_{i}_dropout_2")(hidden))
-    return layer("source_padding_mask")([source_ids, x])
-
-
-def _decode(layer, target_ids, encoder_states, num_layers):
-    """The decoder stack up to (not including) the output projection."""
-    x = layer("target_dropout")(layer("positional_encoding")(layer("embedding")(target_ids)))
-    for i in range(num_layers):
-        attention = layer(f"decoder_{i}_self_attention")(x, x, use_causal_mask=True)
-        x = layer(f"decoder_{i}_self_attention_norm")(x + layer(f"decoder_{i}_dropout_1")(attention))
-        attention = layer(f"decoder_{i}_cross_attention")(x, encoder_states)
-        x = layer(f"decoder_{i}_cross_attention_norm")(x + layer(f"decoder_{i}_dropout_2")(attention))
-        hidden = layer(f"decoder_{i}_ffn_2")(layer(f"decoder_{i}_ffn_1")(x))
-        x = layer(f"decoder_{i}_ffn_norm")(x + layer(f"decoder_{i}_dropout_3")(hidden))
-    return x
-
-
 def transformer(vocab_size, preset="base", num_layers=6, d_model=None, d_ff=None,
                 num_heads=None, scale=1.0, dropout=0.1, name=None):
-    """Build an encoder-decoder Transformer (post-LayerNorm, as Vaswani et al. 2017).
+    """Build an encoder-decoder Transformer (post-LayerNorm, as Vaswani et al. 2017) from
+    keras-hub layers.
 
     Source and target share one subword vocabulary and one embedding table (id 0 is padding,
-    2 begin-of-sentence, 3 end-of-sentence: `keras_compress.translation.train_tokenizer`'s ids).
+    2 begin-of-sentence, 3 end-of-sentence: `keras_compress.translation.train_tokenizer`'s ids);
+    the output projection `logits` is a separate Dense layer.
 
     Args:
         vocab_size: size of the shared subword vocabulary.
@@ -181,14 +176,15 @@ def transformer(vocab_size, preset="base", num_layers=6, d_model=None, d_ff=None
         scale: multiplies the preset's d_model and d_ff (not the heads), keeping the ratios
             between presets: `transformer(v, "small", num_layers=2, scale=0.25)` has
             d_model 32, d_ff 128, 4 heads, which trains on a laptop CPU.
-        dropout: dropout rate after embeddings and every sublayer.
+        dropout: dropout rate after embeddings, inside attention and after every sublayer.
         name: model name, default `transformer_<preset>`.
 
     Returns:
         A Functional `keras.Model` with inputs `[encoder_inputs (batch, source_length) int32,
         decoder_inputs (batch, target_length) int32]` (the target shifted right, starting with
         2) and output logits `(batch, target_length, vocab_size)`. Train it with teacher forcing
-        on `SmoothedSparseCategoricalCrossentropy(0.1)`; decode with `beam_search`.
+        on `SmoothedSparseCategoricalCrossentropy(0.1)`; decode with
+        `keras_compress.decoding.beam_search`.
 
     Example:
     >>> model = transformer(100, "small", num_layers=1, scale=0.25)
@@ -200,179 +196,42 @@ def transformer(vocab_size, preset="base", num_layers=6, d_model=None, d_ff=None
     if not isinstance(num_layers, int) or num_layers < 1:
         raise ValueError(f"num_layers must be a positive int, got {num_layers!r}")
     sizes = _sizes(preset, d_model, d_ff, num_heads, scale)
-    width, key_dim = sizes["d_model"], sizes["d_model"] // sizes["num_heads"]
-
-    layers = {
-        "embedding": keras.layers.Embedding(vocab_size, width, mask_zero=True, name="embedding"),
-        "positional_encoding": PositionalEncoding(name="positional_encoding"),
-        "source_dropout": keras.layers.Dropout(dropout, name="source_dropout"),
-        "target_dropout": keras.layers.Dropout(dropout, name="target_dropout"),
-        "source_padding_mask": SourcePaddingMask(name="source_padding_mask"),
-        "logits": keras.layers.Dense(vocab_size, name="logits"),
-    }
-
-    def add_block(prefix, attentions, dropouts):
-        for attention in attentions:
-            layers[f"{prefix}_{attention}"] = keras.layers.MultiHeadAttention(
-                sizes["num_heads"], key_dim, dropout=dropout, name=f"{prefix}_{attention}")
-            layers[f"{prefix}_{attention}_norm"] = keras.layers.LayerNormalization(
-                epsilon=1e-6, name=f"{prefix}_{attention}_norm")
-        layers[f"{prefix}_ffn_1"] = keras.layers.Dense(sizes["d_ff"], activation="relu",
-                                                       name=f"{prefix}_ffn_1")
-        layers[f"{prefix}_ffn_2"] = keras.layers.Dense(width, name=f"{prefix}_ffn_2")
-        layers[f"{prefix}_ffn_norm"] = keras.layers.LayerNormalization(epsilon=1e-6,
-                                                                       name=f"{prefix}_ffn_norm")
-        for index in range(1, dropouts + 1):
-            layers[f"{prefix}_dropout_{index}"] = keras.layers.Dropout(
-                dropout, name=f"{prefix}_dropout_{index}")
-
-    for i in range(num_layers):
-        add_block(f"encoder_{i}", ["self_attention"], 2)
-        add_block(f"decoder_{i}", ["self_attention", "cross_attention"], 3)
+    width = sizes["d_model"]
+    block = {"intermediate_dim": sizes["d_ff"], "num_heads": sizes["num_heads"],
+             "dropout": dropout, "layer_norm_epsilon": LAYER_NORM_EPSILON}
 
     source = keras.Input((None,), dtype="int32", name="encoder_inputs")
     target = keras.Input((None,), dtype="int32", name="decoder_inputs")
-    states = _encode(layers.__getitem__, source, num_layers)
-    logits = layers["logits"](_decode(layers.__getitem__, target, states, num_layers))
+    embedding = TokenAndSinePositionEmbedding(vocab_size, width, name="embedding")
+    source_mask = PaddingMask(name="source_padding_mask")(source)
+    x = keras.layers.Dropout(dropout, name="source_dropout")(embedding(source))
+    for i in range(num_layers):
+        x = keras_hub.layers.TransformerEncoder(**block, name=f"encoder_{i}")(
+            x, padding_mask=source_mask)
+    y = keras.layers.Dropout(dropout, name="target_dropout")(embedding(target))
+    for i in range(num_layers):
+        # Padded target positions come after the real ones, so the causal mask hides them.
+        y = keras_hub.layers.TransformerDecoder(**block, name=f"decoder_{i}")(
+            y, x, encoder_padding_mask=source_mask)
+    logits = keras.layers.Dense(vocab_size, name="logits")(y)
     return keras.Model([source, target], logits, name=name or f"transformer_{preset}")
 
 
-_STEP_MODELS = weakref.WeakKeyDictionary()
-
-
-def _step_models(model):
-    """(encoder, decoder) Functional models sharing `model`'s layers: the encoder maps source ids
-    to states once; the decoder maps (source ids, states, target prefix) to the logits of the
-    prefix's last position."""
-    if model not in _STEP_MODELS:
-        names = {layer.name for layer in model.layers}
-        num_layers = sum(1 for n in names if n.startswith("decoder_") and n.endswith("_ffn_norm"))
-        if "embedding" not in names or num_layers == 0:
-            raise ValueError(
-                f"model {model.name!r} was not built by keras_compress.models.transformer")
-        source = keras.Input((None,), dtype="int32")
-        encoder = keras.Model(source, _encode(model.get_layer, source, num_layers))
-        states = keras.Input((None, model.get_layer("logits").kernel.shape[0]))
-        target = keras.Input((None,), dtype="int32")
-        masked_states = model.get_layer("source_padding_mask")([source, states])
-        hidden = _decode(model.get_layer, target, masked_states, num_layers)
-        decoder = keras.Model([source, states, target], model.get_layer("logits")(hidden[:, -1]))
-        _STEP_MODELS[model] = (encoder, decoder)
-    return _STEP_MODELS[model]
-
-
-def _next_token_log_probs(model, decoder, source, states, prefix):
-    with warnings.catch_warnings():
-        # At the first step attention has a single key; Keras warns about softmax over size 1.
-        warnings.filterwarnings("ignore", message="You are using a softmax over axis")
-        return _log_probs(model, decoder, source, states, prefix)
-
-
-def _log_probs(model, decoder, source, states, prefix):
-    # predict_on_batch runs a compiled step (retraced only while prefix lengths are new shapes),
-    # several times faster than calling the model eagerly once per generated subword.
-    logits = np.asarray(decoder.predict_on_batch([source, states, prefix]), "float64")
-    logits[:, PAD_ID] = -np.inf  # never emit padding or a second BOS
-    logits[:, BOS_ID] = -np.inf
-    return logits - _logsumexp(logits)
-
-
-def _logsumexp(logits):
-    top = logits.max(axis=-1, keepdims=True)
-    return top + np.log(np.exp(logits - top).sum(axis=-1, keepdims=True))
-
-
-def _check_source(source, max_length):
-    source = np.asarray(source)
-    if source.ndim != 2 or not np.issubdtype(source.dtype, np.integer):
-        raise ValueError(f"source must be a 2-D integer array (batch, length), got {source.shape}")
-    if max_length is None:
-        max_length = 2 * source.shape[1] + 10
-    if not isinstance(max_length, int) or max_length < 1:
-        raise ValueError(f"max_length must be a positive int, got {max_length!r}")
-    return source.astype("int32"), max_length
-
-
-def _strip_special(rows):
-    """Token lists without BOS, cut before the first EOS."""
-    result = []
-    for row in rows:
-        row = [int(token) for token in row[1:]]
-        result.append(row[: row.index(EOS_ID)] if EOS_ID in row else [t for t in row if t != PAD_ID])
-    return result
-
-
-def greedy_decode(model, source, max_length=None):
-    """Translate a batch by picking the most probable next subword at every step.
-
-    Args:
-        model: a model built by `transformer` (quantized, stripped or reloaded copies too).
-        source: int array `(batch, source_length)`, padded with 0, each row ending with EOS (3).
-        max_length: most subwords to generate, default `2 * source_length + 10`.
-
-    Returns:
-        A list of `batch` lists of subword ids, without BOS and EOS.
-    """
-    source, max_length = _check_source(source, max_length)
-    encoder, decoder = _step_models(model)
-    states = ops.convert_to_numpy(encoder(source, training=False))
-    tokens = np.full((len(source), 1), BOS_ID, "int32")
-    done = np.zeros(len(source), bool)
-    for _ in range(max_length):
-        best = _next_token_log_probs(model, decoder, source, states, tokens).argmax(-1)
-        tokens = np.concatenate([tokens, np.where(done, PAD_ID, best)[:, None].astype("int32")], 1)
-        done |= best == EOS_ID
-        if done.all():
-            break
-    return _strip_special(tokens)
-
-
-def beam_search(model, source, beam_size=4, length_penalty=0.6, max_length=None):
-    """Translate a batch with beam search; the finished hypothesis with the best
-    log P(Y|X) / ((5 + |Y|) / 6)^length_penalty wins (GNMT, Wu et al. 2016, sec. 7).
-
-    Finished hypotheses keep their beam slot (extended by padding at no cost), so beam_size=1
-    is exactly greedy decoding.
-
-    Args:
-        model, source, max_length: as in `greedy_decode`.
-        beam_size: hypotheses kept per sentence (4 in the thesis).
-        length_penalty: alpha of the GNMT penalty (0.6 in the thesis); 0 ranks by raw score.
-
-    Returns:
-        A list of `batch` lists of subword ids, without BOS and EOS.
-    """
-    source, max_length = _check_source(source, max_length)
-    if not isinstance(beam_size, int) or beam_size < 1:
-        raise ValueError(f"beam_size must be a positive int, got {beam_size!r}")
-    if length_penalty < 0:
-        raise ValueError(f"length_penalty must be >= 0, got {length_penalty}")
-    encoder, decoder = _step_models(model)
-    batch, beams = len(source), beam_size
-    source = np.repeat(source, beams, axis=0)
-    states = np.repeat(ops.convert_to_numpy(encoder(source[::beams], training=False)), beams, 0)
-    tokens = np.full((batch * beams, 1), BOS_ID, "int32")
-    scores = np.full((batch, beams), -np.inf)
-    scores[:, 0] = 0.0  # all beams start identical: expand only the first one
-    finished = np.zeros(batch * beams, bool)
-    lengths = np.zeros(batch * beams, "int64")
-    for step in range(1, max_length + 1):
-        log_probs = _next_token_log_probs(model, decoder, source, states, tokens)
-        log_probs[finished] = -np.inf
-        log_probs[finished, PAD_ID] = 0.0
-        vocab = log_probs.shape[1]
-        candidates = (scores.reshape(-1, 1) + log_probs).reshape(batch, beams * vocab)
-        top = np.argsort(-candidates, axis=1, kind="stable")[:, :beams]
-        scores = np.take_along_axis(candidates, top, axis=1)
-        rows = (np.arange(batch)[:, None] * beams + top // vocab).reshape(-1)
-        words = (top % vocab).reshape(-1).astype("int32")
-        was_finished = finished[rows]
-        tokens = np.concatenate([tokens[rows], words[:, None]], axis=1)
-        lengths = np.where(was_finished, lengths[rows], step)
-        finished = was_finished | (words == EOS_ID)
-        if finished.all():
-            break
-    penalty = ((5.0 + lengths.reshape(batch, beams)) / 6.0) ** length_penalty
-    best = np.argmax(scores / penalty, axis=1)
-    return _strip_special(tokens[np.arange(batch) * beams + best])
-
+def transformer_layers(model):
+    """The named parts of a model built by `transformer` (also quantized, stripped, reloaded or
+    wrapped by `keras_compress.Distiller`): a dict with `embedding`, `encoders`, `decoders`,
+    `logits`, `num_heads`, `head_dim` and `vocab_size`."""
+    student = getattr(model, "student", None)
+    if student is not None and not isinstance(model, keras.Sequential):
+        model = student
+    names = {layer.name: layer for layer in model.layers}
+    encoders = [names[f"encoder_{i}"] for i in range(len(names)) if f"encoder_{i}" in names]
+    decoders = [names[f"decoder_{i}"] for i in range(len(names)) if f"decoder_{i}" in names]
+    if "embedding" not in names or "logits" not in names or not decoders:
+        raise ValueError(
+            f"model {model.name!r} was not built by keras_compress.models.transformer")
+    embedding, logits = names["embedding"], names["logits"]
+    num_heads = decoders[0].num_heads
+    return {"embedding": embedding, "encoders": encoders, "decoders": decoders, "logits": logits,
+            "num_heads": num_heads, "head_dim": embedding.embedding_dim // num_heads,
+            "vocab_size": embedding.vocabulary_size}

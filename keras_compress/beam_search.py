@@ -1,0 +1,94 @@
+"""Beam search with the GNMT length penalty ((5 + |Y|) / 6)^alpha (Wu et al. 2016, sec. 7), as
+Prato 2019 (ch. 5) decodes (beam 4, alpha 0.6), over any cached decoder step, in NumPy only.
+
+keras-hub's `BeamSampler` has no length penalty and keeps extending finished hypotheses, so this
+small search is ours. It knows nothing of Keras or TFLite: `keras_compress.decoding` drives it
+with Keras layers and `keras_compress.translator.Translator` with `ai_edge_litert` signature
+runners, which is the code a phone app would port.
+"""
+
+import numpy as np
+
+__all__ = ["log_softmax", "beam_search", "strip_special"]
+
+PAD_ID, BOS_ID, EOS_ID = 0, 2, 3
+
+
+def log_softmax(logits):
+    """float64 log-probabilities of next-token `logits` (rows), with padding and
+    begin-of-sentence never emitted."""
+    logits = np.array(logits, dtype="float64")
+    logits[:, PAD_ID] = -np.inf
+    logits[:, BOS_ID] = -np.inf
+    top = logits.max(axis=-1, keepdims=True)
+    return logits - (top + np.log(np.exp(logits - top).sum(axis=-1, keepdims=True)))
+
+
+def beam_search(first_logits, state, step, reorder, beam_size=4, length_penalty=0.6,
+                max_length=50):
+    """Search for each of a batch of sentences the target maximizing
+    log P(Y|X) / ((5 + |Y|) / 6)^length_penalty.
+
+    Finished hypotheses keep their beam slot, extended by padding at no cost, so beam_size=1 is
+    exactly greedy decoding.
+
+    Args:
+        first_logits: `(batch, vocab)` logits of the first target token (after BOS).
+        state: the decoder state (caches) for the batch, any object `reorder` understands.
+        step: `step(tokens (rows, 1) int32, index, state) -> (logits (rows, vocab), state)`,
+            feeding the token at target position `index` (BOS is position 0).
+        reorder: `reorder(state, rows) -> state` picking rows (hypotheses) of the state.
+        beam_size: hypotheses kept per sentence (4 in the thesis).
+        length_penalty: alpha of the GNMT penalty (0.6 in the thesis); 0 ranks by raw score.
+        max_length: most tokens generated per sentence, EOS included.
+
+    Returns:
+        A list of `batch` lists of token ids, without BOS and EOS.
+    """
+    if not isinstance(beam_size, (int, np.integer)) or beam_size < 1:
+        raise ValueError(f"beam_size must be a positive int, got {beam_size!r}")
+    if length_penalty < 0:
+        raise ValueError(f"length_penalty must be >= 0, got {length_penalty}")
+    if not isinstance(max_length, (int, np.integer)) or max_length < 1:
+        raise ValueError(f"max_length must be a positive int, got {max_length!r}")
+    log_probs = log_softmax(first_logits)
+    batch, vocab = log_probs.shape
+    beams = int(min(beam_size, vocab - 2))  # padding and BOS are never candidates
+    top = np.argsort(-log_probs, axis=1, kind="stable")[:, :beams]
+    scores = np.take_along_axis(log_probs, top, axis=1)
+    words = top.reshape(-1).astype("int32")
+    state = reorder(state, np.repeat(np.arange(batch), beams))
+    tokens = words[:, None]
+    finished = words == EOS_ID
+    lengths = np.ones(batch * beams, "int64")
+    for index in range(1, max_length):
+        if finished.all():
+            break
+        logits, state = step(tokens[:, -1:], index, state)
+        log_probs = log_softmax(logits)
+        log_probs[finished] = -np.inf
+        log_probs[finished, PAD_ID] = 0.0
+        candidates = (scores.reshape(-1, 1) + log_probs).reshape(batch, beams * vocab)
+        top = np.argsort(-candidates, axis=1, kind="stable")[:, :beams]
+        scores = np.take_along_axis(candidates, top, axis=1)
+        rows = (np.arange(batch)[:, None] * beams + top // vocab).reshape(-1)
+        words = (top % vocab).reshape(-1).astype("int32")
+        was_finished = finished[rows]
+        tokens = np.concatenate([tokens[rows], words[:, None]], axis=1)
+        lengths = np.where(was_finished, lengths[rows], index + 1)
+        finished = was_finished | (words == EOS_ID)
+        state = reorder(state, rows)
+    penalty = ((5.0 + lengths.reshape(batch, beams)) / 6.0) ** length_penalty
+    best = np.argmax(scores / penalty, axis=1)
+    return strip_special(tokens[np.arange(batch) * beams + best])
+
+
+def strip_special(rows):
+    """Token lists cut before the first EOS, without padding or BOS."""
+    result = []
+    for row in rows:
+        row = [int(token) for token in row]
+        if EOS_ID in row:
+            row = row[: row.index(EOS_ID)]
+        result.append([token for token in row if token not in (PAD_ID, BOS_ID)])
+    return result

@@ -1,0 +1,307 @@
+"""An on-device translator: a `keras_compress.models.transformer` model exported as ONE TFLite
+file with two signatures, `encode` and a cached `decode_step` (fixed maximum lengths, builtin ops
+only), and `Translator`, NumPy beam search (GNMT length penalty, Wu et al. 2016 sec. 7; Prato
+2019 ch. 5) over `ai_edge_litert` signature runners with the sentencepiece model: text in, text
+out. `Translator` imports neither Keras nor TensorFlow; it is the code a phone app would port.
+
+Signatures (L layers, D = d_model, S and T the fixed source and target lengths):
+
+- `encode(source int32 (batch, S))` -> `logits (batch, vocab)` of the first target token,
+  `self_cache (L, batch, 2, T, D)`, `cross_cache (L, batch, 2, S, D)` (keys and values).
+- `decode_step(token int32 (batch, 1), index int32 (), self_cache, cross_cache,
+  source_mask int32 (batch, S))` -> `logits`, `self_cache` updated at target position `index`.
+"""
+
+import dataclasses
+import os
+import tempfile
+import warnings
+
+import numpy as np
+
+from keras_compress import beam_search as search
+
+__all__ = ["TranslatorExport", "export_translator", "Translator"]
+
+QUANTIZATIONS = (None, "dynamic", "int8")
+PAD_ID, EOS_ID = search.PAD_ID, search.EOS_ID
+
+
+@dataclasses.dataclass(frozen=True)
+class TranslatorExport:
+    """What `export_translator` wrote and how close LiteRT is to Keras.
+
+    Attributes:
+        path: the `.tflite` file.
+        size_bytes: its size on disk.
+        quantization: None (float32), "dynamic" or "int8".
+        max_source_length, max_target_length: the fixed lengths S and T.
+        max_abs_diff: largest |LiteRT - Keras| next-token logit over the encode and a few
+            teacher-forced decode steps of the sample sources.
+        operators: the TFLite builtin operators in the file.
+    """
+
+    path: str
+    size_bytes: int
+    quantization: str | None
+    max_source_length: int
+    max_target_length: int
+    max_abs_diff: float
+    operators: tuple
+
+    def as_dict(self):
+        return dataclasses.asdict(self)
+
+
+def export_translator(model, path, quantization=None, max_source_length=64,
+                      max_target_length=64, sample_sources=None):
+    """Write `model` (built by `keras_compress.models.transformer`; strip a QAT model first) as a
+    TFLite translator with the signatures `encode` and `decode_step`, check it runs with
+    builtin operators only in `ai_edge_litert`, and compare it with Keras.
+
+    Args:
+        model: the Keras Transformer.
+        path: the `.tflite` file to write (its folder must exist).
+        quantization: None for float32; "dynamic" for int8 weights and float activations (the
+            thesis's setting for a QAT model); "int8" for int8 weights and activations
+            calibrated on `sample_sources` (float inputs and outputs).
+        max_source_length: S, the most source subwords (EOS included) a sentence may have.
+        max_target_length: T, the most target positions (BOS included).
+        sample_sources: int array `(rows, length <= S)` of source ids for the comparison with
+            Keras and the int8 calibration; random ids when None (not allowed for "int8").
+
+    Returns:
+        A `TranslatorExport`.
+    """
+    import keras
+    import tensorflow as tf
+
+    from keras_compress import decoding
+    from keras_compress.export import TFLiteExportError
+    from keras_compress.models.transformer import transformer_layers
+
+    if quantization not in QUANTIZATIONS:
+        raise ValueError(f"quantization must be one of {QUANTIZATIONS}, got {quantization!r}")
+    for name, value in (("max_source_length", max_source_length),
+                        ("max_target_length", max_target_length)):
+        if not isinstance(value, int) or value < 2:
+            raise ValueError(f"{name} must be an int >= 2, got {value!r}")
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise FileNotFoundError(f"folder {directory} for {path} does not exist")
+    parts = transformer_layers(model)
+    layers, width = len(parts["decoders"]), parts["num_heads"] * parts["head_dim"]
+    sources = _sample_sources(sample_sources, max_source_length, parts["vocab_size"],
+                              quantization)
+
+    def encode(source):
+        logits, self_cache, cross_cache = decoding.encode(model, source, max_target_length)
+        return {"logits": logits, "self_cache": self_cache, "cross_cache": cross_cache}
+
+    def decode_step(token, index, self_cache, cross_cache, source_mask):
+        logits, self_cache = decoding.decode_step(model, token, index, self_cache, cross_cache,
+                                                  source_mask)
+        return {"logits": logits, "self_cache": self_cache}
+
+    cache = (layers, None, 2, None, width)
+    encode_spec = [tf.TensorSpec((None, max_source_length), tf.int32, name="source")]
+    step_spec = [
+        tf.TensorSpec((None, 1), tf.int32, name="token"),
+        tf.TensorSpec((), tf.int32, name="index"),
+        tf.TensorSpec(cache[:3] + (max_target_length,) + cache[4:], tf.float32, name="self_cache"),
+        tf.TensorSpec(cache[:3] + (max_source_length,) + cache[4:], tf.float32,
+                      name="cross_cache"),
+        tf.TensorSpec((None, max_source_length), tf.int32, name="source_mask"),
+    ]
+    with tempfile.TemporaryDirectory() as saved_model_dir:
+        archive = keras.export.ExportArchive()
+        archive.track(model)
+        archive.add_endpoint("encode", encode, input_signature=encode_spec)
+        archive.add_endpoint("decode_step", decode_step, input_signature=step_spec)
+        archive.write_out(saved_model_dir, verbose=False)
+        converter = tf.lite.TFLiteConverter.from_saved_model(
+            saved_model_dir, signature_keys=["encode", "decode_step"])
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+        if quantization is not None:
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        if quantization == "int8":
+            converter.representative_dataset = lambda: _calibration(model, sources,
+                                                                    max_target_length)
+        try:
+            content = converter.convert()
+        except Exception as error:  # ConverterError carries the MLIR diagnostics
+            raise TFLiteExportError(
+                f"TFLite cannot convert the translator of {model.name!r} with builtin ops only "
+                f"(quantization={quantization!r}): {str(error).strip()[-1000:]}") from error
+    with open(path, "wb") as handle:
+        handle.write(content)
+    runtime = _Runtime(path)
+    custom = [name for name in runtime.operators if not name.isupper() or "FLEX" in name]
+    if custom:
+        raise TFLiteExportError(f"{path} uses non-builtin operators {custom}")
+    difference = _compare(model, runtime, sources, max_target_length)
+    return TranslatorExport(path, os.path.getsize(path), quantization, max_source_length,
+                            max_target_length, difference, tuple(runtime.operators))
+
+
+def _sample_sources(sample_sources, max_source_length, vocab_size, quantization):
+    if sample_sources is None:
+        if quantization == "int8":
+            raise ValueError("quantization='int8' calibrates activations: pass sample_sources")
+        rng = np.random.default_rng(0)
+        sources = rng.integers(4, vocab_size, (4, max_source_length // 2)).astype("int32")
+        sources[:, -1] = EOS_ID
+        sources[1, max_source_length // 4:] = PAD_ID
+        sources[1, max_source_length // 4 - 1] = EOS_ID
+    else:
+        sources = np.asarray(sample_sources)
+        if sources.ndim != 2 or not np.issubdtype(sources.dtype, np.integer) or not len(sources):
+            raise ValueError(f"sample_sources must be a non-empty 2-D int array, got "
+                             f"{sources.shape}")
+    if sources.shape[1] > max_source_length:
+        raise ValueError(f"sample_sources have {sources.shape[1]} columns, more than "
+                         f"max_source_length={max_source_length}")
+    padded = np.zeros((len(sources), max_source_length), "int32")
+    padded[:, : sources.shape[1]] = sources
+    return padded
+
+
+def _teacher_forced_steps(model, sources, max_target_length, steps=4):
+    """Keras's encode outputs and decode_step inputs/outputs for `steps` greedy positions."""
+    from keras import ops
+
+    from keras_compress import decoding
+
+    logits, self_cache, cross_cache = decoding.encode(model, sources, max_target_length)
+    records = [("encode", {"source": sources}, {"logits": ops.convert_to_numpy(logits)})]
+    self_cache, cross_cache = ops.convert_to_numpy(self_cache), ops.convert_to_numpy(cross_cache)
+    mask = (sources != PAD_ID).astype("int32")
+    token = ops.convert_to_numpy(ops.argmax(logits, axis=-1)).astype("int32")[:, None]
+    for index in range(1, min(steps, max_target_length - 1) + 1):
+        inputs = {"token": token, "index": np.array(index, "int32"), "self_cache": self_cache,
+                  "cross_cache": cross_cache, "source_mask": mask}
+        logits, self_cache = decoding.decode_step(model, token, index, self_cache, cross_cache,
+                                                  mask)
+        self_cache = ops.convert_to_numpy(self_cache)
+        records.append(("decode_step", inputs, {"logits": ops.convert_to_numpy(logits)}))
+        token = ops.convert_to_numpy(ops.argmax(logits, axis=-1)).astype("int32")[:, None]
+    return records
+
+
+def _calibration(model, sources, max_target_length):
+    for signature, inputs, _ in _teacher_forced_steps(model, sources, max_target_length, 8):
+        for row in range(len(sources)):
+            yield signature, {name: value if value.ndim == 0 else
+                              (value[:, row : row + 1] if name.endswith("cache")
+                               else value[row : row + 1])
+                              for name, value in inputs.items()}
+
+
+def _compare(model, runtime, sources, max_target_length):
+    largest = 0.0
+    for signature, inputs, expected in _teacher_forced_steps(model, sources, max_target_length):
+        got = runtime.run(signature, inputs)
+        largest = max(largest, float(np.abs(got["logits"] - expected["logits"]).max()))
+    return largest
+
+
+class _Runtime:
+    """The two signature runners of a translator file in `ai_edge_litert`."""
+
+    def __init__(self, path, num_threads=1):
+        from ai_edge_litert.interpreter import Interpreter
+
+        if not os.path.exists(path):
+            raise FileNotFoundError(f"translator file {path} does not exist")
+        self.interpreter = Interpreter(model_path=path, num_threads=num_threads)
+        signatures = self.interpreter.get_signature_list()
+        if set(signatures) != {"encode", "decode_step"}:
+            raise ValueError(f"{path} is not a translator: its signatures are {sorted(signatures)}")
+        self.runners = {name: self.interpreter.get_signature_runner(name) for name in signatures}
+        details = self.runners["decode_step"].get_input_details()
+        self.max_target_length = int(details["self_cache"]["shape_signature"][3])
+        self.max_source_length = int(details["source_mask"]["shape_signature"][1])
+        self.operators = sorted({op["op_name"] for op in self.interpreter._get_ops_details()})
+
+    def run(self, signature, inputs):
+        return self.runners[signature](**inputs)
+
+
+class Translator:
+    """Translate text on device: sentencepiece, then beam search over the `encode` and
+    `decode_step` signatures of a file written by `export_translator`, in `ai_edge_litert`.
+
+    Args:
+        model_path: the `.tflite` translator.
+        tokenizer: a `sentencepiece.SentencePieceProcessor` or the path of its `.model` file
+            (ids as `keras_compress.translation.train_tokenizer` makes them).
+        num_threads: interpreter threads (1 for the benchmark's per-sentence latency).
+
+    Example (not run: needs a trained model)::
+
+        translator = Translator("translator.tflite", "spm.model")
+        translator.translate(["In the beginning God created the heaven and the earth ."])
+    """
+
+    def __init__(self, model_path, tokenizer, num_threads=1):
+        if isinstance(tokenizer, (str, os.PathLike)):
+            import sentencepiece
+
+            if not os.path.exists(tokenizer):
+                raise FileNotFoundError(f"sentencepiece model {tokenizer} does not exist")
+            tokenizer = sentencepiece.SentencePieceProcessor(model_file=os.fspath(tokenizer))
+        self.tokenizer = tokenizer
+        self._runtime = _Runtime(model_path, num_threads)
+        self.max_source_length = self._runtime.max_source_length
+        self.max_target_length = self._runtime.max_target_length
+
+    def translate_ids(self, source_ids, beam_size=4, length_penalty=0.6, max_length=None):
+        """Translate one sentence given as subword ids ending with EOS (3); return target ids
+        without BOS and EOS. `max_length` (generated tokens, EOS included) defaults to
+        `2 * len(source_ids) + 10`, at most the file's T."""
+        source_ids = [int(token) for token in source_ids]
+        if not source_ids:
+            raise ValueError("source_ids is empty")
+        if len(source_ids) > self.max_source_length:
+            raise ValueError(f"{len(source_ids)} source subwords, more than this translator's "
+                             f"max_source_length={self.max_source_length}")
+        if max_length is None:
+            max_length = 2 * len(source_ids) + 10
+        max_length = min(int(max_length), self.max_target_length)
+        source = np.zeros((1, self.max_source_length), "int32")
+        source[0, : len(source_ids)] = source_ids
+        encoded = self._runtime.run("encode", {"source": source})
+        mask = (source != PAD_ID).astype("int32")
+        state = (encoded["self_cache"], encoded["cross_cache"], mask)
+        step_runner = self._runtime.runners["decode_step"]
+
+        def step(tokens, index, state):
+            self_cache, cross_cache, mask = state
+            out = step_runner(token=np.ascontiguousarray(tokens, "int32"),
+                              index=np.array(index, "int32"), self_cache=self_cache,
+                              cross_cache=cross_cache, source_mask=mask)
+            return out["logits"], (out["self_cache"], cross_cache, mask)
+
+        def reorder(state, rows):
+            self_cache, cross_cache, mask = state
+            return (np.ascontiguousarray(self_cache[:, rows]),
+                    np.ascontiguousarray(cross_cache[:, rows]), mask[rows])
+
+        return search.beam_search(encoded["logits"], state, step, reorder, beam_size,
+                                  length_penalty, max_length)[0]
+
+    def translate(self, sentences, beam_size=4, length_penalty=0.6, max_length=None):
+        """Translate strings one at a time (batch 1, as on a phone) and return strings.
+        Sentences longer than the file's source length are cut, with a warning."""
+        if isinstance(sentences, str):
+            raise TypeError("translate takes a list of sentences, not one string")
+        results = []
+        for sentence in sentences:
+            ids = self.tokenizer.encode(sentence)
+            if len(ids) + 1 > self.max_source_length:
+                warnings.warn(f"sentence of {len(ids)} subwords cut to "
+                              f"{self.max_source_length - 1}: {sentence[:60]!r}", stacklevel=2)
+                ids = ids[: self.max_source_length - 1]
+            target = self.translate_ids(ids + [EOS_ID], beam_size, length_penalty, max_length)
+            results.append(self.tokenizer.decode(target))
+        return results
