@@ -112,7 +112,8 @@ _COMPILED = weakref.WeakKeyDictionary()
 
 
 def _compile(function):
-    """tf.function on the TensorFlow backend (one trace per shape: the step index is a tensor);
+    """tf.function on the TensorFlow backend (one trace per shape; pass the step index as a
+    tensor);
     other backends run eagerly."""
     if keras.config.backend() != "tensorflow":
         return function
@@ -128,7 +129,6 @@ def _functions(model):
         _COMPILED[model] = {
             "encode": _compile(lambda source, length: encode(model, source, length)),
             "step": _compile(lambda *args: decode_step(model, *args)),
-            "greedy": _compile(lambda source, length: _greedy(model, source, length)),
         }
     return _COMPILED[model]
 
@@ -158,12 +158,8 @@ def greedy_decode(model, source, max_length=None):
         A list of `batch` lists of subword ids, without BOS and EOS.
     """
     source, max_length = _check_source(source, max_length)
-    tokens = _functions(model)["greedy"](source, max_length)
-    return search.strip_special(ops.convert_to_numpy(tokens)[:, 1:])
-
-
-def _greedy(model, source, max_length):
-    _, self_cache, cross_cache = encode(model, source, max_length + 1)
+    functions = _functions(model)
+    _, self_cache, cross_cache = functions["encode"](source, max_length + 1)
     source_mask = ops.not_equal(ops.convert_to_tensor(source), PAD_ID)
     batch = ops.shape(source)[0]
     prompt = ops.pad(ops.full((batch, 1), BOS_ID, "int32"), [[0, 0], [0, max_length]])
@@ -172,13 +168,16 @@ def _greedy(model, source, max_length):
     def next_logits(prompt, cache, index):
         # The sampler asks for position `index`: feed the token before it. Position 0 (BOS)
         # is fed again, which rewrites the cache entry `encode` made with the same values.
-        logits, cache = decode_step(model, prompt[:, index - 1 : index], index - 1, cache,
-                                    cross_cache, source_mask)
+        logits, cache = functions["step"](prompt[:, index - 1 : index], index - 1, cache,
+                                          cross_cache, source_mask)
         return logits, None, cache
 
-    return keras_hub.samplers.GreedySampler()(
+    # The sampler's loop runs eagerly around the compiled step: tracing the whole loop costs
+    # more than it saves on one batch.
+    tokens = keras_hub.samplers.GreedySampler()(
         next_logits, prompt, cache=self_cache, index=1, mask=prompt_mask,
         stop_token_ids=[EOS_ID])
+    return search.strip_special(ops.convert_to_numpy(tokens)[:, 1:])
 
 
 def beam_search(model, source, beam_size=4, length_penalty=0.6, max_length=None):

@@ -3,13 +3,13 @@ import pytest
 
 keras = pytest.importorskip("keras")
 
+from keras_compress import decoding  # noqa: E402
+from keras_compress.decoding import beam_search, greedy_decode  # noqa: E402
 from keras_compress.models.transformer import (  # noqa: E402
     PRESETS,
     SmoothedSparseCategoricalCrossentropy,
-    _step_models,
-    beam_search,
-    greedy_decode,
     transformer,
+    transformer_layers,
 )
 
 VOCAB = 30
@@ -42,10 +42,13 @@ def trained():
 @pytest.mark.parametrize("preset, width, ff, heads", [("base", 128, 512, 8), ("medium", 64, 256, 4),
                                                       ("small", 32, 128, 4)])
 def test_presets_scale_keeping_ratios(preset, width, ff, heads):
+    keras_hub = pytest.importorskip("keras_hub")
     model = transformer(VOCAB, preset, num_layers=1, scale=0.25)
-    assert model.get_layer("embedding").output_dim == width
-    assert model.get_layer("encoder_0_ffn_1").units == ff
-    assert model.get_layer("decoder_0_cross_attention").num_heads == heads
+    assert model.get_layer("embedding").embedding_dim == width
+    assert isinstance(model.get_layer("encoder_0"), keras_hub.layers.TransformerEncoder)
+    assert model.get_layer("encoder_0").intermediate_dim == ff
+    assert isinstance(model.get_layer("decoder_0"), keras_hub.layers.TransformerDecoder)
+    assert model.get_layer("decoder_0").num_heads == heads
     assert PRESETS["base"] == {"d_model": 512, "d_ff": 2048, "num_heads": 8}
 
 
@@ -58,21 +61,27 @@ def test_bad_sizes_are_rejected():
         transformer(2)
 
 
-def test_decoder_steps_match_the_full_model(model):
+def test_cached_decoding_equals_uncached(model):
     source, decoder_inputs, _ = copy_task(rows=4, seed=1)
     source[0, 3:] = 0  # a padded source row
-    full = keras.ops.convert_to_numpy(model([source, decoder_inputs]))
-    encoder, decoder = _step_models(model)
-    states = keras.ops.convert_to_numpy(encoder(source))
+    source[0, 2] = 3
+    logits, self_cache, cross_cache = decoding.encode(model, source, decoder_inputs.shape[1])
+    mask = source != 0
     for length in range(1, decoder_inputs.shape[1] + 1):
-        step = decoder.predict_on_batch([source, states, decoder_inputs[:, :length]])
-        np.testing.assert_allclose(step, full[:, length - 1], atol=1e-5)
+        if length > 1:
+            logits, self_cache = decoding.decode_step(
+                model, decoder_inputs[:, length - 1 : length], length - 1, self_cache,
+                cross_cache, mask)
+        full = decoding.uncached_logits(model, source, decoder_inputs[:, :length])
+        np.testing.assert_allclose(keras.ops.convert_to_numpy(logits),
+                                   keras.ops.convert_to_numpy(full), atol=1e-5)
+    assert len(transformer_layers(model)["decoders"]) == 2
 
 
 def test_beam_size_one_equals_greedy(model):
     source, _, _ = copy_task(rows=8, seed=2)
-    greedy = greedy_decode(model, source, max_length=8)
-    assert greedy == beam_search(model, source, beam_size=1, max_length=8)
+    greedy = greedy_decode(model, source, max_length=8)  # keras-hub's GreedySampler
+    assert greedy == beam_search(model, source, beam_size=1, max_length=8)  # ours
     assert len({len(row) for row in greedy}) > 1 or len(greedy[0]) == 8  # varied, not empty
 
 

@@ -1,0 +1,141 @@
+import numpy as np
+import pytest
+
+keras = pytest.importorskip("keras")
+pytest.importorskip("keras_hub")
+pytest.importorskip("ai_edge_litert")
+pytest.importorskip("tensorflow")
+
+from keras_compress import beam_search as search  # noqa: E402
+from keras_compress.decoding import beam_search, greedy_decode  # noqa: E402
+from keras_compress.models.transformer import SmoothedSparseCategoricalCrossentropy, transformer  # noqa: E402
+from keras_compress.translator import Translator, export_translator  # noqa: E402
+
+WORDS = ["light", "day", "night", "water", "earth", "heaven", "luz", "dia", "noche", "agua"]
+
+
+@pytest.fixture(scope="module")
+def tokenizer(tmp_path_factory):
+    from keras_compress.translation import train_tokenizer
+
+    rng = np.random.default_rng(0)
+    texts = [" ".join(rng.choice(WORDS, 5)) for _ in range(200)]
+    return train_tokenizer(texts, str(tmp_path_factory.mktemp("spm") / "sp"), vocab_size=30)
+
+
+@pytest.fixture(scope="module")
+def copy_model(tokenizer):
+    """A tiny Transformer trained a few steps to copy its source."""
+    vocab = tokenizer.get_piece_size()
+    keras.utils.set_random_seed(0)
+    model = transformer(vocab, "small", num_layers=1, d_model=32, d_ff=64, num_heads=2,
+                        dropout=0.0)
+    rng = np.random.default_rng(0)
+    tokens = rng.integers(4, vocab, (64, 5)).astype("int32")
+    source = np.concatenate([tokens, np.full((64, 1), 3)], 1).astype("int32")
+    decoder_inputs = np.concatenate([np.full((64, 1), 2), tokens], 1).astype("int32")
+    model.compile(keras.optimizers.Adam(0.01), SmoothedSparseCategoricalCrossentropy(0.1))
+    model.fit([source, decoder_inputs], source, epochs=3, batch_size=16, verbose=0)
+    return model
+
+
+def sources(rows=5, vocab=30, seed=3):
+    rng = np.random.default_rng(seed)
+    array = rng.integers(4, vocab, (rows, 6)).astype("int32")
+    array[:, -1] = 3
+    array[0, 3:] = 0
+    array[0, 2] = 3
+    return array
+
+
+def test_litert_translator_gives_the_keras_tokens(copy_model, tokenizer, tmp_path):
+    source = sources(vocab=tokenizer.get_piece_size())
+    exported = export_translator(copy_model, str(tmp_path / "float.tflite"), None,
+                                 max_source_length=16, max_target_length=10,
+                                 sample_sources=source)
+    assert exported.max_abs_diff < 1e-4
+    translator = Translator(exported.path, tokenizer)
+    rows = [[int(t) for t in row if t] for row in source]
+    keras_greedy = greedy_decode(copy_model, source, max_length=9)
+    assert [translator.translate_ids(row, beam_size=1, max_length=9) for row in rows] == keras_greedy
+    keras_beam = beam_search(copy_model, source, beam_size=4, length_penalty=0.6, max_length=9)
+    assert [translator.translate_ids(row, 4, 0.6, max_length=9) for row in rows] == keras_beam
+    # text in, text out; too long sentences are cut with a warning, not silently
+    sentence = "light day night"
+    ids = tokenizer.encode(sentence)
+    assert translator.translate([sentence]) == [tokenizer.decode(translator.translate_ids(ids + [3]))]
+    with pytest.warns(UserWarning, match="cut"):
+        translator.translate([" ".join(WORDS * 3)])
+    with pytest.raises(ValueError, match="max_source_length"):
+        translator.translate_ids([5] * 17)
+
+
+@pytest.mark.parametrize("quantization", ["dynamic", "int8"])
+def test_quantized_translators_use_builtin_int8_kernels(copy_model, tmp_path, quantization):
+    from ai_edge_litert.interpreter import Interpreter
+
+    source = sources()
+    exported = export_translator(copy_model, str(tmp_path / f"{quantization}.tflite"),
+                                 quantization, max_source_length=8, max_target_length=10,
+                                 sample_sources=source)
+    assert all(name.isupper() and "FLEX" not in name for name in exported.operators)
+    interpreter = Interpreter(model_path=exported.path)
+    assert {t["dtype"] for t in interpreter.get_tensor_details()} & {np.int8}
+    assert np.isfinite(exported.max_abs_diff) and exported.max_abs_diff < 5.0
+    result = Translator(exported.path, None).translate_ids([5, 6, 7, 3], beam_size=2)
+    assert all(4 <= token < 30 or token == 1 for token in result)
+
+
+def test_export_rejects_bad_arguments(copy_model, tmp_path):
+    with pytest.raises(ValueError, match="quantization"):
+        export_translator(copy_model, str(tmp_path / "x.tflite"), "int4")
+    with pytest.raises(ValueError, match="sample_sources"):
+        export_translator(copy_model, str(tmp_path / "x.tflite"), "int8")
+    with pytest.raises(FileNotFoundError):
+        export_translator(copy_model, str(tmp_path / "missing" / "x.tflite"))
+    with pytest.raises(ValueError, match="max_source_length"):
+        export_translator(copy_model, str(tmp_path / "x.tflite"), max_source_length=1)
+
+
+def test_numpy_beam_search_prefers_the_penalized_best():
+    # two steps, vocab of 6: EOS right away scores log 0.4; "5 then EOS" scores log(0.6 * 0.9)
+    first = np.log(np.array([[1e-9, 1e-9, 1e-9, 0.4, 1e-9, 0.6]]))
+    second = np.log(np.array([1e-9, 1e-9, 1e-9, 0.9, 0.1 - 3e-9, 1e-9]))
+
+    def step(tokens, index, state):
+        return np.tile(second, (len(tokens), 1)), state
+
+    def reorder(state, rows):
+        return state
+
+    assert search.beam_search(first, None, step, reorder, beam_size=2, max_length=3) == [[5]]
+    assert search.beam_search(first, None, step, reorder, beam_size=1, max_length=3) == [[5]]
+    with pytest.raises(ValueError, match="beam_size"):
+        search.beam_search(first, None, step, reorder, beam_size=0)
+
+
+def test_ctranslate2_conversion_gives_the_keras_tokens(copy_model, tokenizer, tmp_path):
+    ctranslate2 = pytest.importorskip("ctranslate2")
+    from keras_compress.ctranslate2_export import export_ctranslate2
+
+    source = sources(vocab=tokenizer.get_piece_size())
+    translator = ctranslate2.Translator(export_ctranslate2(copy_model, tokenizer, str(tmp_path / "ct2")),
+                                        intra_threads=1)
+    pieces = [[tokenizer.id_to_piece(int(t)) for t in row if t] for row in source]
+    for beam_size in (1, 4):
+        results = translator.translate_batch(pieces, beam_size=beam_size, length_penalty=0.6,
+                                             max_decoding_length=9, min_decoding_length=0)
+        ids = [[tokenizer.piece_to_id(p) for p in result.hypotheses[0]] for result in results]
+        assert ids == beam_search(copy_model, source, beam_size, 0.6, max_length=9)
+    with pytest.raises(ValueError, match="tokenizer"):
+        export_ctranslate2(copy_model, _Pieces(), str(tmp_path / "bad"))
+
+
+class _Pieces:
+    """A tokenizer whose special ids are not ours."""
+
+    def get_piece_size(self):
+        return 30
+
+    def id_to_piece(self, i):
+        return f"p{i}"
