@@ -1,16 +1,27 @@
-"""Prato 2019 (M.Sc. thesis, ch. 5, Table 5.1), scaled to 2 shared CPU cores: Transformers for
-English->Spanish compressed by 8-bit quantization-aware training, knowledge distillation and both.
+"""Prato 2019 (M.Sc. thesis, ch. 5, Table 5.1), scaled to 2 shared CPU cores: Transformers (built on
+keras-hub layers) for English->Spanish compressed by 8-bit quantization-aware training and knowledge
+distillation, deployed as on-device translators and compared with CTranslate2.
 
-Configurations: base fp32 (also the teacher), base 8-bit QAT, medium and small fp32, KD and
-KD + 8-bit QAT, and small 4-bit / 2-bit QAT (where quality breaks). Every configuration trains
-from scratch for the same number of epochs on the same subset. Reported per configuration:
-dev perplexity (teacher forcing, no label smoothing), test BLEU (sacrebleu, beam 4, length
-penalty 0.6), compression ratio ((weights x bits) of base / (weights x bits) of the model; float
-parts count 32 bits), the .tflite size (whole encoder-decoder forward pass; int8 weights for the
-quantized models via keras_compress.export.export_tflite on the stripped model), and beam-4
-translation latency per sentence (batch 1, Keras).
+Default configurations: base fp32 (also the teacher), base 8-bit QAT, small KD + 8-bit (the
+others of the thesis table: --configs). Every configuration trains from scratch for the same
+number of epochs on the same subset. Reported per configuration:
 
-Data: ../shared/data/mt/en-es (Bible verses, KJV -> Reina-Valera 1909).
+- dev perplexity (teacher forcing, no label smoothing);
+- test BLEU (sacrebleu, beam 4, GNMT length penalty 0.6) of the Keras model (cached decoding),
+  of the LiteRT translator (`keras_compress.translator`: one .tflite with `encode` and a cached
+  `decode_step`, float32 for float models, int8 weights for QAT models, run by `Translator` in
+  `ai_edge_litert`) and of CTranslate2 int8 (our weights through `keras_compress.ctranslate2_export`);
+- how often LiteRT gives exactly Keras's translation, at beam 1 and 4;
+- batch-1 latency per sentence, median and p90, at beam 1 and 4, on 1 thread, for Keras (cached),
+  LiteRT and CTranslate2 int8, measured side by side in this process, plus the decoding of before
+  this change (Keras beam search re-running the whole decoder every step, no cache) on the same
+  weights;
+- the .tflite size and the peak RSS of a fresh process that loads only the runtime (LiteRT or
+  CTranslate2) and translates the latency sentences.
+
+Trained weights are kept in --models-dir, so `--stage train` and `--stage evaluate` can run as
+separate processes (and a rerun evaluates without retraining). Data: ../shared/data/mt/en-es
+(Bible verses, KJV -> Reina-Valera 1909).
 
     nice -n 10 python benchmarks/nmt_compression.py
 """
@@ -18,8 +29,8 @@ Data: ../shared/data/mt/en-es (Bible verses, KJV -> Reina-Valera 1909).
 import argparse
 import json
 import os
+import subprocess
 import sys
-import tempfile
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -27,18 +38,22 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
+from keras_compress import beam_search as search  # noqa: E402
+from keras_compress import decoding  # noqa: E402
+from keras_compress.ctranslate2_export import export_ctranslate2  # noqa: E402
 from keras_compress.distillation import Distiller  # noqa: E402
-from keras_compress.export import export_tflite  # noqa: E402
 from keras_compress.models.transformer import SmoothedSparseCategoricalCrossentropy, transformer  # noqa: E402
 from keras_compress.quantization import is_quantized, quantize_model, strip  # noqa: E402
 from keras_compress.translation import (  # noqa: E402
     corpus_bleu,
+    load_tokenizer,
     make_examples,
     perplexity,
     read_parallel,
     train_tokenizer,
     translate,
 )
+from keras_compress.translator import Translator, export_translator  # noqa: E402
 
 # name, preset, bits (None = float), distilled from the base fp32 teacher
 CONFIGURATIONS = [
@@ -53,37 +68,47 @@ CONFIGURATIONS = [
     ("small 4-bit QAT", "small", 4, False),
     ("small 2-bit QAT", "small", 2, False),
 ]
+DEFAULT_CONFIGS = "base fp32,base 8-bit QAT,small KD + 8-bit"
 
 
 def parse_arguments(argv):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", default="../shared/data/mt/en-es")
-    parser.add_argument("--vocab-size", type=int, default=1000, help="shared sentencepiece vocabulary")
+    parser.add_argument("--vocab-size", type=int, default=2000, help="shared sentencepiece vocabulary")
     parser.add_argument("--max-length", type=int, default=32, help="most subwords per side")
-    parser.add_argument("--train-pairs", type=int, default=6000, help="training pairs kept (after the length filter)")
+    parser.add_argument("--train-pairs", type=int, default=12000, help="training pairs kept (after the length filter)")
     parser.add_argument("--dev-pairs", type=int, default=300)
-    parser.add_argument("--test-sentences", type=int, default=100)
-    parser.add_argument("--latency-sentences", type=int, default=3)
+    parser.add_argument("--test-sentences", type=int, default=200)
+    parser.add_argument("--latency-sentences", type=int, default=30)
+    parser.add_argument("--baseline-sentences", type=int, default=10,
+                        help="sentences timed with the uncached Keras beam search of before")
     parser.add_argument("--layers", type=int, default=2, help="encoder and decoder layers (thesis: 6)")
     parser.add_argument("--scale", type=float, default=0.25, help="d_model and d_ff factor (thesis: 1)")
-    parser.add_argument("--epochs", type=int, default=6)
+    parser.add_argument("--epochs", type=int, default=8)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--learning-rate", type=float, default=2e-3)
     parser.add_argument("--beam-size", type=int, default=4)
     parser.add_argument("--length-penalty", type=float, default=0.6)
     parser.add_argument("--temperature", type=float, default=1.0)
-    parser.add_argument("--configs", default="all", help="comma-separated subset of names")
+    parser.add_argument("--configs", default=DEFAULT_CONFIGS, help="comma-separated names, or all")
+    parser.add_argument("--stage", choices=["train", "evaluate", "all"], default="all")
+    parser.add_argument("--models-dir", default="/tmp/nmt_compression_models",
+                        help="trained weights and the tokenizer, reused when present")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--output", default="benchmarks/results/nmt_compression.json")
     return parser.parse_args(argv)
 
 
-def load_data(args, workdir):
+def load_data(args):
     sources, targets = read_parallel(args.data_dir, "train")
-    started = time.time()
-    tokenizer = train_tokenizer(sources + targets, os.path.join(workdir, "spm"), args.vocab_size)
-    print(f"sentencepiece ({args.vocab_size} shared subwords) trained in {time.time() - started:.0f}s",
-          flush=True)
+    prefix = os.path.join(args.models_dir, f"spm{args.vocab_size}")
+    if os.path.exists(prefix + ".model"):
+        tokenizer = load_tokenizer(prefix + ".model")
+    else:
+        started = time.time()
+        tokenizer = train_tokenizer(sources + targets, prefix, args.vocab_size)
+        print(f"sentencepiece ({args.vocab_size} shared subwords) trained in "
+              f"{time.time() - started:.0f}s", flush=True)
     (train_x, train_y), kept = make_examples(tokenizer, sources, targets, args.max_length)
     rng = np.random.default_rng(args.seed)
     order = rng.permutation(len(train_y))[: args.train_pairs]
@@ -99,7 +124,7 @@ def load_data(args, workdir):
               "train_total": len(sources), "dev_pairs": int(len(dev[1])),
               "test_sentences": len(test[0]), "test_total": len(test_sources)}
     print("data:", counts, flush=True)
-    return tokenizer, train, dev, test, counts
+    return tokenizer, prefix + ".model", train, dev, test, counts
 
 
 def weight_bits(model, bits):
@@ -138,35 +163,173 @@ def train(args, model, train_data, dev_data, teacher=None):
     return time.time() - started
 
 
-def evaluate(args, name, model, bits, tokenizer, dev, test, base_bits, workdir):
+def trained_model(args, name, preset, bits, distilled, vocab_size, train_data, dev, teacher):
+    """Train, or load the weights a previous run of the same settings saved."""
+    slug = name.replace(" ", "_").replace("+", "").replace("__", "_")
+    path = os.path.join(args.models_dir, f"{slug}.weights.h5")
+    info_path = path + ".json"
+    keras.utils.set_random_seed(args.seed)
+    model = build(args, preset, vocab_size, bits)
+    if os.path.exists(path) and os.path.exists(info_path):
+        model.load_weights(path)
+        with open(info_path) as handle:
+            return model, json.load(handle)["train_seconds"], True
+    seconds = train(args, model, train_data, dev, teacher if distilled else None)
+    model.save_weights(path)
+    with open(info_path, "w") as handle:
+        json.dump({"train_seconds": seconds, "settings": vars(args)}, handle)
+    return model, seconds, False
+
+
+def quantiles(seconds):
+    return {"median_ms": round(1000 * float(np.median(seconds)), 2),
+            "p90_ms": round(1000 * float(np.percentile(seconds, 90)), 2)}
+
+
+def time_each(function, sentences, warmup=2):
+    for sentence in sentences[:warmup]:
+        function(sentence)
+    seconds = []
+    for sentence in sentences:
+        started = time.perf_counter()
+        function(sentence)
+        seconds.append(time.perf_counter() - started)
+    return quantiles(seconds)
+
+
+def uncached_beam_search(model, source, beam_size, length_penalty, max_length):
+    """The decoding of before this change, on the same weights: every step re-runs the whole
+    decoder on the prefix (no key/value cache), compiled once per prefix length."""
+    import tensorflow as tf
+
+    logits_of = tf.function(lambda source, prefix: decoding.uncached_logits(model, source, prefix),
+                            reduce_retracing=True)
+    first = logits_of(source, np.full((len(source), 1), 2, "int32")).numpy()
+
+    def step(tokens, index, state):
+        sources, prefix = state
+        prefix = np.concatenate([prefix, tokens], axis=1)
+        return logits_of(sources, prefix).numpy(), (sources, prefix)
+
+    def reorder(state, rows):
+        return state[0][rows], state[1][rows]
+
+    state = (source, np.full((len(source), 1), 2, "int32"))
+    return search.beam_search(first, state, step, reorder, beam_size, length_penalty, max_length)
+
+
+RSS_SCRIPT = r"""
+import json, os, sys, types
+runtime, path, tokenizer, beam, sentences = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), json.loads(sys.argv[5])
+if runtime == "litert":
+    # load keras_compress.translator without the package __init__ (which imports Keras):
+    # a phone app ships only this module, beam_search.py, the runtime and sentencepiece
+    package = types.ModuleType("keras_compress"); package.__path__ = [sys.argv[6]]
+    sys.modules["keras_compress"] = package
+    from keras_compress.translator import Translator
+    Translator(path, tokenizer, num_threads=1).translate(sentences, beam_size=beam)
+else:
+    import ctranslate2, sentencepiece
+    sp = sentencepiece.SentencePieceProcessor(model_file=tokenizer)
+    translator = ctranslate2.Translator(path, intra_threads=1, inter_threads=1)
+    for sentence in sentences:
+        translator.translate_batch([sp.encode(sentence, out_type=str) + ["</s>"]], beam_size=beam,
+                                   length_penalty=0.6, min_decoding_length=0)
+# VmHWM, not ru_maxrss: ru_maxrss keeps the forking parent's size across exec
+print(next(line.split()[1] for line in open("/proc/self/status") if line.startswith("VmHWM:")))
+"""
+
+
+def peak_rss_mb(runtime, path, tokenizer_path, beam_size, sentences):
+    package_dir = os.path.dirname(os.path.abspath(decoding.__file__))
+    output = subprocess.run(
+        [sys.executable, "-c", RSS_SCRIPT, runtime, path, tokenizer_path, str(beam_size),
+         json.dumps(sentences), package_dir],
+        capture_output=True, text=True, check=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    return round(int(output.stdout.strip().splitlines()[-1]) / 1024, 1)
+
+
+def ctranslate2_translate(translator, tokenizer, sentences, beam_size, length_penalty, max_length):
+    results = translator.translate_batch(
+        [tokenizer.encode(sentence, out_type=str) + ["</s>"] for sentence in sentences],
+        beam_size=beam_size, length_penalty=length_penalty, max_decoding_length=max_length,
+        min_decoding_length=0)
+    return [tokenizer.decode([tokenizer.piece_to_id(p) for p in result.hypotheses[0]])
+            for result in results]
+
+
+def evaluate(args, name, model, bits, tokenizer, tokenizer_path, dev, test, base_bits):
+    import ctranslate2
+
     deployable = strip(model) if bits else model
-    dev_perplexity = perplexity(deployable, dev[0], dev[1])
-    started = time.time()
-    hypotheses = translate(deployable, tokenizer, test[0], args.beam_size, args.length_penalty,
-                           max_length=args.max_length + 10)
-    decode_seconds = time.time() - started
-    bleu = corpus_bleu(hypotheses, test[1])
-    latencies = []
-    for sentence in test[0][: args.latency_sentences]:
+    slug = name.replace(" ", "_").replace("+", "").replace("__", "_")
+    row = {"dev_perplexity": round(perplexity(deployable, dev[0], dev[1]), 2)}
+    max_length = args.max_length + 10
+    beam, alpha = args.beam_size, args.length_penalty
+    sentences, references = test
+    keras_translations = {}
+    for beam_size in (1, beam):
         started = time.time()
-        translate(deployable, tokenizer, [sentence], args.beam_size, args.length_penalty,
-                  max_length=args.max_length + 10)
-        latencies.append(time.time() - started)
-    path = os.path.join(workdir, name.replace(" ", "_").replace("+", "") + ".tflite")
-    export = export_tflite(deployable, path, quantization="int8" if bits else None,
-                           sample_inputs=[array[:16] for array in dev[0]])
-    return {
-        "dev_perplexity": round(dev_perplexity, 2),
-        "test_bleu": round(bleu.score, 2),
-        "bleu_signature": str(bleu),
-        "compression_ratio": round(base_bits / weight_bits(model, bits or 32), 2),
-        "tflite_bytes": export.size_bytes,
-        "tflite_max_abs_diff": round(export.max_abs_diff, 4),
-        "latency_ms_per_sentence": round(1000 * float(np.median(latencies)), 1),
-        "test_decode_seconds": round(decode_seconds, 1),
-        "sample_translation": {"source": test[0][0], "reference": test[1][0],
-                               "hypothesis": hypotheses[0]},
-    }
+        keras_translations[beam_size] = translate(deployable, tokenizer, sentences, beam_size,
+                                                  alpha, max_length=max_length)
+        row[f"keras_decode_seconds_beam{beam_size}"] = round(time.time() - started, 1)
+    row["keras_bleu"] = round(corpus_bleu(keras_translations[beam], references).score, 2)
+    row["bleu_signature"] = str(corpus_bleu(keras_translations[beam], references))
+
+    # the on-device translator: float32 for float models, int8 weights for QAT ones
+    quantization = "dynamic" if bits else None
+    path = os.path.join(args.models_dir, f"{slug}.tflite")
+    started = time.time()
+    exported = export_translator(deployable, path, quantization,
+                                 max_source_length=args.max_length + 1,
+                                 max_target_length=max_length,
+                                 sample_sources=dev[0][0][:8])
+    row["tflite"] = {"quantization": quantization or "float32", "bytes": exported.size_bytes,
+                     "max_abs_logit_diff": round(exported.max_abs_diff, 4),
+                     "export_seconds": round(time.time() - started, 1)}
+    translator = Translator(path, tokenizer, num_threads=1)
+    litert_translations = {b: translator.translate(sentences, b, alpha, max_length)
+                           for b in (1, beam)}
+    row["litert_bleu"] = round(corpus_bleu(litert_translations[beam], references).score, 2)
+    row["litert_equals_keras"] = {
+        f"beam{b}": round(float(np.mean([a == k for a, k in zip(litert_translations[b],
+                                                                keras_translations[b])])), 3)
+        for b in (1, beam)}
+
+    ct2_path = export_ctranslate2(deployable, tokenizer, os.path.join(args.models_dir, slug + "_ct2"),
+                                  quantization="int8", force=True)
+    ct2 = ctranslate2.Translator(ct2_path, intra_threads=1, inter_threads=1)
+    ct2_translations = ctranslate2_translate(ct2, tokenizer, sentences, beam, alpha, max_length)
+    row["ctranslate2_int8_bleu"] = round(corpus_bleu(ct2_translations, references).score, 2)
+    row["ctranslate2_int8_bytes"] = sum(os.path.getsize(os.path.join(ct2_path, f))
+                                        for f in os.listdir(ct2_path))
+
+    timed = sentences[: args.latency_sentences]
+    latency = {}
+    for b in (1, beam):
+        latency[f"keras_beam{b}"] = time_each(
+            lambda s: translate(deployable, tokenizer, [s], b, alpha, max_length), timed)
+        latency[f"litert_beam{b}"] = time_each(
+            lambda s: translator.translate([s], b, alpha, max_length), timed)
+        latency[f"ctranslate2_int8_beam{b}"] = time_each(
+            lambda s: ctranslate2_translate(ct2, tokenizer, [s], b, alpha, max_length), timed)
+
+    def uncached(sentence):
+        ids = np.array([tokenizer.encode(sentence) + [3]], "int32")
+        return uncached_beam_search(deployable, ids, beam, alpha, max_length)
+
+    latency[f"keras_uncached_beam{beam}"] = time_each(uncached, sentences[: args.baseline_sentences], 1)
+    row["latency_per_sentence_1_thread"] = latency
+    row["peak_rss_mb"] = {
+        f"litert_beam{beam}": peak_rss_mb("litert", path, tokenizer_path, beam, timed),
+        f"ctranslate2_int8_beam{beam}": peak_rss_mb("ctranslate2", ct2_path, tokenizer_path,
+                                                    beam, timed)}
+    row["compression_ratio"] = round(base_bits / weight_bits(model, bits or 32), 2)
+    row["sample_translation"] = {"source": sentences[0], "reference": references[0],
+                                 "keras": keras_translations[beam][0],
+                                 "litert": litert_translations[beam][0],
+                                 "ctranslate2_int8": ct2_translations[0]}
+    return row
 
 
 def main(argv=None):
@@ -174,31 +337,46 @@ def main(argv=None):
     if not os.path.exists(os.path.join(args.data_dir, "train.en")):
         print(f"{args.data_dir} not found: skipping the benchmark")
         return 0
+    if args.stage != "train":
+        import tensorflow as tf
+
+        # latency is per sentence on one thread, for every engine
+        tf.config.threading.set_intra_op_parallelism_threads(1)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+    os.makedirs(args.models_dir, exist_ok=True)
     keras.utils.set_random_seed(args.seed)
-    wanted = None if args.configs == "all" else set(args.configs.split(","))
+    known = [c[0] for c in CONFIGURATIONS]
+    wanted = known if args.configs == "all" else [name.strip() for name in args.configs.split(",")]
+    unknown = sorted(set(wanted) - set(known))
+    if unknown:
+        raise SystemExit(f"unknown --configs {unknown}; choose from {known}")
     total_started = time.time()
-    results = []
-    with tempfile.TemporaryDirectory() as workdir:
-        tokenizer, train_data, dev, test, counts = load_data(args, workdir)
-        vocab_size = tokenizer.get_piece_size()
-        base_bits = weight_bits(build(args, "base", vocab_size, None), 32)
-        teacher = None
-        for name, preset, bits, distilled in CONFIGURATIONS:
-            if wanted is not None and name not in wanted and name != "base fp32":
-                continue
-            print(f"\n== {name} ==", flush=True)
-            keras.utils.set_random_seed(args.seed)
-            model = build(args, preset, vocab_size, bits)
-            seconds = train(args, model, train_data, dev, teacher if distilled else None)
-            row = {"config": name, "preset": preset, "bits": bits or 32, "distilled": distilled,
-                   "parameters": int(model.count_params()),
-                   "d_model": model.get_layer("embedding").output_dim,
-                   "train_seconds": round(seconds, 1)}
-            row.update(evaluate(args, name, model, bits, tokenizer, dev, test, base_bits, workdir))
-            print(json.dumps(row, ensure_ascii=False), flush=True)
-            results.append(row)
-            if name == "base fp32":
-                teacher = model
+    tokenizer, tokenizer_path, train_data, dev, test, counts = load_data(args)
+    vocab_size = tokenizer.get_piece_size()
+    base_bits = weight_bits(build(args, "base", vocab_size, None), 32)
+    teacher, results = None, []
+    needs_teacher = any(c[3] for c in CONFIGURATIONS if c[0] in wanted)
+    for name, preset, bits, distilled in CONFIGURATIONS:
+        if name not in wanted and not (name == "base fp32" and needs_teacher):
+            continue
+        print(f"\n== {name} ==", flush=True)
+        model, seconds, reused = trained_model(args, name, preset, bits, distilled, vocab_size,
+                                               train_data, dev, teacher)
+        if name == "base fp32":
+            teacher = model
+        if args.stage == "train" or name not in wanted:
+            continue
+        row = {"config": name, "preset": preset, "bits": bits or 32, "distilled": distilled,
+               "parameters": int(model.count_params()),
+               "d_model": model.get_layer("embedding").embedding_dim,
+               "train_seconds": round(seconds, 1), "weights_reused": reused}
+        row.update(evaluate(args, name, model, bits, tokenizer, tokenizer_path, dev, test,
+                            base_bits))
+        print(json.dumps(row, ensure_ascii=False), flush=True)
+        results.append(row)
+    if args.stage == "train":
+        print(f"trained in {time.time() - total_started:.0f}s; weights in {args.models_dir}")
+        return 0
     report = {
         "command": "python " + " ".join(sys.argv if argv is None else [__file__] + argv),
         "settings": vars(args),
@@ -208,30 +386,46 @@ def main(argv=None):
         "notes": [
             "Scaled down from the thesis (6 layers, d_model 512/256/128, full WMT data) to fit "
             "2 shared CPU cores: see settings (layers, scale, epochs, train_pairs).",
-            "Every configuration trains from scratch with the same epochs; KD students learn "
-            "from the base fp32 model of this run (T, w_s = w_t = 0.5).",
+            "KD students learn from the base fp32 model of this run (T, w_s = w_t = 0.5).",
             "Test BLEU is on the first test_sentences test pairs whose both sides fit in "
             "max_length subwords, detokenized sentencepiece output vs the raw reference.",
-            "tflite: whole forward pass (encoder + decoder with teacher forcing) of the "
-            "stripped model; quantized models export int8 weights (TFLite has no 4- or 2-bit "
-            "type, so the 4/2-bit files store their 16/4 levels in int8).",
+            "LiteRT: one .tflite with encode and decode_step signatures (source length "
+            "max_length + 1, target length max_length + 10), float32 for float models and int8 "
+            "weights with float activations for QAT models (the thesis's setting), run by "
+            "keras_compress.translator.Translator in ai_edge_litert with 1 thread, batch 1.",
+            "CTranslate2: the same weights converted by keras_compress.ctranslate2_export, "
+            "int8 weights, 1 intra thread, batch 1, min_decoding_length 0, the GNMT length penalty.",
+            "Latency: per sentence, median and p90 over the first latency_sentences test "
+            "sentences (after 2 warm-up sentences), all engines in this one process on the same "
+            "loaded machine; keras_uncached is the beam search before this change (whole "
+            "decoder re-run per step), on baseline_sentences sentences.",
+            "Peak RSS: VmHWM of a fresh Python process loading only the runtime and the "
+            "sentencepiece model and translating the latency sentences.",
         ],
     }
     os.makedirs(os.path.dirname(args.output) or ".", exist_ok=True)
     with open(args.output, "w", encoding="utf-8") as handle:
         json.dump(report, handle, indent=2, ensure_ascii=False)
-    print_table(results)
+    print_table(results, args.beam_size)
     print(f"\nwrote {args.output} in {report['total_seconds']:.0f}s")
     return 0
 
 
-def print_table(results):
-    header = ("config", "params", "dev ppl", "BLEU", "compression", "tflite KB", "latency ms")
+def print_table(results, beam):
+    header = ("config", "params", "dev ppl", f"BLEU Keras/LiteRT/CT2-int8", "LiteRT==Keras b1/b4",
+              ".tflite KB", f"Keras b{beam} ms", f"LiteRT b1/b{beam} ms", f"CT2 b1/b{beam} ms",
+              f"uncached b{beam} ms")
     print("\n| " + " | ".join(header) + " |\n|" + "---|" * len(header))
     for row in results:
+        lat = row["latency_per_sentence_1_thread"]
+        same = row["litert_equals_keras"]
         print(f"| {row['config']} | {row['parameters']:,} | {row['dev_perplexity']} | "
-              f"{row['test_bleu']} | {row['compression_ratio']}x | {row['tflite_bytes'] / 1024:.0f} | "
-              f"{row['latency_ms_per_sentence']} |")
+              f"{row['keras_bleu']}/{row['litert_bleu']}/{row['ctranslate2_int8_bleu']} | "
+              f"{same['beam1']}/{same[f'beam{beam}']} | {row['tflite']['bytes'] / 1024:.0f} | "
+              f"{lat[f'keras_beam{beam}']['median_ms']} | "
+              f"{lat['litert_beam1']['median_ms']}/{lat[f'litert_beam{beam}']['median_ms']} | "
+              f"{lat['ctranslate2_int8_beam1']['median_ms']}/{lat[f'ctranslate2_int8_beam{beam}']['median_ms']} | "
+              f"{lat[f'keras_uncached_beam{beam}']['median_ms']} |")
 
 
 if __name__ == "__main__":

@@ -111,25 +111,28 @@ def uncached_logits(model, source, target_prefix):
 _COMPILED = weakref.WeakKeyDictionary()
 
 
-def _compile(function):
-    """tf.function on the TensorFlow backend (one trace per shape; pass the step index as a
-    tensor);
-    other backends run eagerly."""
-    if keras.config.backend() != "tensorflow":
-        return function
-    import tensorflow as tf
-
-    return tf.function(function, reduce_retracing=True)
-
-
 def _functions(model):
-    """Compiled `encode`, `decode_step` and greedy search for `model`, made once per model."""
+    """`encode` and `decode_step` for `model`, made once per model: on the TensorFlow backend
+    `tf.function`s traced once for any batch and length; other backends run eagerly."""
     if model not in _COMPILED:
         transformer_layers(model)  # fail early on a foreign model
-        _COMPILED[model] = {
-            "encode": _compile(lambda source, length: encode(model, source, length)),
-            "step": _compile(lambda *args: decode_step(model, *args)),
-        }
+
+        def encode_function(source, length):
+            return encode(model, source, length)
+
+        def step_function(*args):
+            return decode_step(model, *args)
+
+        if keras.config.backend() == "tensorflow":
+            import tensorflow as tf
+
+            cache = tf.TensorSpec((None, None, 2, None, None), tf.float32)
+            encode_function = tf.function(encode_function, input_signature=[
+                tf.TensorSpec((None, None), tf.int32), tf.TensorSpec((), tf.int32)])
+            step_function = tf.function(step_function, input_signature=[
+                tf.TensorSpec((None, 1), tf.int32), tf.TensorSpec((), tf.int32), cache, cache,
+                tf.TensorSpec((None, None), tf.bool)])
+        _COMPILED[model] = {"encode": encode_function, "step": step_function}
     return _COMPILED[model]
 
 
@@ -159,7 +162,7 @@ def greedy_decode(model, source, max_length=None):
     """
     source, max_length = _check_source(source, max_length)
     functions = _functions(model)
-    _, self_cache, cross_cache = functions["encode"](source, max_length + 1)
+    _, self_cache, cross_cache = functions["encode"](source, np.int32(max_length + 1))
     source_mask = ops.not_equal(ops.convert_to_tensor(source), PAD_ID)
     batch = ops.shape(source)[0]
     prompt = ops.pad(ops.full((batch, 1), BOS_ID, "int32"), [[0, 0], [0, max_length]])
@@ -168,8 +171,9 @@ def greedy_decode(model, source, max_length=None):
     def next_logits(prompt, cache, index):
         # The sampler asks for position `index`: feed the token before it. Position 0 (BOS)
         # is fed again, which rewrites the cache entry `encode` made with the same values.
-        logits, cache = functions["step"](prompt[:, index - 1 : index], index - 1, cache,
-                                          cross_cache, source_mask)
+        logits, cache = functions["step"](prompt[:, index - 1 : index],
+                                          ops.cast(index - 1, "int32"), cache, cross_cache,
+                                          source_mask)
         return logits, None, cache
 
     # The sampler's loop runs eagerly around the compiled step: tracing the whole loop costs
@@ -195,7 +199,7 @@ def beam_search(model, source, beam_size=4, length_penalty=0.6, max_length=None)
     """
     source, max_length = _check_source(source, max_length)
     functions = _functions(model)
-    logits, self_cache, cross_cache = functions["encode"](source, max_length)
+    logits, self_cache, cross_cache = functions["encode"](source, np.int32(max_length))
     source_mask = source != PAD_ID
     state = (ops.convert_to_numpy(self_cache), ops.convert_to_numpy(cross_cache), source_mask)
 

@@ -186,7 +186,8 @@ def test_qat_transformer_exports_int8_tflite(tmp_path):
 
     vocab, length, width, ff = 40, 6, 32, 64
     model = q.quantize_model(transformer(vocab, "small", num_layers=1, d_model=width, d_ff=ff,
-                                         num_heads=2, dropout=0.0), bits=8)
+                                         num_heads=2, dropout=0.0, source_length=length,
+                                         target_length=length), bits=8)
     rng = np.random.default_rng(0)
     source, target = (rng.integers(1, vocab, (32, length)).astype("int32") for _ in range(2))
     model.compile("adam", SmoothedSparseCategoricalCrossentropy(0.1))

@@ -159,7 +159,8 @@ def _sizes(preset, d_model, d_ff, num_heads, scale):
 
 
 def transformer(vocab_size, preset="base", num_layers=6, d_model=None, d_ff=None,
-                num_heads=None, scale=1.0, dropout=0.1, name=None):
+                num_heads=None, scale=1.0, dropout=0.1, name=None, source_length=None,
+                target_length=None):
     """Build an encoder-decoder Transformer (post-LayerNorm, as Vaswani et al. 2017) from
     keras-hub layers.
 
@@ -178,6 +179,10 @@ def transformer(vocab_size, preset="base", num_layers=6, d_model=None, d_ff=None
             d_model 32, d_ff 128, 4 heads, which trains on a laptop CPU.
         dropout: dropout rate after embeddings, inside attention and after every sublayer.
         name: model name, default `transformer_<preset>`.
+        source_length, target_length: fixed input lengths, or None for any length. The
+            TFLite converter mis-shapes keras-hub's attention when lengths are dynamic, so
+            `keras_compress.export.export_tflite` of this (teacher-forcing) model needs them;
+            `keras_compress.translator` fixes its own lengths and needs neither.
 
     Returns:
         A Functional `keras.Model` with inputs `[encoder_inputs (batch, source_length) int32,
@@ -200,8 +205,8 @@ def transformer(vocab_size, preset="base", num_layers=6, d_model=None, d_ff=None
     block = {"intermediate_dim": sizes["d_ff"], "num_heads": sizes["num_heads"],
              "dropout": dropout, "layer_norm_epsilon": LAYER_NORM_EPSILON}
 
-    source = keras.Input((None,), dtype="int32", name="encoder_inputs")
-    target = keras.Input((None,), dtype="int32", name="decoder_inputs")
+    source = keras.Input((source_length,), dtype="int32", name="encoder_inputs")
+    target = keras.Input((target_length,), dtype="int32", name="decoder_inputs")
     embedding = TokenAndSinePositionEmbedding(vocab_size, width, name="embedding")
     source_mask = PaddingMask(name="source_padding_mask")(source)
     x = keras.layers.Dropout(dropout, name="source_dropout")(embedding(source))
