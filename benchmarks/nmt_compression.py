@@ -43,7 +43,7 @@ from keras_compress import decoding  # noqa: E402
 from keras_compress.ctranslate2_export import export_ctranslate2  # noqa: E402
 from keras_compress.distillation import Distiller  # noqa: E402
 from keras_compress.models.transformer import SmoothedSparseCategoricalCrossentropy, transformer  # noqa: E402
-from keras_compress.quantization import is_quantized, quantize_model, strip  # noqa: E402
+from keras_compress.quantization import quantize_model, quantized_weights, strip  # noqa: E402
 from keras_compress.translation import (  # noqa: E402
     corpus_bleu,
     load_tokenizer,
@@ -128,18 +128,11 @@ def load_data(args):
 
 
 def weight_bits(model, bits):
-    """Sum of weights x bits: quantized kernels at `bits`, everything else at 32."""
-    quantized = set()
-    for layer in model._flatten_layers():
-        if is_quantized(layer):
-            for name in ("_kernel", "_embeddings"):
-                if hasattr(layer, name):
-                    quantized.add(id(getattr(layer, name)))
-    total = 0
-    for variable in model.weights:
-        size = int(np.prod(variable.shape))
-        total += size * (bits if id(variable) in quantized else 32)
-    return total
+    """Sum of weights x bits: quantized weights at `bits`, everything else at 32 (call it
+    before `strip`, which returns the layers to float in place)."""
+    quantized = {id(variable) for _, variable, _ in quantized_weights(model)}
+    return sum(int(np.prod(variable.shape)) * (bits if id(variable) in quantized else 32)
+               for variable in model.weights)
 
 
 def build(args, preset, vocab_size, bits):
@@ -261,9 +254,11 @@ def ctranslate2_translate(translator, tokenizer, sentences, beam_size, length_pe
 def evaluate(args, name, model, bits, tokenizer, tokenizer_path, dev, test, base_bits):
     import ctranslate2
 
-    deployable = strip(model) if bits else model
+    compression_ratio = round(base_bits / weight_bits(model, bits or 32), 2)
+    deployable = strip(model) if bits else model  # in place: weights on the grid, float layers
     slug = name.replace(" ", "_").replace("+", "").replace("__", "_")
-    row = {"dev_perplexity": round(perplexity(deployable, dev[0], dev[1]), 2)}
+    row = {"dev_perplexity": round(perplexity(deployable, dev[0], dev[1]), 2),
+           "compression_ratio": compression_ratio}
     max_length = args.max_length + 10
     beam, alpha = args.beam_size, args.length_penalty
     sentences, references = test
@@ -324,7 +319,6 @@ def evaluate(args, name, model, bits, tokenizer, tokenizer_path, dev, test, base
         f"litert_beam{beam}": peak_rss_mb("litert", path, tokenizer_path, beam, timed),
         f"ctranslate2_int8_beam{beam}": peak_rss_mb("ctranslate2", ct2_path, tokenizer_path,
                                                     beam, timed)}
-    row["compression_ratio"] = round(base_bits / weight_bits(model, bits or 32), 2)
     row["sample_translation"] = {"source": sentences[0], "reference": references[0],
                                  "keras": keras_translations[beam][0],
                                  "litert": litert_translations[beam][0],

@@ -110,7 +110,6 @@ def test_save_and_load(tmp_path, model):
     loaded = keras.saving.load_model(path, safe_mode=True)
     np.testing.assert_allclose(loaded.predict([source, decoder_inputs], verbose=0),
                                model.predict([source, decoder_inputs], verbose=0), atol=1e-5)
-    assert greedy_decode(loaded, source, 8) == greedy_decode(model, source, 8)
 
 
 def test_translation_helpers(tmp_path, model):
