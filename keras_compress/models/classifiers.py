@@ -136,6 +136,11 @@ def lstm_classifier(
     Example:
 
     ```python
+    import numpy as np
+    from keras_compress.models import lstm_classifier
+
+    # GloVe rows for your vocabulary: keras_compress.datasets.pretrained_matrix(vocabulary, path)
+    glove_matrix = np.random.default_rng(0).normal(size=(20000, 50)).astype("float32")
     model = lstm_classifier(20000, 6, embeddings=glove_matrix, sequence_length=40, unroll=True)
     ```
     """
