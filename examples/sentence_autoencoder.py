@@ -18,19 +18,19 @@ import tempfile
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DATA = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "data"))
 
 
 def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--vectors", default=os.path.join(ROOT, "..", "shared", "data", "vectors", "glove6b50d_100k.txt.gz"))
-    parser.add_argument(
-        "--sentences", default=os.path.join(ROOT, "..", "shared", "data", "corpus", "en25m.txt.gz")
-    )
-    parser.add_argument("--max-length", type=int, default=8)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
+    parser.add_argument("--vectors", default=os.path.join(DATA, "vectors", "glove6b50d_100k.txt.gz"),
+                        help="word vectors in word2vec text format (.gz works)")
+    parser.add_argument("--sentences", default=os.path.join(DATA, "corpus", "en25m.txt.gz"),
+                        help="tokenized corpus, one sentence a line (.gz)")
+    parser.add_argument("--max-length", type=int, default=8, help="longest sentence kept, in words")
     parser.add_argument("--count", type=int, default=5000, help="training sentences")
-    parser.add_argument("--embedding-dim", type=int, default=128)
-    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--embedding-dim", type=int, default=128, help="size of the sentence vector")
+    parser.add_argument("--epochs", type=int, default=10, help="training epochs")
     args = parser.parse_args()
     for path in (args.vectors, args.sentences):
         if not os.path.exists(path):
@@ -44,6 +44,7 @@ def main():
 
     from keras_compress.rae import RecursiveAutoencoder, nearest_words, reconstruction_accuracy
 
+    print(f"loading {args.vectors} and reading short sentences from {args.sentences} (a minute or so)...", flush=True)
     glove = KeyedVectors.load_word2vec_format(args.vectors, limit=50000)
     with gzip.open(args.sentences, "rt", encoding="utf-8") as handle:
         sentences = [line.split() for line in handle]
@@ -83,6 +84,10 @@ def main():
     same = np.allclose(ops.convert_to_numpy(restored.encode(test_x, test_lengths)), ops.convert_to_numpy(embeddings), atol=1e-5)
     print(f"reloaded from {path}: same embeddings = {same}")
     return 0
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    """--help shows this docstring as written and every option's default."""
 
 
 if __name__ == "__main__":
