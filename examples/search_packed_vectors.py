@@ -53,6 +53,12 @@ def main():
             answer = packed.most_similar(positive=["king", "woman"], negative=["man"], topn=3)
             print("  king - man + woman:", ", ".join(f"{w} {s:.2f}" for w, s in answer))
 
+        # 3b. Many queries in one call (faiss-shaped arrays), over every core; row i equals most_similar.
+        queries = list(packed.index_to_key[:1000])
+        similarities, indices = packed.search(queries, topn=5, workers=None)
+        assert [packed.index_to_key[i] for i in indices[0]] == [w for w, _ in packed.most_similar(queries[0], topn=5)]
+        print(f"  batch: {len(queries)} queries answered in one search call, shape {indices.shape}")
+
         # 4. Save atomically, then memory-map: resident memory stays near the size of the codes.
         with tempfile.TemporaryDirectory() as folder:
             file = os.path.join(folder, "vectors.gbits")
