@@ -51,3 +51,11 @@ def test_site_builds_strict(tmp_path):
     assert (site / "index.html").exists() and (site / "api" / "keras_compress" / "index.html").exists()
     # the hook publishes the plots the pages show
     assert (site / "benchmarks" / "results" / "regularization.png").exists()
+
+
+def test_ci_runs_exactly_the_readme_test_command():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    commands = [line for line in readme.splitlines() if "python -m pytest" in line and line.startswith("pip install")]
+    assert len(commands) == 1, commands
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8").splitlines()
+    assert commands[0] in ci
