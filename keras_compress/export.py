@@ -300,6 +300,8 @@ def _check_writable(path):
     directory = os.path.dirname(os.path.abspath(path))
     if os.path.isdir(path):
         raise IsADirectoryError(f"cannot write the TFLite model to {path!r}: it is a directory")
+    if os.path.exists(directory) and not os.path.isdir(directory):
+        raise NotADirectoryError(f"cannot write the TFLite model to {path!r}: {directory!r} is a file")
     try:
         os.makedirs(directory, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=directory, suffix=".tflite"):

@@ -166,3 +166,29 @@ def test_integer_io_quantizes_float_inputs_and_outputs_but_not_token_ids(tmp_pat
     result = export_tflite(dense, tmp_path / "float.tflite", "int8", representative_data=rows, integer_io=True)
     assert Interpreter(model_path=result.path).get_input_details()[0]["dtype"] == np.int8
     assert result.max_abs_diff < 0.1
+
+
+def test_unwritable_path_fails_before_converting(tmp_path, monkeypatch):
+    from keras_compress import export
+
+    def never(*args, **kwargs):
+        raise AssertionError("converted before checking the path")
+
+    monkeypatch.setattr(export, "_convert", never)
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(NotADirectoryError, match="cannot write"):
+        export_tflite(tiny_dan(), blocker / "model.tflite")
+    (tmp_path / "folder.tflite").mkdir()
+    with pytest.raises(IsADirectoryError):
+        export_tflite(tiny_dan(), tmp_path / "folder.tflite")
+    with pytest.raises(ValueError, match="sequence_length"):
+        export_tflite(tiny_dan(), tmp_path / "m.tflite", sequence_length=0)
+
+
+def test_integer_export_without_integer_kernels_warns(tmp_path):
+    tokens = keras.Input((LENGTH,), dtype="int32")
+    x = keras.layers.GlobalAveragePooling1D()(keras.layers.Embedding(VOCAB, 4)(tokens))
+    small = keras.Model(tokens, keras.layers.Dense(2)(x))  # every kernel under 1024 weights
+    with pytest.warns(UserWarning, match="no integer kernel"):
+        export_tflite(small, tmp_path / "small.tflite", quantization="int8", sample_inputs=token_rows())
