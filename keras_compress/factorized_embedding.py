@@ -505,7 +505,9 @@ def plan_compression(model, reduction=0.9, layers=None, rank=None, singular_valu
         if chosen is not None and not chosen(site):
             continue
         reason = None
-        if engine.base_class(layer) not in classes:
+        if hasattr(layer, "bits"):
+            reason = "fake-quantized: compress_embeddings before quantize_model"
+        elif engine.base_class(layer) not in classes:
             reason = f"{type(layer).__name__} is a subclass with its own computation"
         elif layer.quantization_mode is not None or getattr(layer, "lora_enabled", False):
             reason = "quantized or LoRA-enabled"

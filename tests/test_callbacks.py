@@ -80,3 +80,15 @@ def test_bad_arguments():
         EmbeddingCompression(at_epoch=-1)
     with pytest.raises(ValueError, match="reduction"):
         EmbeddingCompression(at_epoch=1, reduction=1.0)
+
+
+def test_layer_names_and_reductions_are_checked_before_the_first_epoch():
+    model = classifier("adam")
+    x, y = data()
+    for callback, message in ((EmbeddingCompression(at_epoch=1, layers=["nope"]), "does not have"),
+                              (EmbeddingCompression(at_epoch=1, reduction=0.999), "no embedding to factorize")):
+        with pytest.raises(ValueError, match=message):
+            model.fit(x, y, epochs=2, callbacks=[callback], verbose=0)
+        assert int(model.optimizer.iterations.numpy()) == 0  # nothing was trained
+    with pytest.raises(TypeError, match="reduction"):
+        EmbeddingCompression(at_epoch=1, reduction="0.5")

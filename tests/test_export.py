@@ -192,3 +192,15 @@ def test_integer_export_without_integer_kernels_warns(tmp_path):
     small = keras.Model(tokens, keras.layers.Dense(2)(x))  # every kernel under 1024 weights
     with pytest.warns(UserWarning, match="no integer kernel"):
         export_tflite(small, tmp_path / "small.tflite", quantization="int8", sample_inputs=token_rows())
+
+
+def test_sequence_length_fixes_a_dynamic_length(tmp_path):
+    from ai_edge_litert.interpreter import Interpreter
+
+    tokens = keras.Input((None,), dtype="int32", name="ids")
+    x = keras.layers.GlobalAveragePooling1D()(keras.layers.Embedding(VOCAB, 4)(tokens))
+    model = keras.Model(tokens, keras.layers.Dense(2)(x))
+    result = export_tflite(model, tmp_path / "fixed.tflite", sequence_length=LENGTH)
+    assert result.max_abs_diff < 1e-5
+    detail = Interpreter(model_path=result.path).get_input_details()[0]
+    assert list(detail["shape_signature"]) == [-1, LENGTH]
