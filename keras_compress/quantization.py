@@ -14,9 +14,11 @@ formula w_q = round((w - a) / s) * s + a. The range is widened to contain 0 so t
 one sign keeps its extreme values. The range is read from w at every step and held constant for
 the gradient, which passes straight through to the float weights (zero outside [a', b']).
 
-Quantized: kernels of Dense, EinsumDense (hence MultiHeadAttention) and Embedding tables, plus
-both factors of `keras_compress.factorized_embedding.FactorizedEmbedding`. Biases, LayerNorm
-and activations stay float, as in the thesis.
+Quantized: kernels of Dense, EinsumDense (hence every attention projection) and Embedding /
+ReversibleEmbedding tables (tied logits too), plus both factors of
+`keras_compress.factorized_embedding.FactorizedEmbedding`. Biases, LayerNorm and activations
+stay float, as in the thesis. `quantize_model` finds these layers at every depth and changes
+them in place through `keras_compress.engine`.
 """
 
 import sys
