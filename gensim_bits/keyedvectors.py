@@ -509,11 +509,9 @@ class QuantizedKeyedVectors:
             row_norm, norm = None, float(self.norms[0]) if len(self) else 1.0
         else:
             row_norm, norm = self.norms, 1.0
-        scores, rows = run_search(self.codes, row_norm, norm, self.bits, self.vector_size, terms, k,
-                                  start, end, workers=workers, mode=mode, epsilon=epsilon)
-        if mode == MODE_ADD:  # cosines: rounding may not leave [-1, 1] (clipping keeps the order)
-            np.clip(scores, -1.0, 1.0, out=scores, where=(rows >= 0) if k else True)
-        return scores, rows
+        # "add" queries score cosines: rounding may not leave [-1, 1] (clipping keeps the order).
+        return run_search(self.codes, row_norm, norm, self.bits, self.vector_size, terms, k, start, end,
+                          workers=workers, mode=mode, epsilon=epsilon, clip=mode == MODE_ADD)
 
     def _neighbours(self, scores, rows):
         found = rows >= 0

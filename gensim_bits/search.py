@@ -116,14 +116,14 @@ def _slice_arrays(arrays, first, last):
     return part
 
 
-def _call(codes, first_row, row_norm, norm, bits, dimension, arrays, k, mode, epsilon):
+def _call(codes, first_row, row_norm, norm, bits, dimension, arrays, k, mode, epsilon, clip=False):
     queries = len(arrays["term_start"]) - 1
     scores = np.empty((queries, k if k else len(codes)), dtype=np.float64)
     rows = np.empty((queries, k), dtype=np.int64)
     search_terms(codes, first_row, row_norm, norm, bits, dimension, arrays["term_start"], arrays["term_codes"],
                  arrays["term_weight"], arrays["term_negative"], arrays["term_table"], arrays["tables"],
                  arrays["table_constant"], arrays["exclude_start"], arrays["excluded"], mode, epsilon, k,
-                 scores, rows)
+                 scores, rows, clip)
     return scores, rows
 
 
@@ -134,11 +134,12 @@ def merge_top(scores, rows, k):
 
 
 def run_search(codes, row_norm, norm, bits, dimension, terms, k, start=0, end=None, workers=1,
-               mode=MODE_ADD, epsilon=0.0):
+               mode=MODE_ADD, epsilon=0.0, clip=False):
     """Top-``k`` (scores float64, rows int64) of every query of ``terms`` over rows ``start:end``.
 
     ``k == 0`` returns every score (queries, end - start) and no rows. ``row_norm`` (float32 a
-    row) or the constant ``norm`` divides each row's score.
+    row) or the constant ``norm`` divides each row's score; ``clip`` clips the returned scores
+    to [-1, 1] (cosines that rounding put a hair outside).
     """
     end = len(codes) if end is None else min(end, len(codes))
     start = max(0, min(start, end))
@@ -151,23 +152,23 @@ def run_search(codes, row_norm, norm, bits, dimension, terms, k, start=0, end=No
         codes = np.ascontiguousarray(codes)
     args = (bits, dimension)
     if workers == 1 or queries == 0 or len(codes) == 0:
-        return _call(codes, start, row_norm, norm, *args, arrays, k, mode, epsilon)
+        return _call(codes, start, row_norm, norm, *args, arrays, k, mode, epsilon, clip)
     if queries >= workers or k == 0:
         # Split the queries: each thread scans every row for its share.
         bounds = np.linspace(0, queries, min(workers, queries) + 1).astype(int)
         jobs = [_executor(workers).submit(_call, codes, start, row_norm, norm, *args,
-                                          _slice_arrays(arrays, first, last), k, mode, epsilon)
+                                          _slice_arrays(arrays, first, last), k, mode, epsilon, clip)
                 for first, last in zip(bounds[:-1], bounds[1:]) if last > first]
         parts = [job.result() for job in jobs]
         return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
     # Fewer queries than threads: split the rows, keep each part's top-k, merge.
     parts_count = max(1, min(workers, len(codes) // MIN_ROWS_PER_THREAD))
     if parts_count == 1:
-        return _call(codes, start, row_norm, norm, *args, arrays, k, mode, epsilon)
+        return _call(codes, start, row_norm, norm, *args, arrays, k, mode, epsilon, clip)
     bounds = np.linspace(0, len(codes), parts_count + 1).astype(int)
     jobs = [_executor(workers).submit(_call, codes[first:last], start + first,
                                       None if row_norm is None else row_norm[first:last], norm, *args,
-                                      arrays, k, mode, epsilon)
+                                      arrays, k, mode, epsilon, clip)
             for first, last in zip(bounds[:-1], bounds[1:])]
     parts = [job.result() for job in jobs]
     return merge_top(np.concatenate([p[0] for p in parts], axis=1),

@@ -204,6 +204,16 @@ cdef extern from * nogil:
         }
     }
 
+    /* Rounding can put a cosine a hair outside [-1, 1]; clipping after selection keeps the order. */
+    GB_INLINE double gb_clip(double score) { return score > 1.0 ? 1.0 : (score < -1.0 ? -1.0 : score); }
+
+    static void gb_clip_rows(double *scores, const int64_t *rows, int64_t count)
+    {
+        for (int64_t slot = 0; slot < count; slot++) {
+            if (rows[slot] >= 0) scores[slot] = gb_clip(scores[slot]);
+        }
+    }
+
     /* ------------------------------------------------------------ the search description */
 
     typedef struct {
@@ -226,6 +236,7 @@ cdef extern from * nogil:
         const int64_t *excluded;    /* absolute rows */
         int mode;
         double epsilon;
+        int clip;                   /* clip the scores written out to [-1, 1] (cosines) */
         int64_t k;
         double *out_score;          /* (queries, k), or (queries, nrows) when k == 0 */
         int64_t *out_row;
@@ -399,7 +410,7 @@ cdef extern from * nogil:
                     }
                     const double score = add ? sum * inverse_norm : numerator / (denominator + s->epsilon);
                     if (all) {
-                        all[r] = score;
+                        all[r] = s->clip ? gb_clip(score) : score;
                     } else if (heap->size < heap->capacity || score > heap->score[0]) {
                         gb_heap_offer(heap, score, s->first_row + r, excluded, nexcluded);
                     }
@@ -539,6 +550,7 @@ cdef extern from * nogil:
                 gb_heap_drain(heaps + q, s->out_score + (q0 + q) * s->k, s->out_row + (q0 + q) * s->k);
             }
         }
+        if (s->clip && s->k) gb_clip_rows(s->out_score + q0 * s->k, s->out_row + q0 * s->k, count * s->k);
         free(heaps);
         free(limits);
         return 0;
@@ -612,6 +624,7 @@ cdef extern from * nogil:
         const int64_t *excluded
         int mode
         double epsilon
+        int clip
         int64_t k
         double *out_score
         int64_t *out_row
@@ -659,7 +672,7 @@ def search_terms(cnp.ndarray codes, int64_t first_row, object row_norm, double n
                  cnp.ndarray term_weight, cnp.ndarray term_negative, cnp.ndarray term_table,
                  cnp.ndarray tables, cnp.ndarray table_constant, cnp.ndarray exclude_start,
                  cnp.ndarray excluded, int mode, double epsilon, int64_t k,
-                 cnp.ndarray out_score, cnp.ndarray out_row):
+                 cnp.ndarray out_score, cnp.ndarray out_row, bint clip=False):
     """Top-``k`` rows of ``codes`` for every query (or every score when ``k == 0``), GIL released.
 
     Scores are divided by the row's norm: ``row_norm[r]`` (float32), or ``norm`` for every
@@ -671,7 +684,8 @@ def search_terms(cnp.ndarray codes, int64_t first_row, object row_norm, double n
     ``table_constant``. Rows ``excluded[exclude_start[q]:exclude_start[q + 1]]`` (absolute,
     i.e. ``first_row`` + local row) never appear in query q's results. Writes best first into
     ``out_score`` (queries, k) float64 and ``out_row`` (queries, k) int64, -inf / -1 where
-    fewer than k rows qualify. Callers in :mod:`gensim_bits.keyedvectors` build these arrays.
+    fewer than k rows qualify; with ``clip`` the written scores are clipped to [-1, 1] (after
+    selection). Callers in :mod:`gensim_bits.keyedvectors` build these arrays.
     """
     cdef gb_search s
     cdef int64_t queries = term_start.shape[0] - 1 if term_start.ndim == 1 else -1
@@ -734,6 +748,7 @@ def search_terms(cnp.ndarray codes, int64_t first_row, object row_norm, double n
     s.norm = norm
     s.mode = mode
     s.epsilon = epsilon
+    s.clip = clip
     s.k = k
     with nogil:
         status = gb_search_run(&s, 0, queries)
