@@ -35,7 +35,7 @@ import numpy as np
 
 from gensim_bits.packing import PACKED_BITS, check_packed_bits, plane_bytes
 from gensim_bits.quantizers import levels
-from gensim_bits.vocabulary import Vocabulary
+from gensim_bits.vocabulary import Vocabulary, vocabulary_of
 
 MAGIC = b"GBITSKV\0"
 VERSION = 1
@@ -185,7 +185,7 @@ def check_contents(bits, dimension, keys, counts, codes):
         shape = getattr(codes, "shape", None)
         raise ValueError(f"codes must be uint8 of shape (words, {row_bytes}), got "
                          f"{getattr(codes, 'dtype', type(codes).__name__)} {shape}")
-    vocabulary = keys if isinstance(keys, Vocabulary) else Vocabulary.from_keys(keys)
+    vocabulary = vocabulary_of(keys)  # a KeyList where some key is not a str (in memory only)
     if len(vocabulary) != codes.shape[0]:
         raise ValueError(f"{len(vocabulary)} keys for {codes.shape[0]} code rows")
     if counts is None:
@@ -214,6 +214,10 @@ def write_packed(path, bits, dimension, keys, counts, codes):
     :func:`read_packed` refuses raises instead, and the previous file stays.
     """
     bits, dimension, vocabulary, counts, codes = check_contents(bits, dimension, keys, counts, codes)
+    if not isinstance(vocabulary, Vocabulary):
+        key = next(key for key in vocabulary if not isinstance(key, str))
+        raise TypeError(f"the .gbits format stores str words; key {key!r} is {type(key).__name__} "
+                        "(save_word2vec_format writes str(key))")
     text, lengths = vocabulary.text, np.diff(vocabulary.offsets).astype("<u4")
     level_values = levels(bits)
     head = b"".join([

@@ -9,6 +9,7 @@ memory of loaded vectors stays close to their codes.
 """
 import ctypes
 import ctypes.util
+import sys
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -163,3 +164,55 @@ class KeyToIndex(Mapping):
 
     def __len__(self):
         return len(self.vocabulary)
+
+
+class KeyList(Sequence):
+    """Keys of any hashable type (gensim's ``KeyedVectors`` accepts them), as a list and a dict.
+
+    The in-memory fallback when some key is not a str: about 170 bytes a key, as in gensim.
+    The ``.gbits`` format stores UTF-8 words only, so such vectors cannot be saved there.
+    """
+
+    def __init__(self, keys):
+        self.keys = list(keys)
+        self.rows = {}
+        for row, key in enumerate(self.keys):
+            if self.rows.setdefault(key, row) != row:
+                raise ValueError(f"duplicate key {key!r} in the vocabulary")
+
+    def __len__(self):
+        return len(self.keys)
+
+    def __getitem__(self, row):
+        return self.keys[row]
+
+    def keys_at(self, rows):
+        return [self.keys[row] for row in np.asarray(rows, dtype=np.int64).tolist()]
+
+    def find(self, key, default=-1):
+        try:
+            return self.rows.get(key, default)
+        except TypeError:  # unhashable
+            return default
+
+    def __eq__(self, other):
+        if isinstance(other, Sequence) and not isinstance(other, (str, bytes)):
+            return len(self) == len(other) and all(key == theirs for key, theirs in zip(self, other))
+        return NotImplemented
+
+    __hash__ = None
+
+    def __repr__(self):
+        return f"KeyList({len(self)} keys: {self.keys[:5]}{'...' if len(self) > 5 else ''})"
+
+    @property
+    def nbytes(self):
+        return sys.getsizeof(self.keys) + sys.getsizeof(self.rows) + sum(sys.getsizeof(key) for key in self.keys)
+
+
+def vocabulary_of(keys):
+    """A compact :class:`Vocabulary` when every key is a str, else a :class:`KeyList`."""
+    if isinstance(keys, (Vocabulary, KeyList)):
+        return keys
+    keys = list(keys)
+    return Vocabulary.from_keys(keys) if all(isinstance(key, str) for key in keys) else KeyList(keys)

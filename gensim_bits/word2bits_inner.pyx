@@ -674,17 +674,20 @@ cdef struct CorpusProgress:
     int epoch, epochs, shrink_windows
 
 
+cdef void set_alpha(Word2BitsConfig *c, const CorpusProgress *progress) noexcept nogil:
+    """Linear decay over all epochs, by this worker's share of the words (gensim's schedule)."""
+    cdef double done = progress.raw_words / progress.expected_words if progress.expected_words > 0 else 1.0
+    done = (progress.epoch + (done if done < 1.0 else 1.0)) / progress.epochs
+    c.alpha = <REAL_t>(progress.start_alpha - (progress.start_alpha - progress.end_alpha) * done)
+
+
 cdef void train_buffered(Word2BitsConfig *c, int words, int sentences, CorpusProgress *progress) noexcept nogil:
     cdef int i
-    cdef double done
     for i in range(words):
         c.reduced_windows[i] = random_int32(&c.next_random) % c.window if progress.shrink_windows else 0
     train_chunk(c, sentences)
     progress.trained_words += words
-    # Linear decay over all epochs, by this worker's share of the words (gensim's schedule).
-    done = progress.raw_words / progress.expected_words if progress.expected_words > 0 else 1.0
-    done = (progress.epoch + (done if done < 1.0 else 1.0)) / progress.epochs
-    c.alpha = <REAL_t>(progress.start_alpha - (progress.start_alpha - progress.end_alpha) * done)
+    set_alpha(c, progress)
 
 
 cdef int read_and_train(Word2BitsConfig *c, CorpusVocabulary vocabulary, FILE *f, long long start,
@@ -776,6 +779,7 @@ def train_corpus_file_part(model, corpus_file, CorpusVocabulary vocabulary, long
     progress.expected_words = float(expected_words or 0)
     progress.epoch, progress.epochs = epoch, max(1, int(model.epochs))
     progress.shrink_windows = 1 if model.shrink_windows else 0
+    set_alpha(&c, &progress)  # where this epoch starts on the schedule
     path = os.fsencode(corpus_file)
     f = fopen(path, b"rb")
     if f == NULL:
