@@ -16,6 +16,7 @@ from keras import ops
 __all__ = ["CALR", "CyclicLR", "plot_schedule"]
 
 CYCLIC_MODES = ("triangular", "triangular2", "exp_range")
+FLOAT32_MAX, FLOAT32_TINY = float(np.finfo(np.float32).max), float(np.finfo(np.float32).tiny)
 
 
 def _number(name, value):
@@ -23,15 +24,19 @@ def _number(name, value):
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a number, got {type(value).__name__} {value!r}")
     value = int(value) if isinstance(value, numbers.Integral) else float(value)
-    if not math.isfinite(value):
+    if isinstance(value, float) and not math.isfinite(value):
         raise ValueError(f"{name} must be finite, got {value!r}")
+    if abs(value) > FLOAT32_MAX:  # the rates are computed in float32, where it would be inf
+        raise ValueError(f"{name} must fit in float32 (at most {FLOAT32_MAX:.3g} in size), got {value!r}")
     return value
 
 
-def _positive(name, value):
+def _positive(name, value, minimum=FLOAT32_TINY):
+    """A number >= ``minimum``: by default float32's smallest normal (1e-300 is 0 in float32, and a
+    division by it gave NaN rates); step counts take 1, so ``step / step_size`` cannot overflow."""
     value = _number(name, value)
-    if value <= 0:
-        raise ValueError(f"{name} must be a positive number, got {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be a positive number (at least {minimum:.3g}), got {value!r}")
     return value
 
 
@@ -81,8 +86,8 @@ class CALR(keras.optimizers.schedules.LearningRateSchedule):
     ):
         super().__init__()
         initial_learning_rate = _positive("initial_learning_rate", initial_learning_rate)
-        step_size = _positive("step_size", step_size)
-        steps_per_epoch = _positive("steps_per_epoch", steps_per_epoch)
+        step_size = _positive("step_size", step_size, minimum=1)
+        steps_per_epoch = _positive("steps_per_epoch", steps_per_epoch, minimum=1)
         decay = _number("decay", decay)
         if not 0 < decay < 1:
             raise ValueError(f"decay must be in (0, 1), got {decay!r}")
@@ -183,8 +188,10 @@ class CyclicLR(keras.optimizers.schedules.LearningRateSchedule):
     ):
         super().__init__()
         maximal_learning_rate = _positive("maximal_learning_rate", maximal_learning_rate)
-        step_size = _positive("step_size", step_size)
+        step_size = _positive("step_size", step_size, minimum=1)
         gamma = _positive("gamma", gamma)
+        if gamma > 1:  # gamma**iteration would overflow to inf, and 0 * inf is NaN
+            raise ValueError(f"gamma must be in (0, 1] (exp_range decays the height), got {gamma!r}")
         initial_learning_rate = _number("initial_learning_rate", initial_learning_rate)
         if not 0 <= initial_learning_rate < maximal_learning_rate:
             raise ValueError(
@@ -241,7 +248,7 @@ def plot_schedule(schedule, steps, path=None, ax=None, label=None, steps_per_epo
     import matplotlib.pyplot as plt
     import numpy as np
 
-    steps = _positive("steps", steps)
+    steps = _positive("steps", steps, minimum=1)
     rates = np.asarray(keras.ops.convert_to_numpy(schedule(np.arange(int(steps), dtype="float32"))))
     if rates.shape != (int(steps),):  # a schedule that does not broadcast over steps
         rates = np.array([float(keras.ops.convert_to_numpy(schedule(step))) for step in range(int(steps))])

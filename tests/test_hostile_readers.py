@@ -51,6 +51,8 @@ def _bounded_child(function, errors):
         function()
     except BaseException:  # noqa: BLE001 - reported to the parent
         errors.put(traceback.format_exc())
+        errors.close()
+        errors.join_thread()  # os._exit would drop what the feeder thread has not yet written
         os._exit(1)
     os._exit(0)
 
@@ -69,7 +71,10 @@ def run_bounded(function):
         child.join()
         pytest.fail(f"fuzzing did not finish in {FUZZ_SECONDS} s (a hang?)")
     if child.exitcode != 0:
-        message = errors.get(timeout=5) if not errors.empty() else f"exit code {child.exitcode} (a crash?)"
+        try:
+            message = errors.get(timeout=5)
+        except Exception:  # noqa: BLE001 - nothing was reported: the child crashed
+            message = f"exit code {child.exitcode} (a crash?)"
         pytest.fail(message)
 
 

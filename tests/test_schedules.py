@@ -152,3 +152,25 @@ def test_annealing_epochs_is_computed_without_a_loop():
                                        (0.9, 0.9 ** 7, 7), (0.999, 0.999 ** 5000, 5000)]:
         assert CALR(1.0, decay=decay, lower_bound=lower_bound).annealing_epochs == epochs
     assert CALR(1.0, decay=0.5, lower_bound=0.0).annealing_epochs == math.inf
+
+
+@pytest.mark.parametrize("make,message", [
+    (lambda: CALR(1e300), "float32"),
+    (lambda: CALR(1e-3, step_size=1e-300), "at least 1"),  # 0 in float32: NaN rates
+    (lambda: CALR(1e-3, steps_per_epoch=0.5), "at least 1"),
+    (lambda: CALR(1e-3, step_size=2 ** 2000), "float32"),
+    (lambda: CyclicLR(1e-4, 1e-3, mode="exp_range", gamma=1.5), "gamma"),  # gamma**step overflows
+    (lambda: CyclicLR(1e-4, 4e38), "float32"),
+    (lambda: CyclicLR(0.0, 1e-3, step_size=1e-30), "at least 1"),
+])
+def test_arguments_that_made_nan_rates_are_refused(make, message):
+    with pytest.raises(ValueError, match=message):
+        make()
+
+
+def test_rates_stay_finite_at_extreme_accepted_arguments():
+    for schedule in (CALR(3e38, decay=1e-30, step_size=1, steps_per_epoch=1, lower_bound=1e-38),
+                     CyclicLR(0.0, 3e38, step_size=1, mode="exp_range", gamma=1e-30),
+                     CyclicLR(0.0, 1e-3, step_size=2 ** 70, mode="triangular2")):
+        steps = np.array([0, 1, 2, 10, 1e6, 1e9], dtype="float32")
+        assert np.isfinite(np.asarray(keras.ops.convert_to_numpy(schedule(steps)))).all()

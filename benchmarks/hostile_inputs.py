@@ -1,0 +1,518 @@
+"""Hostile-input probe (issue 10): feed every reader, argument check and command of the library
+bad input, and count how each attempt ended.
+
+Each family runs in a forked child under ``resource.setrlimit(RLIMIT_AS)`` (its current
+address space + 1 GiB) with a per-input alarm, so an allocation sized by a hostile header
+shows as a MemoryError and a hang as a timeout instead of taking the machine down. An
+outcome is "clean" when it is the library's documented error (Word2VecFormatError,
+QuantizedVectorsFormatError, ValueError, TypeError, OSError, a one-line CLI error) or a
+correct result; anything else (another exception type, MemoryError, a timeout, a crash of
+the child, a CLI traceback) is a failure and is listed.
+
+    python benchmarks/hostile_inputs.py [--seed 0] [--scale 1.0] [--json benchmarks/results/hostile_inputs.json]
+"""
+import argparse
+import collections
+import contextlib
+import gzip
+import io
+import json
+import multiprocessing
+import os
+import resource
+import signal
+import struct
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+import traceback
+import zlib
+
+import numpy as np
+
+MEMORY_HEADROOM = 1 << 30
+INPUT_SECONDS = 20
+
+
+class InputTimeout(Exception):
+    pass
+
+
+def _alarm(signum, frame):
+    raise InputTimeout
+
+
+def _virtual_memory():
+    with open("/proc/self/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith("VmSize:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def _child(family, count, seed, results):
+    import logging
+
+    logging.disable(logging.WARNING)  # skipped-line warnings are expected here, thousands of them
+    limit = _virtual_memory() + MEMORY_HEADROOM
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    signal.signal(signal.SIGALRM, _alarm)
+    outcomes, failures = collections.Counter(), []
+    rng = np.random.default_rng(seed)
+    with tempfile.TemporaryDirectory() as folder:
+        for number, attempt in enumerate(FAMILIES[family](rng, count, folder)):
+            signal.alarm(INPUT_SECONDS)
+            try:
+                outcome = attempt()
+            except InputTimeout:
+                outcome = "FAILURE: timeout"
+            except MemoryError:
+                outcome = "FAILURE: MemoryError"
+            except Exception as error:  # noqa: BLE001 - counted, the point of the probe
+                outcome = f"FAILURE: {type(error).__name__}"
+                if len(failures) < 5:
+                    failures.append(traceback.format_exc(limit=3))
+            finally:
+                signal.alarm(0)
+            outcomes[outcome] += 1
+    results.put((dict(outcomes), failures))
+    results.close()
+    results.join_thread()  # os._exit would drop what the feeder thread has not yet written
+    os._exit(0)
+
+
+def run_family(family, count, seed):
+    context = multiprocessing.get_context("fork")
+    results = context.Queue()
+    child = context.Process(target=_child, args=(family, count, seed, results))
+    started = time.perf_counter()
+    child.start()
+    try:
+        outcomes, failures = results.get(timeout=INPUT_SECONDS * count + 60)
+    except Exception:  # noqa: BLE001
+        outcomes, failures = {f"FAILURE: child died (exit code {child.exitcode})": 1}, []
+    child.join(10)
+    return outcomes, failures, time.perf_counter() - started
+
+
+# ------------------------------------------------------------------ input families
+
+def _write(folder, name, data):
+    path = os.path.join(folder, name)
+    with open(path, "wb") as handle:
+        handle.write(data)
+    return path
+
+
+def _valid_word2vec(binary):
+    from gensim.models import KeyedVectors
+
+    vectors = KeyedVectors(4)
+    vectors.add_vectors(["the", "king", "é", "a\tb"], np.arange(16, dtype=np.float32).reshape(4, 4) / 7)
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "v")
+        vectors.save_word2vec_format(path, binary=binary)
+        with open(path, "rb") as handle:
+            return handle.read()
+
+
+def _mutate(rng, data):
+    data = bytearray(data)
+    kind = rng.integers(4)
+    if kind == 0 and data:  # bit flips
+        for _ in range(rng.integers(1, 5)):
+            position = rng.integers(len(data))
+            data[position] ^= 1 << int(rng.integers(8))
+    elif kind == 1:  # truncation
+        data = data[:rng.integers(len(data) + 1)]
+    elif kind == 2 and data:  # a byte range replaced by random bytes
+        start = rng.integers(len(data))
+        data[start:start + 8] = rng.bytes(int(rng.integers(0, 12)))
+    else:  # random bytes appended
+        data += rng.bytes(int(rng.integers(1, 40)))
+    return bytes(data)
+
+
+HEADER_COUNTS = [0, 1, 2, 5, 2 ** 31, 3_000_000_000, 2 ** 63, 10 ** 30]
+HEADER_DIMENSIONS = [0, 1, 4, 2 ** 24, 2 ** 24 + 1, 2 ** 31, 10 ** 20]
+TOKENS = [b"0.3", b"-1e-3", b"nan", b"inf", b"1e999", b"x", b"", b"\xff", b"0x1", b"3.4e39", b"1_0"]
+
+
+def _word2vec_inputs(binary):
+    def family(rng, count, folder):
+        from gensim_bits.word2vec_format import Word2VecFormatError, read_word2vec
+
+        valid = _valid_word2vec(binary)
+        for number in range(count):
+            kind = number % 3
+            if kind == 0:  # a hostile header over a short body
+                header = b"%d %d\n" % (rng.choice(HEADER_COUNTS), rng.choice(HEADER_DIMENSIONS))
+                if binary:
+                    body = b"".join(rng.bytes(int(rng.integers(0, 5))) + b" " + rng.bytes(int(rng.integers(0, 20)))
+                                    for _ in range(rng.integers(0, 4)))
+                else:
+                    body = b"".join(rng.bytes(int(rng.integers(0, 4))) + b" " +
+                                    b" ".join(TOKENS[i] for i in rng.integers(0, len(TOKENS), rng.integers(0, 6))) +
+                                    b"\n" for _ in range(rng.integers(0, 4)))
+                data = header + body
+            elif kind == 1:
+                data = _mutate(rng, valid)
+            else:
+                data = rng.bytes(int(rng.integers(0, 300)))
+            compressed = bool(rng.integers(2))
+            path = _write(folder, "v.gz" if compressed else "v", gzip.compress(data) if compressed else data)
+
+            def attempt(path=path):
+                try:
+                    vectors = read_word2vec(path, binary=binary)
+                except Word2VecFormatError:
+                    return "clean: Word2VecFormatError"
+                if not np.isfinite(vectors.vectors).all():
+                    return "FAILURE: non-finite values read"
+                return "clean: read"
+            yield attempt
+    return family
+
+
+def _gbits_inputs(rng, count, folder):
+    from gensim_bits import QuantizedKeyedVectors, QuantizedVectorsFormatError, packing
+
+    codes = packing.pack_codes(rng.integers(0, 4, (20, 13), dtype=np.uint8), 2)
+    QuantizedKeyedVectors(codes, 2, 13, [f"w{i}" for i in range(20)], np.arange(20)).save(
+        os.path.join(folder, "valid.gbits"))
+    with open(os.path.join(folder, "valid.gbits"), "rb") as handle:
+        valid = handle.read()
+    for number in range(count):
+        data = _mutate(rng, valid)
+        if number % 2:  # a fixed checksum reaches the deeper checks
+            data = data[:-4] + struct.pack("<I", zlib.crc32(data[:-4])) if len(data) >= 4 else data
+        path = _write(folder, "candidate.gbits", data)
+        mmap = "r" if number % 4 >= 2 else None
+
+        def attempt(path=path, mmap=mmap):
+            try:
+                vectors = QuantizedKeyedVectors.load(path, mmap=mmap)
+            except QuantizedVectorsFormatError:
+                return "clean: QuantizedVectorsFormatError"
+            if len(vectors):
+                scores = vectors.most_similar(vectors.index_to_key[0], topn=None)
+                if not np.all((scores >= -1) & (scores <= 1)):
+                    return "FAILURE: similarity outside [-1, 1]"
+            return "clean: loaded"
+        yield attempt
+
+
+PAIR_WORDS = ["king", "queen", "man", "woman", "x", "", ":", ": s", "#", "5", "nan", "1e999", "\t", "é", " "]
+
+
+def _evaluation_inputs(rng, count, folder):
+    from gensim_bits import QuantizedKeyedVectors, evaluate, packing
+
+    words = ["king", "queen", "man", "woman", "paris", "france"]
+    vectors = QuantizedKeyedVectors(packing.pack_codes(rng.integers(0, 2, (6, 16), dtype=np.uint8), 1), 1, 16, words)
+    for number in range(count):
+        if number % 3 == 2:
+            data = rng.bytes(int(rng.integers(0, 200)))
+        else:
+            separator = "\t" if rng.integers(2) else " "
+            lines = [separator.join(PAIR_WORDS[i] for i in rng.integers(0, len(PAIR_WORDS), rng.integers(0, 6)))
+                     for _ in range(rng.integers(0, 6))]
+            data = "\n".join(lines).encode("utf-8")
+        path = _write(folder, "candidate.txt", data)
+        kind = "similarity" if number % 2 else "analogies"
+
+        def attempt(path=path, kind=kind):
+            try:
+                evaluate(vectors, verbose=False, **{kind: [path]})
+            except ValueError:
+                return f"clean: ValueError ({kind} file refused)"
+            return f"clean: scored ({kind})"
+        yield attempt
+
+
+def _tsv_inputs(rng, count, folder):
+    from keras_compress.datasets import read_tsv
+
+    for number in range(count):
+        if number % 2:
+            data = rng.bytes(int(rng.integers(0, 200)))
+        else:
+            data = b"\n".join(b"\t".join(rng.choice([b"pos", b"neg", b"", b"DESC:manner", b"\xff", b"a b"],
+                                                    rng.integers(0, 4))) for _ in range(rng.integers(0, 5)))
+        path = _write(folder, "candidate.tsv", data)
+
+        def attempt(path=path):
+            try:
+                labels, texts = read_tsv(path)
+            except ValueError:
+                return "clean: ValueError"
+            return "clean: read" if len(labels) == len(texts) else "FAILURE: misaligned"
+        yield attempt
+
+
+def _schedule_inputs(rng, count, folder):
+    from keras_compress.schedules import CALR, CyclicLR
+
+    values = [float("nan"), float("inf"), -float("inf"), 0, -1, 1e-300, 1e-30, 1e300, 3e38, 2 ** 2000, 0.5,
+              1 - 1e-12, 1.5, 1, 7, np.float32(0.1), np.int64(3), np.float64("nan"), True, "0.1", None, 2 ** 70, 1e-8]
+    for number in range(count):
+        pick = [values[i] for i in rng.integers(0, len(values), 5)]
+        make = ((lambda p=pick: CALR(p[0], decay=p[1], step_size=p[2], steps_per_epoch=p[3], lower_bound=p[4]))
+                if number % 2 else
+                (lambda p=pick: CyclicLR(p[0], p[1], step_size=p[2], gamma=p[3], mode="exp_range")))
+
+        def attempt(make=make):
+            try:
+                schedule = make()
+            except (ValueError, TypeError) as error:
+                return f"clean: {type(error).__name__}"
+            rates = np.asarray(schedule(np.array([0, 1, 2, 3, 10, 1e3, 1e6, 1e9], dtype="float32")))
+            return "clean: built, finite rates" if np.isfinite(rates).all() else "FAILURE: non-finite rates"
+        yield attempt
+
+
+def _packed_object_inputs(rng, count, folder):
+    """Hostile constructor arguments; whatever is accepted must save and load back equal."""
+    from gensim_bits import QuantizedKeyedVectors
+
+    path = os.path.join(folder, "object.gbits")
+    for number in range(count):
+        bits = [1, 2, 4, 8, 3, 32, 0, np.int64(2), 2.0][rng.integers(9)]
+        dimension = [1, 7, 8, 13, 2 ** 24 + 1, 0, -3, np.int32(9), 9.5][rng.integers(9)]
+        words = int(rng.integers(0, 4))
+        width = int(rng.integers(0, 5))
+        codes = rng.integers(0, 256, (words, width), dtype=np.uint8)
+        keys = [["a", "b", "c", "d"], ["a", "a", "b", "c"], ["", " ", "\n", "x"], ["é", "\udc80", "z", "y"],
+                [1, 2, 3, 4]][rng.integers(5)][:words]
+        counts = [None, np.arange(words), -np.arange(words) - 1, np.full(words, 0.5), np.full(words, 2 ** 63, np.uint64)][
+            rng.integers(5)]
+
+        def attempt(args=(codes, bits, dimension, keys, counts)):
+            try:
+                vectors = QuantizedKeyedVectors(*args)
+            except (ValueError, TypeError) as error:
+                return f"clean: {type(error).__name__} from the constructor"
+            vectors.save(path)
+            loaded = QuantizedKeyedVectors.load(path)
+            same = (np.array_equal(loaded.codes, vectors.codes) and list(loaded.index_to_key) == list(vectors.index_to_key)
+                    and np.array_equal(loaded.counts, vectors.counts))
+            return "clean: accepted, saved, loaded equal" if same else "FAILURE: loaded differs"
+        yield attempt
+
+
+def _cancelling_query_inputs(rng, count, folder):
+    from gensim_bits import QuantizedKeyedVectors, packing
+
+    for number in range(count):
+        bits = [1, 2, 4, 8][number % 4]
+        dimension = int(rng.choice([5, 13, 100, 800]))
+        codes = rng.integers(0, 2 ** bits, (10, dimension), dtype=np.uint8)
+        codes[1] = codes[0]
+        vectors = QuantizedKeyedVectors(packing.pack_codes(codes, bits), bits, dimension, [f"w{i}" for i in range(10)])
+        shared = [f"w{i}" for i in rng.integers(2, 10, rng.integers(0, 4))]
+
+        def attempt(vectors=vectors, shared=shared):
+            scores = vectors.most_similar(positive=["w0"] + shared, negative=["w1"] + shared[::-1], topn=None)
+            return "clean: all scores 0" if np.all(scores == 0) else f"FAILURE: scores up to {np.abs(scores).max():.3g}"
+        yield attempt
+
+
+FAMILIES = {
+    "word2vec text import": _word2vec_inputs(False),
+    "word2vec binary import": _word2vec_inputs(True),
+    ".gbits load (mutated files)": _gbits_inputs,
+    "pair and analogy files": _evaluation_inputs,
+    "TSV data sets": _tsv_inputs,
+    "schedule arguments": _schedule_inputs,
+    "QuantizedKeyedVectors arguments": _packed_object_inputs,
+    "cancelling most_similar queries": _cancelling_query_inputs,
+}
+COUNTS = {"word2vec text import": 1500, "word2vec binary import": 1500, ".gbits load (mutated files)": 1500,
+          "pair and analogy files": 600, "TSV data sets": 400, "schedule arguments": 2000,
+          "QuantizedKeyedVectors arguments": 600, "cancelling most_similar queries": 200}
+
+
+# ------------------------------------------------------------------ the command line
+
+CLI_CASES = [
+    ["info", "{hostile}"], ["similar", "{hostile}", "a"], ["convert", "{hostile}", "{folder}/o.gbits"],
+    ["evaluate", "{hostile}", "--similarity", "{pairs}"], ["evaluate", "{vectors}", "--similarity", "{pairs}"],
+    ["evaluate", "{vectors}", "--analogies", "{pairs}"], ["evaluate", "{vectors}", "--similarity", "{folder}"],
+    ["evaluate", "{vectors}", "--similarity", "{good_pairs}", "--json", "/proc/x/r.json"],
+    ["info", "{folder}"], ["info", "{folder}/missing"], ["info", "{random}"], ["info", "{empty}"],
+    ["convert", "{vectors}", "/proc/x/o.gbits"], ["convert", "{vectors}", "{folder}"],
+    ["convert", "{vectors}", "{folder}/o.gbits", "--bits", "2"], ["convert", "{random}", "{folder}/o.txt"],
+    ["similar", "{vectors}", "notaword"], ["similar", "{vectors}", "king", "--topn", "0"],
+    ["similar", "{vectors}", "king", "--topn", "-4"], ["similar", "{vectors}", "king", "--restrict-vocab", "0"],
+    ["evaluate", "{vectors}", "--restrict-vocab", "-1"], ["evaluate", "{vectors}", "--data-dir", "{folder}/none"],
+    ["train", "{corpus}", "-o", "/proc/x/o.gbits"], ["train", "{corpus}", "-o", "{folder}"],
+    ["train", "{corpus}", "-o", "{folder}/no/o.gbits"], ["train", "{folder}", "-o", "{folder}/o.gbits"],
+    ["train", "{folder}/missing.txt", "-o", "{folder}/o.gbits"], ["train", "{latin1}", "-o", "{folder}/o.gbits"],
+    ["train", "{empty}", "-o", "{folder}/o.gbits"], ["train", "{broken_gzip}", "-o", "{folder}/o.gbits"],
+    ["train", "{corpus}", "-o", "{folder}/o.gbits", "--bits", "32"],
+] + [["train", "{corpus}", "-o", "{folder}/o.gbits", flag, value] for flag, value in [
+    ("--vector-size", "0"), ("--vector-size", "-1"), ("--vector-size", "99999999999"), ("--window", "0"),
+    ("--window", str(2 ** 31)), ("--negative", str(2 ** 31)), ("--negative", "-1"), ("--workers", "0"),
+    ("--epochs", "-1"), ("--alpha", "nan"), ("--alpha", "-1"), ("--alpha", "inf"), ("--sample", "nan"),
+    ("--sample", "-1"), ("--min-alpha", "-1"), ("--min-count", "-1"), ("--seed", "-1"), ("--hs", "2"),
+    ("--sg", "5"), ("--batch-words", "0"), ("--max-vocab-size", "0"), ("--ns-exponent", "nan"),
+    ("--bits", "3"), ("--alpha", "fast"), ("--vector-size", "1e3"), ("--unknown", "1"),
+]] + [["train", "{corpus}", "-o", "{folder}/o.gbits", "--negative", "0", "--hs", "0"], [], ["nocommand"]]
+
+
+def run_cli(folder):
+    """Each hostile command line in-process; clean = non-zero exit, one stderr line, no traceback,
+    nothing trained (Word2Bits.train is patched to count calls)."""
+    from gensim.models import KeyedVectors
+
+    from gensim_bits import QuantizedKeyedVectors, packing
+    from gensim_bits.cli import main
+    from gensim_bits.word2bits import Word2Bits
+
+    files = {"folder": folder}
+    for name, data in {"hostile": b"3000000000 4\na .3 .3 .3 .3\n", "pairs": b"king queen 5\n",
+                       "good_pairs": b"king\tqueen\t5\nman\twoman\t4\n", "random": os.urandom(300), "empty": b"",
+                       "corpus": b"the king and the queen\n" * 30, "latin1": b"caf\xe9 au lait\n" * 5,
+                       "broken_gzip": gzip.compress(b"the king\n" * 1000)[:60]}.items():
+        files[name] = _write(folder, name + (".gz" if name == "broken_gzip" else ".txt"), data)
+    files["vectors"] = os.path.join(folder, "vectors.gbits")
+    codes = packing.pack_codes(np.random.default_rng(0).integers(0, 2, (4, 8), dtype=np.uint8), 1)
+    QuantizedKeyedVectors(codes, 1, 8, ["king", "queen", "man", "woman"]).save(files["vectors"])
+    del KeyedVectors
+    trained = []
+    original_train = Word2Bits.train
+    Word2Bits.train = lambda self, *args, **kwargs: trained.append(1) or original_train(self, *args, **kwargs)
+    outcomes, failures = collections.Counter(), []
+    for case in CLI_CASES:
+        argv = [arg.format(**files) for arg in case]
+        stderr = io.StringIO()
+        before = len(trained)
+        with contextlib.redirect_stderr(stderr), contextlib.redirect_stdout(io.StringIO()):
+            try:
+                status = main(argv)
+            except SystemExit as exit_info:
+                status = exit_info.code
+            except BaseException as error:  # noqa: BLE001
+                status = f"raised {type(error).__name__}"
+        lines = [line for line in stderr.getvalue().strip().splitlines() if not line.startswith("scanning")]
+        clean = (isinstance(status, int) and status != 0 and len(lines) == 1 and "Traceback" not in lines[0]
+                 and len(trained) == before)
+        outcome = f"clean: exit {status}, one line" if clean else "FAILURE"
+        if not clean:
+            failures.append(f"{argv}: status {status}, trained {len(trained) - before}, stderr {lines}")
+        outcomes[outcome] += 1
+    Word2Bits.train = original_train
+    return dict(outcomes), failures
+
+
+# ------------------------------------------------------------------ interrupted saves
+
+SAVER = textwrap.dedent("""
+    import faulthandler
+    import signal
+    import sys
+    import numpy as np
+    faulthandler.register(signal.SIGUSR1)  # the probe asks for the stack of a process that does not exit
+    from gensim_bits import QuantizedKeyedVectors, packing
+    words = 20000
+    vectors = QuantizedKeyedVectors(packing.pack_codes(np.ones((words, 64), dtype=np.uint8), 1), 1, 64,
+                                    [f"w{i}" for i in range(words)])
+    print("ready", flush=True)
+    while True:
+        vectors.save(sys.argv[1])
+""")
+
+
+def run_interrupts(folder, sigints, sigkills, seed):
+    """SIGINT and SIGKILL a process that saves in a loop; count files left and loadable targets."""
+    from gensim_bits import QuantizedKeyedVectors
+
+    rng = np.random.default_rng(seed)
+    target = os.path.join(folder, "vectors.gbits")
+    outcomes = collections.Counter()
+    environment = dict(os.environ, PYTHONPATH=os.getcwd() + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    failures = []
+    for number in range(sigints + sigkills):
+        kill = number >= sigints
+        with open(os.path.join(folder, "..", f"saver-{os.getpid()}.err"), "w+") as errors:
+            process = subprocess.Popen([sys.executable, "-c", SAVER, target], stdout=subprocess.PIPE,
+                                       stderr=errors, text=True, env=environment)
+            process.stdout.readline()
+            time.sleep(float(rng.uniform(0.0, 0.4)))
+            process.send_signal(signal.SIGKILL if kill else signal.SIGINT)
+            try:
+                process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                process.send_signal(signal.SIGUSR1)
+                time.sleep(2)
+                process.kill()
+                process.wait()
+                errors.seek(0)
+                failures.append(errors.read()[-3000:])
+                outcomes["FAILURE: no exit within 60 s of SIGINT"] += 1
+                continue
+        left = [name for name in os.listdir(folder) if name != "vectors.gbits"]
+        try:
+            QuantizedKeyedVectors.load(target)
+            loadable = True
+        except Exception:  # noqa: BLE001
+            loadable = False
+        if kill:
+            # SIGKILL cannot be caught: the next save must remove what the killed writer left.
+            QuantizedKeyedVectors.load(target).save(target)
+            left_after = [name for name in os.listdir(folder) if name != "vectors.gbits"]
+            outcomes["clean: SIGKILL, target loadable, leftovers removed by the next save"
+                     if loadable and not left_after else f"FAILURE: SIGKILL left {left_after}"] += 1
+        else:
+            outcomes["clean: SIGINT, no temporary left, target loadable"
+                     if loadable and not left else f"FAILURE: SIGINT left {left}"] += 1
+    return dict(outcomes), failures
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--scale", type=float, default=1.0, help="multiply the number of inputs a family")
+    parser.add_argument("--interrupts", type=int, default=65, help="SIGINTs sent to a saving process")
+    parser.add_argument("--kills", type=int, default=20, help="SIGKILLs sent to a saving process")
+    parser.add_argument("--json", default=os.path.join("benchmarks", "results", "hostile_inputs.json"))
+    args = parser.parse_args()
+    sys.path.insert(0, os.getcwd())
+    # Import everything before the children fork: an import under the memory limit would fail.
+    import gensim.models  # noqa: F401
+    import keras_compress.datasets  # noqa: F401
+    import keras_compress.schedules  # noqa: F401
+    from gensim_bits import cli, word2vec_format  # noqa: F401
+
+    report = {"command": "python " + " ".join(sys.argv), "families": {}}
+    for family in FAMILIES:
+        count = max(1, int(COUNTS[family] * args.scale))
+        outcomes, failures, seconds = run_family(family, count, args.seed)
+        report["families"][family] = {"inputs": count, "outcomes": outcomes, "failures": failures,
+                                      "seconds": round(seconds, 1)}
+        print(f"{family:<34} {count:>6} inputs  {seconds:6.1f} s  {outcomes}", flush=True)
+    with tempfile.TemporaryDirectory() as folder:
+        outcomes, failures = run_cli(folder)
+    report["families"]["command line"] = {"inputs": len(CLI_CASES), "outcomes": outcomes, "failures": failures}
+    print(f"{'command line':<34} {len(CLI_CASES):>6} inputs  {outcomes}", flush=True)
+    with tempfile.TemporaryDirectory() as folder:
+        outcomes, failures = run_interrupts(folder, args.interrupts, args.kills, args.seed)
+    report["families"]["interrupted saves"] = {"inputs": args.interrupts + args.kills, "outcomes": outcomes,
+                                               "failures": failures}
+    print(f"{'interrupted saves':<34} {args.interrupts + args.kills:>6} inputs  {outcomes}", flush=True)
+
+    total = sum(family["inputs"] for family in report["families"].values())
+    failed = sum(count for family in report["families"].values()
+                 for outcome, count in family["outcomes"].items() if outcome.startswith("FAILURE"))
+    report["total_inputs"], report["failures"] = total, failed
+    print(f"\n{total} hostile inputs, {total - failed} ended cleanly, {failed} failures")
+    os.makedirs(os.path.dirname(args.json) or ".", exist_ok=True)
+    with open(args.json, "w", encoding="utf-8") as out:
+        json.dump(report, out, indent=2)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
