@@ -224,6 +224,29 @@ cdef inline REAL_t lock_factor(const Word2BitsConfig *c, const np.uint32_t index
     return c.lockf[index % c.lockf_len]
 
 
+cdef inline void train_output_row(Word2BitsConfig *c, REAL_t *row, const REAL_t label,
+                                  const REAL_t row_lock) noexcept nogil:
+    """One logistic output (label 1 or 0) scored on Q(row) against ``c.neu1``.
+
+    Adds the error times Q(row) to ``c.neu1e`` and moves ``row`` (straight-through), its step
+    scaled by ``row_lock``.
+    """
+    cdef REAL_t *quantized = row if c.bits == FLOAT_BITS else c.quantized_row
+    cdef REAL_t f = quantized_dot(quantized, row, c.neu1, c.size, c.bits)
+    cdef REAL_t g
+    # word2vec.c clipping: a saturated score still trains with the limit gradient
+    # (gensim skips it, which freezes every output row of a quantized model).
+    if f >= MAX_EXP:
+        g = (label - ONEF) * c.alpha
+    elif f <= -MAX_EXP:
+        g = label * c.alpha
+    else:
+        g = (label - EXP_TABLE[<int>((f + MAX_EXP) * (EXP_TABLE_SIZE / MAX_EXP / 2))]) * c.alpha
+    if c.compute_loss:
+        c.running_training_loss += negative_log_sigmoid(f if label > 0 else -f)
+    straight_through_update(c.neu1e, row, c.neu1, quantized, g, g * row_lock, c.size, c.bits)
+
+
 cdef void negative_sampling(Word2BitsConfig *c, const np.uint32_t word_index, np.uint32_t *targets,
                             int drawn) noexcept nogil:
     """Score Q(output rows) of ``word_index`` and its negatives against ``c.neu1``.
@@ -231,13 +254,11 @@ cdef void negative_sampling(Word2BitsConfig *c, const np.uint32_t word_index, np
     Adds the error to ``c.neu1e`` and updates each output row (straight-through). ``targets``
     holds the first ``drawn`` targets, already drawn and prefetched by the caller.
     """
-    cdef int size = c.size, bits = c.bits
+    cdef int size = c.size
     cdef int d, t, first = 0
     cdef int samples = c.negative + 1
-    cdef REAL_t f, g, label
+    cdef REAL_t label
     cdef np.uint32_t target_index
-    cdef REAL_t *output_row
-    cdef REAL_t *quantized
 
     while True:
         for t in range(drawn):
@@ -249,21 +270,7 @@ cdef void negative_sampling(Word2BitsConfig *c, const np.uint32_t word_index, np
                 continue
             else:
                 label = 0
-            output_row = &c.syn1neg[<long long>target_index * size]
-            quantized = output_row if bits == FLOAT_BITS else c.quantized_row
-            f = quantized_dot(quantized, output_row, c.neu1, size, bits)
-            # word2vec.c clipping: a saturated score still trains with the limit gradient
-            # (gensim skips it, which freezes every output row of a quantized model).
-            if f >= MAX_EXP:
-                g = (label - ONEF) * c.alpha
-            elif f <= -MAX_EXP:
-                g = label * c.alpha
-            else:
-                g = (label - EXP_TABLE[<int>((f + MAX_EXP) * (EXP_TABLE_SIZE / MAX_EXP / 2))]) * c.alpha
-            if c.compute_loss:
-                c.running_training_loss += negative_log_sigmoid(f if d == 0 else -f)
-            straight_through_update(c.neu1e, output_row, c.neu1, quantized, g, g * lock_factor(c, target_index),
-                                    size, bits)
+            train_output_row(c, &c.syn1neg[<long long>target_index * size], label, lock_factor(c, target_index))
         first += drawn
         if first >= samples:
             break
@@ -275,24 +282,9 @@ cdef void hierarchical_softmax(Word2BitsConfig *c, const int position) noexcept 
 
     word2vec.c's update (label 1 - code), with the same clipped gradient as negative sampling.
     """
-    cdef int size = c.size, bits = c.bits, b
-    cdef REAL_t f, g, label
-    cdef REAL_t *row
-    cdef REAL_t *quantized
+    cdef int b
     for b in range(c.codelens[position]):
-        row = &c.syn1[<long long>c.points[position][b] * size]
-        quantized = row if bits == FLOAT_BITS else c.quantized_row
-        f = quantized_dot(quantized, row, c.neu1, size, bits)
-        label = ONEF - c.codes[position][b]
-        if f >= MAX_EXP:
-            g = (label - ONEF) * c.alpha
-        elif f <= -MAX_EXP:
-            g = label * c.alpha
-        else:
-            g = (label - EXP_TABLE[<int>((f + MAX_EXP) * (EXP_TABLE_SIZE / MAX_EXP / 2))]) * c.alpha
-        if c.compute_loss:
-            c.running_training_loss += negative_log_sigmoid(f if c.codes[position][b] == 0 else -f)
-        straight_through_update(c.neu1e, row, c.neu1, quantized, g, g, size, bits)
+        train_output_row(c, &c.syn1[<long long>c.points[position][b] * c.size], ONEF - c.codes[position][b], ONEF)
 
 
 cdef inline void output_layer(Word2BitsConfig *c, const int position, np.uint32_t *targets,
