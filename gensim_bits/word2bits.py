@@ -45,15 +45,17 @@ class Word2Bits(Word2Vec):
     * ``hs=1`` (hierarchical softmax, alone or with negative sampling) runs through the same
       kernel: Q of each inner-node row on the word's Huffman path in the forward pass, the
       straight-through update, the clipped gradient below. The inner-node rows start uniform
-      like the others. With ``negative=0`` a word has no output row, so its final vector is Q(u).
+      like the others. With ``negative=0`` a word has no output row, so its final vector is Q
+      of its input row.
     * ``corpus_file=`` is read by a compiled reader in each worker without the GIL, as in
       gensim. Worker i of n trains the lines that *start* in the i-th n-th of the file's
       bytes, so every line is trained exactly once an epoch (gensim's workers each read a
       word count from their offset). Tokens are split on ASCII whitespace; lines of any
       length are trained whole. Compressed files raise ValueError.
-    * ``sg=1`` trains skip-gram with negative sampling through the same kernel: the input row
-      enters as Q(u), the output rows as Q(v), the gradient passes straight through to u and
-      v, and the final vectors are Q(u + v). The paper trains CBOW only; this is our extension.
+    * ``sg=1`` trains skip-gram with negative sampling through the same kernel: the context
+      word's input row and the output rows enter quantized, the gradient passes straight
+      through to the full-precision rows, and the final vectors are Q(input + output row).
+      The paper trains CBOW only; this is our extension.
     * Both weight matrices start uniform in [-0.5, 0.5), as in the authors' code.
     * A score with ``|f| >= 6`` still trains, with the clipped gradient of word2vec.c
       (gensim skips such samples, which would freeze a quantized model).
