@@ -73,6 +73,31 @@ class EpochCurve(CallbackAny2Vec):
             self.on_epoch(self.epochs)
 
 
+def plot_curves(reports, path):
+    """The paper's Figure 1 from saved reports: loss and analogy accuracy after each epoch."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, (loss_axis, accuracy_axis) = plt.subplots(1, 2, figsize=(10, 4))
+    for report in reports:
+        runs = [(run["label"], run["epochs"]) for run in report["runs"] if run.get("epochs")]
+        if report.get("in_progress"):
+            kind, dimension = report["in_progress"]["run"].split(":")
+            runs.append((f"{kind}{'-bit' if kind.isdigit() else ''} d={dimension} (epochs so far)",
+                         report["in_progress"]["epochs"]))
+        for label, epochs in runs:
+            x = [row["epoch"] for row in epochs]
+            loss_axis.plot(x, [row["loss"] for row in epochs], marker=".", label=label)
+            accuracy_axis.plot(x, [row["accuracy_3cosadd"] for row in epochs], marker=".", label=label)
+    loss_axis.set(xlabel="epoch", ylabel="training loss (epoch sum)", title="training loss")
+    accuracy_axis.set(xlabel="epoch", ylabel="Google 3CosAdd", title="analogy accuracy")
+    accuracy_axis.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    print(f"wrote {path}")
+
+
 def write_report(path, report):
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     with open(path, "w") as handle:
@@ -105,7 +130,17 @@ def main(argv=None):
     parser.add_argument("--restrict-vocab", type=int, default=30000,
                         help="evaluate among the most frequent words only, as word2vec's compute-accuracy")
     parser.add_argument("--output", default=os.path.join(os.path.dirname(__file__), "results", "quality.json"))
+    parser.add_argument("--plot-from", nargs="+", metavar="JSON",
+                        help="only plot the per-epoch curves of these saved reports to --plot")
+    parser.add_argument("--plot", default=os.path.join(os.path.dirname(__file__), "results", "quality_curves.png"))
     args = parser.parse_args(argv)
+    if args.plot_from:
+        reports = []
+        for path in args.plot_from:
+            with open(path) as handle:
+                reports.append(json.load(handle))
+        plot_curves(reports, args.plot)
+        return 0
 
     if not os.path.exists(args.corpus):
         print(f"corpus {args.corpus} not found; skipping the benchmark")
