@@ -2,8 +2,6 @@
 line on stderr and a non-zero exit, before any corpus is scanned or model trained, and no
 traceback unless -v."""
 import gzip
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -134,13 +132,6 @@ def test_hostile_files_and_arguments_give_one_line(files, capsys, argv, message)
 def test_verbose_shows_the_traceback(files):
     with pytest.raises(Exception, match="promises"):
         main(["-v", "info", files["hostile"]])
-
-
-def test_console_script_prints_no_traceback_for_a_hostile_file(files):
-    result = subprocess.run([sys.executable, "-m", "gensim_bits.cli", "info", files["hostile"]],
-                            capture_output=True, text=True, timeout=120)
-    assert result.returncode == 1 and "Traceback" not in result.stderr
-    assert len(result.stderr.strip().splitlines()) == 1 and "promises 3000000000" in result.stderr
 
 
 def test_unexpected_errors_are_one_line_with_a_hint(files, capsys, monkeypatch):

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from gensim_bits import QuantizedKeyedVectors, fileformat, packing
 
-PROPERTIES = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+PROPERTIES = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
 def make_packed(bits=1, dimension=13, words=6, seed=0, keys=None):
@@ -182,7 +182,7 @@ def test_sigint_during_repeated_saves_leaves_no_temporary(tmp_path):
         except KeyboardInterrupt:
             sys.exit(3)
     """)
-    for delay in (0.05, 0.3):
+    for delay in (0.2,):  # one run here; benchmarks/hostile_inputs.py sends 65 SIGINTs and 20 SIGKILLs
         process = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
         assert process.stdout.readline().strip() == "ready"
         try:
