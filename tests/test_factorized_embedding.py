@@ -235,3 +235,27 @@ def test_bad_arguments_fail_before_any_work(arguments, error):
         EmbeddingCompression(at_epoch=1, **arguments)
     with pytest.raises(TypeError, match="Keras model"):
         compress_embeddings("x")
+
+
+@keras.saving.register_keras_serializable(package="repro")
+class TokenEmbedding(keras.layers.Layer):
+    def __init__(self, vocab, dim, **kw):
+        super().__init__(**kw)
+        self.vocab, self.dim = vocab, dim
+        self.emb = keras.layers.Embedding(vocab, dim)
+
+    def call(self, x):
+        return self.emb(x)
+
+    def get_config(self):
+        return {**super().get_config(), "vocab": self.vocab, "dim": self.dim}
+
+
+def test_issue_9_reproducer_is_no_longer_a_silent_no_op():
+    inp = keras.Input((8,), dtype="int32")
+    m = keras.Model(inp, keras.layers.Dense(2)(keras.layers.GlobalAveragePooling1D()(TokenEmbedding(1000, 32)(inp))))
+    before = m.count_params()
+    with pytest.warns(UserWarning, match="merged V x d product"):
+        c = compress_embeddings(m, reduction=0.9)
+    assert c is m and c.count_params() < before
+    assert c.count_params() == rank_for_reduction(1000, 32, 0.9) * 1032 + 32 * 2 + 2
