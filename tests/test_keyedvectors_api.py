@@ -1,11 +1,18 @@
 """QuantizedKeyedVectors answers gensim's read-only KeyedVectors methods exactly as gensim does
 on the unpacked float vectors (issue 15): same signatures, same return values."""
+import os
+
 import numpy as np
 import pytest
 from gensim.models import KeyedVectors
 from gensim.test.utils import datapath
 
 from gensim_bits import QuantizedKeyedVectors
+
+# wmdistance needs POT, which would import every array library installed as a backend
+# (TensorFlow alone takes tens of seconds); none is needed for its NumPy solver.
+for _backend in ("PYTORCH", "JAX", "CUPY", "TENSORFLOW"):
+    os.environ.setdefault(f"POT_BACKEND_DISABLE_{_backend}", "1")
 
 
 @pytest.fixture(scope="module", params=[1, 2])
