@@ -10,7 +10,7 @@ import os
 
 import numpy as np
 
-__all__ = ["read_tsv", "load_classification", "pretrained_matrix"]
+__all__ = ["read_tsv", "text_lines", "load_classification", "pretrained_matrix"]
 
 
 def read_tsv(path, coarse_labels=False):
@@ -25,21 +25,29 @@ def read_tsv(path, coarse_labels=False):
         ``(labels, texts)``: two lists of strings.
     """
     labels, texts = [], []
-    # Bytes, decoded line by line, so a decoding error names its line.
+    for number, line in text_lines(path):
+        if not line:
+            continue
+        label, separator, text = line.partition("\t")
+        if not separator or not label.strip():
+            raise ValueError(f"{path}:{number}: expected 'label<TAB>text', got {line[:80]!r}")
+        labels.append(label.split(":", 1)[0] if coarse_labels else label)
+        texts.append(text)
+    return labels, texts
+
+
+def text_lines(path):
+    """``(line number, line)`` of a UTF-8 text file, without the line end.
+
+    Lines end at "\\n" only (a stray "\\r" inside a line does not split it, as text mode
+    would), and bad UTF-8 raises ValueError naming the file and line.
+    """
     with open(path, "rb") as handle:
         for number, raw in enumerate(handle, 1):
             try:
-                line = raw.decode("utf-8").rstrip("\r\n")
+                yield number, raw.decode("utf-8").rstrip("\r\n")
             except UnicodeDecodeError as error:
                 raise ValueError(f"{path}:{number}: not valid UTF-8 ({error.reason} at byte {error.start})") from None
-            if not line:
-                continue
-            label, separator, text = line.partition("\t")
-            if not separator or not label.strip():
-                raise ValueError(f"{path}:{number}: expected 'label<TAB>text', got {line[:80]!r}")
-            labels.append(label.split(":", 1)[0] if coarse_labels else label)
-            texts.append(text)
-    return labels, texts
 
 
 def load_classification(directory, max_tokens=20000, sequence_length=50, coarse_labels=True, splits=("train", "dev", "test")):

@@ -7,6 +7,7 @@ import os
 
 import numpy as np
 
+from keras_compress.datasets import text_lines
 from keras_compress.decoding import beam_search, greedy_decode
 from keras_compress.models.transformer import BOS_ID, EOS_ID, PAD_ID
 
@@ -31,9 +32,8 @@ def read_parallel(directory, split, source_language="en", target_language="es", 
     for path in paths:
         if not os.path.exists(path):
             raise FileNotFoundError(f"parallel corpus file {path} does not exist")
-    with open(paths[0], encoding="utf-8") as source, open(paths[1], encoding="utf-8") as target:
-        sources = [line.strip() for line in source]
-        targets = [line.strip() for line in target]
+    # Lines end at "\n" only: a stray "\r" inside a sentence would otherwise shift every later pair.
+    sources, targets = ([line.strip() for _, line in text_lines(path)] for path in paths)
     if len(sources) != len(targets):
         raise ValueError(f"{paths[0]} has {len(sources)} lines but {paths[1]} has {len(targets)}")
     return sources[:limit], targets[:limit]

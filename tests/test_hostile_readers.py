@@ -374,3 +374,14 @@ def test_fuzz_tsv_reader_in_bounded_memory(tmp_path):
         assert len(labels) == len(texts) and all(label.strip() for label in labels)
 
     run_bounded(fuzz)
+
+
+def test_parallel_corpus_reader_keeps_pairs_aligned_and_names_bad_lines(tmp_path):
+    from keras_compress.translation import read_parallel
+
+    (tmp_path / "train.en").write_bytes(b"a cat\rsits\nthe dog\n")  # a stray \r does not split a sentence
+    (tmp_path / "train.es").write_bytes("un gato se sienta\nel perro\n".encode("utf-8"))
+    assert read_parallel(tmp_path, "train") == (["a cat\rsits", "the dog"], ["un gato se sienta", "el perro"])
+    (tmp_path / "train.es").write_bytes(b"un gato\nel perro \xff\n")
+    with pytest.raises(ValueError, match=r"train.es:2: not valid UTF-8"):
+        read_parallel(tmp_path, "train")
