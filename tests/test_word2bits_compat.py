@@ -250,3 +250,13 @@ def test_corpus_file_must_be_plain_text(tmp_path):
         model.train(corpus_file=str(path), total_words=30, epochs=1)
     with pytest.raises(FileNotFoundError):
         model.train(corpus_file=str(tmp_path / "missing.txt"), total_words=30, epochs=1)
+
+
+@pytest.mark.parametrize("flag", ["--window", "--negative"])
+def test_cli_refuses_c_int_overflow_in_one_line(tmp_path, capsys, flag):
+    from gensim_bits.cli import main
+    corpus = write_corpus(tmp_path / "corpus.txt", common_texts)
+    output = tmp_path / "vectors.gbits"
+    assert main(["train", corpus, "-o", str(output), flag, str(2 ** 31), "--min-count", "1"]) != 0
+    error = capsys.readouterr().err.strip()
+    assert len(error.splitlines()) == 1 and flag[2:] in error and not output.exists()
