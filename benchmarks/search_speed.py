@@ -340,23 +340,24 @@ def main(argv=None):
     args.dram_bandwidth = read_bandwidth(512 << 20)
     print(f"kernel popcount: {instruction_set()}; DRAM read bandwidth {args.dram_bandwidth / 1e9:.1f} GB/s; "
           f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
-    rows = []
-    with tempfile.TemporaryDirectory() as folder:
-        for spec in args.cases:
-            row = run_case(spec, args, rng, folder)
-            if row is not None:
-                rows.append(row)
-                print_row(row)
     import faiss
     import usearch
 
+    rows = []
     os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
-    with open(args.out, "w") as out:
-        json.dump({"command": " ".join(["python", os.path.relpath(os.path.abspath(__file__))] + sys.argv[1:]),
-                   "environment": {name: os.environ.get(name) for name in ("OMP_WAIT_POLICY", "OMP_NUM_THREADS")},
-                   "faiss": faiss.__version__, "usearch": usearch.__version__, "kernel": instruction_set(),
-                   "cpu_count": os.cpu_count(), "load_average_end": os.getloadavg(),
-                   "dram_read_GBps": args.dram_bandwidth / 1e9, "results": rows}, out, indent=2)
+    with tempfile.TemporaryDirectory() as folder:
+        for spec in args.cases:
+            row = run_case(spec, args, rng, folder)
+            if row is None:
+                continue
+            rows.append(row)
+            print_row(row)
+            with open(args.out, "w") as out:  # after every case, so a long run keeps what it measured
+                json.dump({"command": " ".join(["python", os.path.relpath(os.path.abspath(__file__))] + sys.argv[1:]),
+                           "environment": {name: os.environ.get(name) for name in ("OMP_WAIT_POLICY", "OMP_NUM_THREADS")},
+                           "faiss": faiss.__version__, "usearch": usearch.__version__, "kernel": instruction_set(),
+                           "cpu_count": os.cpu_count(), "load_average_end": os.getloadavg(),
+                           "dram_read_GBps": args.dram_bandwidth / 1e9, "results": rows}, out, indent=2)
     print(f"wrote {args.out}")
     return 0
 
