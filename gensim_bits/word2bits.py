@@ -220,13 +220,18 @@ class Word2Bits(Word2Vec):
         in gensim: the input row u is set so that u + v equals the written row, so the final
         vector Q(u + v) starts as Q(written row), and ``vectors_lockf`` can hold it there.
         """
-        published = getattr(self, "_published", None)
         vectors = getattr(self.wv, "vectors", None)
-        if published is None or not hasattr(self, "syn0_full") or vectors is None:
+        if getattr(self, "syn0_full", None) is None or vectors is None:
             return
         if vectors.shape != self.syn0_full.shape:
             raise ValueError(f"wv.vectors has shape {vectors.shape}; the model's vocabulary and vector_size "
                              f"need {self.syn0_full.shape}")
+        published = getattr(self, "_published", None)
+        if published is None:  # a loaded model: what it published is Q(u + v) of its weights
+            published = (None, np.concatenate([
+                _fingerprints(quantize(self.syn0_full[start:start + REFRESH_CHUNK]
+                                       + self.syn1neg[start:start + REFRESH_CHUNK], self.bits))
+                for start in range(0, len(self.syn0_full), REFRESH_CHUNK)] or [np.zeros(0)]))
         published_array, fingerprints = published
         written = np.flatnonzero(_fingerprints(vectors) != fingerprints)
         if vectors is not published_array or len(written):
@@ -234,6 +239,11 @@ class Word2Bits(Word2Vec):
                 logger.info("adopting %d rows written into wv.vectors before training", len(written))
             self.syn0_full[written] = vectors[written] - self.syn1neg[written]
             self._refresh_vectors()
+
+    def save(self, *args, **kwargs):
+        """gensim's ``save``, without the training-time helpers (rebuilt as needed after ``load``)."""
+        kwargs["ignore"] = set(kwargs.get("ignore", ())) | {"_published", "_corpus_vocabulary", "_worker_error"}
+        return super().save(*args, **kwargs)
 
     # -- training hooks --------------------------------------------------------------------
 

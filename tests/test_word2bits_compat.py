@@ -260,3 +260,13 @@ def test_cli_refuses_c_int_overflow_in_one_line(tmp_path, capsys, flag):
     assert main(["train", corpus, "-o", str(output), flag, str(2 ** 31), "--min-count", "1"]) != 0
     error = capsys.readouterr().err.strip()
     assert len(error.splitlines()) == 1 and flag[2:] in error and not output.exists()
+
+
+def test_rows_written_after_load_are_kept(tmp_path):
+    model = Word2Bits(common_texts, vector_size=6, min_count=1, bits=32, workers=1)
+    model.save(str(tmp_path / "model"))
+    model = Word2Bits.load(str(tmp_path / "model"))
+    row = model.wv.get_index("graph")
+    model.wv.vectors[row] = 0.5
+    model.train(common_texts, total_examples=model.corpus_count, epochs=1, start_alpha=1e-6, end_alpha=1e-6)
+    np.testing.assert_allclose(model.wv.vectors[row], 0.5, atol=1e-4)
