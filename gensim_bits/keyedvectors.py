@@ -298,8 +298,7 @@ class QuantizedKeyedVectors:
         if restrict_vocab:
             clip_start, clip_end = 0, restrict_vocab
         if indexer is not None and isinstance(topn, int):
-            mean = self._add_mean_query(self._new_terms(), positive, negative, want_mean=True)
-            mean_norm = float(np.linalg.norm(mean))
+            mean, mean_norm = self._add_mean_query(self._new_terms(), positive, negative, want_mean=True)
             return indexer.most_similar((mean / mean_norm if mean_norm else mean).astype(np.float32), topn)
         if isinstance(positive, KEY_TYPES) and not negative:  # one word: no Python work per term
             terms = self._word_terms([self.get_index(positive)])
@@ -397,7 +396,7 @@ class QuantizedKeyedVectors:
         return vector
 
     def _add_mean_query(self, terms, positive, negative, want_mean=False):
-        """Append gensim's most_similar query to ``terms``; with ``want_mean``, return its mean vector."""
+        """Append gensim's most_similar query to ``terms``; with ``want_mean``, return (mean, its norm)."""
         positive, negative = _as_list(positive), _as_list(negative)
         items = [(item, 1.0) for item in positive] + [(item, -1.0) for item in negative]
         keys, weights = [], []
@@ -432,14 +431,14 @@ class QuantizedKeyedVectors:
             # The mean itself is only needed for its norm; it is built from the few query rows.
             coefficients = np.asarray(word_weights) / np.asarray(self.norms[word_rows], dtype=np.float64)
             mean = raw_vector + (self.vectors_for(word_rows).T.astype(np.float64) @ coefficients if word_rows else 0.0)
-            if want_mean:
-                return mean
         # One word: its unit vector has norm exactly 1, so the query scores its cosines.
         mean_norm = 1.0 if mean is None else float(np.linalg.norm(mean))
         # A query that cancels (w - w, or two words with the same codes) leaves rounding noise of
         # ~1e-17, not 0; dividing by it gave cosines up to 2.4. gensim's float32 mean is exactly 0.
         if mean_norm <= CANCELLED * magnitude:
             mean_norm = 0.0
+        if want_mean:
+            return mean, mean_norm
         # gensim's unitvec leaves a zero mean at zero: every similarity is then 0.
         scale = 1.0 / mean_norm if mean_norm else 0.0
         for row, weight in zip(word_rows, word_weights):

@@ -167,3 +167,21 @@ def test_kernel_refuses_inconsistent_term_arrays():
     terms["term_start"] = np.array([0, 5, 2], dtype=np.int64)
     with pytest.raises(ValueError):
         search.run_search(vectors.codes, None, 1.0, 1, 16, terms, 3)
+
+
+def test_indexer_receives_the_unit_mean_and_zero_for_a_cancelled_query():
+    vectors = make(2, 20, words=30, duplicates=False)
+
+    class Recorder:
+        def most_similar(self, vector, topn):
+            self.vector = vector
+            return [("recorded", topn)]
+
+    recorder = Recorder()
+    assert vectors.most_similar(positive=["w1", "w2"], topn=3, indexer=recorder) == [("recorded", 3)]
+    unit = vectors.vectors_for([1, 2]).astype(np.float64)
+    unit /= np.linalg.norm(unit, axis=1, keepdims=True)
+    mean = unit.sum(axis=0)
+    np.testing.assert_allclose(recorder.vector, mean / np.linalg.norm(mean), atol=1e-6)
+    vectors.most_similar(positive=["w1"], negative=["w1"], topn=3, indexer=recorder)
+    assert not np.any(recorder.vector)
