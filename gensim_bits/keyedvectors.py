@@ -60,6 +60,18 @@ def single_term_arrays(count, row_bytes):
     return arrays
 
 
+def _check_search_arguments(topn, **bounds):
+    """gensim's types for ``topn`` (an int or None) and the row bounds (ints >= 0 or None).
+
+    A negative bound used to slice from the end and silently search the wrong rows.
+    """
+    if topn is not None and not isinstance(topn, Integral):
+        raise TypeError(f"topn must be an integer or None, got {topn!r}")
+    for name, value in bounds.items():
+        if value is not None and (isinstance(value, bool) or not isinstance(value, Integral) or value < 0):
+            raise ValueError(f"{name} must be a non-negative integer or None, got {value!r}")
+
+
 def infer_bits(vectors):
     """The smallest packed bit width whose levels contain every value of ``vectors``, or None."""
     for bits in packing.PACKED_BITS:
@@ -275,8 +287,9 @@ class QuantizedKeyedVectors:
             sims = self.cosines([index])[:, 0]
         else:
             vector = np.asarray(word_or_vector, dtype=np.float64)
-            sims = np.clip(self._dots_with_vector(vector, 0, len(self)) / (self.norms * np.linalg.norm(vector)),
-                           -1.0, 1.0)
+            norm = np.linalg.norm(vector)  # a zero vector is similar to nothing, as in most_similar
+            sims = np.zeros(len(self)) if norm == 0 else np.clip(
+                self._dots_with_vector(vector, 0, len(self)) / (self.norms * norm), -1.0, 1.0)
         if other_words:
             sims = sims[[self.get_index(word) for word in other_words]]
         return (1.0 - sims).astype(np.float32)
@@ -292,6 +305,7 @@ class QuantizedKeyedVectors:
         Ties are ordered by row (lower index first). ``workers`` threads split the rows
         (None or 0: every core); for many queries at once see :meth:`search`.
         """
+        _check_search_arguments(topn, clip_start=clip_start, clip_end=clip_end, restrict_vocab=restrict_vocab)
         if isinstance(topn, Integral) and topn < 1:
             return []
         clip_end = clip_end or len(self)
@@ -325,6 +339,7 @@ class QuantizedKeyedVectors:
         is honoured: only the first ``restrict_vocab`` words are searched. Runs in the same
         top-k kernel as :meth:`most_similar`.
         """
+        _check_search_arguments(topn, restrict_vocab=restrict_vocab)
         if isinstance(topn, Integral) and topn < 1:
             return []
         positive, negative = _as_list(positive), _as_list(negative)
@@ -405,8 +420,13 @@ class QuantizedKeyedVectors:
                 keys.append(item)
                 weights.append(default_weight)
             else:
-                keys.append(item[0])
-                weights.append(float(item[1]))
+                try:
+                    key, weight = item
+                    weight = float(weight)
+                except (TypeError, ValueError):
+                    raise TypeError(f"query items must be keys, vectors or (key, weight) pairs, got {item!r}") from None
+                keys.append(key)
+                weights.append(weight)
         if not keys:
             raise ValueError("cannot compute mean with no input")
         word_rows, word_weights = [], []

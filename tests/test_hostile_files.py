@@ -249,3 +249,22 @@ def test_round_trip_through_gensim_keyed_vectors():
     again = QuantizedKeyedVectors.from_keyed_vectors(vectors.to_keyed_vectors())
     np.testing.assert_array_equal(again.codes, vectors.codes)
     assert isinstance(vectors.to_keyed_vectors(), KeyedVectors)
+
+
+def test_query_arguments_are_checked():
+    vectors = make_packed(words=6)
+    with pytest.raises(TypeError, match="topn"):
+        vectors.most_similar("w0", topn=2.5)
+    with pytest.raises(TypeError, match="topn"):
+        vectors.most_similar_cosmul("w0", topn="3")
+    for bound in ("restrict_vocab", "clip_start", "clip_end"):  # -2 used to search rows [0, -2)
+        with pytest.raises(ValueError, match=bound):
+            vectors.most_similar("w0", **{bound: -2})
+    with pytest.raises(ValueError, match="restrict_vocab"):
+        vectors.most_similar_cosmul("w0", restrict_vocab=-1)
+    with pytest.raises(TypeError, match="pairs"):
+        vectors.most_similar(positive=[["w0"]])
+    with pytest.raises(TypeError, match="pairs"):
+        vectors.most_similar(positive=[None])
+    assert vectors.most_similar("w0", topn=None).shape == (6,)
+    np.testing.assert_array_equal(vectors.distances(np.zeros(13)), np.ones(6, dtype=np.float32))
