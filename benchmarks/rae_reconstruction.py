@@ -1,17 +1,20 @@
-"""Recursive autoencoder vs stacked LSTM autoencoder: reconstruction and sentiment.
+"""Recursive autoencoder vs stacked LSTM autoencoder: reconstruction, sentiment, speed.
 
 CPU-scale reproduction of Prato et al. 2019 ("Towards Lossless Encoding of
-Sentences"), Table 1 / thesis Table 4.1 (dev MSE against d_emb) and Figure 2 / thesis
-Figure 4.2 (words recovered against sentence length), on short sentences of the
-shared English corpus (en25m) with GloVe 6B 50d instead of BookCorpus with GloVe
-300d. Then a linear classifier on the frozen sentence embeddings predicts
-rt_polarity sentiment.
+Sentences"; Prato's M.Sc. thesis, chapter 4): dev MSE against d_emb (Table 4.1),
+words recovered against sentence length (Figure 4.2), sentiment from the root and the
+span embeddings (section 4.3), on corpus sentences of 2-30 words (en25m) with GloVe
+6B 50d instead of BookCorpus with GloVe 300d. d_emb keeps the paper's ratios to the
+word size (300, 512, 1024, 2048 over 300: 1x, 1.7x, 3.4x, 6.8x -> 50, 85, 170, 340).
 
-    nice -n 10 python benchmarks/rae_reconstruction.py            # ~30 min on 2 busy cores
-    nice -n 10 python benchmarks/rae_reconstruction.py --sizes 32 --epochs 1 --train-sentences 500  # smoke run
+    nice -n 10 python benchmarks/rae_reconstruction.py --sizes 50 85 --output a.json
+    nice -n 10 python benchmarks/rae_reconstruction.py --combine a.json b.json   # one JSON + plot
+    python benchmarks/rae_reconstruction.py --sizes 32 --train-sentences 2000 --dev-sentences 200 --sentiment-limit 500  # smoke run
 
-Writes benchmarks/results/rae_reconstruction.json (numbers and command line) and
-benchmarks/results/rae_reconstruction.png.
+Training data is sampled from the whole corpus in one streamed pass
+(`keras_compress.sentence_batches.sample_sentences`) and batched by length
+(`SentenceBatches`). Writes benchmarks/results/rae_reconstruction.json (numbers and
+command line) and benchmarks/results/rae_reconstruction.png.
 """
 
 import argparse
@@ -26,75 +29,180 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import numpy as np  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)  # this checkout's keras_compress, not another installed one
+DATA = os.path.join(ROOT, "..", "shared", "data")
 # GloVe 6B splits clitics off ("does n't", "it 's"), so the tokenizer does too.
 TOKEN = re.compile(r"\w+(?=n't)|n't|'\w+|\w+|[^\w\s]")
+PAPER = {
+    "rae_dev_mse": {"300": 0.0208, "512": 0.0124, "1024": 0.0075, "2048": 0.0019},
+    "lstm_dev_mse": {"300": 0.0274, "512": 0.0231, "1024": 0.0191},
+}
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data-dir", default=os.path.join(ROOT, "..", "shared", "data", "classify", "rt_polarity"))
-    parser.add_argument("--corpus", default=os.path.join(ROOT, "..", "shared", "data", "corpus", "en25m.txt.gz"))
-    parser.add_argument(
-        "--vectors", default=os.path.join(ROOT, "..", "shared", "data", "vectors", "glove6b50d_100k.txt.gz")
-    )
-    parser.add_argument("--vocab-limit", type=int, default=100000, help="GloVe words loaded (most frequent first)")
-    parser.add_argument("--sizes", type=int, nargs="+", default=[50, 100, 200], help="embedding sizes d_emb")
-    parser.add_argument("--max-length", type=int, default=10, help="longest sentence kept")
-    parser.add_argument("--min-length", type=int, default=2, help="shortest corpus sentence kept")
-    parser.add_argument("--epochs", type=int, default=10)
-    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--data-dir", default=os.path.join(DATA, "classify", "rt_polarity"))
+    parser.add_argument("--corpus", default=os.path.join(DATA, "corpus", "en25m.txt.gz"))
+    parser.add_argument("--vectors", default=os.path.join(DATA, "vectors", "glove6b50d_100k.txt.gz"))
+    parser.add_argument("--sizes", type=int, nargs="+", default=[50, 85, 170, 340], help="embedding sizes d_emb")
+    parser.add_argument("--models", nargs="+", default=["rae", "lstm"], choices=["rae", "lstm"])
+    parser.add_argument("--min-length", type=int, default=2)
+    parser.add_argument("--max-length", type=int, default=30, help="longest sentence, trained and evaluated")
+    parser.add_argument("--train-sentences", type=int, default=200000, help="sentences sampled for training")
+    parser.add_argument("--dev-sentences", type=int, default=3000, help="held-out sentences (dev MSE, accuracy)")
+    parser.add_argument("--steps", type=int, default=3000, help="training batches per model")
+    parser.add_argument("--minutes", type=float, default=None, help="also stop a model's training after this long")
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--bucket-width", type=int, default=5)
     parser.add_argument("--learning-rate", type=float, default=1e-3)
-    parser.add_argument("--train-sentences", type=int, default=6000, help="autoencoder training sentences")
-    parser.add_argument("--dev-sentences", type=int, default=1000, help="held-out sentences for dev MSE and accuracy")
-    parser.add_argument("--metric", choices=["cosine", "euclidean"], default="cosine", help="nearest-word distance")
-    parser.add_argument(
-        "--jit", action="store_true", help="compile the training step with XLA (2.5x faster steps, minutes to compile)"
-    )
+    parser.add_argument("--metric", choices=["euclidean", "cosine"], default="euclidean", help="nearest-word distance")
+    parser.add_argument("--sentiment-limit", type=int, default=None, help="rt_polarity sentences a split (all)")
+    parser.add_argument("--log-every", type=int, default=100, help="batches between progress lines")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--save-dir", help="save each trained model here; a model already saved there is loaded, not trained")
+    parser.add_argument("--combine", nargs="+", help="merge these result JSONs into --output and --plot, then exit")
     parser.add_argument("--output", default=os.path.join(ROOT, "benchmarks", "results", "rae_reconstruction.json"))
     parser.add_argument("--plot", default=os.path.join(ROOT, "benchmarks", "results", "rae_reconstruction.png"))
     return parser.parse_args(argv)
 
 
-def read_split(data_dir, split):
+def command_line():
+    return "python " + " ".join([os.path.relpath(sys.argv[0], ROOT)] + sys.argv[1:])
+
+
+def read_split(data_dir, split, limit):
     from keras_compress.datasets import read_tsv
 
     labels, texts = read_tsv(os.path.join(data_dir, f"{split}.tsv"))
+    labels, texts = labels[:limit], texts[:limit]
     return np.array(labels, dtype="float32"), [TOKEN.findall(text.lower()) for text in texts]
 
 
-def read_corpus(path, vocabulary, min_length, max_length, count, seed):
-    """`count` random corpus lines of min_length..max_length words, every word in the vocabulary."""
-    import gzip
+class Progress:
+    """Keras callback: a line every `every` batches (loss, sentences/s), and the loss curve."""
 
-    with gzip.open(path, "rt", encoding="utf-8") as handle:
-        kept = {tuple(tokens) for tokens in (line.split() for line in handle)
-                if min_length <= len(tokens) <= max_length and all(word in vocabulary for word in tokens)}
-    kept = sorted(kept)  # de-duplicated, so train and dev never share a sentence
-    order = np.random.default_rng(seed).permutation(len(kept))[:count]
-    return [list(kept[index]) for index in order]
+    def __new__(cls, *args, **kwargs):
+        import keras
+
+        class _Progress(keras.callbacks.Callback):
+            def __init__(self, name, every, batch_size):
+                super().__init__()
+                self.name, self.every, self.batch_size = name, every, batch_size
+                self.curve, self.losses, self.seen = [], [], 0
+
+            def on_train_begin(self, logs=None):
+                self.started = self.tick = time.time()
+
+            def stop_after(self, minutes):
+                self.minutes = minutes
+                return self
+
+            def on_epoch_begin(self, epoch, logs=None):
+                self.running = 0.0
+
+            def on_train_batch_end(self, batch, logs=None):
+                # Keras logs the running mean over the epoch; recover this batch's loss.
+                mean = float(logs["loss"])
+                self.losses.append((batch + 1) * mean - batch * self.running)
+                self.running = mean
+                self.seen += 1
+                if self.seen % self.every == 0:
+                    now = time.time()
+                    recent = float(np.mean(self.losses[-self.every :]))
+                    self.curve.append({"batch": self.seen, "loss": recent, "seconds": now - self.started})
+                    rate = self.every * self.batch_size / (now - self.tick)
+                    print(f"  {self.name} batch {self.seen}: loss {recent:.4f}, {rate:.0f} sentences/s", flush=True)
+                    self.tick = now
+                if self.seen == 1:
+                    # The clock starts after the first batch: tracing the graph is not training.
+                    self.first_batch_seconds = time.time() - self.started
+                    self.deadline = None if self.minutes is None else time.time() + 60 * self.minutes
+                    print(f"  {self.name}: first batch (graph tracing) took {self.first_batch_seconds:.0f} s", flush=True)
+                if self.deadline is not None and time.time() > self.deadline:
+                    self.model.stop_training = True
+
+        return _Progress(*args, **kwargs)
 
 
-def pad(sentences, keyed_vectors, width):
-    vectors = np.zeros((len(sentences), width, keyed_vectors.vector_size), dtype="float32")
-    for row, tokens in enumerate(sentences):
-        vectors[row, : len(tokens)] = keyed_vectors[tokens]
-    return vectors, np.array([len(tokens) for tokens in sentences], dtype="int32")
+def evaluate_reconstruction(model, sentences, keyed_vectors, batch_size, bucket_width, metric):
+    """Dev MSE over real positions and words recovered (nearest over the whole vocabulary)."""
+    from keras import ops
+
+    from keras_compress.rae import reconstruction_accuracy
+    from keras_compress.sentence_batches import SentenceBatches
+
+    batches = SentenceBatches(sentences, keyed_vectors, batch_size=batch_size, bucket_width=bucket_width, shuffle=False)
+    squared, count, per_length = 0.0, 0, {}
+    words_right = sentences_right = 0
+    seen = set()
+    for index in range(len(batches)):
+        width, rows = batches.plan[index]
+        (vectors, lengths), _ = batches[index]
+        fresh = [position for position, row in enumerate(rows) if row not in seen]  # topped-up rows repeat
+        seen.update(rows.tolist())
+        if not fresh:
+            continue
+        decoded = ops.convert_to_numpy(model.predict_on_batch((vectors, lengths)))[fresh]
+        vectors, lengths = vectors[fresh], lengths[fresh]
+        mask = np.arange(width)[None, :] < lengths[:, None]
+        squared += float(np.square(decoded - vectors)[mask].sum())
+        count += int(mask.sum()) * vectors.shape[-1]
+        report = reconstruction_accuracy(decoded, [sentences[rows[p]] for p in fresh], keyed_vectors, metric=metric)
+        for length, entry in report["by_length"].items():
+            counts = per_length.setdefault(length, [0, 0, 0])
+            counts[0] += entry["word_accuracy"] * length * entry["sentences"]
+            counts[1] += entry["sentence_accuracy"] * entry["sentences"]
+            counts[2] += entry["sentences"]
+    words = sum(length * counts[2] for length, counts in per_length.items())
+    by_length = {
+        str(length): {
+            "word_accuracy": counts[0] / (length * counts[2]),
+            "sentence_accuracy": counts[1] / counts[2],
+            "sentences": counts[2],
+        }
+        for length, counts in sorted(per_length.items())
+    }
+    up_to_10 = [(length, counts) for length, counts in per_length.items() if length <= 10]
+    return {
+        "dev_mse": squared / count,
+        "word_accuracy": sum(counts[0] for counts in per_length.values()) / words,
+        "word_accuracy_up_to_10": sum(c[0] for _, c in up_to_10) / max(sum(n * c[2] for n, c in up_to_10), 1),
+        "sentence_accuracy": sum(counts[1] for counts in per_length.values()) / len(sentences),
+        "by_length": by_length,
+    }
 
 
-def encode_in_batches(model, vectors, lengths, batch_size=512):
-    """`model.encode` through `predict`, so the recursion runs as one compiled graph."""
+def sentence_features(model, vectors, lengths, batch_size=128):
+    """Root embedding, and (RAE) the mean and max over every span embedding of each sentence."""
     import keras
+    from keras import ops
 
-    class Encoder(keras.Model):
+    class Features(keras.Model):
         def __init__(self, autoencoder):
             super().__init__()
             self.autoencoder = autoencoder
 
         def call(self, inputs):
-            return self.autoencoder._encode(*self.autoencoder._split_inputs(inputs))
+            vectors, lengths = self.autoencoder._split_inputs(inputs)
+            root = self.autoencoder._encode(vectors, lengths)
+            if not hasattr(self.autoencoder, "_encoder_levels"):
+                return {"root": root}
+            levels = self.autoencoder._encoder_levels(vectors)
+            width = vectors.shape[1]
+            total, largest = 0.0, None
+            for span, level in enumerate(levels):
+                # Position i of level `span` embeds words i..i+span: valid when i + span < length.
+                valid = ops.cast(
+                    ops.expand_dims(ops.arange(width - span), 0) + span < ops.expand_dims(lengths, 1), level.dtype
+                )
+                valid = ops.expand_dims(valid, -1)
+                total = total + ops.sum(level * valid, axis=1)
+                masked = ops.max(level * valid - 1e9 * (1.0 - valid), axis=1)
+                largest = masked if largest is None else ops.maximum(largest, masked)
+            spans = ops.cast(lengths * (lengths + 1) // 2, root.dtype)
+            return {"root": root, "span_mean": total / ops.expand_dims(spans, -1), "span_max": largest}
 
-    return Encoder(model).predict((vectors, lengths), batch_size=batch_size, verbose=0)
+    return Features(model).predict((vectors, lengths), batch_size=batch_size, verbose=0)
 
 
 def linear_probe(features, labels, seed):
@@ -118,6 +226,27 @@ def linear_probe(features, labels, seed):
     return {split: float(classifier.evaluate(scaled[split], labels[split], verbose=0)[1]) for split in ("dev", "test")}
 
 
+def throughput(models, sentences, keyed_vectors, batch_size, bucket_width, repeats=2):
+    """Encode + decode sentences/s of each model on the same bucketed batches, side by side."""
+    from keras_compress.sentence_batches import SentenceBatches
+
+    batches = SentenceBatches(sentences, keyed_vectors, batch_size=batch_size, bucket_width=bucket_width, shuffle=False)
+    inputs = [batches[index][0] for index in range(len(batches))]
+    rates = {}
+    for name, model in models.items():
+        for vectors, lengths in inputs:  # trace every width before timing
+            model.predict_on_batch((vectors, lengths))
+        best = None
+        for _ in range(repeats):
+            tick = time.time()
+            for vectors, lengths in inputs:
+                model.predict_on_batch((vectors, lengths))
+            elapsed = time.time() - tick
+            best = elapsed if best is None else min(best, elapsed)
+        rates[name] = len(inputs) * batch_size / best
+    return rates
+
+
 def plot(results, path):
     import matplotlib
 
@@ -128,7 +257,10 @@ def plot(results, path):
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for index, size in enumerate(results["sizes"]):
         for model, style in (("rae", "-"), ("lstm", "--")):
-            by_length = results["models"][f"{model}_{size}"]["accuracy"]["by_length"]
+            entry = results["models"].get(f"{model}_{size}")
+            if entry is None:
+                continue
+            by_length = entry["accuracy"]["by_length"]
             lengths = sorted(int(length) for length in by_length)
             left.plot(
                 lengths,
@@ -136,31 +268,71 @@ def plot(results, path):
                 style,
                 color=colors[index % len(colors)],
                 marker="o" if model == "rae" else "x",
+                markersize=3,
                 label=f"{model.upper()} d_emb={size}",
             )
     left.set_xlabel("sentence length (words)")
-    left.set_ylabel("dev words recovered (nearest GloVe word)")
+    left.set_ylabel(f"dev words recovered (nearest GloVe word, {results['settings']['metric']})")
     left.set_ylim(0, 1.02)
+    left.set_xlim(1, results["settings"]["max_length"] + 1)
     left.legend(fontsize=8)
-    left.set_title("Reconstruction accuracy by length (cf. Prato et al. Fig. 2)")
+    left.set_title("Reconstruction accuracy by length (cf. thesis Fig. 4.2)")
     for model, marker in (("rae", "o"), ("lstm", "x")):
-        right.plot(
-            results["sizes"],
-            [results["models"][f"{model}_{size}"]["dev_mse"] for size in results["sizes"]],
-            marker=marker,
-            label=model.upper(),
-        )
+        sizes = [size for size in results["sizes"] if f"{model}_{size}" in results["models"]]
+        right.plot(sizes, [results["models"][f"{model}_{size}"]["dev_mse"] for size in sizes], marker=marker, label=model.upper())
     right.set_xscale("log", base=2)
     right.set_xlabel("d_emb")
     right.set_ylabel("dev MSE")
-    right.set_title("Dev MSE (cf. Prato et al. Table 1)")
+    right.set_title("Dev MSE (cf. thesis Table 4.1)")
     right.legend()
     figure.tight_layout()
     figure.savefig(path, dpi=120)
 
 
+def print_table(results):
+    print("\n| model | d_emb | params | dev MSE | MSE/var | words | words (<=10) | sentences | root sent. | span-mean sent. | span-max sent. | enc+dec sent/s |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for size in results["sizes"]:
+        for name in ("rae", "lstm"):
+            entry = results["models"].get(f"{name}_{size}")
+            if entry is None:
+                continue
+            sentiment = entry["sentiment"]
+            spans = [f"{sentiment[key]['test']:.3f}" if key in sentiment else "-" for key in ("span_mean", "span_max")]
+            print(
+                f"| {name.upper()} | {size} | {entry['parameters']} | {entry['dev_mse']:.4f} | "
+                f"{entry['dev_mse_over_word_variance']:.3f} | {entry['accuracy']['word_accuracy']:.3f} | "
+                f"{entry['accuracy']['word_accuracy_up_to_10']:.3f} | {entry['accuracy']['sentence_accuracy']:.3f} | "
+                f"{sentiment['root']['test']:.3f} | {spans[0]} | {spans[1]} | {entry.get('sentences_per_second', float('nan')):.0f} |"
+            )
+    extra = results.get("sentiment_baselines", {})
+    for key, value in extra.items():
+        print(f"| {key} | | | | | | | | {value:.3f} | | | |")
+
+
+def combine(paths, output, plot_path):
+    merged = None
+    for path in paths:
+        with open(path, encoding="utf-8") as handle:
+            part = json.load(handle)
+        if merged is None:
+            merged = {**part, "commands": [], "sizes": []}
+        merged["commands"].append(part["command"])
+        merged["sizes"] = sorted(set(merged["sizes"]) | set(part["sizes"]))
+        merged["models"].update(part["models"])
+    merged["command"] = command_line()
+    with open(output, "w", encoding="utf-8") as handle:
+        json.dump(merged, handle, indent=2)
+    plot(merged, plot_path)
+    print_table(merged)
+    print(f"\nwrote {output} and {plot_path}")
+    return 0
+
+
 def main(argv=None):
     args = parse_args(argv)
+    if args.combine:
+        return combine(args.combine, args.output, args.plot)
     for path in (args.vectors, args.corpus, os.path.join(args.data_dir, "train.tsv")):
         if not os.path.exists(path):
             print(f"skipping: {path} not found (see ../shared/data/README.md)")
@@ -170,63 +342,72 @@ def main(argv=None):
     from gensim.models import KeyedVectors
 
     from keras_compress.lstm_autoencoder import LSTMAutoencoder, matched_lstm_units
-    from keras_compress.rae import RecursiveAutoencoder, reconstruction_accuracy
+    from keras_compress.rae import RecursiveAutoencoder
+    from keras_compress.sentence_batches import SentenceBatches, sample_sentences
 
     started = time.time()
-    keyed_vectors = KeyedVectors.load_word2vec_format(args.vectors, limit=args.vocab_limit)
+    keyed_vectors = KeyedVectors.load_word2vec_format(args.vectors)
     vocabulary = keyed_vectors.key_to_index
-    labels, tokens = {}, {}
-    for split in ("train", "dev", "test"):
-        labels[split], tokens[split] = read_split(args.data_dir, split)
 
-    # Reconstruction: corpus sentences whose every word has a vector, as in the paper.
-    corpus = read_corpus(
-        args.corpus, vocabulary, args.min_length, args.max_length, args.train_sentences + args.dev_sentences, args.seed
+    # One streamed pass over the corpus, every word known; duplicates dropped so
+    # train and dev never share a sentence.
+    drawn = sample_sentences(
+        args.corpus, 2 * (args.train_sentences + args.dev_sentences), vocabulary,
+        min_length=args.min_length, max_length=args.max_length, seed=args.seed,
     )
-    reconstruction = {"train": corpus[: args.train_sentences], "dev": corpus[args.train_sentences :]}
-    padded = {split: pad(sentences, keyed_vectors, args.max_length) for split, sentences in reconstruction.items()}
-    word_variance = float(np.concatenate([keyed_vectors[s] for s in reconstruction["train"]]).var(axis=0).mean())
-    # Sentiment: every sentence, unknown words dropped, cut at max_length words.
-    sentiment_tokens = {
-        split: [[w for w in s if w in vocabulary][: args.max_length] or ["."] for s in tokens[split]]
-        for split in ("train", "dev", "test")
-    }
-    sentiment_inputs = {split: pad(s, keyed_vectors, args.max_length) for split, s in sentiment_tokens.items()}
+    unique = list({" ".join(tokens): tokens for tokens in drawn}.values())
+    order = np.random.default_rng(args.seed).permutation(len(unique))
+    dev = [unique[i] for i in order[: args.dev_sentences]]
+    train = [unique[i] for i in order[args.dev_sentences : args.dev_sentences + args.train_sentences]]
+    word_variance = float(np.concatenate([keyed_vectors[s] for s in dev]).var(axis=0).mean())
     print(
-        f"GloVe {len(vocabulary)} words x {keyed_vectors.vector_size}; autoencoder train/dev sentences "
-        f"{len(reconstruction['train'])}/{len(reconstruction['dev'])} (all words known, <= {args.max_length} words); "
-        f"per-dimension variance of their word vectors {word_variance:.4f}",
+        f"GloVe {len(vocabulary)} x {keyed_vectors.vector_size}; {len(train)} train / {len(dev)} dev sentences of "
+        f"{args.min_length}-{args.max_length} words ({time.time() - started:.0f} s); dev word-vector variance "
+        f"{word_variance:.4f}",
         flush=True,
     )
 
+    labels, sentiment_inputs = {}, {}
+    sentiment_width = args.max_length
+    for split in ("train", "dev", "test"):
+        labels[split], tokens = read_split(args.data_dir, split, args.sentiment_limit)
+        kept = [[w for w in s if w in vocabulary][:sentiment_width] or ["."] for s in tokens]
+        vectors = np.zeros((len(kept), sentiment_width, keyed_vectors.vector_size), dtype="float32")
+        for row, sentence in enumerate(kept):
+            vectors[row, : len(sentence)] = keyed_vectors[sentence]
+        sentiment_inputs[split] = (vectors, np.array([len(s) for s in kept], dtype="int32"))
+    mean_glove = {
+        split: vectors.sum(axis=1) / lengths[:, None] for split, (vectors, lengths) in sentiment_inputs.items()
+    }
+
     results = {
-        "command": "python " + " ".join([os.path.relpath(sys.argv[0], ROOT)] + sys.argv[1:]),
-        "settings": {key: value for key, value in vars(args).items() if key not in ("output", "plot")},
+        "command": command_line(),
+        "settings": {key: value for key, value in vars(args).items() if key not in ("output", "plot", "combine")},
+        "backend": keras.backend.backend(),
         "data": {
             "vocabulary": len(vocabulary),
             "word_dim": keyed_vectors.vector_size,
-            "autoencoder_train_sentences": len(reconstruction["train"]),
-            "autoencoder_dev_sentences": len(reconstruction["dev"]),
-            "word_vector_variance": word_variance,
-            "sentiment_sentences": {split: len(s) for split, s in sentiment_tokens.items()},
+            "train_sentences": len(train),
+            "dev_sentences": len(dev),
+            "train_sentences_seen_per_model": args.steps * args.batch_size,
+            "dev_word_vector_variance": word_variance,
+            "sentiment_sentences": {split: len(v[1]) for split, v in sentiment_inputs.items()},
         },
         "sizes": args.sizes,
         "models": {},
-        "paper": {
-            "rae_dev_mse": {"300": 0.0208, "512": 0.0124, "1024": 0.0075, "2048": 0.0019},
-            "lstm_dev_mse": {"300": 0.0274, "512": 0.0231, "1024": 0.0191},
-        },
+        "paper": PAPER,
+        "sentiment_baselines": {"mean GloVe + logistic regression": linear_probe(mean_glove, labels, args.seed)["test"]},
     }
+    dan = os.path.join(ROOT, "benchmarks", "results", "embedding_compression.json")
+    if os.path.exists(dan):
+        with open(dan, encoding="utf-8") as handle:
+            runs = json.load(handle)["experiments"].get("rt_polarity_dan", {})
+        for row in runs.get("rows", []):
+            if row.get("method") == "uncompressed":
+                results["sentiment_baselines"]["DAN, end to end (embedding_compression.json)"] = row["test_accuracy_keras"]
 
-    mean_glove = {
-        split: np.stack([keyed_vectors[s].mean(axis=0) for s in sentiment_tokens[split]])
-        for split in ("train", "dev", "test")
-    }
-    results["sentiment_mean_glove"] = linear_probe(mean_glove, labels, args.seed)
-    print(f"sentiment, mean of GloVe vectors + logistic regression: {results['sentiment_mean_glove']}", flush=True)
-
-    train_x, train_lengths = padded["train"]
-    dev_x, dev_lengths = padded["dev"]
+    training = SentenceBatches(train, keyed_vectors, batch_size=args.batch_size, bucket_width=args.bucket_width, seed=args.seed)
+    epochs = max(1, -(-args.steps // len(training)))
     for size in args.sizes:
         keras.utils.set_random_seed(args.seed)
         rae = RecursiveAutoencoder(keyed_vectors.vector_size, size, max_length=args.max_length)
@@ -234,69 +415,64 @@ def main(argv=None):
         units = matched_lstm_units(keyed_vectors.vector_size, size, rae.count_params())
         lstm = LSTMAutoencoder(keyed_vectors.vector_size, size, units=units, max_length=args.max_length)
         lstm.build()
+        trained = {}
         for name, model in (("rae", rae), ("lstm", lstm)):
+            if name not in args.models:
+                continue
             print(f"\n== {name.upper()} d_emb={size}: {model.count_params()} parameters", flush=True)
-            model.compile(optimizer=keras.optimizers.Adam(args.learning_rate), jit_compile=args.jit)
+            model.compile(optimizer=keras.optimizers.Adam(args.learning_rate))
+            progress = Progress(f"{name} {size}", args.log_every, args.batch_size).stop_after(args.minutes)
+            saved = os.path.join(args.save_dir, f"{name}_{size}.keras") if args.save_dir else None
             tick = time.time()
-            history = model.fit(
-                (train_x, train_lengths),
-                train_x,
-                epochs=args.epochs,
-                batch_size=args.batch_size,
-                shuffle=True,
-                verbose=2,
-            )
+            if saved and os.path.exists(saved):
+                model = keras.saving.load_model(saved)
+                print(f"loaded {saved} instead of training", flush=True)
+            else:
+                model.fit(
+                    training, epochs=epochs, steps_per_epoch=min(args.steps, len(training)), verbose=0, callbacks=[progress]
+                )
+                if saved:
+                    os.makedirs(args.save_dir, exist_ok=True)
+                    model.save(saved)
             train_seconds = time.time() - tick
-            # XLA would pay off over thousands of training steps, not one pass of evaluation.
-            model.jit_compile = False
-            dev_mse = float(model.evaluate((dev_x, dev_lengths), dev_x, batch_size=256, verbose=0))
-            decoded = model.predict((dev_x, dev_lengths), batch_size=256, verbose=0)
-            accuracy = reconstruction_accuracy(decoded, reconstruction["dev"], keyed_vectors, metric=args.metric)
-            features = {split: encode_in_batches(model, *sentiment_inputs[split]) for split in ("train", "dev", "test")}
-            sentiment = linear_probe(features, labels, args.seed)
+            accuracy = evaluate_reconstruction(model, dev, keyed_vectors, 256, args.bucket_width, args.metric)
+            sentiment = {}
+            features = {split: sentence_features(model, *sentiment_inputs[split]) for split in ("train", "dev", "test")}
+            for kind in features["train"]:
+                sentiment[kind] = linear_probe({s: features[s][kind] for s in features}, labels, args.seed)
             results["models"][f"{name}_{size}"] = {
                 "parameters": int(model.count_params()),
                 "lstm_units": units if name == "lstm" else None,
-                "dev_mse": dev_mse,
-                "dev_mse_over_word_variance": dev_mse / word_variance,
-                "train_mse_last_epoch": float(history.history["loss"][-1]),
+                "dev_mse": accuracy.pop("dev_mse"),
                 "train_seconds": train_seconds,
-                "accuracy": {
-                    **accuracy,
-                    "by_length": {str(length): value for length, value in accuracy["by_length"].items()},
-                },
+                "train_batches": progress.seen,
+                "first_batch_seconds": getattr(progress, "first_batch_seconds", None),
+                "loss_curve": progress.curve,
+                "accuracy": accuracy,
                 "sentiment": sentiment,
             }
+            entry = results["models"][f"{name}_{size}"]
+            entry["dev_mse_over_word_variance"] = entry["dev_mse"] / word_variance
+            trained[name] = model
             print(
-                f"{name.upper()} d_emb={size}: dev MSE {dev_mse:.4f}, words recovered "
-                f"{accuracy['word_accuracy']:.3f}, sentences recovered {accuracy['sentence_accuracy']:.3f}, "
-                f"sentiment test accuracy {sentiment['test']:.3f}, trained in {train_seconds:.0f} s",
+                f"{name.upper()} d_emb={size}: dev MSE {entry['dev_mse']:.4f}, words recovered "
+                f"{accuracy['word_accuracy']:.3f} (<=10 words: {accuracy['word_accuracy_up_to_10']:.3f}), sentences "
+                f"{accuracy['sentence_accuracy']:.3f}, sentiment test "
+                + ", ".join(f"{kind} {value['test']:.3f}" for kind, value in sentiment.items())
+                + f"; trained in {train_seconds:.0f} s",
                 flush=True,
             )
-        rae_entry, lstm_entry = results["models"][f"rae_{size}"], results["models"][f"lstm_{size}"]
-        rae_entry["train_time_over_lstm"] = rae_entry["train_seconds"] / lstm_entry["train_seconds"]
+        rates = throughput(trained, dev[:1024], keyed_vectors, 128, args.bucket_width)
+        for name, rate in rates.items():
+            results["models"][f"{name}_{size}"]["sentences_per_second"] = rate
+        if len(rates) == 2:
+            results["models"][f"rae_{size}"]["speed_over_lstm"] = rates["rae"] / rates["lstm"]
+        print(f"encode+decode sentences/s, same dev batches: {rates}", flush=True)
+        with open(args.output, "w", encoding="utf-8") as handle:  # keep what is done so far
+            json.dump(results, handle, indent=2)
 
     results["total_seconds"] = time.time() - started
-    print("\n| model | d_emb | params | dev MSE | MSE/var | words recovered | sentences recovered | sentiment test |")
-    print("|---|---|---|---|---|---|---|---|")
-    for size in args.sizes:
-        for name in ("rae", "lstm"):
-            entry = results["models"][f"{name}_{size}"]
-            print(
-                f"| {name.upper()} | {size} | {entry['parameters']} | {entry['dev_mse']:.4f} | "
-                f"{entry['dev_mse_over_word_variance']:.3f} | {entry['accuracy']['word_accuracy']:.3f} | "
-                f"{entry['accuracy']['sentence_accuracy']:.3f} | {entry['sentiment']['test']:.3f} |"
-            )
-    print(f"| mean GloVe | - | - | - | - | - | - | {results['sentiment_mean_glove']['test']:.3f} |")
-    print("\nwords recovered by sentence length (dev):")
-    lengths = sorted({int(k) for entry in results["models"].values() for k in entry["accuracy"]["by_length"]})
-    print("model      " + " ".join(f"{length:>5d}" for length in lengths))
-    for key, entry in results["models"].items():
-        by_length = entry["accuracy"]["by_length"]
-        print(
-            f"{key:<10} "
-            + " ".join(f"{by_length[str(length)]['word_accuracy']:5.2f}" if str(length) in by_length else "    -" for length in lengths)
-        )
+    print_table(results)
     os.makedirs(os.path.dirname(args.output), exist_ok=True)
     with open(args.output, "w", encoding="utf-8") as handle:
         json.dump(results, handle, indent=2)

@@ -1,17 +1,17 @@
 """Compress sentences into one vector each with the recursive autoencoder, then read them back.
 
-    python examples/sentence_autoencoder.py [--vectors PATH] [--sentences PATH] [--epochs N]
+    python examples/sentence_autoencoder.py [--vectors PATH] [--sentences PATH] [--count N] [--epochs N]
 
-Trains `keras_compress.rae.RecursiveAutoencoder` on short sentences of a tokenized
-corpus (one sentence a line, gzip) with GloVe 50d vectors (a few minutes on a laptop
-CPU), prints a few decoded sentences, a sub-span embedding, and reloads the model
-from a `.keras` file. A few minutes of training only starts to recover words; the
-paper trains for days (see docs/rae.md for what more training buys).
-Exits cleanly when the data is missing.
+Samples short sentences from a tokenized corpus (one sentence a line, gzip) in one
+streamed pass (memory holds the sample, not the corpus), trains
+`keras_compress.rae.RecursiveAutoencoder` on them with GloVe 50d vectors in
+length-bucketed batches, prints a few decoded held-out sentences, a sub-span
+embedding, and reloads the model from a `.keras` file. The defaults take a few
+minutes on a laptop CPU and start to recover words; docs/rae.md shows what longer
+training buys. Exits cleanly when the data is missing.
 """
 
 import argparse
-import gzip
 import os
 import sys
 import tempfile
@@ -21,17 +21,17 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 DATA = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "data"))
 
 
-def main():
+def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
     parser.add_argument("--vectors", default=os.path.join(DATA, "vectors", "glove6b50d_100k.txt.gz"),
                         help="word vectors in word2vec text format (.gz works)")
     parser.add_argument("--sentences", default=os.path.join(DATA, "corpus", "en25m.txt.gz"),
                         help="tokenized corpus, one sentence a line (.gz)")
-    parser.add_argument("--max-length", type=int, default=8, help="longest sentence kept, in words")
+    parser.add_argument("--max-length", type=int, default=10, help="longest sentence kept, in words")
     parser.add_argument("--count", type=int, default=5000, help="training sentences")
     parser.add_argument("--embedding-dim", type=int, default=128, help="size of the sentence vector")
-    parser.add_argument("--epochs", type=int, default=10, help="training epochs")
-    args = parser.parse_args()
+    parser.add_argument("--epochs", type=int, default=5, help="training epochs")
+    args = parser.parse_args(argv)
     for path in (args.vectors, args.sentences):
         if not os.path.exists(path):
             print(f"skipping: {path} not found")
@@ -43,32 +43,25 @@ def main():
     from keras import ops
 
     from keras_compress.rae import RecursiveAutoencoder, nearest_words, reconstruction_accuracy
+    from keras_compress.sentence_batches import SentenceBatches, sample_sentences
 
-    print(f"loading {args.vectors} and reading short sentences from {args.sentences} (a minute or so)...", flush=True)
+    print(f"loading {args.vectors} and sampling sentences from {args.sentences} (a minute or so)...", flush=True)
     glove = KeyedVectors.load_word2vec_format(args.vectors, limit=50000)
-    with gzip.open(args.sentences, "rt", encoding="utf-8") as handle:
-        sentences = [line.split() for line in handle]
-    sentences = [s for s in sentences if 3 <= len(s) <= args.max_length and all(w in glove.key_to_index for w in s)]
-    chosen = np.random.default_rng(0).permutation(len(sentences))[: args.count + 100]
-    train, held_out = [sentences[i] for i in chosen[:-100]], [sentences[i] for i in chosen[-100:]]
+    # Reservoir sampling over the whole file: one pass, `count + 100` sentences in memory.
+    sample = sample_sentences(args.sentences, args.count + 100, glove.key_to_index, 3, args.max_length, seed=0)
+    train, held_out = sample[:-100], sample[-100:]
     print(f"{len(train)} training sentences, {len(held_out)} held out")
-
-    def pad(batch):
-        vectors = np.zeros((len(batch), args.max_length, glove.vector_size), dtype="float32")
-        for row, tokens in enumerate(batch):
-            vectors[row, : len(tokens)] = glove[tokens]
-        return vectors, np.array([len(tokens) for tokens in batch])
 
     keras.utils.set_random_seed(0)
     model = RecursiveAutoencoder(word_dim=glove.vector_size, embedding_dim=args.embedding_dim, max_length=args.max_length)
-    model.compile(optimizer=keras.optimizers.Adam(1e-3))
-    train_x, train_lengths = pad(train)
-    model.fit((train_x, train_lengths), train_x, epochs=args.epochs, batch_size=32, verbose=2)
+    model.compile(optimizer=keras.optimizers.Adam(3e-3))
+    model.fit(SentenceBatches(train, glove, batch_size=32, bucket_width=5), epochs=args.epochs, verbose=2)
 
-    test_x, test_lengths = pad(held_out)
+    test = SentenceBatches(held_out, glove, batch_size=len(held_out), bucket_width=args.max_length, shuffle=False)
+    test_x, test_lengths = test.padded(np.arange(len(held_out)), args.max_length)
     embeddings, spans = model.encode(test_x, test_lengths, return_spans=True)
     decoded = model.decode(embeddings, test_lengths)
-    guesses = nearest_words(decoded, glove)
+    guesses = nearest_words(decoded, glove)  # nearest by Euclidean distance over the vocabulary
     for row in range(3):
         length = test_lengths[row]
         print("input:  ", " ".join(held_out[row]))

@@ -98,9 +98,13 @@ class LSTMAutoencoder(SequenceAutoencoder):
     def _encode(self, vectors, lengths):
         # The mask makes the LSTM carry its state over padding, so the last state is
         # the one after each row's own last word.
-        mask = ops.cast(_sequence_mask(lengths, vectors.shape[1], "int32"), "bool")
+        mask = ops.cast(_sequence_mask(lengths, ops.shape(vectors)[1], "int32"), "bool")
         states = self.encoder_lstm_1(vectors, mask=mask)
         return self.to_embedding(self.encoder_lstm_2(states, mask=mask))
+
+    def _call_dynamic_width(self, vectors, lengths):
+        # LSTMs run over any width: no static widths to choose from.
+        return self._decode(self._encode(vectors, lengths), lengths, ops.shape(vectors)[1])
 
     def _decode(self, z, lengths, width):
         repeated = ops.repeat(ops.expand_dims(z, 1), width, axis=1)

@@ -47,11 +47,16 @@ def step_bucket(step):
 
 
 def step_features(max_length):
-    """Table of step features: row `s` is `[s, one_hot(step_bucket(s))]`.
+    """Table of step features: row `s` is `[s / max_length, one_hot(step_bucket(s))]`.
 
     Row 0 is all zeros; it is fed to rows of a padded batch whose sentence is already
     finished, whose results are discarded anyway. Steps run from 1 to
     `max_length - 1`, the number of merges a sentence of `max_length` words needs.
+
+    The scalar is scaled into (0, 1). Fed raw (1, 2, ..., 29), it dominated the
+    variance of the first layer's pre-activations, so the LayerNorm after it divided
+    everything else, gradients included, by about the step: at width 20 the gradient
+    reaching the leaves was 1e8 times smaller than at the output (docs/rae.md).
 
     Returns:
         float32 array of shape `(max_length, 1 + number_of_buckets)`.
@@ -60,7 +65,7 @@ def step_features(max_length):
     num_buckets = step_bucket(last_step) + 1
     table = np.zeros((max_length, 1 + num_buckets), dtype="float32")
     for step in range(1, max_length):
-        table[step, 0] = step
+        table[step, 0] = step / max_length
         table[step, 1 + step_bucket(step)] = 1.0
     return table
 
@@ -94,11 +99,21 @@ def _sequence_mask(lengths, width, dtype="float32"):
 
 
 def _normalized_mlp(hidden_units, output_units, name):
-    """MLP_enc / MLP_dec: every layer is Dense, then LayerNorm, then ReLU."""
-    layers = []
-    for units in (hidden_units, output_units):
-        layers += [keras.layers.Dense(units), keras.layers.LayerNormalization(), keras.layers.ReLU()]
-    return keras.Sequential(layers, name=name)
+    """MLP_enc / MLP_dec: Dense, LayerNorm, ReLU on the hidden layer; the output layer is linear.
+
+    A LayerNorm and ReLU on the output too (as this module had first) zero about half
+    of every span embedding and rescale the rest at each of the `2 (n - 1)` steps a
+    sentence goes through; see docs/rae.md for what that cost.
+    """
+    return keras.Sequential(
+        [
+            keras.layers.Dense(hidden_units),
+            keras.layers.LayerNormalization(),
+            keras.layers.ReLU(),
+            keras.layers.Dense(output_units),
+        ],
+        name=name,
+    )
 
 
 def _halfway(a, b):
@@ -140,22 +155,21 @@ class SequenceAutoencoder(keras.Model):
                 f"Expected word vectors of shape (batch, length, {self.word_dim}), got {tuple(vectors.shape)}."
             )
         width = vectors.shape[1]
-        if width is None:
-            raise ValueError("The sequence axis must have a static size: pad every batch to the same width.")
-        if width > self.max_length:
+        if width is not None and width > self.max_length:
             raise ValueError(
                 f"Sentences are padded to {width} positions but max_length={self.max_length}; "
                 "truncate them or build the model with a larger max_length."
             )
+        dynamic_width = ops.shape(vectors)[1] if width is None else width
         if lengths is None:
-            lengths = ops.full((ops.shape(vectors)[0],), width, dtype="int32")
-        lengths = ops.clip(ops.cast(ops.reshape(lengths, (-1,)), "int32"), 1, width)
+            lengths = ops.full((ops.shape(vectors)[0],), dynamic_width, dtype="int32")
+        lengths = ops.clip(ops.cast(ops.reshape(lengths, (-1,)), "int32"), 1, dynamic_width)
         return vectors, lengths
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         vectors, lengths = self._split_inputs(x)
         target = vectors if y is None else ops.convert_to_tensor(y, dtype=y_pred.dtype)
-        mask = _sequence_mask(lengths, y_pred.shape[1], y_pred.dtype)
+        mask = _sequence_mask(lengths, ops.shape(y_pred)[1], y_pred.dtype)
         squared = ops.sum(ops.square(target - y_pred), axis=-1) * mask
         if sample_weight is not None:
             squared = squared * ops.reshape(ops.cast(sample_weight, squared.dtype), (-1, 1))
@@ -166,6 +180,8 @@ class SequenceAutoencoder(keras.Model):
 
     def _check_lengths(self, lengths, batch, width=None):
         lengths = np.asarray(ops.convert_to_numpy(lengths)).reshape(-1).astype("int32")
+        if lengths.shape[0] == 1 and batch != 1:
+            lengths = np.repeat(lengths, batch)  # one length for the whole batch
         if lengths.shape[0] != batch:
             raise ValueError(f"Got {lengths.shape[0]} lengths for a batch of {batch}.")
         longest = self.max_length if width is None else min(width, self.max_length)
@@ -191,7 +207,9 @@ class SequenceAutoencoder(keras.Model):
     def decode(self, z, lengths):
         """Word vectors `(batch, max(lengths), word_dim)` rebuilt from embeddings `z`.
 
-        Positions past each row's length are zero.
+        `lengths` is one length a row, or a single int for the whole batch (the
+        decoder needs the sentence length, as in the paper). Positions past each
+        row's length are zero.
         """
         z = ops.convert_to_tensor(z)
         if len(z.shape) != 2 or z.shape[-1] != self.embedding_dim:
@@ -202,7 +220,36 @@ class SequenceAutoencoder(keras.Model):
 
     def call(self, inputs, training=None):
         vectors, lengths = self._split_inputs(inputs)
+        if vectors.shape[1] is None:
+            return self._call_dynamic_width(vectors, lengths)
         return self._decode(self._encode(vectors, lengths), lengths, vectors.shape[1])
+
+    def _call_dynamic_width(self, vectors, lengths):
+        """`call` on batches whose width is only known at run time.
+
+        Keras' TensorFlow trainer relaxes the traced input shape to `(None, None,
+        word_dim)` once batches of two widths have been seen (length-bucketed
+        batches). Subclasses whose computation unrolls over the width run it here
+        for a few static widths (multiples of 5, and `max_length`) and pick the
+        smallest that holds the batch, so a bucketed batch pays for its own width
+        rather than `max_length`.
+        """
+        widths = sorted({min(width, self.max_length) for width in range(5, self.max_length + 5, 5)})
+        actual = ops.shape(vectors)[1]
+        index = ops.sum(ops.cast(ops.convert_to_tensor(widths, dtype="int32") < actual, "int32"))
+
+        def branch(width):
+            def run(vectors, lengths):
+                shape = ops.shape(vectors)
+                padding = ops.zeros((shape[0], width - shape[1], self.word_dim), dtype=vectors.dtype)
+                padded = ops.reshape(ops.concatenate([vectors, padding], axis=1), (-1, width, self.word_dim))
+                words = self._decode(self._encode(padded, lengths), lengths, width)
+                return ops.pad(words, [[0, 0], [0, self.max_length - width], [0, 0]])
+
+            return run
+
+        words = ops.switch(index, [branch(width) for width in widths], vectors, lengths)
+        return words[:, :actual]
 
     def get_config(self):
         return {
@@ -349,14 +396,16 @@ class RecursiveAutoencoder(SequenceAutoencoder):
         return words * ops.expand_dims(_sequence_mask(lengths, width, words.dtype), -1)
 
 
-def nearest_words(vectors, keyed_vectors, metric="cosine", batch_size=1024):
+def nearest_words(vectors, keyed_vectors, metric="euclidean", batch_size=1024):
     """Map each vector to the vocabulary word nearest to it.
 
     Args:
         vectors: array of shape `(..., vector_size)`, e.g. decoded word vectors.
-        keyed_vectors: gensim `KeyedVectors` holding the vocabulary.
-        metric: `"cosine"` (default; the usual nearest-word lookup of gensim's
-            `most_similar`) or `"euclidean"`.
+        keyed_vectors: gensim `KeyedVectors` holding the vocabulary (all of it is
+            searched).
+        metric: `"euclidean"` (default: the word at the smallest mean squared
+            error, the paper's definition, section 4.2 of Prato's thesis) or
+            `"cosine"` (gensim's `most_similar` ordering).
         batch_size: rows compared with the whole vocabulary at once (memory bound).
 
     Returns:
@@ -384,7 +433,7 @@ def nearest_words(vectors, keyed_vectors, metric="cosine", batch_size=1024):
     return words[nearest].reshape(vectors.shape[:-1])
 
 
-def reconstruction_accuracy(decoded, sentences, keyed_vectors, metric="cosine"):
+def reconstruction_accuracy(decoded, sentences, keyed_vectors, metric="euclidean"):
     """Share of words recovered from decoded vectors, overall and by sentence length.
 
     A decoded vector is correct when its nearest vocabulary word (see
