@@ -60,6 +60,7 @@ def parse_args(argv=None):
     parser.add_argument("--log-every", type=int, default=100, help="batches between progress lines")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--save-dir", help="save each trained model here; a model already saved there is loaded, not trained")
+    parser.add_argument("--throughput-only", action="store_true", help="only time encode + decode of untrained models")
     parser.add_argument("--combine", nargs="+", help="merge these result JSONs into --output and --plot, then exit")
     parser.add_argument("--output", default=os.path.join(ROOT, "benchmarks", "results", "rae_reconstruction.json"))
     parser.add_argument("--plot", default=os.path.join(ROOT, "benchmarks", "results", "rae_reconstruction.png"))
@@ -351,6 +352,25 @@ def main(argv=None):
 
     # One streamed pass over the corpus, every word known; duplicates dropped so
     # train and dev never share a sentence.
+    if args.throughput_only:
+        sentences = sample_sentences(
+            args.corpus, args.dev_sentences, vocabulary, args.min_length, args.max_length, seed=args.seed
+        )
+        results = {"command": command_line(), "settings": {k: v for k, v in vars(args).items() if k != "combine"},
+                   "backend": keras.backend.backend(), "sizes": args.sizes, "throughput": {}}
+        for size in args.sizes:
+            rae = RecursiveAutoencoder(keyed_vectors.vector_size, size, max_length=args.max_length)
+            rae.build()
+            units = matched_lstm_units(keyed_vectors.vector_size, size, rae.count_params())
+            lstm = LSTMAutoencoder(keyed_vectors.vector_size, size, units=units, max_length=args.max_length)
+            lstm.build()
+            rates = throughput({"rae": rae, "lstm": lstm}, sentences, keyed_vectors, 128, args.bucket_width)
+            results["throughput"][str(size)] = {**rates, "rae_over_lstm": rates["rae"] / rates["lstm"],
+                                                "parameters": {"rae": rae.count_params(), "lstm": lstm.count_params()}}
+            print(f"d_emb={size}: encode+decode sentences/s {rates}", flush=True)
+        with open(args.output, "w", encoding="utf-8") as handle:
+            json.dump(results, handle, indent=2)
+        return 0
     drawn = sample_sentences(
         args.corpus, 2 * (args.train_sentences + args.dev_sentences), vocabulary,
         min_length=args.min_length, max_length=args.max_length, seed=args.seed,
