@@ -412,8 +412,11 @@ def run_cli(folder):
 SAVER = textwrap.dedent("""
     import json
     import os
+    import signal
     import sys
     import numpy as np
+    # A process started in the background inherits SIGINT ignored; restore KeyboardInterrupt.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     from gensim_bits import QuantizedKeyedVectors, packing
     target = sys.argv[1]
     words = 20000

@@ -170,8 +170,11 @@ def test_file_and_folder_are_fsynced(tmp_path, monkeypatch):
 
 def test_sigint_during_repeated_saves_leaves_no_temporary(tmp_path):
     script = textwrap.dedent(f"""
+        import signal
         import sys
         import numpy as np
+        # A test run started in the background passes SIGINT on ignored; restore KeyboardInterrupt.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         from gensim_bits import QuantizedKeyedVectors, packing
         codes = packing.pack_codes(np.ones((20000, 64), dtype=np.uint8), 1)
         vectors = QuantizedKeyedVectors(codes, 1, 64, [f"w{{i}}" for i in range(20000)])
