@@ -11,7 +11,6 @@ decoding code.
 import math
 
 import keras
-import keras_hub
 import numpy as np
 from keras import ops
 
@@ -32,6 +31,17 @@ PRESETS = {
 }
 PAD_ID, BOS_ID, EOS_ID = 0, 2, 3
 LAYER_NORM_EPSILON = 1e-6  # the thesis's (tensor2tensor) value; also CTranslate2's
+
+
+def keras_hub_module():
+    """keras-hub, imported on first use so that `keras_compress.models` (the classifiers) works
+    without it."""
+    try:
+        import keras_hub
+    except ImportError as error:
+        raise ImportError("the Transformer is built from keras-hub layers: "
+                          "pip install 'nlp-compress[mt]'") from error
+    return keras_hub
 
 
 @keras.saving.register_keras_serializable(package="keras_compress")
@@ -61,7 +71,7 @@ class TokenAndSinePositionEmbedding(keras.layers.Layer):
         self.token_embedding = keras.layers.Embedding(
             self.vocabulary_size, self.embedding_dim, dtype=self.dtype_policy,
             name="token_embedding")
-        self.position_encoding = keras_hub.layers.SinePositionEncoding(
+        self.position_encoding = keras_hub_module().layers.SinePositionEncoding(
             dtype=self.dtype_policy, name="position_encoding")
 
     def build(self, input_shape=None):
@@ -205,6 +215,7 @@ def transformer(vocab_size, preset="base", num_layers=6, d_model=None, d_ff=None
     block = {"intermediate_dim": sizes["d_ff"], "num_heads": sizes["num_heads"],
              "dropout": dropout, "layer_norm_epsilon": LAYER_NORM_EPSILON}
 
+    keras_hub = keras_hub_module()
     source = keras.Input((source_length,), dtype="int32", name="encoder_inputs")
     target = keras.Input((target_length,), dtype="int32", name="decoder_inputs")
     embedding = TokenAndSinePositionEmbedding(vocab_size, width, name="embedding")
