@@ -37,7 +37,19 @@ def _hash(data):
     return hash(data) & HASH_MASK
 
 
-class Vocabulary(Sequence):
+class _KeySequence(Sequence):
+    """A read-only sequence of keys that compares equal to any sequence of the same keys
+    (a list, gensim's ``index_to_key``), as a list would; unhashable, as a list is."""
+
+    def __eq__(self, other):
+        if isinstance(other, Sequence) and not isinstance(other, (str, bytes)):
+            return len(self) == len(other) and all(key == theirs for key, theirs in zip(self, other))
+        return NotImplemented
+
+    __hash__ = None
+
+
+class Vocabulary(_KeySequence):
     """Words in row order, stored as ``text`` (UTF-8, concatenated) and ``offsets`` (n + 1)."""
 
     def __init__(self, text, offsets):
@@ -108,13 +120,6 @@ class Vocabulary(Sequence):
         return [text[start:end].decode("utf-8")
                 for start, end in zip(self.offsets[rows].tolist(), self.offsets[rows + 1].tolist())]
 
-    def __eq__(self, other):
-        if isinstance(other, Sequence) and not isinstance(other, (str, bytes)):
-            return len(self) == len(other) and all(word == theirs for word, theirs in zip(self, other))
-        return NotImplemented
-
-    __hash__ = None
-
     def __repr__(self):
         return f"Vocabulary({len(self)} words: {self[:5]}{'...' if len(self) > 5 else ''})"
 
@@ -166,7 +171,7 @@ class KeyToIndex(Mapping):
         return len(self.vocabulary)
 
 
-class KeyList(Sequence):
+class KeyList(_KeySequence):
     """Keys of any hashable type (gensim's ``KeyedVectors`` accepts them), as a list and a dict.
 
     The in-memory fallback when some key is not a str: about 170 bytes a key, as in gensim.
@@ -194,13 +199,6 @@ class KeyList(Sequence):
             return self.rows.get(key, default)
         except TypeError:  # unhashable
             return default
-
-    def __eq__(self, other):
-        if isinstance(other, Sequence) and not isinstance(other, (str, bytes)):
-            return len(self) == len(other) and all(key == theirs for key, theirs in zip(self, other))
-        return NotImplemented
-
-    __hash__ = None
 
     def __repr__(self):
         return f"KeyList({len(self)} keys: {self.keys[:5]}{'...' if len(self) > 5 else ''})"
