@@ -98,6 +98,17 @@ def plot_curves(reports, path):
     print(f"wrote {path}")
 
 
+def decompress(source, target):
+    """Write an uncompressed copy of ``source`` (corpus_file mode reads plain text), atomically."""
+    import gzip
+    import shutil
+    os.makedirs(os.path.dirname(os.path.abspath(target)), exist_ok=True)
+    partial = target + ".partial"
+    with gzip.open(source, "rb") as reader, open(partial, "wb") as writer:
+        shutil.copyfileobj(reader, writer, 1 << 20)
+    os.replace(partial, target)
+
+
 def write_report(path, report):
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     with open(path, "w") as handle:
@@ -111,6 +122,10 @@ def main(argv=None):
     parser.add_argument("--analogies", default=os.path.join(DATA, "analogy", "google.txt"))
     parser.add_argument("--words", type=int, default=4_000_000,
                         help="corpus slice, in tokens; 0 streams the whole corpus from disk")
+    parser.add_argument("--corpus-file", metavar="PATH",
+                        help="with --words 0: train in corpus_file mode (gensim's compiled reader in each "
+                             "worker) on this uncompressed copy of --corpus, written once if missing")
+    parser.add_argument("--save-dir", help="save each run's vectors here (QuantizedKeyedVectors / KeyedVectors)")
     parser.add_argument("--curves", nargs="*", default=[],
                         help="runs (as in --runs) that log loss and analogy accuracy after every epoch")
     parser.add_argument("--runs", nargs="+", default=["32:200", "1:800", "2:400", "T1:200"],
@@ -151,9 +166,16 @@ def main(argv=None):
         print("no evaluation data found; skipping the benchmark")
         return 0
 
+    data = {}  # sentences= or corpus_file= for every model
     if args.words:
         sentences, count = read_slice(args.corpus, args.words)
         described = f"slice: first {count:,} words ({len(sentences):,} lines)"
+    elif args.corpus_file:
+        if not os.path.exists(args.corpus_file):
+            decompress(args.corpus, args.corpus_file)
+        sentences, count = None, None
+        data = dict(corpus_file=args.corpus_file)
+        described = f"the whole corpus in corpus_file mode ({args.corpus_file})"
     else:
         sentences, count = LineSentence(args.corpus), None
         described = "the whole corpus, streamed"
@@ -166,6 +188,7 @@ def main(argv=None):
     command = "python " + " ".join([sys.argv[0]] + (argv if argv is not None else sys.argv[1:]))
     report = dict(command=command, corpus=args.corpus, slice_words=count, parameters=vars(args), runs=[])
 
+    data = data or dict(sentences=sentences)
     float_models = {}
     for run in args.runs:
         kind, dimension = run.split(":")
@@ -183,22 +206,25 @@ def main(argv=None):
 
         if kind == "T1":
             if dimension not in float_models:
-                float_models[dimension] = (Word2Bits(sentences, vector_size=dimension, bits=32, **hyper, **extra),
+                float_models[dimension] = (Word2Bits(**data, vector_size=dimension, bits=32, **hyper, **extra),
                                            elapsed())
             source, seconds = float_models[dimension]
             vectors, bits = source.quantized_vectors(1), 1
             label = f"T1 (threshold of float32 u+v) d={dimension}"
         elif kind == "gensim":
-            model = Word2Vec(sentences, vector_size=dimension, **hyper, **extra)
+            model = Word2Vec(**data, vector_size=dimension, **hyper, **extra)
             vectors, seconds, bits = model.wv, elapsed(), 32
             label = f"gensim Word2Vec {'skip-gram' if args.sg else 'CBOW'} float32 d={dimension}"
         else:
             bits = int(kind)
-            model = Word2Bits(sentences, vector_size=dimension, bits=bits, **hyper, **extra)
+            model = Word2Bits(**data, vector_size=dimension, bits=bits, **hyper, **extra)
             vectors, seconds = model.wv, elapsed()
             if bits == 32:
                 float_models[dimension] = (model, seconds)
             label = f"Word2Bits {'float32' if bits == 32 else f'{bits}-bit'} d={dimension}"
+        if args.save_dir:
+            os.makedirs(args.save_dir, exist_ok=True)
+            vectors.save(os.path.join(args.save_dir, run.replace(":", "_") + ".kv"))
         scores = score(vectors, wordsim, analogies, args.restrict_vocab)
         entry = dict(run=run, label=label, bits=bits, vector_size=dimension, train_seconds=round(seconds, 1),
                      bytes_per_word=dimension * bits / 8, vocabulary=len(vectors), scores=scores)
