@@ -5,8 +5,10 @@ codes, exact), faiss's 2-bit options (``IndexRaBitQ`` nb_bits=2 and ``IndexScala
 and gensim's float32 ``most_similar``.
 
 Each case is ``bits:dimension[:source]``, source ``random`` (uniform codes: the scan costs the
-same whatever the values) or ``glove`` (the shared GloVe 50-d vectors thresholded to 1 bit by
-sign, or quantized to 2 bits). For every case it measures, methods interleaved in blocks in
+same whatever the values), ``glove`` (the shared GloVe 50-d vectors thresholded to 1 bit by
+sign, or quantized to 2 bits) or ``word2bits`` (vectors trained by Word2Bits and saved by
+``benchmarks/quality.py --save-dir``: the file ``BITS_DIMENSION.kv`` of ``--word2bits-dir``,
+its ``--words`` most frequent words; the 1-bit Hamming pruning depends on real distances). For every case it measures, methods interleaved in blocks in
 one process so that the machine's load hits them alike:
 
 * single-query latency (top-10 of one query over the whole vocabulary): ``most_similar(word)``,
@@ -89,8 +91,23 @@ def _timed(function):
     return time.perf_counter() - start
 
 
-def make_case(bits, dimension, source, words, rng, glove_path):
-    """(packed vectors, float32 level values) for one case."""
+def make_case(bits, dimension, source, words, rng, glove_path, word2bits_dir=None):
+    """The packed vectors of one case, or None when its source file is missing."""
+    if source == "word2bits":
+        path = os.path.join(word2bits_dir or "", f"{bits}_{dimension}.kv")
+        if not word2bits_dir or not os.path.isfile(path):
+            return None
+        try:
+            trained = QuantizedKeyedVectors.load(path)
+        except ValueError:  # a Word2Bits model's wv saved by gensim: float32 values on the grid
+            from gensim.models import KeyedVectors
+
+            trained = QuantizedKeyedVectors.from_keyed_vectors(KeyedVectors.load(path), bits=bits)
+        if trained.bits != bits or trained.vector_size != dimension:
+            raise SystemExit(f"{path} holds {trained.bits}-bit d={trained.vector_size} vectors, not {bits}:{dimension}")
+        keep = min(words, len(trained))
+        return QuantizedKeyedVectors(np.ascontiguousarray(trained.codes[:keep]), bits, dimension,
+                                     list(trained.index_to_key[:keep]))
     if source == "glove":
         from gensim.models import KeyedVectors
 
@@ -144,9 +161,10 @@ def run_case(spec, args, rng, folder):
     parts = spec.split(":")
     bits, dimension = int(parts[0]), int(parts[1])
     source = parts[2] if len(parts) > 2 else "random"
-    packed = make_case(bits, dimension, source, args.words, rng, args.glove)
+    packed = make_case(bits, dimension, source, args.words, rng, args.glove, args.word2bits_dir)
     if packed is None:
-        print(f"skipping {spec}: {args.glove} not found")
+        print(f"skipping {spec}: its {'--word2bits-dir file' if source == 'word2bits' else '--glove file'} "
+              "was not found")
         return None
     import faiss
     from gensim.models import KeyedVectors
@@ -314,7 +332,7 @@ def print_row(row):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--cases", nargs="+", default=DEFAULT_CASES, help="bits:dimension[:random|glove]")
+    parser.add_argument("--cases", nargs="+", default=DEFAULT_CASES, help="bits:dimension[:random|glove|word2bits]")
     parser.add_argument("--words", type=int, default=100000, help="vocabulary size")
     parser.add_argument("--queries", type=int, default=100, help="single queries timed per method")
     parser.add_argument("--gensim-queries", type=int, default=10, help="single queries for gensim (slow)")
@@ -322,6 +340,8 @@ def main(argv=None):
     parser.add_argument("--usearch-batch", type=int, default=100, help="queries in usearch's batch (slow)")
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds of batch calls (median)")
+    parser.add_argument("--word2bits-dir", help="folder of BITS_DIMENSION.kv files for the 'word2bits' source "
+                                                "(benchmarks/quality.py --save-dir)")
     parser.add_argument("--glove", default=GLOVE, help="GloVe word2vec text file for the 'glove' source")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="benchmarks/results/search_speed.json")
