@@ -9,7 +9,7 @@ runners, which is the code a phone app would port.
 
 import numpy as np
 
-__all__ = ["log_softmax", "beam_search", "strip_special"]
+__all__ = ["log_softmax", "beam_search", "strip_special", "cache_reorder"]
 
 PAD_ID, BOS_ID, EOS_ID = 0, 2, 3
 
@@ -54,7 +54,7 @@ def beam_search(first_logits, state, step, reorder, beam_size=4, length_penalty=
     log_probs = log_softmax(first_logits)
     batch, vocab = log_probs.shape
     beams = int(min(beam_size, vocab - 2))  # padding and BOS are never candidates
-    top = np.argsort(-log_probs, axis=1, kind="stable")[:, :beams]
+    top = _top(log_probs, beams)
     scores = np.take_along_axis(log_probs, top, axis=1)
     words = top.reshape(-1).astype("int32")
     state = reorder(state, np.repeat(np.arange(batch), beams))
@@ -69,7 +69,7 @@ def beam_search(first_logits, state, step, reorder, beam_size=4, length_penalty=
         log_probs[finished] = -np.inf
         log_probs[finished, PAD_ID] = 0.0
         candidates = (scores.reshape(-1, 1) + log_probs).reshape(batch, beams * vocab)
-        top = np.argsort(-candidates, axis=1, kind="stable")[:, :beams]
+        top = _top(candidates, beams)
         scores = np.take_along_axis(candidates, top, axis=1)
         rows = (np.arange(batch)[:, None] * beams + top // vocab).reshape(-1)
         words = (top % vocab).reshape(-1).astype("int32")
@@ -81,6 +81,38 @@ def beam_search(first_logits, state, step, reorder, beam_size=4, length_penalty=
     penalty = ((5.0 + lengths.reshape(batch, beams)) / 6.0) ** length_penalty
     best = np.argmax(scores / penalty, axis=1)
     return strip_special(tokens[np.arange(batch) * beams + best])
+
+
+def _top(scores, count):
+    """Column indices of the `count` largest scores of each row, best first, ties to the lower
+    index; a partial sort (the rows are beams x vocabulary long)."""
+    if count == 1:
+        return np.argmax(scores, axis=1)[:, None]
+    part = np.argpartition(-scores, count - 1, axis=1)[:, :count]
+    order = np.lexsort((part, -np.take_along_axis(scores, part, axis=1)), axis=-1)
+    return np.take_along_axis(part, order, axis=1)
+
+
+def cache_reorder(heads):
+    """The `reorder` of a decoder whose state is `(caches, rows)`: a dict of caches with
+    `self_keys` and `self_values`, lists of arrays `(hypotheses * heads, ...)` (as
+    `keras_compress.decoding.encode` and the TFLite translator lay them out) and the hypotheses
+    the next step continues, which the step gathers inside its graph (`rows` None: all, in
+    order). Only the first reorder, from one row per sentence to `beams`, copies here, so that
+    the step always sees `beams` rows per sentence."""
+
+    def reorder(state, rows):
+        caches, pending = state
+        rows = np.asarray(rows, "int32")
+        if pending is not None:
+            rows = pending[rows]
+        if len(rows) * heads == len(caches["self_keys"][0]):
+            return caches, rows
+        head_rows = (rows[:, None] * heads + np.arange(heads, dtype="int32")).reshape(-1)
+        return {**caches, **{name: [np.take(cache, head_rows, axis=0) for cache in caches[name]]
+                             for name in ("self_keys", "self_values")}}, None
+
+    return reorder
 
 
 def strip_special(rows):

@@ -7,6 +7,7 @@ penalty (Wu et al. 2016, sec. 7; Prato 2019 ch. 5) is `keras_compress.beam_searc
 `encode` and `decode_step` are the two functions `keras_compress.translator` exports to TFLite.
 """
 
+import math
 import weakref
 
 import keras
@@ -15,6 +16,7 @@ import numpy as np
 from keras import ops
 
 from keras_compress import beam_search as search
+from keras_compress import engine
 from keras_compress.models.transformer import BOS_ID, EOS_ID, PAD_ID, transformer_layers
 
 __all__ = ["encode", "decode_step", "greedy_decode", "beam_search", "uncached_logits"]
@@ -29,20 +31,30 @@ def _suppress_special(logits):
 
 
 def encode(model, source, max_target_length):
-    """Encode `source` and run the decoder on BOS (target position 0), filling the caches.
+    """Encode `source`, fill the cross-attention caches and run the decoder on BOS (target
+    position 0).
 
     Args:
         model: a model built by `keras_compress.models.transformer`.
         source: int `(batch, source_length)` token ids, padded with 0.
-        max_target_length: length of the self-attention cache, the most target positions.
+        max_target_length: length T of the self-attention cache, the most target positions.
 
     Returns:
-        `(logits, self_cache, cross_cache)`: the first target token's logits `(batch, vocab)`,
-        the stacked self-attention caches `(layers, batch, 2, max_target_length, d_model)` and
-        cross-attention caches `(layers, batch, 2, source_length, d_model)` (projected keys and
-        values of the encoder output; keras-hub's per-layer `(batch, 2, length, heads,
-        head_dim)` caches with the heads merged, so that no tensor has more than 5 dimensions,
-        the most TFLite's int8 kernels take).
+        `(logits, caches)`: the first target token's logits `(batch, vocab)` and the dict of
+        caches `decode_step` takes (L layers, H heads, head size E, source length S; rows are
+        (sentence, head) pairs, sentence-major):
+
+        - `self_keys`: L arrays `(batch * H, T, E)`, and `self_values`: L arrays
+          `(batch * H, E, T)`: the decoder's self-attention keys and values, filled at
+          position 0;
+        - `cross_keys` (L arrays `(batch * H, S, E)`) and `cross_values` (L arrays
+          `(batch * H, E, S)`): the projected encoder output, computed once.
+
+        Values are stored transposed so that both attention products are matrix products with
+        the second operand transposed, which TFLite runs without copying the cache (keras-hub's
+        `(batch, 2, T, H, E)` caches cost two transposes of every cache per layer and step,
+        most of the time of a TFLite step); one array per layer, as slicing a stacked cache
+        copies it. keras-hub's layers compute every projection.
     """
     parts = transformer_layers(model)
     source = ops.convert_to_tensor(source, "int32")
@@ -52,52 +64,99 @@ def encode(model, source, max_target_length):
         states = encoder(states, padding_mask=source_mask, training=False)
     batch, source_length = ops.shape(source)[0], ops.shape(source)[1]
     heads, head_dim = parts["num_heads"], parts["head_dim"]
-    dtype = states.dtype
-    hidden = parts["embedding"](ops.full((batch, 1), BOS_ID, "int32"), start_index=0)
-    self_caches, cross_caches = [], []
+    cross_keys, cross_values = [], []
     for decoder in parts["decoders"]:
-        hidden, self_cache, cross_cache = decoder(
-            hidden, states, encoder_padding_mask=source_mask,
-            self_attention_cache=ops.zeros((batch, 2, max_target_length, heads, head_dim), dtype),
-            self_attention_cache_update_index=0,
-            cross_attention_cache=ops.zeros((batch, 2, source_length, heads, head_dim), dtype),
-            cross_attention_cache_update_index=0, training=False)
-        self_caches.append(_merge_heads(self_cache))
-        cross_caches.append(_merge_heads(cross_cache))
-    logits = _suppress_special(parts["logits"](hidden[:, 0]))
-    return logits, ops.stack(self_caches), ops.stack(cross_caches)
+        attention = engine.transformer_decoder_parts(decoder)["cross_attention"]
+        keys = ops.transpose(attention["key"](states), (0, 2, 1, 3))  # (batch, H, S, E)
+        values = ops.transpose(attention["value"](states), (0, 2, 3, 1))  # (batch, H, E, S)
+        cross_keys.append(ops.reshape(keys, (batch * heads, source_length, head_dim)))
+        cross_values.append(ops.reshape(values, (batch * heads, head_dim, source_length)))
+    layers = len(parts["decoders"])
+    caches = {
+        "self_keys": [ops.zeros((batch * heads, max_target_length, head_dim), states.dtype)
+                      for _ in range(layers)],
+        "self_values": [ops.zeros((batch * heads, head_dim, max_target_length), states.dtype)
+                        for _ in range(layers)],
+        "cross_keys": cross_keys, "cross_values": cross_values}
+    tokens = ops.full((batch, 1), BOS_ID, "int32")
+    logits, self_keys, self_values = decode_step(model, tokens, 0, caches, source_mask)
+    return logits, {**caches, "self_keys": self_keys, "self_values": self_values}
 
 
-def _merge_heads(cache):
-    shape = ops.shape(cache)
-    return ops.reshape(cache, (shape[0], 2, shape[2], shape[3] * shape[4]))
+def decode_step(model, tokens, index, caches, source_mask, rows=None):
+    """Feed `tokens` `(rows, 1)` at target position `index` and return `(logits (rows, vocab),
+    self_keys, self_values)`, the lists of self-attention caches updated at `index`.
 
-
-def _split_heads(cache, heads):
-    shape = ops.shape(cache)
-    return ops.reshape(cache, (shape[0], 2, shape[2], heads, shape[3] // heads))
-
-
-def decode_step(model, tokens, index, self_cache, cross_cache, source_mask):
-    """Feed `tokens` `(batch, 1)` at target position `index` and return `(logits (batch, vocab),
-    self_cache)` with the cache updated at `index`. `cross_cache` comes from `encode`;
-    `source_mask` `(batch, source_length)` is true on real (non-padding) source tokens."""
+    Args:
+        model: as in `encode`.
+        tokens: int `(rows, 1)`, the hypotheses' last tokens; rows are `beams` consecutive
+            hypotheses of each source sentence (`beams = rows / sentences`).
+        index: the target position of `tokens` (BOS is 0).
+        caches: `encode`'s dict; the cross-attention caches stay at one row group per
+            sentence, shared by its hypotheses.
+        source_mask: `(sentences, source_length)`, true on real (non-padding) source tokens.
+        rows: None, or int `(rows,)`: the self-attention cache rows (hypotheses) to continue,
+            gathered before the step (beam search's reordering, done inside the graph).
+    """
     parts = transformer_layers(model)
-    hidden = parts["embedding"](ops.convert_to_tensor(tokens, "int32"), start_index=index)
-    batch, source_length = ops.shape(source_mask)[0], ops.shape(source_mask)[1]
-    # TransformerDecoder wants an encoder sequence to know it cross-attends; with a filled
-    # cross-attention cache and no update index it reads only the cache, never these values.
-    unused_states = ops.zeros((batch, source_length, 1), hidden.dtype)
-    new_caches = []
+    heads, head_dim = parts["num_heads"], parts["head_dim"]
+    tokens = ops.convert_to_tensor(tokens, "int32")
+    self_keys, self_values = caches["self_keys"], caches["self_values"]
+    if rows is not None:
+        rows = ops.convert_to_tensor(rows, "int32")
+        head_rows = ops.reshape(rows[:, None] * heads + ops.arange(heads, dtype="int32")[None],
+                                (-1,))
+        self_keys = [ops.take(keys, head_rows, axis=0) for keys in self_keys]
+        self_values = [ops.take(values, head_rows, axis=0) for values in self_values]
+    batch = ops.shape(tokens)[0]
+    sentences, source_length = ops.shape(source_mask)[0], ops.shape(source_mask)[1]
+    beams = batch // sentences
+    hidden = parts["embedding"](tokens, start_index=index)
+    scale = 1.0 / math.sqrt(float(head_dim))
+    visible = ops.arange(ops.shape(self_keys[0])[1]) <= index  # causal mask over the cache
+    source_visible = ops.reshape(ops.cast(source_mask, "bool"), (sentences, 1, 1, source_length))
+    new_keys, new_values = [], []
     for layer, decoder in enumerate(parts["decoders"]):
-        hidden, cache, _ = decoder(
-            hidden, unused_states, encoder_padding_mask=source_mask,
-            self_attention_cache=_split_heads(self_cache[layer], parts["num_heads"]),
-            self_attention_cache_update_index=index,
-            cross_attention_cache=_split_heads(cross_cache[layer], parts["num_heads"]),
-            cross_attention_cache_update_index=None, training=False)
-        new_caches.append(_merge_heads(cache))
-    return _suppress_special(parts["logits"](hidden[:, 0])), ops.stack(new_caches)
+        if decoder.normalize_first:
+            raise ValueError(f"{decoder.name}: cached decoding supports post-LayerNorm decoders")
+        part = engine.transformer_decoder_parts(decoder)
+        attention = part["self_attention"]
+        query = ops.reshape(attention["query"](hidden) * scale, (batch * heads, 1, head_dim))
+        key = ops.reshape(attention["key"](hidden), (batch * heads, 1, head_dim))
+        value = ops.reshape(attention["value"](hidden), (batch * heads, head_dim, 1))
+        keys = ops.slice_update(self_keys[layer], (0, index, 0), key)
+        values = ops.slice_update(self_values[layer], (0, 0, index), value)
+        new_keys.append(keys)
+        new_values.append(values)
+        weights = _masked_softmax(ops.einsum("bqd,bkd->bqk", query, keys), visible)
+        context = ops.einsum("bqk,bdk->bqd", weights, values)  # (batch * H, 1, E)
+        attended = attention["output"](ops.reshape(context, (batch, 1, heads, head_dim)))
+        hidden = part["self_attention_norm"](hidden + attended)
+
+        attention = part["cross_attention"]
+        query = ops.reshape(attention["query"](hidden) * scale, (sentences, beams, heads, head_dim))
+        query = ops.reshape(ops.transpose(query, (0, 2, 1, 3)),
+                            (sentences * heads, beams, head_dim))
+        scores = ops.einsum("bqd,bkd->bqk", query, caches["cross_keys"][layer])
+        scores = ops.reshape(scores, (sentences, heads, beams, source_length))
+        weights = ops.reshape(_masked_softmax(scores, source_visible),
+                              (sentences * heads, beams, source_length))
+        context = ops.einsum("bqk,bdk->bqd", weights, caches["cross_values"][layer])
+        context = ops.transpose(ops.reshape(context, (sentences, heads, beams, head_dim)),
+                                (0, 2, 1, 3))
+        attended = attention["output"](ops.reshape(context, (batch, 1, heads, head_dim)))
+        hidden = part["cross_attention_norm"](hidden + attended)
+
+        feedforward = part["output"](part["intermediate"](hidden))
+        hidden = part["feedforward_norm"](hidden + feedforward)
+    logits = _suppress_special(parts["logits"](hidden[:, 0]))
+    return logits, new_keys, new_values
+
+
+def _masked_softmax(scores, visible):
+    """Softmax over the last axis where `visible`, as Keras's `Softmax(mask=...)` computes it
+    inside `MultiHeadAttention`."""
+    return ops.softmax(ops.where(visible, scores, ops.cast(-1e9, scores.dtype)), axis=-1)
 
 
 def uncached_logits(model, source, target_prefix):
@@ -109,6 +168,7 @@ def uncached_logits(model, source, target_prefix):
 
 
 _COMPILED = weakref.WeakKeyDictionary()
+_CACHE_NAMES = ("self_keys", "self_values", "cross_keys", "cross_values")
 
 
 def _functions(model):
@@ -120,18 +180,20 @@ def _functions(model):
         def encode_function(source, length):
             return encode(model, source, length)
 
-        def step_function(*args):
-            return decode_step(model, *args)
+        def step_function(tokens, index, caches, source_mask, rows):
+            return decode_step(model, tokens, index, caches, source_mask, rows)
 
         if keras.config.backend() == "tensorflow":
             import tensorflow as tf
 
-            cache = tf.TensorSpec((None, None, 2, None, None), tf.float32)
+            layers = len(transformer_layers(model)["decoders"])
+            cache = [tf.TensorSpec((None, None, None), tf.float32)] * layers
             encode_function = tf.function(encode_function, input_signature=[
                 tf.TensorSpec((None, None), tf.int32), tf.TensorSpec((), tf.int32)])
             step_function = tf.function(step_function, input_signature=[
-                tf.TensorSpec((None, 1), tf.int32), tf.TensorSpec((), tf.int32), cache, cache,
-                tf.TensorSpec((None, None), tf.bool)])
+                tf.TensorSpec((None, 1), tf.int32), tf.TensorSpec((), tf.int32),
+                {name: cache for name in _CACHE_NAMES}, tf.TensorSpec((None, None), tf.bool),
+                tf.TensorSpec((None,), tf.int32)])
         _COMPILED[model] = {"encode": encode_function, "step": step_function}
     return _COMPILED[model]
 
@@ -149,7 +211,7 @@ def _check_source(source, max_length):
 
 def greedy_decode(model, source, max_length=None):
     """Translate a batch by picking the most probable next subword at every step, with
-    keras-hub's `GreedySampler` over the decoder's key/value cache.
+    keras-hub's `GreedySampler` over the decoder's key/value caches.
 
     Args:
         model: a model built by `keras_compress.models.transformer` (quantized, stripped or
@@ -162,25 +224,27 @@ def greedy_decode(model, source, max_length=None):
     """
     source, max_length = _check_source(source, max_length)
     functions = _functions(model)
-    _, self_cache, cross_cache = functions["encode"](source, np.int32(max_length + 1))
+    _, caches = functions["encode"](source, np.int32(max_length + 1))
     source_mask = ops.not_equal(ops.convert_to_tensor(source), PAD_ID)
     batch = ops.shape(source)[0]
+    rows = ops.arange(batch, dtype="int32")
     prompt = ops.pad(ops.full((batch, 1), BOS_ID, "int32"), [[0, 0], [0, max_length]])
     prompt_mask = ops.equal(ops.arange(max_length + 1), 0)[None, :] & ops.ones_like(prompt, "bool")
 
     def next_logits(prompt, cache, index):
         # The sampler asks for position `index`: feed the token before it. Position 0 (BOS)
         # is fed again, which rewrites the cache entry `encode` made with the same values.
-        logits, cache = functions["step"](prompt[:, index - 1 : index],
-                                          ops.cast(index - 1, "int32"), cache, cross_cache,
-                                          source_mask)
-        return logits, None, cache
+        step_caches = {**caches, "self_keys": cache[0], "self_values": cache[1]}
+        logits, keys, values = functions["step"](prompt[:, index - 1 : index],
+                                                 ops.cast(index - 1, "int32"), step_caches,
+                                                 source_mask, rows)
+        return logits, None, (keys, values)
 
     # The sampler's loop runs eagerly around the compiled step: tracing the whole loop costs
     # more than it saves on one batch.
     tokens = keras_hub.samplers.GreedySampler()(
-        next_logits, prompt, cache=self_cache, index=1, mask=prompt_mask,
-        stop_token_ids=[EOS_ID])
+        next_logits, prompt, cache=(caches["self_keys"], caches["self_values"]), index=1,
+        mask=prompt_mask, stop_token_ids=[EOS_ID])
     return search.strip_special(ops.convert_to_numpy(tokens)[:, 1:])
 
 
@@ -199,20 +263,21 @@ def beam_search(model, source, beam_size=4, length_penalty=0.6, max_length=None)
     """
     source, max_length = _check_source(source, max_length)
     functions = _functions(model)
-    logits, self_cache, cross_cache = functions["encode"](source, np.int32(max_length))
+    logits, caches = functions["encode"](source, np.int32(max_length))
+    caches = {name: [ops.convert_to_numpy(value) for value in values]
+              for name, values in caches.items()}
     source_mask = source != PAD_ID
-    state = (ops.convert_to_numpy(self_cache), ops.convert_to_numpy(cross_cache), source_mask)
 
     def step(tokens, index, state):
-        self_cache, cross_cache, source_mask = state
-        logits, self_cache = functions["step"](tokens, np.int32(index), self_cache,
-                                               cross_cache, source_mask)
-        return ops.convert_to_numpy(logits), (ops.convert_to_numpy(self_cache), cross_cache,
-                                              source_mask)
+        caches, rows = state
+        if rows is None:
+            rows = np.arange(len(tokens), dtype="int32")
+        logits, keys, values = functions["step"](tokens, np.int32(index), caches, source_mask,
+                                                 rows)
+        caches = {**caches, "self_keys": [ops.convert_to_numpy(key) for key in keys],
+                  "self_values": [ops.convert_to_numpy(value) for value in values]}
+        return ops.convert_to_numpy(logits), (caches, None)
 
-    def reorder(state, rows):
-        self_cache, cross_cache, source_mask = state
-        return self_cache[:, rows], cross_cache[:, rows], source_mask[rows]
-
-    return search.beam_search(ops.convert_to_numpy(logits), state, step, reorder, beam_size,
-                              length_penalty, max_length)
+    heads = transformer_layers(model)["num_heads"]
+    return search.beam_search(ops.convert_to_numpy(logits), (caches, None), step,
+                              search.cache_reorder(heads), beam_size, length_penalty, max_length)

@@ -4,12 +4,22 @@ only), and `Translator`, NumPy beam search (GNMT length penalty, Wu et al. 2016 
 2019 ch. 5) over `ai_edge_litert` signature runners with the sentencepiece model: text in, text
 out. `Translator` imports neither Keras nor TensorFlow; it is the code a phone app would port.
 
-Signatures (L layers, D = d_model, S and T the fixed source and target lengths):
+Signatures (L layers, H heads of E dimensions, S and T the fixed source and target lengths; cache
+rows are (hypothesis, head) pairs, hypothesis-major):
 
-- `encode(source int32 (batch, S))` -> `logits (batch, vocab)` of the first target token,
-  `self_cache (L, batch, 2, T, D)`, `cross_cache (L, batch, 2, S, D)` (keys and values).
-- `decode_step(token int32 (batch, 1), index int32 (), self_cache, cross_cache,
-  source_mask int32 (batch, S))` -> `logits`, `self_cache` updated at target position `index`.
+- `encode(source int32 (sentences, S))` -> `logits (sentences, vocab)` of the first target token,
+  and for each layer l < L the self-attention caches `self_keys_<l> (sentences * H, T, E)`,
+  `self_values_<l> (sentences * H, E, T)` and the cross-attention caches
+  `cross_keys_<l> (sentences * H, S, E)`, `cross_values_<l> (sentences * H, E, S)`.
+- `decode_step(token int32 (rows, 1), index int32 (), rows int32 (rows,), the 4 L caches,
+  source_mask int32 (sentences, S))` -> `logits` and the `self_keys_<l>`, `self_values_<l>`
+  updated at target position `index`, after gathering the
+  hypotheses `rows` (beam search's reordering happens inside the graph). The hypotheses of a
+  sentence share its cross-attention caches: beam 4 runs the decoder on 4 rows and the source
+  caches stay at one.
+
+The layout is `keras_compress.decoding`'s, chosen so that no step transposes or copies a cache
+in the graph except to write position `index`.
 """
 
 import dataclasses
@@ -24,6 +34,17 @@ from keras_compress import beam_search as search
 __all__ = ["TranslatorExport", "export_translator", "Translator"]
 
 QUANTIZATIONS = (None, "dynamic", "int8")
+CACHE_NAMES = ("self_keys", "self_values", "cross_keys", "cross_values")
+
+
+def _flat(caches):
+    """{"self_keys": [layer 0, layer 1, ...], ...} -> {"self_keys_0": ..., ...}"""
+    return {f"{name}_{layer}": value for name, values in caches.items()
+            for layer, value in enumerate(values)}
+
+
+def _nested(flat, names, layers):
+    return {name: [flat[f"{name}_{layer}"] for layer in range(layers)] for name in names}
 PAD_ID, EOS_ID = search.PAD_ID, search.EOS_ID
 
 
@@ -90,28 +111,39 @@ def export_translator(model, path, quantization=None, max_source_length=64,
     if not os.path.isdir(directory):
         raise FileNotFoundError(f"folder {directory} for {path} does not exist")
     parts = transformer_layers(model)
-    layers, width = len(parts["decoders"]), parts["num_heads"] * parts["head_dim"]
+    layers = len(parts["decoders"])
     sources = _sample_sources(sample_sources, max_source_length, parts["vocab_size"],
                               quantization)
 
+    heads, head_dim = parts["num_heads"], parts["head_dim"]
+
     def encode(source):
-        logits, self_cache, cross_cache = decoding.encode(model, source, max_target_length)
-        return {"logits": logits, "self_cache": self_cache, "cross_cache": cross_cache}
+        logits, caches = decoding.encode(model, source, max_target_length)
+        return {"logits": logits, **_flat(caches)}
 
-    def decode_step(token, index, self_cache, cross_cache, source_mask):
-        logits, self_cache = decoding.decode_step(model, token, index, self_cache, cross_cache,
-                                                  source_mask)
-        return {"logits": logits, "self_cache": self_cache}
+    def decode_step(token, index, rows, source_mask, *flat_caches):
+        caches = _nested(dict(zip(cache_names, flat_caches)), CACHE_NAMES, layers)
+        logits, keys, values = decoding.decode_step(model, token, index, caches, source_mask,
+                                                    rows)
+        return {"logits": logits, **_flat({"self_keys": keys, "self_values": values})}
 
-    cache = (layers, None, 2, None, width)
+    def cache(name, length, transposed):
+        shape = (None, head_dim, length) if transposed else (None, length, head_dim)
+        return [tf.TensorSpec(shape, tf.float32, name=f"{name}_{layer}")
+                for layer in range(layers)]
+
+    lengths = {"self": max_target_length, "cross": max_source_length}
+    cache_specs = [spec for name in CACHE_NAMES
+                   for spec in cache(name, lengths[name.split("_")[0]], name.endswith("values"))]
+    cache_names = [spec.name for spec in cache_specs]
+
     encode_spec = [tf.TensorSpec((None, max_source_length), tf.int32, name="source")]
     step_spec = [
         tf.TensorSpec((None, 1), tf.int32, name="token"),
         tf.TensorSpec((), tf.int32, name="index"),
-        tf.TensorSpec(cache[:3] + (max_target_length,) + cache[4:], tf.float32, name="self_cache"),
-        tf.TensorSpec(cache[:3] + (max_source_length,) + cache[4:], tf.float32,
-                      name="cross_cache"),
+        tf.TensorSpec((None,), tf.int32, name="rows"),
         tf.TensorSpec((None, max_source_length), tf.int32, name="source_mask"),
+        *cache_specs,
     ]
     with tempfile.TemporaryDirectory() as saved_model_dir:
         archive = keras.export.ExportArchive()
@@ -172,29 +204,46 @@ def _teacher_forced_steps(model, sources, max_target_length, steps=4):
 
     from keras_compress import decoding
 
-    logits, self_cache, cross_cache = decoding.encode(model, sources, max_target_length)
+    logits, caches = decoding.encode(model, sources, max_target_length)
+    caches = {name: [ops.convert_to_numpy(value) for value in values]
+              for name, values in caches.items()}
     records = [("encode", {"source": sources}, {"logits": ops.convert_to_numpy(logits)})]
-    self_cache, cross_cache = ops.convert_to_numpy(self_cache), ops.convert_to_numpy(cross_cache)
     mask = (sources != PAD_ID).astype("int32")
+    rows = np.arange(len(sources), dtype="int32")
     token = ops.convert_to_numpy(ops.argmax(logits, axis=-1)).astype("int32")[:, None]
     for index in range(1, min(steps, max_target_length - 1) + 1):
-        inputs = {"token": token, "index": np.array(index, "int32"), "self_cache": self_cache,
-                  "cross_cache": cross_cache, "source_mask": mask}
-        logits, self_cache = decoding.decode_step(model, token, index, self_cache, cross_cache,
-                                                  mask)
-        self_cache = ops.convert_to_numpy(self_cache)
+        inputs = {"token": token, "index": np.array(index, "int32"), "rows": rows,
+                  **_flat(caches), "source_mask": mask}
+        logits, keys, values = decoding.decode_step(model, token, index, caches, mask, rows)
+        caches = {**caches, "self_keys": [ops.convert_to_numpy(key) for key in keys],
+                  "self_values": [ops.convert_to_numpy(value) for value in values]}
         records.append(("decode_step", inputs, {"logits": ops.convert_to_numpy(logits)}))
         token = ops.convert_to_numpy(ops.argmax(logits, axis=-1)).astype("int32")[:, None]
     return records
 
 
+def _one_sentence(inputs, row, heads):
+    """The inputs of sentence `row` alone (cache rows are (sentence, head) pairs)."""
+    picked = {}
+    for name, value in inputs.items():
+        if value.ndim == 0:
+            picked[name] = value
+        elif name.rsplit("_", 1)[0] in CACHE_NAMES:
+            picked[name] = value[row * heads : (row + 1) * heads]
+        elif name == "rows":
+            picked[name] = np.zeros(1, "int32")
+        else:
+            picked[name] = value[row : row + 1]
+    return picked
+
+
 def _calibration(model, sources, max_target_length):
+    from keras_compress.models.transformer import transformer_layers
+
+    heads = transformer_layers(model)["num_heads"]
     for signature, inputs, _ in _teacher_forced_steps(model, sources, max_target_length, 8):
         for row in range(len(sources)):
-            yield signature, {name: value if value.ndim == 0 else
-                              (value[:, row : row + 1] if name.endswith("cache")
-                               else value[row : row + 1])
-                              for name, value in inputs.items()}
+            yield signature, _one_sentence(inputs, row, heads)
 
 
 def _compare(model, runtime, sources, max_target_length):
@@ -219,7 +268,8 @@ class _Runtime:
             raise ValueError(f"{path} is not a translator: its signatures are {sorted(signatures)}")
         self.runners = {name: self.interpreter.get_signature_runner(name) for name in signatures}
         details = self.runners["decode_step"].get_input_details()
-        self.max_target_length = int(details["self_cache"]["shape_signature"][3])
+        self.max_target_length = int(details["self_keys_0"]["shape_signature"][1])
+        self.layers = sum(name.startswith("self_keys_") for name in details)
         self.max_source_length = int(details["source_mask"]["shape_signature"][1])
         self.operators = sorted({op["op_name"] for op in self.interpreter._get_ops_details()})
 
@@ -271,24 +321,25 @@ class Translator:
         source = np.zeros((1, self.max_source_length), "int32")
         source[0, : len(source_ids)] = source_ids
         encoded = self._runtime.run("encode", {"source": source})
+        layers = self._runtime.layers
+        caches = _nested(encoded, CACHE_NAMES, layers)
         mask = (source != PAD_ID).astype("int32")
-        state = (encoded["self_cache"], encoded["cross_cache"], mask)
         step_runner = self._runtime.runners["decode_step"]
 
         def step(tokens, index, state):
-            self_cache, cross_cache, mask = state
+            caches, rows = state
+            if rows is None:
+                rows = np.arange(len(tokens), dtype="int32")
             out = step_runner(token=np.ascontiguousarray(tokens, "int32"),
-                              index=np.array(index, "int32"), self_cache=self_cache,
-                              cross_cache=cross_cache, source_mask=mask)
-            return out["logits"], (out["self_cache"], cross_cache, mask)
+                              index=np.array(index, "int32"), rows=rows, source_mask=mask,
+                              **_flat(caches))
+            return out["logits"], ({**caches, **_nested(out, ("self_keys", "self_values"),
+                                                        layers)}, None)
 
-        def reorder(state, rows):
-            self_cache, cross_cache, mask = state
-            return (np.ascontiguousarray(self_cache[:, rows]),
-                    np.ascontiguousarray(cross_cache[:, rows]), mask[rows])
-
-        return search.beam_search(encoded["logits"], state, step, reorder, beam_size,
-                                  length_penalty, max_length)[0]
+        heads = len(caches["cross_keys"][0])  # one sentence
+        return search.beam_search(encoded["logits"], (caches, None), step,
+                                  search.cache_reorder(heads), beam_size, length_penalty,
+                                  max_length)[0]
 
     def translate(self, sentences, beam_size=4, length_penalty=0.6, max_length=None):
         """Translate strings one at a time (batch 1, as on a phone) and return strings.

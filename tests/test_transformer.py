@@ -3,6 +3,7 @@ import pytest
 
 keras = pytest.importorskip("keras")
 
+from keras_compress import beam_search as search  # noqa: E402
 from keras_compress import decoding  # noqa: E402
 from keras_compress.decoding import beam_search, greedy_decode  # noqa: E402
 from keras_compress.models.transformer import (  # noqa: E402
@@ -65,17 +66,37 @@ def test_cached_decoding_equals_uncached(model):
     source, decoder_inputs, _ = copy_task(rows=4, seed=1)
     source[0, 3:] = 0  # a padded source row
     source[0, 2] = 3
-    logits, self_cache, cross_cache = decoding.encode(model, source, decoder_inputs.shape[1])
+    logits, caches = decoding.encode(model, source, decoder_inputs.shape[1])
     mask = source != 0
     for length in range(1, decoder_inputs.shape[1] + 1):
         if length > 1:
-            logits, self_cache = decoding.decode_step(
-                model, decoder_inputs[:, length - 1 : length], length - 1, self_cache,
-                cross_cache, mask)
+            logits, keys, values = decoding.decode_step(
+                model, decoder_inputs[:, length - 1 : length], length - 1, caches, mask)
+            caches = {**caches, "self_keys": keys, "self_values": values}
         full = decoding.uncached_logits(model, source, decoder_inputs[:, :length])
         np.testing.assert_allclose(keras.ops.convert_to_numpy(logits),
                                    keras.ops.convert_to_numpy(full), atol=1e-5)
     assert len(transformer_layers(model)["decoders"]) == 2
+
+
+def test_hypotheses_share_the_source_cache_and_reorder_inside_the_step(model):
+    source, prefixes, _ = copy_task(rows=2, seed=5)
+    source = source[:1]  # one sentence, two hypotheses (beams)
+    _, caches = decoding.encode(model, source, prefixes.shape[1])
+    caches = {name: [keras.ops.convert_to_numpy(value) for value in values]
+              for name, values in caches.items()}
+    caches, _ = search.cache_reorder(2)((caches, None), [0, 0])
+    assert caches["self_keys"][1].shape[0] == 4 and caches["cross_keys"][1].shape[0] == 2
+    for length in range(2, prefixes.shape[1] + 1):
+        rows = np.array([0, 1], "int32")
+        if length == 3:  # the hypotheses swap places: the step gathers the cache rows
+            prefixes, rows = prefixes[::-1].copy(), np.array([1, 0], "int32")
+        logits, keys, values = decoding.decode_step(
+            model, prefixes[:, length - 1 : length], length - 1, caches, source != 0, rows)
+        caches = {**caches, "self_keys": keys, "self_values": values}
+        full = decoding.uncached_logits(model, np.repeat(source, 2, 0), prefixes[:, :length])
+        np.testing.assert_allclose(keras.ops.convert_to_numpy(logits),
+                                   keras.ops.convert_to_numpy(full), atol=1e-5)
 
 
 def test_beam_size_one_equals_greedy(model):
