@@ -9,7 +9,7 @@ runners, which is the code a phone app would port.
 
 import numpy as np
 
-__all__ = ["log_softmax", "beam_search", "strip_special", "cache_reorder"]
+__all__ = ["log_softmax", "top_candidates", "beam_search", "strip_special", "cache_reorder"]
 
 PAD_ID, BOS_ID, EOS_ID = 0, 2, 3
 
@@ -24,6 +24,16 @@ def log_softmax(logits):
     return logits - (top + np.log(np.exp(logits - top).sum(axis=-1, keepdims=True)))
 
 
+def top_candidates(logits, count):
+    """The `count` most probable next tokens of each row of `logits` `(rows, vocab)`:
+    `(log_probs (rows, count) float64, ids (rows, count) int32)`, best first, ties to the lower
+    id, padding and BOS never. A decoder step may return this pair itself, computed inside its
+    graph (`keras_compress.decoding.top_candidates`), instead of the whole logits."""
+    log_probs = log_softmax(logits)
+    ids = _top(log_probs, count)
+    return np.take_along_axis(log_probs, ids, axis=1), ids.astype("int32")
+
+
 def beam_search(first_logits, state, step, reorder, beam_size=4, length_penalty=0.6,
                 max_length=50):
     """Search for each of a batch of sentences the target maximizing
@@ -35,8 +45,11 @@ def beam_search(first_logits, state, step, reorder, beam_size=4, length_penalty=
     Args:
         first_logits: `(batch, vocab)` logits of the first target token (after BOS).
         state: the decoder state (caches) for the batch, any object `reorder` understands.
-        step: `step(tokens (rows, 1) int32, index, state) -> (logits (rows, vocab), state)`,
-            feeding the token at target position `index` (BOS is position 0).
+        step: `step(tokens (rows, 1) int32, index, beams, state) -> (next, state)`, feeding the
+            token at target position `index` (BOS is position 0); `next` is either the logits
+            `(rows, vocab)` or each row's `beams` best continuations as `top_candidates` gives
+            them, `(log_probs (rows, k), ids (rows, k))` with k >= beams (which is cheaper:
+            rows x k numbers instead of rows x vocab).
         reorder: `reorder(state, rows) -> state` picking rows (hypotheses) of the state.
         beam_size: hypotheses kept per sentence (4 in the thesis).
         length_penalty: alpha of the GNMT penalty (0.6 in the thesis); 0 ranks by raw score.
@@ -51,30 +64,39 @@ def beam_search(first_logits, state, step, reorder, beam_size=4, length_penalty=
         raise ValueError(f"length_penalty must be >= 0, got {length_penalty}")
     if not isinstance(max_length, (int, np.integer)) or max_length < 1:
         raise ValueError(f"max_length must be a positive int, got {max_length!r}")
-    log_probs = log_softmax(first_logits)
-    batch, vocab = log_probs.shape
+    batch, vocab = np.shape(first_logits)
     beams = int(min(beam_size, vocab - 2))  # padding and BOS are never candidates
-    top = _top(log_probs, beams)
-    scores = np.take_along_axis(log_probs, top, axis=1)
-    words = top.reshape(-1).astype("int32")
+    scores, words = top_candidates(first_logits, beams)
+    words = words.reshape(-1)
     state = reorder(state, np.repeat(np.arange(batch), beams))
-    tokens = words[:, None]
+    tokens = np.zeros((batch * beams, max_length), "int32")
+    tokens[:, 0] = words
     finished = words == EOS_ID
     lengths = np.ones(batch * beams, "int64")
+    offsets = (np.arange(batch) * beams)[:, None]
     for index in range(1, max_length):
         if finished.all():
             break
-        logits, state = step(tokens[:, -1:], index, state)
-        log_probs = log_softmax(logits)
-        log_probs[finished] = -np.inf
-        log_probs[finished, PAD_ID] = 0.0
-        candidates = (scores.reshape(-1, 1) + log_probs).reshape(batch, beams * vocab)
+        result, state = step(tokens[:, index - 1 : index], index, beams, state)
+        values, ids = result if isinstance(result, tuple) else top_candidates(result, beams)
+        values, ids = values[:, :beams], ids[:, :beams]
+        if values.shape != (batch * beams, beams):
+            raise ValueError(f"step gave candidates of shape {values.shape} for {batch * beams} "
+                             f"hypotheses of which {beams} are kept")
+        if finished.any():  # a finished hypothesis goes on with padding, at no cost
+            values = np.array(values, "float64")
+            ids = np.array(ids)
+            values[finished] = -np.inf
+            values[finished, 0] = 0.0
+            ids[finished, 0] = PAD_ID
+        candidates = (scores.reshape(-1, 1) + values).reshape(batch, beams * beams)
         top = _top(candidates, beams)
         scores = np.take_along_axis(candidates, top, axis=1)
-        rows = (np.arange(batch)[:, None] * beams + top // vocab).reshape(-1)
-        words = (top % vocab).reshape(-1).astype("int32")
+        rows = (offsets + top // beams).reshape(-1)
+        words = ids.reshape(batch, beams * beams)[np.arange(batch)[:, None], top].reshape(-1)
         was_finished = finished[rows]
-        tokens = np.concatenate([tokens[rows], words[:, None]], axis=1)
+        tokens = tokens[rows]
+        tokens[:, index] = words
         lengths = np.where(was_finished, lengths[rows], index + 1)
         finished = was_finished | (words == EOS_ID)
         state = reorder(state, rows)
@@ -88,6 +110,8 @@ def _top(scores, count):
     index; a partial sort (the rows are beams x vocabulary long)."""
     if count == 1:
         return np.argmax(scores, axis=1)[:, None]
+    if scores.shape[1] <= 256:  # the beams x beams candidates of a step: one small sort
+        return np.argsort(-scores, axis=1, kind="stable")[:, :count]
     part = np.argpartition(-scores, count - 1, axis=1)[:, :count]
     order = np.lexsort((part, -np.take_along_axis(scores, part, axis=1)), axis=-1)
     return np.take_along_axis(part, order, axis=1)

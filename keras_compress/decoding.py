@@ -19,7 +19,8 @@ from keras_compress import beam_search as search
 from keras_compress import engine
 from keras_compress.models.transformer import BOS_ID, EOS_ID, PAD_ID, transformer_layers
 
-__all__ = ["encode", "decode_step", "greedy_decode", "beam_search", "uncached_logits"]
+__all__ = ["encode", "decode_step", "top_candidates", "greedy_decode", "beam_search",
+           "uncached_logits"]
 
 
 def _suppress_special(logits):
@@ -153,6 +154,15 @@ def decode_step(model, tokens, index, caches, source_mask, rows=None):
     return logits, new_keys, new_values
 
 
+def top_candidates(logits, count):
+    """`keras_compress.beam_search.top_candidates` inside the graph (float32): the `count` most
+    probable next tokens of each row, `(log_probs (rows, count), ids (rows, count) int32)`,
+    best first, ties to the lower id. A beam search step that returns these moves rows x count
+    numbers out of the graph instead of rows x vocab."""
+    values, ids = ops.top_k(ops.log_softmax(logits, axis=-1), count)
+    return values, ops.cast(ids, "int32")
+
+
 def _masked_softmax(scores, visible):
     """Softmax over the last axis where `visible`, as Keras's `Softmax(mask=...)` computes it
     inside `MultiHeadAttention`."""
@@ -183,6 +193,10 @@ def _functions(model):
         def step_function(tokens, index, caches, source_mask, rows):
             return decode_step(model, tokens, index, caches, source_mask, rows)
 
+        def beam_step_function(tokens, index, caches, source_mask, rows, count):
+            logits, keys, values = decode_step(model, tokens, index, caches, source_mask, rows)
+            return top_candidates(logits, count), keys, values
+
         if keras.config.backend() == "tensorflow":
             import tensorflow as tf
 
@@ -190,11 +204,14 @@ def _functions(model):
             cache = [tf.TensorSpec((None, None, None), tf.float32)] * layers
             encode_function = tf.function(encode_function, input_signature=[
                 tf.TensorSpec((None, None), tf.int32), tf.TensorSpec((), tf.int32)])
-            step_function = tf.function(step_function, input_signature=[
-                tf.TensorSpec((None, 1), tf.int32), tf.TensorSpec((), tf.int32),
-                {name: cache for name in _CACHE_NAMES}, tf.TensorSpec((None, None), tf.bool),
-                tf.TensorSpec((None,), tf.int32)])
-        _COMPILED[model] = {"encode": encode_function, "step": step_function}
+            step_spec = [tf.TensorSpec((None, 1), tf.int32), tf.TensorSpec((), tf.int32),
+                         {name: cache for name in _CACHE_NAMES},
+                         tf.TensorSpec((None, None), tf.bool), tf.TensorSpec((None,), tf.int32)]
+            step_function = tf.function(step_function, input_signature=step_spec)
+            beam_step_function = tf.function(beam_step_function, input_signature=step_spec + [
+                tf.TensorSpec((), tf.int32)])
+        _COMPILED[model] = {"encode": encode_function, "step": step_function,
+                            "beam_step": beam_step_function}
     return _COMPILED[model]
 
 
@@ -268,15 +285,16 @@ def beam_search(model, source, beam_size=4, length_penalty=0.6, max_length=None)
               for name, values in caches.items()}
     source_mask = source != PAD_ID
 
-    def step(tokens, index, state):
+    def step(tokens, index, beams, state):
         caches, rows = state
         if rows is None:
             rows = np.arange(len(tokens), dtype="int32")
-        logits, keys, values = functions["step"](tokens, np.int32(index), caches, source_mask,
-                                                 rows)
+        (top_values, top_ids), keys, values = functions["beam_step"](
+            tokens, np.int32(index), caches, source_mask, rows, np.int32(beams))
         caches = {**caches, "self_keys": [ops.convert_to_numpy(key) for key in keys],
                   "self_values": [ops.convert_to_numpy(value) for value in values]}
-        return ops.convert_to_numpy(logits), (caches, None)
+        candidates = (ops.convert_to_numpy(top_values), ops.convert_to_numpy(top_ids))
+        return candidates, (caches, None)
 
     heads = transformer_layers(model)["num_heads"]
     return search.beam_search(ops.convert_to_numpy(logits), (caches, None), step,

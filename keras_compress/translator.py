@@ -57,8 +57,9 @@ class TranslatorExport:
         size_bytes: its size on disk.
         quantization: None (float32), "dynamic" or "int8".
         max_source_length, max_target_length: the fixed lengths S and T.
-        max_abs_diff: largest |LiteRT - Keras| next-token logit over the encode and a few
-            teacher-forced decode steps of the sample sources.
+        max_abs_diff: largest |LiteRT - Keras| over the first-token logits of `encode` and
+            the 4 best next-token log-probabilities of a few teacher-forced decode steps of the
+            sample sources.
         operators: the TFLite builtin operators in the file.
     """
 
@@ -114,18 +115,19 @@ def export_translator(model, path, quantization=None, max_source_length=64,
     layers = len(parts["decoders"])
     sources = _sample_sources(sample_sources, max_source_length, parts["vocab_size"],
                               quantization)
-
-    heads, head_dim = parts["num_heads"], parts["head_dim"]
+    head_dim = parts["head_dim"]
 
     def encode(source):
         logits, caches = decoding.encode(model, source, max_target_length)
         return {"logits": logits, **_flat(caches)}
 
-    def decode_step(token, index, rows, source_mask, *flat_caches):
+    def decode_step(token, index, rows, beams, source_mask, *flat_caches):
         caches = _nested(dict(zip(cache_names, flat_caches)), CACHE_NAMES, layers)
         logits, keys, values = decoding.decode_step(model, token, index, caches, source_mask,
                                                     rows)
-        return {"logits": logits, **_flat({"self_keys": keys, "self_values": values})}
+        log_probs, ids = decoding.top_candidates(logits, beams)
+        return {"log_probs": log_probs, "ids": ids,
+                **_flat({"self_keys": keys, "self_values": values})}
 
     def cache(name, length, transposed):
         shape = (None, head_dim, length) if transposed else (None, length, head_dim)
@@ -142,6 +144,7 @@ def export_translator(model, path, quantization=None, max_source_length=64,
         tf.TensorSpec((None, 1), tf.int32, name="token"),
         tf.TensorSpec((), tf.int32, name="index"),
         tf.TensorSpec((None,), tf.int32, name="rows"),
+        tf.TensorSpec((), tf.int32, name="beams"),
         tf.TensorSpec((None, max_source_length), tf.int32, name="source_mask"),
         *cache_specs,
     ]
@@ -213,11 +216,12 @@ def _teacher_forced_steps(model, sources, max_target_length, steps=4):
     token = ops.convert_to_numpy(ops.argmax(logits, axis=-1)).astype("int32")[:, None]
     for index in range(1, min(steps, max_target_length - 1) + 1):
         inputs = {"token": token, "index": np.array(index, "int32"), "rows": rows,
-                  **_flat(caches), "source_mask": mask}
+                  "beams": np.array(4, "int32"), **_flat(caches), "source_mask": mask}
         logits, keys, values = decoding.decode_step(model, token, index, caches, mask, rows)
         caches = {**caches, "self_keys": [ops.convert_to_numpy(key) for key in keys],
                   "self_values": [ops.convert_to_numpy(value) for value in values]}
-        records.append(("decode_step", inputs, {"logits": ops.convert_to_numpy(logits)}))
+        log_probs = ops.convert_to_numpy(decoding.top_candidates(logits, 4)[0])
+        records.append(("decode_step", inputs, {"log_probs": log_probs}))
         token = ops.convert_to_numpy(ops.argmax(logits, axis=-1)).astype("int32")[:, None]
     return records
 
@@ -250,12 +254,21 @@ def _compare(model, runtime, sources, max_target_length):
     largest = 0.0
     for signature, inputs, expected in _teacher_forced_steps(model, sources, max_target_length):
         got = runtime.run(signature, inputs)
-        largest = max(largest, float(np.abs(got["logits"] - expected["logits"]).max()))
+        name = next(iter(expected))
+        largest = max(largest, float(np.abs(got[name] - expected[name]).max()))
     return largest
 
 
 class _Runtime:
-    """The two signature runners of a translator file in `ai_edge_litert`."""
+    """The two signatures of a translator file in `ai_edge_litert`.
+
+    `encode` runs through a signature runner. The decode step runs once per generated token,
+    so it runs through the Interpreter's own tensors when `decode_step` is the file's primary
+    subgraph (the converter puts it first; checked by tensor names): the inputs that stay the
+    same for a sentence (cross-attention caches, source mask) are set once per sentence, and
+    nothing is resized or re-allocated between steps. A signature runner would resize,
+    re-allocate and copy every input at every step. (The Interpreter refuses `invoke` while a
+    signature runner exists, so runners are made per call and dropped.)"""
 
     def __init__(self, path, num_threads=1):
         from ai_edge_litert.interpreter import Interpreter
@@ -266,15 +279,70 @@ class _Runtime:
         signatures = self.interpreter.get_signature_list()
         if set(signatures) != {"encode", "decode_step"}:
             raise ValueError(f"{path} is not a translator: its signatures are {sorted(signatures)}")
-        self.runners = {name: self.interpreter.get_signature_runner(name) for name in signatures}
-        details = self.runners["decode_step"].get_input_details()
+        runner = self.interpreter.get_signature_runner("decode_step")
+        details = runner.get_input_details()
         self.max_target_length = int(details["self_keys_0"]["shape_signature"][1])
         self.layers = sum(name.startswith("self_keys_") for name in details)
         self.max_source_length = int(details["source_mask"]["shape_signature"][1])
         self.operators = sorted({op["op_name"] for op in self.interpreter._get_ops_details()})
+        self._inputs = {name: detail["index"] for name, detail in details.items()}
+        self._outputs = {name: detail["index"] for name, detail in
+                         runner.get_output_details().items()}
+        del runner
+        primary = {(detail["index"], detail["name"]) for detail in
+                   self.interpreter.get_input_details()}
+        self.direct = primary == {(detail["index"], detail["name"]) for detail in details.values()}
+        if not self.direct:
+            warnings.warn(f"{path}: decode_step is not the file's first subgraph, so every "
+                          "decode step goes through a signature runner (slower)", stacklevel=3)
+        self._constants, self._shapes = None, None
 
     def run(self, signature, inputs):
-        return self.runners[signature](**inputs)
+        return self.interpreter.get_signature_runner(signature)(**inputs)
+
+    def start_sentence(self, constants):
+        """The `decode_step` inputs that stay the same until the next sentence."""
+        self._constants, self._shapes, self._carried = dict(constants), None, {}
+
+    def step(self, inputs):
+        """Run `decode_step` on `inputs` and the sentence's constant inputs, and return its
+        outputs other than the self-attention caches. Caches missing from `inputs` are the
+        previous step's outputs, which stay inside the interpreter (copied from the output to
+        the input tensors) on the direct path."""
+        if not self.direct:
+            outputs = self.run("decode_step", {**self._carried, **inputs, **self._constants})
+            self._carried = {name: outputs.pop(name) for name in list(outputs)
+                             if name in self._inputs}
+            return outputs
+        interpreter = self.interpreter
+        shapes = inputs["token"].shape
+        if shapes != self._shapes:  # a new sentence, or a new number of hypotheses
+            everything = {**self._constants, **inputs}
+            missing = sorted(set(self._inputs) - set(everything))
+            if missing:
+                raise ValueError(f"the first decode step of a sentence needs {missing}")
+            current = {detail["index"]: tuple(detail["shape"])
+                       for detail in interpreter.get_input_details()}
+            resized = False
+            for name, value in everything.items():
+                if current[self._inputs[name]] != value.shape:
+                    interpreter.resize_tensor_input(self._inputs[name], value.shape)
+                    resized = True
+            if resized:
+                interpreter.allocate_tensors()
+            for name, value in self._constants.items():
+                interpreter.set_tensor(self._inputs[name], value)
+            self._shapes = shapes
+        for name, value in inputs.items():
+            interpreter.set_tensor(self._inputs[name], value)
+        interpreter.invoke()
+        outputs = {}
+        for name, index in self._outputs.items():
+            if name in self._inputs:  # a cache: next step's input
+                np.copyto(interpreter.tensor(self._inputs[name])(), interpreter.tensor(index)())
+            else:
+                outputs[name] = interpreter.get_tensor(index)
+        return outputs
 
 
 class Translator:
@@ -320,26 +388,36 @@ class Translator:
         max_length = min(int(max_length), self.max_target_length)
         source = np.zeros((1, self.max_source_length), "int32")
         source[0, : len(source_ids)] = source_ids
-        encoded = self._runtime.run("encode", {"source": source})
-        layers = self._runtime.layers
+        runtime = self._runtime
+        encoded = runtime.run("encode", {"source": source})
+        layers = runtime.layers
         caches = _nested(encoded, CACHE_NAMES, layers)
-        mask = (source != PAD_ID).astype("int32")
-        step_runner = self._runtime.runners["decode_step"]
+        heads = len(caches["cross_keys"][0])  # one sentence
+        runtime.start_sentence({"source_mask": (source != PAD_ID).astype("int32"),
+                                **_flat({name: caches.pop(name)
+                                         for name in ("cross_keys", "cross_values")})})
 
-        def step(tokens, index, state):
-            caches, rows = state
+        def step(tokens, index, beams, state):
+            caches, rows = state  # caches: None once they live in the interpreter
             if rows is None:
                 rows = np.arange(len(tokens), dtype="int32")
-            out = step_runner(token=np.ascontiguousarray(tokens, "int32"),
-                              index=np.array(index, "int32"), rows=rows, source_mask=mask,
-                              **_flat(caches))
-            return out["logits"], ({**caches, **_nested(out, ("self_keys", "self_values"),
-                                                        layers)}, None)
+            out = runtime.step({"token": np.ascontiguousarray(tokens, "int32"),
+                                "index": np.array(index, "int32"), "rows": rows,
+                                "beams": np.array(beams, "int32"),
+                                **(_flat(caches) if caches is not None else {})})
+            return (out["log_probs"], out["ids"]), (None, None)
 
-        heads = len(caches["cross_keys"][0])  # one sentence
-        return search.beam_search(encoded["logits"], (caches, None), step,
-                                  search.cache_reorder(heads), beam_size, length_penalty,
-                                  max_length)[0]
+        expand = search.cache_reorder(heads)
+
+        def reorder(state, rows):
+            caches, pending = state
+            if caches is not None:  # from the sentence to its beams, once, in NumPy
+                return expand(state, rows)
+            rows = np.asarray(rows, "int32")
+            return None, (rows if pending is None else pending[rows])
+
+        return search.beam_search(encoded["logits"], (caches, None), step, reorder, beam_size,
+                                  length_penalty, max_length)[0]
 
     def translate(self, sentences, beam_size=4, length_penalty=0.6, max_length=None):
         """Translate strings one at a time (batch 1, as on a phone) and return strings.

@@ -1,3 +1,5 @@
+import warnings
+
 import numpy as np
 import pytest
 
@@ -54,7 +56,9 @@ def test_litert_translator_gives_the_keras_tokens(copy_model, tokenizer, tmp_pat
                                  max_source_length=16, max_target_length=10,
                                  sample_sources=source)
     assert exported.max_abs_diff < 1e-4
-    translator = Translator(exported.path, tokenizer)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # decode_step runs directly, not through a runner
+        translator = Translator(exported.path, tokenizer)
     rows = [[int(t) for t in row if t] for row in source]
     keras_greedy = greedy_decode(copy_model, source, max_length=9)
     assert [translator.translate_ids(row, beam_size=1, max_length=9) for row in rows] == keras_greedy
@@ -102,7 +106,7 @@ def test_numpy_beam_search_prefers_the_penalized_best():
     first = np.log(np.array([[1e-9, 1e-9, 1e-9, 0.4, 1e-9, 0.6]]))
     second = np.log(np.array([1e-9, 1e-9, 1e-9, 0.9, 0.1 - 3e-9, 1e-9]))
 
-    def step(tokens, index, state):
+    def step(tokens, index, beams, state):
         return np.tile(second, (len(tokens), 1)), state
 
     def reorder(state, rows):
