@@ -185,23 +185,17 @@ def sentence_features(model, vectors, lengths, batch_size=128):
 
         def call(self, inputs):
             vectors, lengths = self.autoencoder._split_inputs(inputs)
-            root = self.autoencoder._encode(vectors, lengths)
-            if not hasattr(self.autoencoder, "_encoder_levels"):
-                return {"root": root}
-            levels = self.autoencoder._encoder_levels(vectors)
+            if not hasattr(self.autoencoder, "_encode_spans"):
+                return {"root": self.autoencoder._encode(vectors, lengths)}
+            # spans[b, t, i] embeds words i..i+t: valid when i + t < length (zero elsewhere).
+            root, spans = self.autoencoder._encode_spans(vectors, lengths)
             width = vectors.shape[1]
-            total, largest = 0.0, None
-            for span, level in enumerate(levels):
-                # Position i of level `span` embeds words i..i+span: valid when i + span < length.
-                valid = ops.cast(
-                    ops.expand_dims(ops.arange(width - span), 0) + span < ops.expand_dims(lengths, 1), level.dtype
-                )
-                valid = ops.expand_dims(valid, -1)
-                total = total + ops.sum(level * valid, axis=1)
-                masked = ops.max(level * valid - 1e9 * (1.0 - valid), axis=1)
-                largest = masked if largest is None else ops.maximum(largest, masked)
-            spans = ops.cast(lengths * (lengths + 1) // 2, root.dtype)
-            return {"root": root, "span_mean": total / ops.expand_dims(spans, -1), "span_max": largest}
+            span_end = ops.reshape(ops.arange(width), (1, -1, 1)) + ops.reshape(ops.arange(width), (1, 1, -1))
+            valid = ops.expand_dims(ops.cast(span_end < ops.reshape(lengths, (-1, 1, 1)), spans.dtype), -1)
+            count = ops.cast(lengths * (lengths + 1) // 2, root.dtype)
+            total = ops.sum(spans, axis=(1, 2))
+            largest = ops.max(spans - 1e9 * (1.0 - valid), axis=(1, 2))
+            return {"root": root, "span_mean": total / ops.expand_dims(count, -1), "span_max": largest}
 
     return Features(model).predict((vectors, lengths), batch_size=batch_size, verbose=0)
 

@@ -102,10 +102,6 @@ class LSTMAutoencoder(SequenceAutoencoder):
         states = self.encoder_lstm_1(vectors, mask=mask)
         return self.to_embedding(self.encoder_lstm_2(states, mask=mask))
 
-    def _call_dynamic_width(self, vectors, lengths):
-        # LSTMs run over any width: no static widths to choose from.
-        return self._decode(self._encode(vectors, lengths), lengths, ops.shape(vectors)[1])
-
     def _decode(self, z, lengths, width):
         repeated = ops.repeat(ops.expand_dims(z, 1), width, axis=1)
         words = self.to_words(self.decoder_lstm_2(self.decoder_lstm_1(repeated)))

@@ -86,10 +86,36 @@ def average_overlaps(left, right):
         tensor of shape `(batch, k + 1, d)`.
     """
     k = left.shape[1]
-    summed = ops.pad(left, [[0, 0], [0, 1], [0, 0]]) + ops.pad(right, [[0, 0], [1, 0], [0, 0]])
-    counts = np.full((k + 1, 1), 2.0, dtype="float32")
-    counts[0] = counts[-1] = 1.0
-    return summed / ops.convert_to_tensor(counts, dtype=summed.dtype)
+    padding = [[0, 0], [0, 1], [0, 0]]
+    parents, inverse_counts = _overlap_tables(k + 1, k + 1)
+    return _average_overlaps_in_buffer(
+        ops.pad(left, padding), ops.pad(right, padding), parents[k], ops.cast(inverse_counts[k], left.dtype)
+    )
+
+
+def _overlap_tables(rows, width, dtype="float32"):
+    """Masks for `average_overlaps` inside a buffer of `width` positions, one row a parent count.
+
+    Row `count` of `parents` `(rows, 1, width, 1)` is 1 on the `count` real positions of
+    a level; row `count` of `inverse_counts` is 1 / (number of children a position of
+    the next level receives: 1 at both ends, 2 inside, none past the end -> 1).
+    """
+    positions = ops.expand_dims(ops.arange(width, dtype="int32"), 0)
+    counts = ops.expand_dims(ops.arange(rows, dtype="int32"), 1)
+    parents = ops.cast(positions < counts, dtype)
+    children = parents + ops.cast((positions >= 1) & (positions <= counts), dtype)
+    inverse_counts = 1.0 / ops.maximum(children, 1.0)
+    shape = (rows, 1, width, 1)
+    return ops.reshape(parents, shape), ops.reshape(inverse_counts, shape)
+
+
+def _average_overlaps_in_buffer(left, right, parents, inverse_counts):
+    """`average_overlaps` in a fixed-width buffer: `parents` `(1, width, 1)` marks the real positions.
+
+    The last buffer position must not be a parent (it would wrap around).
+    """
+    right = ops.roll(right * parents, 1, axis=1)
+    return (left * parents + right) * inverse_counts
 
 
 def _sequence_mask(lengths, width, dtype="float32"):
@@ -220,36 +246,10 @@ class SequenceAutoencoder(keras.Model):
 
     def call(self, inputs, training=None):
         vectors, lengths = self._split_inputs(inputs)
-        if vectors.shape[1] is None:
-            return self._call_dynamic_width(vectors, lengths)
-        return self._decode(self._encode(vectors, lengths), lengths, vectors.shape[1])
-
-    def _call_dynamic_width(self, vectors, lengths):
-        """`call` on batches whose width is only known at run time.
-
-        Keras' TensorFlow trainer relaxes the traced input shape to `(None, None,
-        word_dim)` once batches of two widths have been seen (length-bucketed
-        batches). Subclasses whose computation unrolls over the width run it here
-        for a few static widths (multiples of 5, and `max_length`) and pick the
-        smallest that holds the batch, so a bucketed batch pays for its own width
-        rather than `max_length`.
-        """
-        widths = sorted({min(width, self.max_length) for width in range(5, self.max_length + 5, 5)})
-        actual = ops.shape(vectors)[1]
-        index = ops.sum(ops.cast(ops.convert_to_tensor(widths, dtype="int32") < actual, "int32"))
-
-        def branch(width):
-            def run(vectors, lengths):
-                shape = ops.shape(vectors)
-                padding = ops.zeros((shape[0], width - shape[1], self.word_dim), dtype=vectors.dtype)
-                padded = ops.reshape(ops.concatenate([vectors, padding], axis=1), (-1, width, self.word_dim))
-                words = self._decode(self._encode(padded, lengths), lengths, width)
-                return ops.pad(words, [[0, 0], [0, self.max_length - width], [0, 0]])
-
-            return run
-
-        words = ops.switch(index, [branch(width) for width in widths], vectors, lengths)
-        return words[:, :actual]
+        # Keras' TensorFlow trainer relaxes the traced width to None once length
+        # buckets of two widths have been seen; both models run on any width.
+        width = vectors.shape[1] if vectors.shape[1] is not None else ops.shape(vectors)[1]
+        return self._decode(self._encode(vectors, lengths), lengths, width)
 
     def get_config(self):
         return {
@@ -324,34 +324,56 @@ class RecursiveAutoencoder(SequenceAutoencoder):
         self.output_mlp.build((None, None, d))
         self.built = True
 
-    def _steps(self, step_ids, like):
-        """Step features for every position of `like` `(batch, k, .)`; `step_ids` is `(batch,)`."""
-        features = ops.take(ops.convert_to_tensor(self.step_table, dtype=like.dtype), step_ids, axis=0)
-        return ops.expand_dims(features, 1) + ops.zeros_like(like[..., :1])
+    def _merge_levels(self, leaves, lengths, return_spans=False):
+        """Run the `width - 1` merges on `MLP_in(words)` as symbolic loops; return the sentence embeddings (and spans).
 
-    def _encoder_levels(self, vectors):
-        """Every level of the recursion: level t has `width - t` vectors, each spanning t + 1 words.
+        Level t of the recursion holds `width - t` vectors, position i spanning words
+        i..i+t; it only depends on those words, so positions that a sentence of length
+        L keeps (i + t < L) never see its padding. The level lives in a buffer of
+        fixed width inside each loop (positions past `width - t` are zeroed), so the
+        graph holds one copy of MLP_enc a block, whatever the width. A row's embedding
+        is the first vector of level `length - 1`, taken when the loop passes it.
 
-        Position i of level t depends only on words i..i+t, so positions that a
-        sentence of length L keeps (i + t < L) never see its padding.
+        With `return_spans`, also the `(batch, width, width, d)` tensor whose
+        `[b, t, i]` is level t, position i (zero past the level's end).
         """
-        level = self.input_mlp(vectors)
-        levels = [level]
-        batch = ops.shape(vectors)[0]
-        for step in range(1, vectors.shape[1]):
-            pairs = ops.concatenate([level[:, :-1], level[:, 1:]], axis=-1)
-            step_ids = ops.full((batch,), step, dtype="int32")
-            level = self.encoder_mlp(ops.concatenate([pairs, self._steps(step_ids, pairs)], axis=-1))
-            levels.append(level)
-        return levels
+        width = _width(leaves)
+        lengths = ops.cast(lengths, "int32")
+        d = self.embedding_dim
+        # MLP_enc's first layer applied to [left; right; step] is left @ K_l + right @ K_r
+        # + (step @ K_s + b): the step term is one table row, and right @ K_r is
+        # left @ K_r shifted by one position, so no pair is concatenated.
+        kernel, bias = _first_dense(self.encoder_mlp, leaves.dtype)
+        kernel_left, kernel_right, kernel_step = kernel[:d], kernel[d : 2 * d], kernel[2 * d :]
+        step_bias = ops.matmul(ops.convert_to_tensor(self.step_table, dtype=leaves.dtype), kernel_step) + bias
+        last_merge = ops.expand_dims(lengths - 1, -1)
+        sentence = leaves[:, 0]
+        spans = None
+        if return_spans:
+            first = ops.reshape(ops.cast(ops.arange(width) == 0, leaves.dtype), (1, -1, 1, 1))
+            spans = first * ops.expand_dims(leaves, 1)
+
+        def merge(step, state):
+            level, sentence, spans = state
+            # The buffer's last position wraps around here: it never holds a real span.
+            hidden = ops.matmul(level, kernel_left) + ops.roll(ops.matmul(level, kernel_right), -1, axis=1)
+            level = _after_first_dense(self.encoder_mlp, hidden + ops.take(step_bias, step, axis=0))
+            sentence = ops.where(last_merge == step, level[:, 0], sentence)
+            if spans is not None:
+                here = ops.reshape(ops.cast(ops.arange(width) == step, level.dtype), (1, -1, 1, 1))
+                padded = ops.pad(level, [[0, 0], [0, width - ops.shape(level)[1]], [0, 0]])
+                spans = spans + here * ops.expand_dims(padded, 1)
+            return level, sentence, spans
+
+        level = leaves
+        for start, stop in _blocks(1, width, _LOOP_BLOCKS):
+            # Level start - 1 has width - start + 1 real vectors: the rest of the block fits.
+            level = level[:, : width - start + 1]
+            level, sentence, spans = _loop(start, stop, merge, (level, sentence, spans), self.max_length)
+        return (sentence, spans) if return_spans else sentence
 
     def _encode(self, vectors, lengths):
-        levels = self._encoder_levels(vectors)
-        # A sentence of length L is finished after L - 1 merges: its embedding is
-        # the first (and only valid) vector of level L - 1.
-        firsts = ops.stack([level[:, 0] for level in levels], axis=1)
-        index = ops.reshape(lengths - 1, (-1, 1, 1))
-        return ops.squeeze(ops.take_along_axis(firsts, index, axis=1), axis=1)
+        return self._merge_levels(self.input_mlp(vectors), lengths)
 
     def encode(self, x, lengths=None, return_spans=False):
         """Sentence embeddings `(batch, embedding_dim)` of padded word vectors.
@@ -370,30 +392,114 @@ class RecursiveAutoencoder(SequenceAutoencoder):
         if not return_spans:
             return super().encode(x, lengths)
         vectors, lengths = self._eager_inputs(x, lengths)
-        width = vectors.shape[1]
-        levels = self._encoder_levels(vectors)
-        spans = ops.stack([ops.pad(level, [[0, 0], [0, t], [0, 0]]) for t, level in enumerate(levels)], axis=1)
+        return self._encode_spans(vectors, lengths)
+
+    def _encode_spans(self, vectors, lengths):
+        """`(embeddings, spans)` with every span past its row's length zeroed (graph-safe)."""
+        sentence, spans = self._merge_levels(self.input_mlp(vectors), lengths, return_spans=True)
+        width = _width(vectors)
         span_end = ops.reshape(ops.arange(width, dtype="int32"), (1, -1, 1)) + ops.reshape(
             ops.arange(width, dtype="int32"), (1, 1, -1)
         )
-        valid = ops.cast(span_end < ops.reshape(lengths, (-1, 1, 1)), spans.dtype)
-        spans = spans * ops.expand_dims(valid, -1)
-        return self._encode(vectors, lengths), spans
+        valid = ops.cast(span_end < ops.reshape(ops.cast(lengths, "int32"), (-1, 1, 1)), spans.dtype)
+        return sentence, spans * ops.expand_dims(valid, -1)
 
     def _decode(self, z, lengths, width):
+        """Run the `width - 1` splits as symbolic loops; each row keeps the level of its own length.
+
+        Split s turns a level of s vectors into one of s + 1 (overlaps averaged); the
+        step count runs down, so a row's first split mirrors its last merge. Like the
+        encoder, the level lives in a fixed-width buffer inside each loop.
+        """
         lengths = ops.cast(lengths, "int32")
-        level = ops.expand_dims(z, 1)
-        # Rows keep the level at which their own count is done (L - 1 splits).
-        finished = ops.pad(level, [[0, 0], [0, width - 1], [0, 0]])
-        for split in range(1, width):
-            # The step count runs down: the first split mirrors a row's last merge.
-            step_ids = ops.clip(lengths - split, 0, self.max_length - 1)
-            halves = self.decoder_mlp(ops.concatenate([level, self._steps(step_ids, level)], axis=-1))
-            level = average_overlaps(halves[..., : self.embedding_dim], halves[..., self.embedding_dim :])
-            done_now = ops.reshape(lengths - 1 == split, (-1, 1, 1))
-            finished = ops.where(done_now, ops.pad(level, [[0, 0], [0, width - split - 1], [0, 0]]), finished)
+        d = self.embedding_dim
+        kernel, bias = _first_dense(self.decoder_mlp, z.dtype)
+        step_bias = ops.matmul(ops.convert_to_tensor(self.step_table, dtype=z.dtype), kernel[d:]) + bias
+        kernel_level = kernel[:d]
+        last_split = ops.reshape(lengths - 1, (-1, 1, 1))
+
+        def split(count, state):
+            level, finished = state
+            step_ids = ops.clip(lengths - count, 0, self.max_length - 1)
+            hidden = ops.matmul(level, kernel_level) + ops.expand_dims(ops.take(step_bias, step_ids, axis=0), 1)
+            halves = _after_first_dense(self.decoder_mlp, hidden)
+            level = _average_overlaps_in_buffer(
+                halves[..., :d], halves[..., d:], ops.take(parents, count, axis=0), ops.take(inverse_counts, count, axis=0)
+            )
+            finished = ops.where(last_split == count, level, finished)
+            return level, finished
+
+        level = finished = ops.expand_dims(z, 1)
+        for start, stop in _blocks(1, width, _LOOP_BLOCKS):
+            # Split `stop - 1`, the block's last, leaves `stop` vectors: the buffer's width.
+            grow = [[0, 0], [0, stop - ops.shape(level)[1]], [0, 0]]
+            parents, inverse_counts = _overlap_tables(stop, stop, z.dtype)
+            level, finished = _loop(start, stop, split, (ops.pad(level, grow), ops.pad(finished, grow)), self.max_length)
         words = self.output_mlp(finished)
         return words * ops.expand_dims(_sequence_mask(lengths, width, words.dtype), -1)
+
+
+# The levels are split into this many loops, each on a buffer as wide as its first
+# level: a loop computes at most (blocks + 1) / blocks times the merges the recursion
+# needs (2x with one loop) and the graph holds one copy of the MLPs a block.
+_LOOP_BLOCKS = 3
+
+
+def _first_dense(mlp, dtype):
+    """Kernel and bias of the first `Dense` of `mlp`, in the compute dtype."""
+    dense = mlp.layers[0]
+    return ops.cast(dense.kernel, dtype), ops.cast(dense.bias, dtype)
+
+
+def _after_first_dense(mlp, hidden):
+    """The rest of `mlp` (LayerNorm, ReLU, Dense) on the first layer's pre-activations."""
+    for layer in mlp.layers[1:]:
+        hidden = layer(hidden)
+    return hidden
+
+
+def _width(tensor):
+    """Second dimension of `tensor`: a Python int when static, else a scalar tensor."""
+    return tensor.shape[1] if tensor.shape[1] is not None else ops.shape(tensor)[1]
+
+
+def _blocks(first, stop, blocks):
+    """`blocks` consecutive ranges `(start, end)` splitting `first .. stop - 1` (ints or tensors)."""
+    span = stop - first
+    bounds = [first + (span * index) // blocks for index in range(blocks + 1)]
+    return list(zip(bounds[:-1], bounds[1:]))
+
+
+def _loop(start, stop, body, state, most):
+    """`keras.ops.fori_loop(start, stop, body, state)`; `None` entries of `state` pass through.
+
+    On TensorFlow it is a `while_loop` with `maximum_iterations` (`most`, a Python
+    int), which XLA needs to differentiate a loop; JAX's fori_loop with static bounds
+    is a scan, which JAX can differentiate.
+    """
+    present = [index for index, value in enumerate(state) if value is not None]
+
+    def inner(step, values):
+        full = list(state)
+        for index, value in zip(present, values):
+            full[index] = value
+        result = body(step, tuple(full))
+        return tuple(result[index] for index in present)
+
+    values = tuple(state[index] for index in present)
+    if keras.backend.backend() == "tensorflow":
+        result = ops.while_loop(
+            lambda step, values: step < stop,
+            lambda step, values: (step + 1, inner(step, values)),
+            (ops.convert_to_tensor(start, dtype="int32"), values),
+            maximum_iterations=most,
+        )[1]
+    else:
+        result = ops.fori_loop(start, stop, inner, values)
+    full = list(state)
+    for index, value in zip(present, result):
+        full[index] = value
+    return tuple(full)
 
 
 def nearest_words(vectors, keyed_vectors, metric="euclidean", batch_size=1024):

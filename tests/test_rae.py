@@ -79,8 +79,6 @@ def test_overlap_averaging_matches_hand_computation():
 def test_shapes_through_every_recursion_step(width):
     rae, _ = make_models(max_length=6)
     vectors, lengths = padded_batch([width, 1] if width > 1 else [1, 1], width)
-    levels = rae._encoder_levels(ops.convert_to_tensor(vectors))
-    assert [tuple(level.shape) for level in levels] == [(2, width - step, 8) for step in range(width)]
     embeddings, spans = rae.encode(vectors, lengths, return_spans=True)
     assert tuple(embeddings.shape) == (2, 8)
     assert tuple(spans.shape) == (2, width, width, 8)
@@ -92,6 +90,54 @@ def test_shapes_through_every_recursion_step(width):
     assert not spans[1, 1:].any() and not spans[1, 0, 1:].any()
     assert tuple(rae.decode(embeddings, lengths).shape) == (2, width, WORD_DIM)
     assert tuple(rae((vectors, lengths)).shape) == (2, width, WORD_DIM)
+
+
+def unrolled_reference(model, vectors, lengths):
+    """The recursion written out in NumPy, one level at a time (the paper's equations)."""
+    weights = {mlp.name: mlp for mlp in (model.input_mlp, model.encoder_mlp, model.decoder_mlp, model.output_mlp)}
+    table = step_features(model.max_length)
+    d = model.embedding_dim
+    words = numpy(model.decode(model.encode(vectors, lengths), lengths))
+    for row, length in enumerate(lengths):
+        level = numpy(weights["input_mlp"](vectors[row : row + 1, :length]))[0]
+        spans = {(0, i): level[i] for i in range(length)}
+        for step in range(1, length):
+            pairs = np.concatenate([level[:-1], level[1:], np.repeat(table[step][None], len(level) - 1, 0)], -1)
+            level = numpy(weights["encoder_mlp"](pairs[None]))[0]
+            spans.update({(step, i): level[i] for i in range(len(level))})
+        level = level[:1]
+        for split in range(1, length):
+            step = np.repeat(table[length - split][None], len(level), 0)
+            halves = numpy(weights["decoder_mlp"](np.concatenate([level, step], -1)[None]))[0]
+            level = numpy(average_overlaps(halves[None, :, :d], halves[None, :, d:]))[0]
+        yield row, spans, numpy(weights["output_mlp"](level[None]))[0], words[row, :length]
+
+
+def test_loops_match_the_recursion_written_out_level_by_level():
+    rae, _ = make_models(max_length=7)
+    vectors, lengths = padded_batch([7, 5, 1, 2], 7, padding_noise=10.0)
+    _, spans = rae.encode(vectors, lengths, return_spans=True)
+    spans = numpy(spans)
+    for row, expected_spans, expected_words, words in unrolled_reference(rae, vectors, lengths):
+        for (step, position), vector in expected_spans.items():
+            np.testing.assert_allclose(spans[row, step, position], vector, atol=1e-5)
+        np.testing.assert_allclose(words, expected_words, atol=1e-5)
+
+
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="counts TensorFlow graph ops")
+def test_graph_size_does_not_grow_with_the_width():
+    """The recursion is a symbolic loop: tracing width 28 costs what width 7 does (it was O(width^2))."""
+    import tensorflow as tf
+
+    rae, _ = make_models(max_length=28)
+    sizes = []
+    for width in (7, 28):
+        signature = [tf.TensorSpec((None, width, WORD_DIM)), tf.TensorSpec((None,), tf.int32)]
+        traced = tf.function(lambda vectors, lengths: rae((vectors, lengths)), input_signature=signature)
+        graph = traced.get_concrete_function().graph.as_graph_def()
+        # The loop bodies live in the graph's function library.
+        sizes.append(len(graph.node) + sum(len(function.node_def) for function in graph.library.function))
+    assert sizes[0] == sizes[1], sizes
 
 
 @pytest.mark.parametrize("which", ["rae", "lstm"])
@@ -319,18 +365,30 @@ def test_sample_and_read_sentences_stream_a_gzip_file(tmp_path):
 
 @pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="uses tf.GradientTape")
 def test_gradient_reaches_the_leaves_through_a_deep_recursion():
-    """At width 20 the first version's raw step scalar shrank the gradient 1e8-fold (docs/rae.md)."""
+    """At width 20 the first version's raw step scalar shrank the gradient 1e8-fold (docs/rae.md).
+
+    The gradient also has to flow back through the symbolic loops (TensorFlow's
+    while_loop gradient), into every weight.
+    """
     import tensorflow as tf
 
     keras.utils.set_random_seed(0)
     model = RecursiveAutoencoder(WORD_DIM, 16, max_length=20)
     model.build()
     vectors, lengths = padded_batch([20] * 8, 20)
-    with tf.GradientTape() as tape:
-        levels = model._encoder_levels(tf.constant(vectors))
-        decoded = model._decode(levels[-1][:, 0], tf.constant(lengths), 20)
-        tape.watch(decoded)
-        loss = tf.reduce_mean(tf.square(decoded - vectors))
-    at_output, at_leaves = tape.gradient(loss, [decoded, levels[0]])
+
+    @tf.function
+    def gradients(vectors, lengths):
+        with tf.GradientTape() as tape:
+            leaves = model.input_mlp(vectors)
+            tape.watch(leaves)
+            decoded = model._decode(model._merge_levels(leaves, lengths), lengths, 20)
+            tape.watch(decoded)
+            loss = tf.reduce_mean(tf.square(decoded - vectors))
+        return tape.gradient(loss, [decoded, leaves, model.trainable_variables])
+
+    at_output, at_leaves, at_weights = gradients(tf.constant(vectors), tf.constant(lengths))
     ratio = float(tf.reduce_mean(tf.norm(at_leaves, axis=-1)) / tf.reduce_mean(tf.norm(at_output, axis=-1)))
     assert ratio > 1e-3, ratio
+    for variable, gradient in zip(model.trainable_variables, at_weights):
+        assert gradient is not None and float(tf.reduce_max(tf.abs(gradient))) > 0, variable.path
