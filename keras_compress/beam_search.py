@@ -73,7 +73,8 @@ def beam_search(first_logits, state, step, reorder, beam_size=4, length_penalty=
     tokens[:, 0] = words
     finished = words == EOS_ID
     lengths = np.ones(batch * beams, "int64")
-    offsets = (np.arange(batch) * beams)[:, None]
+    sentence = np.arange(batch)[:, None]
+    offsets = sentence * beams
     for index in range(1, max_length):
         if finished.all():
             break
@@ -91,9 +92,9 @@ def beam_search(first_logits, state, step, reorder, beam_size=4, length_penalty=
             ids[finished, 0] = PAD_ID
         candidates = (scores.reshape(-1, 1) + values).reshape(batch, beams * beams)
         top = _top(candidates, beams)
-        scores = np.take_along_axis(candidates, top, axis=1)
+        scores = candidates[sentence, top]
         rows = (offsets + top // beams).reshape(-1)
-        words = ids.reshape(batch, beams * beams)[np.arange(batch)[:, None], top].reshape(-1)
+        words = ids.reshape(batch, beams * beams)[sentence, top].reshape(-1)
         was_finished = finished[rows]
         tokens = tokens[rows]
         tokens[:, index] = words

@@ -23,12 +23,24 @@ __all__ = ["encode", "decode_step", "top_candidates", "greedy_decode", "beam_sea
            "uncached_logits"]
 
 
+# Masked attention scores and the logits of padding and BOS are set 20 below the row's smallest
+# value (weight e^-20 or less of any other), not to -1e9 as Keras does: a -1e9 in a tensor that
+# full-integer TFLite quantizes stretches its int8 range to 1e9 and erases every real value.
+_MASK_MARGIN = 20.0
+
+
+def _below_minimum(values, keep):
+    """`values` where `keep`, elsewhere 20 below the smallest value of the row."""
+    floor = ops.min(values, axis=-1, keepdims=True) - ops.cast(_MASK_MARGIN, values.dtype)
+    return ops.where(keep, values, floor)
+
+
 def _suppress_special(logits):
     """Padding and BOS are never generated (as `beam_search.log_softmax` does)."""
     vocab = ops.shape(logits)[-1]
-    banned = ops.logical_or(ops.equal(ops.arange(vocab), PAD_ID),
-                            ops.equal(ops.arange(vocab), BOS_ID))
-    return ops.where(banned[None, :], ops.cast(-1e9, logits.dtype), logits)
+    allowed = ops.logical_and(ops.not_equal(ops.arange(vocab), PAD_ID),
+                              ops.not_equal(ops.arange(vocab), BOS_ID))
+    return _below_minimum(logits, allowed[None, :])
 
 
 def encode(model, source, max_target_length):
@@ -164,9 +176,9 @@ def top_candidates(logits, count):
 
 
 def _masked_softmax(scores, visible):
-    """Softmax over the last axis where `visible`, as Keras's `Softmax(mask=...)` computes it
-    inside `MultiHeadAttention`."""
-    return ops.softmax(ops.where(visible, scores, ops.cast(-1e9, scores.dtype)), axis=-1)
+    """Softmax over the last axis where `visible` (Keras's `Softmax(mask=...)` inside
+    `MultiHeadAttention` up to e^-20 of weight on hidden positions; see `_MASK_MARGIN`)."""
+    return ops.softmax(_below_minimum(scores, visible), axis=-1)
 
 
 def uncached_logits(model, source, target_prefix):

@@ -295,7 +295,13 @@ class _Runtime:
         if not self.direct:
             warnings.warn(f"{path}: decode_step is not the file's first subgraph, so every "
                           "decode step goes through a signature runner (slower)", stacklevel=3)
-        self._constants, self._shapes = None, None
+        self._constants, self._shapes, self._allocated = None, None, False
+        # the self-attention caches a step returns are the next step's inputs: copied between
+        # the interpreter's own buffers (views made per call: none may live across invoke)
+        self._carry = [(self.interpreter.tensor(self._inputs[name]), self.interpreter.tensor(index))
+                       for name, index in self._outputs.items() if name in self._inputs]
+        self._results = {name: index for name, index in self._outputs.items()
+                         if name not in self._inputs}
 
     def run(self, signature, inputs):
         return self.interpreter.get_signature_runner(signature)(**inputs)
@@ -328,21 +334,18 @@ class _Runtime:
                 if current[self._inputs[name]] != value.shape:
                     interpreter.resize_tensor_input(self._inputs[name], value.shape)
                     resized = True
-            if resized:
+            if resized or not self._allocated:
                 interpreter.allocate_tensors()
+                self._allocated = True
             for name, value in self._constants.items():
                 interpreter.set_tensor(self._inputs[name], value)
             self._shapes = shapes
         for name, value in inputs.items():
             interpreter.set_tensor(self._inputs[name], value)
         interpreter.invoke()
-        outputs = {}
-        for name, index in self._outputs.items():
-            if name in self._inputs:  # a cache: next step's input
-                np.copyto(interpreter.tensor(self._inputs[name])(), interpreter.tensor(index)())
-            else:
-                outputs[name] = interpreter.get_tensor(index)
-        return outputs
+        for target, source in self._carry:
+            np.copyto(target(), source())
+        return {name: interpreter.get_tensor(index) for name, index in self._results.items()}
 
 
 class Translator:

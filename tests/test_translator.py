@@ -64,6 +64,10 @@ def test_litert_translator_gives_the_keras_tokens(copy_model, tokenizer, tmp_pat
     assert [translator.translate_ids(row, beam_size=1, max_length=9) for row in rows] == keras_greedy
     keras_beam = beam_search(copy_model, source, beam_size=4, length_penalty=0.6, max_length=9)
     assert [translator.translate_ids(row, 4, 0.6, max_length=9) for row in rows] == keras_beam
+    # the signature-runner path, for files whose decode_step is not the first subgraph
+    fallback = Translator(exported.path, tokenizer)
+    fallback._runtime.direct = False
+    assert [fallback.translate_ids(row, 4, 0.6, max_length=9) for row in rows] == keras_beam
     # text in, text out; too long sentences are cut with a warning, not silently
     sentence = "light day night"
     ids = tokenizer.encode(sentence)
@@ -116,6 +120,33 @@ def test_numpy_beam_search_prefers_the_penalized_best():
     assert search.beam_search(first, None, step, reorder, beam_size=1, max_length=3) == [[5]]
     with pytest.raises(ValueError, match="beam_size"):
         search.beam_search(first, None, step, reorder, beam_size=0)
+
+
+def test_numpy_beam_search_takes_logits_or_top_candidates():
+    # next-token logits depend on the position and the last token, so reordering matters
+    rng = np.random.default_rng(0)
+    table = rng.normal(size=(12, 30, 30)) * 3
+    first = rng.normal(size=(2, 30))
+
+    def reorder(state, rows):
+        return state
+
+    def step_logits(tokens, index, beams, state):
+        return table[index, tokens[:, 0]], state
+
+    def step_top(tokens, index, beams, state):
+        return search.top_candidates(table[index, tokens[:, 0]], beams), state
+
+    for beam_size in (1, 3):
+        expected = search.beam_search(first, None, step_logits, reorder, beam_size, 0.6, 12)
+        assert search.beam_search(first, None, step_top, reorder, beam_size, 0.6, 12) == expected
+        assert len(expected) == 2 and any(expected)
+
+    def step_short(tokens, index, beams, state):
+        return search.top_candidates(table[index, tokens[:, 0]], 1), state
+
+    with pytest.raises(ValueError, match="candidates"):
+        search.beam_search(first, None, step_short, reorder, 3, 0.6, 12)
 
 
 def test_ctranslate2_conversion_gives_the_keras_tokens(copy_model, tokenizer, tmp_path):
