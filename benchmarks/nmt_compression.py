@@ -24,6 +24,12 @@ separate processes (and a rerun evaluates without retraining). Data: ../shared/d
 (Bible verses, KJV -> Reina-Valera 1909).
 
     nice -n 10 python benchmarks/nmt_compression.py
+
+`--latency-only` skips BLEU and times, side by side and interleaved, the LiteRT translator
+exported float32, dynamic-range and int8, CTranslate2 int8 and Keras (cached), and writes
+benchmarks/results/nmt_latency.json (the ratio LiteRT / CTranslate2 per mode and beam):
+
+    PYTHONPATH=. nice -n 10 python benchmarks/nmt_compression.py --latency-only --configs "base fp32"
 """
 
 import argparse
