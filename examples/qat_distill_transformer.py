@@ -69,8 +69,8 @@ def main(argv=None):
     exported = export_translator(deployable, os.path.join(workdir, "translator.tflite"),
                                  quantization="dynamic", max_source_length=33,
                                  max_target_length=42, sample_sources=x[0][:8])
-    print(f"translator.tflite: {exported.size_bytes} bytes, max |LiteRT - Keras| logit = "
-          f"{exported.max_abs_diff:.4f}")
+    print(f"translator.tflite: {exported.size_bytes} bytes, max |LiteRT - Keras| "
+          f"(logits, top-4 log-probs) = {exported.max_abs_diff:.4f}")
 
     # 4. Translate text with beam search (beam 4, GNMT length penalty 0.6): on device and in Keras.
     test_sources, test_targets = read_parallel(args.data_dir, "test", limit=20)
