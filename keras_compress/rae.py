@@ -441,10 +441,10 @@ class RecursiveAutoencoder(SequenceAutoencoder):
 
 # The levels are split into this many loops, each on a buffer as wide as its first
 # level: the loops compute about (blocks + 1) / blocks times the merges the recursion
-# needs (2x with one loop), and the graph holds one copy of the MLPs a loop. With 3
-# loops training was 1.3-1.4x slower a batch than the unrolled recursion (the wasted
-# merges); 8 loops waste at most 1/8 and trace like the unrolled recursion of width 9.
-_LOOP_BLOCKS = 8
+# needs (2x with one loop), and the graph holds one copy of the MLPs a loop. Measured
+# (docs/rae.md): 3 loops trace in a constant 12-13 CPU-s and cost 1.3-1.4x the
+# unrolled recursion a batch; 8 loops traced in 33 CPU-s and gained little a batch.
+_LOOP_BLOCKS = 3
 
 
 def _first_dense(mlp, dtype):
