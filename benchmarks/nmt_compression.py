@@ -312,18 +312,11 @@ def time_side_by_side(functions, sentences, warmup=2):
 LITERT_MODES = (None, "dynamic", "int8")
 
 
-def latency_comparison(args, name, model, bits, tokenizer, dev, test):
-    """--latency-only: batch-1 latency per sentence on 1 thread, at beam 1 and --beam-size, of
-    the LiteRT translator in each quantization mode, CTranslate2 int8 and Keras (cached), on the
-    same weights and sentences, interleaved in this one process."""
-    import ctranslate2
-
-    deployable = strip(model) if bits else model
-    slug = name.replace(" ", "_").replace("+", "").replace("__", "_")
+def litert_engines(args, slug, deployable, tokenizer, dev):
+    """Export `deployable` as a LiteRT translator in each of LITERT_MODES; return
+    ({label: Translator}, {label: path}, {label: export info})."""
     max_length = args.max_length + 10
-    beam, alpha = args.beam_size, args.length_penalty
-    timed = test[0][: args.latency_sentences]
-    engines, row = {}, {"tflite": {}}
+    translators, paths, info = {}, {}, {}
     for quantization in LITERT_MODES:
         label = quantization or "float32"
         path = os.path.join(args.models_dir, f"{slug}_{label}.tflite")
@@ -331,21 +324,20 @@ def latency_comparison(args, name, model, bits, tokenizer, dev, test):
         exported = export_translator(deployable, path, quantization,
                                      max_source_length=args.max_length + 1,
                                      max_target_length=max_length, sample_sources=dev[0][0][:8])
-        row["tflite"][label] = {"bytes": exported.size_bytes,
-                                "max_abs_diff": round(exported.max_abs_diff, 4),
-                                "export_seconds": round(time.time() - started, 1)}
-        translator = Translator(path, tokenizer, num_threads=1)
-        engines[f"litert_{label}"] = (
-            lambda s, b, t=translator: t.translate([s], b, alpha, max_length)[0])
-    ct2_path = export_ctranslate2(deployable, tokenizer, os.path.join(args.models_dir, slug + "_ct2"),
-                                  quantization="int8", force=True)
-    ct2 = ctranslate2.Translator(ct2_path, intra_threads=1, inter_threads=1)
-    engines["ctranslate2_int8"] = (
-        lambda s, b: ctranslate2_translate(ct2, tokenizer, [s], b, alpha, max_length)[0])
-    engines["keras_cached"] = lambda s, b: translate(deployable, tokenizer, [s], b, alpha,
-                                                     max_length=max_length)[0]
+        info[label] = {"bytes": exported.size_bytes,
+                       "max_abs_logit_diff": round(exported.max_abs_diff, 4),
+                       "export_seconds": round(time.time() - started, 1)}
+        translators[label] = Translator(path, tokenizer, num_threads=1)
+        paths[label] = path
+        print(f"  exported LiteRT {label}: {info[label]}", flush=True)
+    return translators, paths, info
+
+
+def side_by_side_latency(args, engines, timed):
+    """Batch-1 latency per sentence at beam 1 and --beam-size of every engine, interleaved;
+    returns (latency, same-as-Keras share on the timed sentences, LiteRT / CT2 ratios)."""
     latency, same, ratios = {}, {}, {}
-    for b in sorted({1, beam}):
+    for b in sorted({1, args.beam_size}):
         timings, outputs = time_side_by_side(
             {engine: (lambda s, f=function, b=b: f(s, b)) for engine, function in engines.items()},
             timed)
@@ -359,16 +351,45 @@ def latency_comparison(args, name, model, bits, tokenizer, dev, test):
                     clock: round(timings[engine][clock]["median_ms"]
                                  / timings["ctranslate2_int8"][clock]["median_ms"], 2)
                     for clock in ("cpu", "wall")}
-    row["latency_per_sentence_1_thread"] = latency
-    row["litert_over_ctranslate2_int8_median"] = ratios
-    row["litert_translation_equals_keras"] = same
-    row["latency_sentences"] = len(timed)
-    return row
+    return latency, same, ratios
+
+
+def ctranslate2_engine(args, slug, deployable, tokenizer):
+    import ctranslate2
+
+    ct2_path = export_ctranslate2(deployable, tokenizer, os.path.join(args.models_dir, slug + "_ct2"),
+                                  quantization="int8", force=True)
+    return ct2_path, ctranslate2.Translator(ct2_path, intra_threads=1, inter_threads=1)
+
+
+def latency_comparison(args, name, model, bits, tokenizer, dev, test):
+    """--latency-only: batch-1 latency per sentence on 1 thread, at beam 1 and --beam-size, of
+    the LiteRT translator in each quantization mode, CTranslate2 int8 and Keras (cached), on the
+    same weights and sentences, interleaved in this one process."""
+    deployable = strip(model) if bits else model
+    slug = name.replace(" ", "_").replace("+", "").replace("__", "_")
+    max_length = args.max_length + 10
+    alpha = args.length_penalty
+    timed = test[0][: args.latency_sentences]
+    translators, _, info = litert_engines(args, slug, deployable, tokenizer, dev)
+    engines = {f"litert_{label}": (lambda s, b, t=t: t.translate([s], b, alpha, max_length)[0])
+               for label, t in translators.items()}
+    _, ct2 = ctranslate2_engine(args, slug, deployable, tokenizer)
+    engines["ctranslate2_int8"] = (
+        lambda s, b: ctranslate2_translate(ct2, tokenizer, [s], b, alpha, max_length)[0])
+    engines["keras_cached"] = lambda s, b: translate(deployable, tokenizer, [s], b, alpha,
+                                                     max_length=max_length)[0]
+    latency, same, ratios = side_by_side_latency(args, engines, timed)
+    return {"tflite": info, "latency_per_sentence_1_thread": latency,
+            "litert_over_ctranslate2_int8_median": ratios,
+            "litert_translation_equals_keras": same, "latency_sentences": len(timed)}
 
 
 def evaluate(args, name, model, bits, tokenizer, tokenizer_path, dev, test, base_bits):
-    import ctranslate2
-
+    """The full evaluation of one configuration: BLEU of Keras, of the LiteRT translator in
+    each exported mode (float32, dynamic-range, full int8) and of CTranslate2 int8 on the test
+    sentences; how often LiteRT gives Keras's translation; side-by-side batch-1 latency; file
+    sizes and peak RSS."""
     compression_ratio = round(base_bits / weight_bits(model, bits or 32), 2)
     deployable = strip(model) if bits else model  # in place: weights on the grid, float layers
     slug = name.replace(" ", "_").replace("+", "").replace("__", "_")
@@ -376,53 +397,54 @@ def evaluate(args, name, model, bits, tokenizer, tokenizer_path, dev, test, base
            "compression_ratio": compression_ratio}
     max_length = args.max_length + 10
     beam, alpha = args.beam_size, args.length_penalty
+    beams = sorted({1, beam})
     sentences, references = test
     keras_translations = {}
-    for beam_size in (1, beam):
+    for beam_size in beams:
         started = time.time()
         keras_translations[beam_size] = translate(deployable, tokenizer, sentences, beam_size,
                                                   alpha, max_length=max_length)
         row[f"keras_decode_seconds_beam{beam_size}"] = round(time.time() - started, 1)
-    row["keras_bleu"] = round(corpus_bleu(keras_translations[beam], references).score, 2)
-    row["bleu_signature"] = str(corpus_bleu(keras_translations[beam], references))
+    bleu = corpus_bleu(keras_translations[beam], references)
+    row["keras_bleu"] = round(bleu.score, 2)
+    row["keras_bleu_beam1"] = round(corpus_bleu(keras_translations[1], references).score, 2)
+    row["bleu_signature"] = str(bleu)
+    print(f"  Keras BLEU beam {beam} {row['keras_bleu']}, beam 1 {row['keras_bleu_beam1']}",
+          flush=True)
 
-    # the on-device translator: float32 for float models, int8 weights for QAT ones
-    quantization = "dynamic" if bits else None
-    path = os.path.join(args.models_dir, f"{slug}.tflite")
-    started = time.time()
-    exported = export_translator(deployable, path, quantization,
-                                 max_source_length=args.max_length + 1,
-                                 max_target_length=max_length,
-                                 sample_sources=dev[0][0][:8])
-    row["tflite"] = {"quantization": quantization or "float32", "bytes": exported.size_bytes,
-                     "max_abs_logit_diff": round(exported.max_abs_diff, 4),
-                     "export_seconds": round(time.time() - started, 1)}
-    translator = Translator(path, tokenizer, num_threads=1)
-    litert_translations = {b: translator.translate(sentences, b, alpha, max_length)
-                           for b in (1, beam)}
-    row["litert_bleu"] = round(corpus_bleu(litert_translations[beam], references).score, 2)
-    row["litert_equals_keras"] = {
-        f"beam{b}": round(float(np.mean([a == k for a, k in zip(litert_translations[b],
-                                                                keras_translations[b])])), 3)
-        for b in (1, beam)}
-
-    ct2_path = export_ctranslate2(deployable, tokenizer, os.path.join(args.models_dir, slug + "_ct2"),
-                                  quantization="int8", force=True)
-    ct2 = ctranslate2.Translator(ct2_path, intra_threads=1, inter_threads=1)
-    ct2_translations = ctranslate2_translate(ct2, tokenizer, sentences, beam, alpha, max_length)
-    row["ctranslate2_int8_bleu"] = round(corpus_bleu(ct2_translations, references).score, 2)
-    row["ctranslate2_int8_bytes"] = sum(os.path.getsize(os.path.join(ct2_path, f))
-                                        for f in os.listdir(ct2_path))
-
+    # the on-device translator in each mode a user may deploy
+    translators, paths, info = litert_engines(args, slug, deployable, tokenizer, dev)
     timed = sentences[: args.latency_sentences]
-    latency = {}
-    for b in (1, beam):
-        latency[f"keras_beam{b}"] = time_each(
-            lambda s: translate(deployable, tokenizer, [s], b, alpha, max_length), timed)
-        latency[f"litert_beam{b}"] = time_each(
-            lambda s: translator.translate([s], b, alpha, max_length), timed)
-        latency[f"ctranslate2_int8_beam{b}"] = time_each(
-            lambda s: ctranslate2_translate(ct2, tokenizer, [s], b, alpha, max_length), timed)
+    litert_translations = {}
+    for label, translator in translators.items():
+        outputs = {b: translator.translate(sentences, b, alpha, max_length) for b in beams}
+        litert_translations[label] = outputs[beam]
+        info[label].update({
+            "bleu": round(corpus_bleu(outputs[beam], references).score, 2),
+            "bleu_beam1": round(corpus_bleu(outputs[1], references).score, 2),
+            "equals_keras": {f"beam{b}": round(float(np.mean(
+                [a == k for a, k in zip(outputs[b], keras_translations[b])])), 3) for b in beams},
+            f"peak_rss_mb_beam{beam}": peak_rss_mb("litert", paths[label], tokenizer_path, beam,
+                                                   timed)})
+        print(f"  LiteRT {label}: {info[label]}", flush=True)
+    row["litert"] = info
+
+    ct2_path, ct2 = ctranslate2_engine(args, slug, deployable, tokenizer)
+    ct2_translations = ctranslate2_translate(ct2, tokenizer, sentences, beam, alpha, max_length)
+    row["ctranslate2_int8"] = {
+        "bleu": round(corpus_bleu(ct2_translations, references).score, 2),
+        "bytes": sum(os.path.getsize(os.path.join(ct2_path, f)) for f in os.listdir(ct2_path)),
+        f"peak_rss_mb_beam{beam}": peak_rss_mb("ctranslate2", ct2_path, tokenizer_path, beam,
+                                               timed)}
+    print(f"  CTranslate2 int8: {row['ctranslate2_int8']}", flush=True)
+
+    engines = {f"litert_{label}": (lambda s, b, t=t: t.translate([s], b, alpha, max_length)[0])
+               for label, t in translators.items()}
+    engines["ctranslate2_int8"] = (
+        lambda s, b: ctranslate2_translate(ct2, tokenizer, [s], b, alpha, max_length)[0])
+    engines["keras_cached"] = lambda s, b: translate(deployable, tokenizer, [s], b, alpha,
+                                                     max_length=max_length)[0]
+    latency, same, ratios = side_by_side_latency(args, engines, timed)
 
     def uncached(sentence):
         ids = np.array([tokenizer.encode(sentence) + [3]], "int32")
@@ -430,13 +452,12 @@ def evaluate(args, name, model, bits, tokenizer, tokenizer_path, dev, test, base
 
     latency[f"keras_uncached_beam{beam}"] = time_each(uncached, sentences[: args.baseline_sentences], 1)
     row["latency_per_sentence_1_thread"] = latency
-    row["peak_rss_mb"] = {
-        f"litert_beam{beam}": peak_rss_mb("litert", path, tokenizer_path, beam, timed),
-        f"ctranslate2_int8_beam{beam}": peak_rss_mb("ctranslate2", ct2_path, tokenizer_path,
-                                                    beam, timed)}
+    row["litert_over_ctranslate2_int8_median"] = ratios
+    row["latency_sentences"] = len(timed)
     row["sample_translation"] = {"source": sentences[0], "reference": references[0],
                                  "keras": keras_translations[beam][0],
-                                 "litert": litert_translations[beam][0],
+                                 **{f"litert_{label}": t[0]
+                                    for label, t in litert_translations.items()},
                                  "ctranslate2_int8": ct2_translations[0]}
     return row
 
@@ -506,9 +527,13 @@ def main(argv=None):
             "Test BLEU is on the first test_sentences test pairs whose both sides fit in "
             "max_length subwords, detokenized sentencepiece output vs the raw reference.",
             "LiteRT: one .tflite with encode and decode_step signatures (source length "
-            "max_length + 1, target length max_length + 10), float32 for float models and int8 "
-            "weights with float activations for QAT models (the thesis's setting), run by "
-            "keras_compress.translator.Translator in ai_edge_litert with 1 thread, batch 1.",
+            "max_length + 1, target length max_length + 10), exported three times from the same "
+            "(stripped) weights: float32, dynamic-range (int8 weights, float activations: the "
+            "thesis's setting for a QAT model) and full int8 (int8 weights and activations, "
+            "per-tensor ranges calibrated on 8 dev sentences, float inputs and outputs); each run "
+            "by keras_compress.translator.Translator in ai_edge_litert with 1 thread, batch 1. "
+            "litert.<mode>.equals_keras: share of the test sentences translated exactly as Keras "
+            "(batched cached decoding) translates them.",
             "CTranslate2: the same weights converted by keras_compress.ctranslate2_export, "
             "int8 weights, 1 intra thread, batch 1, min_decoding_length 0, the GNMT length penalty.",
             "Latency: per sentence, median and p90 over the first latency_sentences test "
@@ -560,20 +585,31 @@ def print_latency_table(results, beam):
 
 
 def print_table(results, beam):
-    header = ("config", "params", "dev ppl", f"BLEU Keras/LiteRT/CT2-int8", "LiteRT==Keras b1/b4",
-              ".tflite KB", f"CPU ms/sentence: Keras b{beam}", f"LiteRT b1/b{beam} ms", f"CT2 b1/b{beam} ms",
-              f"uncached b{beam} ms")
+    header = ("config", "params", "dev ppl", "engine", f"BLEU b{beam}", "BLEU b1",
+              "same as Keras b1/b" + str(beam), "size KB", f"CPU ms b1 med/p90",
+              f"CPU ms b{beam} med/p90", f"x CT2 b{beam} (CPU)", "peak RSS MB")
     print("\n| " + " | ".join(header) + " |\n|" + "---|" * len(header))
     for row in results:
         lat = row["latency_per_sentence_1_thread"]
-        same = row["litert_equals_keras"]
-        print(f"| {row['config']} | {row['parameters']:,} | {row['dev_perplexity']} | "
-              f"{row['keras_bleu']}/{row['litert_bleu']}/{row['ctranslate2_int8_bleu']} | "
-              f"{same['beam1']}/{same[f'beam{beam}']} | {row['tflite']['bytes'] / 1024:.0f} | "
-              f"{lat[f'keras_beam{beam}']['cpu']['median_ms']} | "
-              f"{lat['litert_beam1']['cpu']['median_ms']}/{lat[f'litert_beam{beam}']['cpu']['median_ms']} | "
-              f"{lat['ctranslate2_int8_beam1']['cpu']['median_ms']}/{lat[f'ctranslate2_int8_beam{beam}']['cpu']['median_ms']} | "
-              f"{lat[f'keras_uncached_beam{beam}']['cpu']['median_ms']} |")
+        ratios = row["litert_over_ctranslate2_int8_median"]
+        engines = [("keras_cached", {"bleu": row["keras_bleu"], "bleu_beam1": row["keras_bleu_beam1"]})]
+        engines += [(f"litert_{label}", info) for label, info in row["litert"].items()]
+        engines += [("ctranslate2_int8", row["ctranslate2_int8"])]
+        for engine, info in engines:
+            same = info.get("equals_keras", {})
+            cells = [row["config"], f"{row['parameters']:,}", row["dev_perplexity"], engine,
+                     info.get("bleu", ""), info.get("bleu_beam1", ""),
+                     f"{same['beam1']}/{same[f'beam{beam}']}" if same else "",
+                     f"{info['bytes'] / 1024:.0f}" if "bytes" in info else ""]
+            for b in (1, beam):
+                timing = lat.get(f"{engine}_beam{b}", {}).get("cpu")
+                cells.append(f"{timing['median_ms']}/{timing['p90_ms']}" if timing else "")
+            cells.append(ratios.get(f"{engine}_beam{beam}", {}).get("cpu", ""))
+            cells.append(info.get(f"peak_rss_mb_beam{beam}", ""))
+            print("| " + " | ".join(str(cell) for cell in cells) + " |")
+        uncached = lat[f"keras_uncached_beam{beam}"]["cpu"]
+        print(f"| {row['config']} | | | keras_uncached (before) | | | | | | "
+              f"{uncached['median_ms']}/{uncached['p90_ms']} | | |")
 
 
 if __name__ == "__main__":
