@@ -25,6 +25,7 @@ in the graph except to write position `index`.
 import dataclasses
 import os
 import tempfile
+import time
 import warnings
 
 import numpy as np
@@ -259,16 +260,33 @@ def _compare(model, runtime, sources, max_target_length):
     return largest
 
 
+# The ai_edge_litert Interpreter's own wrapper methods `_Runtime` drives subgraphs with (any
+# subgraph, by index; the public Interpreter methods reach only the first one, and signature
+# runners resize, re-allocate and copy every input on every call). Private API of
+# ai_edge_litert, used here only: `tests/test_translator.py` fails by name if one goes.
+LITERT_WRAPPER_METHODS = ("GetSubgraphIndexFromSignature", "ResizeInputTensor", "AllocateTensors",
+                          "SetTensor", "Invoke", "GetTensor", "tensor")
+
+
+def litert_wrapper(interpreter):
+    """The private wrapper of an `ai_edge_litert` Interpreter, or None when it lacks any of
+    `LITERT_WRAPPER_METHODS`."""
+    wrapper = getattr(interpreter, "_interpreter", None)
+    if wrapper is None or not all(hasattr(wrapper, name) for name in LITERT_WRAPPER_METHODS):
+        return None
+    return wrapper
+
+
 class _Runtime:
     """The two signatures of a translator file in `ai_edge_litert`.
 
-    `encode` runs through a signature runner. The decode step runs once per generated token,
-    so it runs through the Interpreter's own tensors when `decode_step` is the file's primary
-    subgraph (the converter puts it first; checked by tensor names): the inputs that stay the
-    same for a sentence (cross-attention caches, source mask) are set once per sentence, and
-    nothing is resized or re-allocated between steps. A signature runner would resize,
-    re-allocate and copy every input at every step. (The Interpreter refuses `invoke` while a
-    signature runner exists, so runners are made per call and dropped.)"""
+    Both run directly on their subgraphs through the Interpreter's wrapper (`litert_wrapper`):
+    inputs are resized and tensors allocated only when a shape changes (a new number of
+    hypotheses), the `decode_step` inputs that stay the same for a sentence (cross-attention
+    caches, source mask, beams) are set once per sentence, and the self-attention caches a step
+    returns are copied into its inputs inside the interpreter's buffers. Without the wrapper
+    (another ai_edge_litert), it warns and runs signature runners, which resize, re-allocate and
+    copy every input at every step."""
 
     def __init__(self, path, num_threads=1):
         from ai_edge_litert.interpreter import Interpreter
@@ -279,73 +297,112 @@ class _Runtime:
         signatures = self.interpreter.get_signature_list()
         if set(signatures) != {"encode", "decode_step"}:
             raise ValueError(f"{path} is not a translator: its signatures are {sorted(signatures)}")
-        runner = self.interpreter.get_signature_runner("decode_step")
-        details = runner.get_input_details()
-        self.max_target_length = int(details["self_keys_0"]["shape_signature"][1])
-        self.layers = sum(name.startswith("self_keys_") for name in details)
-        self.max_source_length = int(details["source_mask"]["shape_signature"][1])
+        self._inputs, self._outputs, self._shapes = {}, {}, {}
+        for key in ("encode", "decode_step"):
+            runner = self.interpreter.get_signature_runner(key)
+            details = runner.get_input_details()
+            self._inputs[key] = {name: detail["index"] for name, detail in details.items()}
+            self._outputs[key] = {name: detail["index"] for name, detail in
+                                  runner.get_output_details().items()}
+            if key == "decode_step":
+                self.max_target_length = int(details["self_keys_0"]["shape_signature"][1])
+                self.layers = sum(name.startswith("self_keys_") for name in details)
+                self.max_source_length = int(details["source_mask"]["shape_signature"][1])
+            del runner
         self.operators = sorted({op["op_name"] for op in self.interpreter._get_ops_details()})
-        self._inputs = {name: detail["index"] for name, detail in details.items()}
-        self._outputs = {name: detail["index"] for name, detail in
-                         runner.get_output_details().items()}
-        del runner
-        primary = {(detail["index"], detail["name"]) for detail in
-                   self.interpreter.get_input_details()}
-        self.direct = primary == {(detail["index"], detail["name"]) for detail in details.values()}
+        self._wrapper = litert_wrapper(self.interpreter)
+        self.direct = self._wrapper is not None
         if not self.direct:
-            warnings.warn(f"{path}: decode_step is not the file's first subgraph, so every "
-                          "decode step goes through a signature runner (slower)", stacklevel=3)
-        self._constants, self._shapes, self._allocated = None, None, False
-        # the self-attention caches a step returns are the next step's inputs: copied between
-        # the interpreter's own buffers (views made per call: none may live across invoke)
-        self._carry = [(self.interpreter.tensor(self._inputs[name]), self.interpreter.tensor(index))
-                       for name, index in self._outputs.items() if name in self._inputs]
-        self._results = {name: index for name, index in self._outputs.items()
-                         if name not in self._inputs}
+            warnings.warn(f"{path}: this ai_edge_litert has no Interpreter wrapper methods "
+                          f"{LITERT_WRAPPER_METHODS}, so every decode step goes through a "
+                          "signature runner (slower)", stacklevel=3)
+        else:
+            self._graphs = {key: int(self._wrapper.GetSubgraphIndexFromSignature(key))
+                            for key in ("encode", "decode_step")}
+        step_inputs, step_outputs = self._inputs["decode_step"], self._outputs["decode_step"]
+        # the self-attention caches a step returns are the next step's inputs
+        self._carry = [(step_inputs[name], index) for name, index in step_outputs.items()
+                       if name in step_inputs]
+        self._results = [(name, index) for name, index in step_outputs.items()
+                         if name not in step_inputs]
+        self._constants, self._started = {}, False
+        self._invalidate()
+        # timing: when true, `invoke_seconds` adds up the CPU time (this thread's) spent inside
+        # the interpreter's encode and decode_step (the benchmark's split between the graph and
+        # the Python beam search around it)
+        self.timing, self.invoke_seconds = False, 0.0
+
+    def _invalidate(self):
+        """Forget the shapes the subgraphs were allocated with (a signature runner may have
+        resized them)."""
+        self._shapes = {"encode": None, "decode_step": None}
 
     def run(self, signature, inputs):
+        """Run a signature through a signature runner (the export checks; the fallback)."""
+        self._invalidate()
+        self._started = False
         return self.interpreter.get_signature_runner(signature)(**inputs)
+
+    def _prepare(self, key, inputs):
+        """Resize the inputs of `key` whose shape changed, allocate, and set `inputs`."""
+        wrapper, graph, indices = self._wrapper, self._graphs[key], self._inputs[key]
+        shapes = {name: value.shape for name, value in inputs.items()}
+        if self._shapes[key] is None or any(self._shapes[key].get(name) != shape
+                                            for name, shape in shapes.items()):
+            for name, shape in shapes.items():
+                wrapper.ResizeInputTensor(indices[name], np.array(shape, "int32"), False, graph)
+            wrapper.AllocateTensors(graph)
+            self._shapes[key] = shapes
+        for name, value in inputs.items():
+            wrapper.SetTensor(indices[name], value, graph)
+
+    def encode(self, source):
+        """`encode`'s outputs for `source` (sentences, S)."""
+        if not self.direct:
+            return self.run("encode", {"source": source})
+        self._prepare("encode", {"source": source})
+        graph = self._graphs["encode"]
+        started = time.thread_time() if self.timing else 0.0
+        self._wrapper.Invoke(graph)
+        if self.timing:
+            self.invoke_seconds += time.thread_time() - started
+        return {name: self._wrapper.GetTensor(index, graph)
+                for name, index in self._outputs["encode"].items()}
 
     def start_sentence(self, constants):
         """The `decode_step` inputs that stay the same until the next sentence."""
-        self._constants, self._shapes, self._carried = dict(constants), None, {}
+        self._constants, self._started, self._carried = dict(constants), False, {}
 
     def step(self, inputs):
         """Run `decode_step` on `inputs` and the sentence's constant inputs, and return its
         outputs other than the self-attention caches. Caches missing from `inputs` are the
-        previous step's outputs, which stay inside the interpreter (copied from the output to
-        the input tensors) on the direct path."""
+        previous step's outputs, which stay inside the interpreter on the direct path."""
         if not self.direct:
             outputs = self.run("decode_step", {**self._carried, **inputs, **self._constants})
             self._carried = {name: outputs.pop(name) for name in list(outputs)
-                             if name in self._inputs}
+                             if name in self._inputs["decode_step"]}
             return outputs
-        interpreter = self.interpreter
-        shapes = inputs["token"].shape
-        if shapes != self._shapes:  # a new sentence, or a new number of hypotheses
+        wrapper, graph = self._wrapper, self._graphs["decode_step"]
+        if not self._started:
             everything = {**self._constants, **inputs}
-            missing = sorted(set(self._inputs) - set(everything))
+            missing = sorted(set(self._inputs["decode_step"]) - set(everything))
             if missing:
                 raise ValueError(f"the first decode step of a sentence needs {missing}")
-            current = {detail["index"]: tuple(detail["shape"])
-                       for detail in interpreter.get_input_details()}
-            resized = False
-            for name, value in everything.items():
-                if current[self._inputs[name]] != value.shape:
-                    interpreter.resize_tensor_input(self._inputs[name], value.shape)
-                    resized = True
-            if resized or not self._allocated:
-                interpreter.allocate_tensors()
-                self._allocated = True
-            for name, value in self._constants.items():
-                interpreter.set_tensor(self._inputs[name], value)
-            self._shapes = shapes
-        for name, value in inputs.items():
-            interpreter.set_tensor(self._inputs[name], value)
-        interpreter.invoke()
-        for target, source in self._carry:
-            np.copyto(target(), source())
-        return {name: interpreter.get_tensor(index) for name, index in self._results.items()}
+            self._prepare("decode_step", everything)
+            self._started = True
+        else:
+            indices = self._inputs["decode_step"]
+            for name, value in inputs.items():
+                wrapper.SetTensor(indices[name], value, graph)
+        if self.timing:
+            started = time.thread_time()
+            wrapper.Invoke(graph)
+            self.invoke_seconds += time.thread_time() - started
+        else:
+            wrapper.Invoke(graph)
+        for target, source in self._carry:  # views made here: none may live across Invoke
+            np.copyto(wrapper.tensor(wrapper, target, graph), wrapper.tensor(wrapper, source, graph))
+        return {name: wrapper.GetTensor(index, graph) for name, index in self._results}
 
 
 class Translator:
@@ -392,11 +449,12 @@ class Translator:
         source = np.zeros((1, self.max_source_length), "int32")
         source[0, : len(source_ids)] = source_ids
         runtime = self._runtime
-        encoded = runtime.run("encode", {"source": source})
+        encoded = runtime.encode(source)
         layers = runtime.layers
         caches = _nested(encoded, CACHE_NAMES, layers)
         heads = len(caches["cross_keys"][0])  # one sentence
-        runtime.start_sentence({"source_mask": (source != PAD_ID).astype("int32"),
+        beams = np.array(min(beam_size, len(encoded["logits"][0]) - 2), "int32")
+        runtime.start_sentence({"source_mask": (source != PAD_ID).astype("int32"), "beams": beams,
                                 **_flat({name: caches.pop(name)
                                          for name in ("cross_keys", "cross_values")})})
 
@@ -404,10 +462,11 @@ class Translator:
             caches, rows = state  # caches: None once they live in the interpreter
             if rows is None:
                 rows = np.arange(len(tokens), dtype="int32")
-            out = runtime.step({"token": np.ascontiguousarray(tokens, "int32"),
-                                "index": np.array(index, "int32"), "rows": rows,
-                                "beams": np.array(beams, "int32"),
-                                **(_flat(caches) if caches is not None else {})})
+            inputs = {"token": np.ascontiguousarray(tokens, "int32"),
+                      "index": np.array(index, "int32"), "rows": rows}
+            if caches is not None:
+                inputs.update(_flat(caches))
+            out = runtime.step(inputs)
             return (out["log_probs"], out["ids"]), (None, None)
 
         expand = search.cache_reorder(heads)

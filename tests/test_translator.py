@@ -59,6 +59,13 @@ def test_litert_translator_gives_the_keras_tokens(copy_model, tokenizer, tmp_pat
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # decode_step runs directly, not through a runner
         translator = Translator(exported.path, tokenizer)
+    # the private ai_edge_litert wrapper methods the direct path drives subgraphs with
+    from keras_compress.translator import LITERT_WRAPPER_METHODS
+
+    wrapper = translator._runtime.interpreter._interpreter
+    missing = [name for name in LITERT_WRAPPER_METHODS if not hasattr(wrapper, name)]
+    assert not missing, f"ai_edge_litert's Interpreter wrapper no longer has {missing}"
+    assert translator._runtime.direct
     rows = [[int(t) for t in row if t] for row in source]
     keras_greedy = greedy_decode(copy_model, source, max_length=9)
     assert [translator.translate_ids(row, beam_size=1, max_length=9) for row in rows] == keras_greedy
