@@ -73,8 +73,9 @@ def beam_search(first_logits, state, step, reorder, beam_size=4, length_penalty=
     tokens[:, 0] = words
     finished = words == EOS_ID
     lengths = np.ones(batch * beams, "int64")
-    sentence = np.arange(batch)[:, None]
-    offsets = sentence * beams
+    # candidate k of sentence s is the flat position s * beams^2 + k of the step's
+    # (rows, beams) candidates, so one flat index gives its row, word and score
+    flat_offsets = np.arange(batch)[:, None] * (beams * beams)
     for index in range(1, max_length):
         if finished.all():
             break
@@ -91,10 +92,10 @@ def beam_search(first_logits, state, step, reorder, beam_size=4, length_penalty=
             values[finished, 0] = 0.0
             ids[finished, 0] = PAD_ID
         candidates = (scores.reshape(-1, 1) + values).reshape(batch, beams * beams)
-        top = _top(candidates, beams)
-        scores = candidates[sentence, top]
-        rows = (offsets + top // beams).reshape(-1)
-        words = ids.reshape(batch, beams * beams)[sentence, top].reshape(-1)
+        picked = (_top(candidates, beams) + flat_offsets).reshape(-1)
+        scores = candidates.reshape(-1)[picked].reshape(batch, beams)
+        rows = picked // beams
+        words = ids.reshape(-1)[picked]
         was_finished = finished[rows]
         tokens = tokens[rows]
         tokens[:, index] = words

@@ -119,12 +119,12 @@ def decode_step(model, tokens, index, caches, source_mask, rows=None):
         rows = ops.convert_to_tensor(rows, "int32")
         head_rows = ops.reshape(rows[:, None] * heads + ops.arange(heads, dtype="int32")[None],
                                 (-1,))
-        self_keys = [ops.take(keys, head_rows, axis=0) for keys in self_keys]
-        self_values = [ops.take(values, head_rows, axis=0) for values in self_values]
+        self_keys = [_take_rows(keys, head_rows) for keys in self_keys]
+        self_values = [_take_rows(values, head_rows) for values in self_values]
     batch = ops.shape(tokens)[0]
     sentences, source_length = ops.shape(source_mask)[0], ops.shape(source_mask)[1]
     beams = batch // sentences
-    hidden = parts["embedding"](tokens, start_index=index)
+    hidden = parts["embedding"].embed_at(tokens, index, ops.shape(self_keys[0])[1])
     scale = 1.0 / math.sqrt(float(head_dim))
     visible = ops.arange(ops.shape(self_keys[0])[1]) <= index  # causal mask over the cache
     source_visible = ops.reshape(ops.cast(source_mask, "bool"), (sentences, 1, 1, source_length))
@@ -164,6 +164,16 @@ def decode_step(model, tokens, index, caches, source_mask, rows=None):
         hidden = part["feedforward_norm"](hidden + feedforward)
     logits = _suppress_special(parts["logits"](hidden[:, 0]))
     return logits, new_keys, new_values
+
+
+def _take_rows(values, rows):
+    """`ops.take(values, rows, axis=0)` for rows known to be in range: on TensorFlow a plain
+    gather, without the three operators per cache that wrap negative indices."""
+    if keras.config.backend() == "tensorflow":
+        import tensorflow as tf
+
+        return tf.gather(values, rows)
+    return ops.take(values, rows, axis=0)
 
 
 def top_candidates(logits, count):

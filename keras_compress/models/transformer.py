@@ -82,6 +82,22 @@ class TokenAndSinePositionEmbedding(keras.layers.Layer):
         embedded = self.token_embedding(token_ids) * math.sqrt(self.embedding_dim)
         return embedded + self.position_encoding(embedded, start_index=start_index)
 
+    def embed_at(self, token_ids, index, max_length):
+        """`self(token_ids, start_index=index)` for tokens at ONE position `index` (cached
+        decoding), reading the sinusoid from a table of `max_length` positions: when
+        `max_length` is static, the table is a constant that TFLite stores instead of computing
+        sine and cosine at every decode step.
+
+        Args:
+            token_ids: int `(batch, 1)`.
+            index: int scalar (tensor or Python), the position, `< max_length`.
+            max_length: int, the number of positions of the table.
+        """
+        embedded = self.token_embedding(token_ids) * math.sqrt(self.embedding_dim)
+        table = self.position_encoding(
+            ops.zeros((1, max_length, self.embedding_dim), embedded.dtype))
+        return embedded + ops.slice(table, (0, index, 0), (1, 1, self.embedding_dim))
+
     def compute_output_shape(self, input_shape):
         return (*input_shape, self.embedding_dim)
 
