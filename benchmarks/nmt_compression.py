@@ -512,6 +512,7 @@ def main(argv=None):
     if unknown:
         raise SystemExit(f"unknown --configs {unknown}; choose from {known}")
     total_started = time.time()
+    load_at_start = [round(value, 2) for value in os.getloadavg()]
     tokenizer, tokenizer_path, train_data, dev, test, counts = load_data(args)
     vocab_size = tokenizer.get_piece_size()
     base_bits = weight_bits(build(args, "base", vocab_size, None), 32)
@@ -547,6 +548,9 @@ def main(argv=None):
         "settings": vars(args),
         "data": counts,
         "total_seconds": round(time.time() - total_started, 1),
+        "load_average_1_5_15_min": {"start": load_at_start,
+                                    "end": [round(value, 2) for value in os.getloadavg()],
+                                    "cores": os.cpu_count()},
         "results": results,
         "notes": [
             "Scaled down from the thesis (6 layers, d_model 512/256/128, full WMT data) to fit "

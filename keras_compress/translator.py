@@ -1,7 +1,7 @@
 """An on-device translator: a `keras_compress.models.transformer` model exported as ONE TFLite
 file with two signatures, `encode` and a cached `decode_step` (fixed maximum lengths, builtin ops
 only), and `Translator`, NumPy beam search (GNMT length penalty, Wu et al. 2016 sec. 7; Prato
-2019 ch. 5) over `ai_edge_litert` signature runners with the sentencepiece model: text in, text
+2019 ch. 5) over the `ai_edge_litert` Interpreter with the sentencepiece model: text in, text
 out. `Translator` imports neither Keras nor TensorFlow; it is the code a phone app would port.
 
 Signatures (L layers, H heads of E dimensions, S and T the fixed source and target lengths; cache
