@@ -86,6 +86,9 @@ def parse_arguments(argv):
     parser.add_argument("--dev-pairs", type=int, default=300)
     parser.add_argument("--test-sentences", type=int, default=200)
     parser.add_argument("--latency-sentences", type=int, default=30)
+    parser.add_argument("--calibration-sentences", type=int, default=32,
+                        help="dev sentences that calibrate the full-int8 translator's activation "
+                             "ranges (and check every export against Keras)")
     parser.add_argument("--baseline-sentences", type=int, default=10,
                         help="sentences timed with the uncached Keras beam search of before")
     parser.add_argument("--layers", type=int, default=2, help="encoder and decoder layers (thesis: 6)")
@@ -323,7 +326,8 @@ def litert_engines(args, slug, deployable, tokenizer, dev):
         started = time.time()
         exported = export_translator(deployable, path, quantization,
                                      max_source_length=args.max_length + 1,
-                                     max_target_length=max_length, sample_sources=dev[0][0][:8])
+                                     max_target_length=max_length,
+                                     sample_sources=dev[0][0][: args.calibration_sentences])
         info[label] = {"bytes": exported.size_bytes,
                        "max_abs_logit_diff": round(exported.max_abs_diff, 4),
                        "export_seconds": round(time.time() - started, 1)}
@@ -562,7 +566,7 @@ def main(argv=None):
             "max_length + 1, target length max_length + 10), exported three times from the same "
             "(stripped) weights: float32, dynamic-range (int8 weights, float activations: the "
             "thesis's setting for a QAT model) and full int8 (int8 weights and activations, "
-            "per-tensor ranges calibrated on 8 dev sentences, float inputs and outputs); each run "
+            "per-tensor ranges calibrated on calibration_sentences dev sentences, float inputs and outputs); each run "
             "by keras_compress.translator.Translator in ai_edge_litert with 1 thread, batch 1. "
             "litert.<mode>.equals_keras: share of the test sentences translated exactly as Keras "
             "(batched cached decoding) translates them.",
@@ -593,8 +597,8 @@ def main(argv=None):
 
 LATENCY_NOTES = [
     "--latency-only: no BLEU. Per configuration, the LiteRT translator exported three times "
-    "(float32, dynamic-range: int8 weights, int8: int8 weights and activations calibrated on 8 dev "
-    "sentences), CTranslate2 with int8 weights, and Keras cached beam search, on the same "
+    "(float32, dynamic-range: int8 weights, int8: int8 weights and activations calibrated on "
+    "calibration_sentences dev sentences), CTranslate2 with int8 weights, and Keras cached beam search, on the same "
     "weights and the first latency_sentences test sentences.",
     "Latency per sentence (sentencepiece in and out included), batch 1, 1 thread for every "
     "engine (LiteRT num_threads=1, CTranslate2 intra_threads=1, TensorFlow intra/inter-op 1), "

@@ -27,6 +27,9 @@ __all__ = ["encode", "decode_step", "top_candidates", "greedy_decode", "beam_sea
 # value (weight e^-20 or less of any other), not to -1e9 as Keras does: a -1e9 in a tensor that
 # full-integer TFLite quantizes stretches its int8 range to 1e9 and erases every real value.
 _MASK_MARGIN = 20.0
+UNK_ID = 1
+if (PAD_ID, UNK_ID, BOS_ID) != (0, 1, 2):  # `top_candidates` drops columns 0 and 2
+    raise ImportError("keras_compress.decoding expects ids pad 0, unk 1, bos 2")
 
 
 def _below_minimum(values, keep):
@@ -96,7 +99,7 @@ def encode(model, source, max_target_length):
     return logits, {**caches, "self_keys": self_keys, "self_values": self_values}
 
 
-def decode_step(model, tokens, index, caches, source_mask, rows=None):
+def decode_step(model, tokens, index, caches, source_mask, rows=None, suppress=True):
     """Feed `tokens` `(rows, 1)` at target position `index` and return `(logits (rows, vocab),
     self_keys, self_values)`, the lists of self-attention caches updated at `index`.
 
@@ -110,6 +113,8 @@ def decode_step(model, tokens, index, caches, source_mask, rows=None):
         source_mask: `(sentences, source_length)`, true on real (non-padding) source tokens.
         rows: None, or int `(rows,)`: the self-attention cache rows (hypotheses) to continue,
             gathered before the step (beam search's reordering, done inside the graph).
+        suppress: set the logits of padding and BOS 20 below the row's smallest (for greedy
+            argmax); False when `top_candidates` follows, which drops those columns itself.
     """
     parts = transformer_layers(model)
     heads, head_dim = parts["num_heads"], parts["head_dim"]
@@ -162,8 +167,8 @@ def decode_step(model, tokens, index, caches, source_mask, rows=None):
 
         feedforward = part["output"](part["intermediate"](hidden))
         hidden = part["feedforward_norm"](hidden + feedforward)
-    logits = _suppress_special(parts["logits"](hidden[:, 0]))
-    return logits, new_keys, new_values
+    logits = parts["logits"](hidden[:, 0])
+    return (_suppress_special(logits) if suppress else logits), new_keys, new_values
 
 
 def _take_rows(values, rows):
@@ -181,8 +186,15 @@ def top_candidates(logits, count):
     probable next tokens of each row, `(log_probs (rows, count), ids (rows, count) int32)`,
     best first, ties to the lower id. A beam search step that returns these moves rows x count
     numbers out of the graph instead of rows x vocab."""
-    values, ids = ops.top_k(ops.log_softmax(logits, axis=-1), count)
-    return values, ops.cast(ids, "int32")
+    # Padding (0) and BOS (2) are never candidates: their columns are dropped, an exact
+    # exclusion as the NumPy side's -inf, and no where/min over the vocabulary (full-int8
+    # TFLite gives a SELECT's input and output one scale, so a value 20 below the row's
+    # minimum stretched the logits' int8 range by 20 and clipped the top logits).
+    kept = ops.concatenate([logits[:, UNK_ID:BOS_ID], logits[:, BOS_ID + 1 :]], axis=-1)
+    values, positions = ops.top_k(ops.log_softmax(kept, axis=-1), count)
+    positions = ops.cast(positions, "int32")
+    # kept column 0 is UNK (1); column j >= 1 is id j + 2
+    return values, positions + 2 - ops.cast(ops.equal(positions, 0), "int32")
 
 
 def _masked_softmax(scores, visible):
@@ -216,7 +228,8 @@ def _functions(model):
             return decode_step(model, tokens, index, caches, source_mask, rows)
 
         def beam_step_function(tokens, index, caches, source_mask, rows, count):
-            logits, keys, values = decode_step(model, tokens, index, caches, source_mask, rows)
+            logits, keys, values = decode_step(model, tokens, index, caches, source_mask, rows,
+                                               suppress=False)
             return top_candidates(logits, count), keys, values
 
         if keras.config.backend() == "tensorflow":

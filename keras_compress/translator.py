@@ -125,7 +125,7 @@ def export_translator(model, path, quantization=None, max_source_length=64,
     def decode_step(token, index, rows, beams, source_mask, *flat_caches):
         caches = _nested(dict(zip(cache_names, flat_caches)), CACHE_NAMES, layers)
         logits, keys, values = decoding.decode_step(model, token, index, caches, source_mask,
-                                                    rows)
+                                                    rows, suppress=False)
         log_probs, ids = decoding.top_candidates(logits, beams)
         return {"log_probs": log_probs, "ids": ids,
                 **_flat({"self_keys": keys, "self_values": values})}

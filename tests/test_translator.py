@@ -183,3 +183,17 @@ class _Pieces:
 
     def id_to_piece(self, i):
         return f"p{i}"
+
+
+def test_graph_top_candidates_equal_the_numpy_ones():
+    from keras_compress import decoding
+
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=(3, 30)).astype("float32")
+    logits[0, 0] = logits[1, 2] = 50.0  # padding and BOS would win: never candidates
+    logits[2, 1] = 50.0  # UNK is a candidate
+    values, ids = decoding.top_candidates(logits, 4)
+    expected_values, expected_ids = search.top_candidates(logits, 4)
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(ids), expected_ids)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(values), expected_values, atol=1e-5)
+    assert expected_ids[2, 0] == 1 and not {0, 2} & set(expected_ids.ravel().tolist())
