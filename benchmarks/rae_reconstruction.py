@@ -55,10 +55,19 @@ def parse_args(argv=None):
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--bucket-width", type=int, default=5)
     parser.add_argument("--learning-rate", type=float, default=1e-3)
+    parser.add_argument("--schedule", choices=["constant", "cosine"], default="constant",
+                        help="learning rate: constant, or cosine decay to zero over --steps")
+    parser.add_argument("--curriculum", nargs="+", default=[], metavar="WORDS:SHARE",
+                        help="train the first SHARE of the steps on sentences of at most WORDS words, in order "
+                        "(e.g. 10:0.3 20:0.3: 30%% on <=10 words, 30%% on <=20, the rest on all)")
     parser.add_argument("--metric", choices=["euclidean", "cosine"], default="euclidean", help="nearest-word distance")
     parser.add_argument("--sentiment-limit", type=int, default=None, help="rt_polarity sentences a split (all)")
     parser.add_argument("--log-every", type=int, default=100, help="batches between progress lines")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--sentence-cache", help="text file of the sampled sentences (one a line): read when it "
+                        "exists, written after sampling otherwise, so later runs skip the pass over the corpus")
+    parser.add_argument("--training-log", help="result JSON of the run that trained the models of --save-dir: "
+                        "a loaded model's training record (time, batches, loss curve) is copied from it")
     parser.add_argument("--save-dir", help="save each trained model here; a model already saved there is loaded, not trained")
     parser.add_argument("--throughput-only", action="store_true", help="only time encode + decode of untrained models")
     parser.add_argument("--combine", nargs="+", help="merge these result JSONs into --output and --plot, then exit")
@@ -71,11 +80,36 @@ def command_line():
     return "python " + " ".join([os.path.relpath(sys.argv[0], ROOT)] + sys.argv[1:])
 
 
+def cached_sample(args, vocabulary, sample_sentences):
+    """The sentences sampled from the corpus, from `--sentence-cache` when it holds a sample of these settings."""
+    count = 2 * (args.train_sentences + args.dev_sentences)
+    header = f"# {os.path.basename(args.corpus)} count={count} lengths={args.min_length}-{args.max_length} seed={args.seed}"
+    if args.sentence_cache and os.path.exists(args.sentence_cache):
+        with open(args.sentence_cache, encoding="utf-8") as handle:
+            first = handle.readline().rstrip("\n")
+            if first == header:
+                print(f"sentences from {args.sentence_cache}", flush=True)
+                return [line.split() for line in handle]
+        print(f"{args.sentence_cache} holds another sample ({first!r}); sampling again", flush=True)
+    drawn = sample_sentences(
+        args.corpus, count, vocabulary, min_length=args.min_length, max_length=args.max_length, seed=args.seed
+    )
+    if args.sentence_cache:
+        with open(args.sentence_cache, "w", encoding="utf-8") as handle:
+            handle.write(header + "\n")
+            handle.writelines(" ".join(tokens) + "\n" for tokens in drawn)
+    return drawn
+
+
 def read_split(data_dir, split, limit):
     from keras_compress.datasets import read_tsv
 
     labels, texts = read_tsv(os.path.join(data_dir, f"{split}.tsv"))
-    labels, texts = labels[:limit], texts[:limit]
+    if limit is not None and limit < len(labels):
+        # A seeded random subset: the files are sorted by label (train.tsv starts with
+        # 1,946 positives in its first 2,000 rows), so the first rows would be one class.
+        keep = np.sort(np.random.default_rng(0).permutation(len(labels))[:limit])
+        labels, texts = [labels[i] for i in keep], [texts[i] for i in keep]
     return np.array(labels, dtype="float32"), [TOKEN.findall(text.lower()) for text in texts]
 
 
@@ -91,8 +125,12 @@ class Progress:
                 self.name, self.every, self.batch_size = name, every, batch_size
                 self.curve, self.losses, self.seen = [], [], 0
 
+            limit = None  # stop once this many batches have been seen in all (across fit calls)
+
             def on_train_begin(self, logs=None):
-                self.started = self.tick = time.time()
+                self.tick = time.time()
+                if not hasattr(self, "started"):
+                    self.started = self.tick
 
             def stop_after(self, minutes):
                 self.minutes = minutes
@@ -119,8 +157,11 @@ class Progress:
                     self.first_batch_seconds = time.time() - self.started
                     self.deadline = None if self.minutes is None else time.time() + 60 * self.minutes
                     print(f"  {self.name}: first batch (graph tracing) took {self.first_batch_seconds:.0f} s", flush=True)
-                if self.deadline is not None and time.time() > self.deadline:
+                if self.out_of_time() or (self.limit is not None and self.seen >= self.limit):
                     self.model.stop_training = True
+
+            def out_of_time(self):
+                return getattr(self, "deadline", None) is not None and time.time() > self.deadline
 
         return _Progress(*args, **kwargs)
 
@@ -365,10 +406,7 @@ def main(argv=None):
         with open(args.output, "w", encoding="utf-8") as handle:
             json.dump(results, handle, indent=2)
         return 0
-    drawn = sample_sentences(
-        args.corpus, 2 * (args.train_sentences + args.dev_sentences), vocabulary,
-        min_length=args.min_length, max_length=args.max_length, seed=args.seed,
-    )
+    drawn = cached_sample(args, vocabulary, sample_sentences)
     unique = list({" ".join(tokens): tokens for tokens in drawn}.values())
     order = np.random.default_rng(args.seed).permutation(len(unique))
     dev = [unique[i] for i in order[: args.dev_sentences]]
@@ -420,8 +458,17 @@ def main(argv=None):
             if row.get("method") == "uncompressed":
                 results["sentiment_baselines"]["DAN, end to end (embedding_compression.json)"] = row["test_accuracy_keras"]
 
-    training = SentenceBatches(train, keyed_vectors, batch_size=args.batch_size, bucket_width=args.bucket_width, seed=args.seed)
-    epochs = max(1, -(-args.steps // len(training)))
+    # Length curriculum (--curriculum): (longest sentence, batches) phases, the last on every sentence.
+    phases = []
+    for spec in args.curriculum:
+        longest, share = spec.split(":")
+        phases.append((min(int(longest), args.max_length), int(round(float(share) * args.steps))))
+    phases.append((args.max_length, args.steps - sum(batches for _, batches in phases)))
+    training = {
+        longest: SentenceBatches([s for s in train if len(s) <= longest], keyed_vectors, batch_size=args.batch_size,
+                                 bucket_width=args.bucket_width, seed=args.seed)
+        for longest in {longest for longest, _ in phases}
+    }
     for size in args.sizes:
         keras.utils.set_random_seed(args.seed)
         rae = RecursiveAutoencoder(keyed_vectors.vector_size, size, max_length=args.max_length)
@@ -434,7 +481,10 @@ def main(argv=None):
             if name not in args.models:
                 continue
             print(f"\n== {name.upper()} d_emb={size}: {model.count_params()} parameters", flush=True)
-            model.compile(optimizer=keras.optimizers.Adam(args.learning_rate))
+            rate = args.learning_rate
+            if args.schedule == "cosine":
+                rate = keras.optimizers.schedules.CosineDecay(args.learning_rate, args.steps)
+            model.compile(optimizer=keras.optimizers.Adam(rate))
             progress = Progress(f"{name} {size}", args.log_every, args.batch_size).stop_after(args.minutes)
             saved = os.path.join(args.save_dir, f"{name}_{size}.keras") if args.save_dir else None
             tick = time.time()
@@ -442,9 +492,14 @@ def main(argv=None):
                 model = keras.saving.load_model(saved)
                 print(f"loaded {saved} instead of training", flush=True)
             else:
-                model.fit(
-                    training, epochs=epochs, steps_per_epoch=min(args.steps, len(training)), verbose=0, callbacks=[progress]
-                )
+                for longest, batches in phases:
+                    progress.limit = progress.seen + batches
+                    if batches <= 0 or progress.out_of_time():
+                        continue
+                    if longest < args.max_length:
+                        print(f"  {name} {size}: {batches} batches on sentences of at most {longest} words", flush=True)
+                    data = training[longest]
+                    model.fit(data, epochs=-(-batches // len(data)), verbose=0, callbacks=[progress])
                 if saved:
                     os.makedirs(args.save_dir, exist_ok=True)
                     model.save(saved)
@@ -454,14 +509,18 @@ def main(argv=None):
             features = {split: sentence_features(model, *sentiment_inputs[split]) for split in ("train", "dev", "test")}
             for kind in features["train"]:
                 sentiment[kind] = linear_probe({s: features[s][kind] for s in features}, labels, args.seed)
+            record = {"train_seconds": train_seconds, "train_batches": progress.seen,
+                      "first_batch_seconds": getattr(progress, "first_batch_seconds", None), "loss_curve": progress.curve}
+            if saved and progress.seen == 0 and args.training_log:
+                with open(args.training_log, encoding="utf-8") as handle:
+                    logged = json.load(handle)["models"][f"{name}_{size}"]
+                record = {key: logged[key] for key in record}
+                record["training_log"] = args.training_log
             results["models"][f"{name}_{size}"] = {
                 "parameters": int(model.count_params()),
                 "lstm_units": units if name == "lstm" else None,
                 "dev_mse": accuracy.pop("dev_mse"),
-                "train_seconds": train_seconds,
-                "train_batches": progress.seen,
-                "first_batch_seconds": getattr(progress, "first_batch_seconds", None),
-                "loss_curve": progress.curve,
+                **record,
                 "accuracy": accuracy,
                 "sentiment": sentiment,
             }
@@ -473,7 +532,7 @@ def main(argv=None):
                 f"{accuracy['word_accuracy']:.3f} (<=10 words: {accuracy['word_accuracy_up_to_10']:.3f}), sentences "
                 f"{accuracy['sentence_accuracy']:.3f}, sentiment test "
                 + ", ".join(f"{kind} {value['test']:.3f}" for kind, value in sentiment.items())
-                + f"; trained in {train_seconds:.0f} s",
+                + f"; trained in {entry['train_seconds']:.0f} s",
                 flush=True,
             )
         rates = throughput(trained, dev[:1024], keyed_vectors, 128, args.bucket_width)
