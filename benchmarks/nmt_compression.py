@@ -327,7 +327,8 @@ def litert_engines(args, slug, deployable, tokenizer, dev):
         exported = export_translator(deployable, path, quantization,
                                      max_source_length=args.max_length + 1,
                                      max_target_length=max_length,
-                                     sample_sources=dev[0][0][: args.calibration_sentences])
+                                     sample_sources=dev[0][0][: args.calibration_sentences],
+                                     beam_sizes=sorted({1, args.beam_size}))
         info[label] = {"bytes": exported.size_bytes,
                        "max_abs_logit_diff": round(exported.max_abs_diff, 4),
                        "export_seconds": round(time.time() - started, 1)}

@@ -1,25 +1,25 @@
 """An on-device translator: a `keras_compress.models.transformer` model exported as ONE TFLite
-file with two signatures, `encode` and a cached `decode_step` (fixed maximum lengths, builtin ops
-only), and `Translator`, NumPy beam search (GNMT length penalty, Wu et al. 2016 sec. 7; Prato
-2019 ch. 5) over the `ai_edge_litert` Interpreter with the sentencepiece model: text in, text
-out. `Translator` imports neither Keras nor TensorFlow; it is the code a phone app would port.
+file with the signatures `encode` and `decode_step_beam<k>` (a cached decoder step for k
+hypotheses, one signature per beam size; fixed shapes, builtin ops only), and `Translator`,
+NumPy beam search (GNMT length penalty, Wu et al. 2016 sec. 7; Prato 2019 ch. 5) over the
+`ai_edge_litert` Interpreter with the sentencepiece model: text in, text out. `Translator`
+imports neither Keras nor TensorFlow; it is the code a phone app would port.
 
-Signatures (L layers, H heads of E dimensions, S and T the fixed source and target lengths; cache
-rows are (hypothesis, head) pairs, hypothesis-major):
+Signatures (one sentence; L layers, H heads of E dimensions, S and T the fixed source and target
+lengths; cache rows are (hypothesis, head) pairs, hypothesis-major):
 
-- `encode(source int32 (sentences, S))` -> `logits (sentences, vocab)` of the first target token,
-  and for each layer l < L the self-attention caches `self_keys_<l> (sentences * H, T, E)`,
-  `self_values_<l> (sentences * H, E, T)` and the cross-attention caches
-  `cross_keys_<l> (sentences * H, S, E)`, `cross_values_<l> (sentences * H, E, S)`.
-- `decode_step(token int32 (rows, 1), index int32 (), rows int32 (rows,), the 4 L caches,
-  source_mask int32 (sentences, S))` -> `logits` and the `self_keys_<l>`, `self_values_<l>`
-  updated at target position `index`, after gathering the
-  hypotheses `rows` (beam search's reordering happens inside the graph). The hypotheses of a
-  sentence share its cross-attention caches: beam 4 runs the decoder on 4 rows and the source
-  caches stay at one.
+- `encode(source int32 (1, S))` -> `logits (1, vocab)` of the first target token, and for each
+  layer l < L the self-attention caches `self_keys_<l> (H, T, E)`, `self_values_<l> (H, E, T)`
+  and the cross-attention caches `cross_keys_<l> (H, S, E)`, `cross_values_<l> (H, E, S)`.
+- `decode_step_beam<k>(token int32 (k, 1), index int32 (), rows int32 (k,), source_mask int32
+  (1, S), self caches (k * H, ...), cross caches (H, ...))` -> `log_probs`, `ids` (k, k): each
+  hypothesis's k best next tokens (padding and BOS never), and the `self_keys_<l>`,
+  `self_values_<l>` updated at target position `index`, after gathering the hypotheses `rows`
+  (beam search's reordering happens inside the graph). The hypotheses share the sentence's
+  cross-attention caches.
 
 The layout is `keras_compress.decoding`'s, chosen so that no step transposes or copies a cache
-in the graph except to write position `index`.
+in the graph except to gather the hypotheses and write position `index`.
 """
 
 import dataclasses
@@ -36,6 +36,7 @@ __all__ = ["TranslatorExport", "export_translator", "Translator"]
 
 QUANTIZATIONS = (None, "dynamic", "int8")
 CACHE_NAMES = ("self_keys", "self_values", "cross_keys", "cross_values")
+STEP_SIGNATURE = "decode_step_beam{}"
 
 
 def _flat(caches):
@@ -62,6 +63,7 @@ class TranslatorExport:
             the 4 best next-token log-probabilities of a few teacher-forced decode steps of the
             sample sources.
         operators: the TFLite builtin operators in the file.
+        beam_sizes: the beam sizes it has a `decode_step_beam<k>` signature for.
     """
 
     path: str
@@ -71,16 +73,21 @@ class TranslatorExport:
     max_target_length: int
     max_abs_diff: float
     operators: tuple
+    beam_sizes: tuple = (1, 4)
 
     def as_dict(self):
         return dataclasses.asdict(self)
 
 
 def export_translator(model, path, quantization=None, max_source_length=64,
-                      max_target_length=64, sample_sources=None):
+                      max_target_length=64, sample_sources=None, beam_sizes=(1, 4)):
     """Write `model` (built by `keras_compress.models.transformer`; strip a QAT model first) as a
-    TFLite translator with the signatures `encode` and `decode_step`, check it runs with
-    builtin operators only in `ai_edge_litert`, and compare it with Keras.
+    TFLite translator with the signatures `encode` and `decode_step_beam<k>` (one per beam
+    size), check it runs with builtin operators only in `ai_edge_litert`, and compare it with
+    Keras.
+
+    Every shape is fixed (one sentence, k hypotheses, S and T): the converter folds all shape
+    arithmetic away, and the runtime plans memory once.
 
     Args:
         model: the Keras Transformer.
@@ -92,6 +99,8 @@ def export_translator(model, path, quantization=None, max_source_length=64,
         max_target_length: T, the most target positions (BOS included).
         sample_sources: int array `(rows, length <= S)` of source ids for the comparison with
             Keras and the int8 calibration; random ids when None (not allowed for "int8").
+        beam_sizes: the beam sizes `Translator` may use with this file (1 is greedy); each
+            adds a `decode_step_beam<k>` subgraph, the weights are stored once.
 
     Returns:
         A `TranslatorExport`.
@@ -109,60 +118,69 @@ def export_translator(model, path, quantization=None, max_source_length=64,
                         ("max_target_length", max_target_length)):
         if not isinstance(value, int) or value < 2:
             raise ValueError(f"{name} must be an int >= 2, got {value!r}")
+    beam_sizes = tuple(sorted(set(beam_sizes))) if isinstance(beam_sizes, (list, tuple)) else ()
+    if not beam_sizes or not all(isinstance(k, int) and k >= 1 for k in beam_sizes):
+        raise ValueError(f"beam_sizes must be a non-empty list of positive ints")
     directory = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(directory):
         raise FileNotFoundError(f"folder {directory} for {path} does not exist")
     parts = transformer_layers(model)
-    layers = len(parts["decoders"])
+    layers, heads, head_dim = len(parts["decoders"]), parts["num_heads"], parts["head_dim"]
+    if max(beam_sizes) > parts["vocab_size"] - 2:
+        raise ValueError(f"beam_sizes {beam_sizes}: at most vocabulary - 2 = "
+                         f"{parts['vocab_size'] - 2} candidates exist")
     sources = _sample_sources(sample_sources, max_source_length, parts["vocab_size"],
                               quantization)
-    head_dim = parts["head_dim"]
 
     def encode(source):
         logits, caches = decoding.encode(model, source, max_target_length)
         return {"logits": logits, **_flat(caches)}
 
-    def decode_step(token, index, rows, beams, source_mask, *flat_caches):
-        caches = _nested(dict(zip(cache_names, flat_caches)), CACHE_NAMES, layers)
-        logits, keys, values = decoding.decode_step(model, token, index, caches, source_mask,
-                                                    rows, suppress=False)
-        log_probs, ids = decoding.top_candidates(logits, beams)
-        return {"log_probs": log_probs, "ids": ids,
-                **_flat({"self_keys": keys, "self_values": values})}
+    def step_function(beams):
+        def decode_step(token, index, rows, source_mask, *flat_caches):
+            caches = _nested(dict(zip(cache_names, flat_caches)), CACHE_NAMES, layers)
+            logits, keys, values = decoding.decode_step(model, token, index, caches,
+                                                        source_mask, rows, suppress=False)
+            log_probs, ids = decoding.top_candidates(logits, beams)
+            return {"log_probs": log_probs, "ids": ids,
+                    **_flat({"self_keys": keys, "self_values": values})}
 
-    def cache(name, length, transposed):
-        shape = (None, head_dim, length) if transposed else (None, length, head_dim)
+        return decode_step
+
+    def cache(name, rows, length, transposed):
+        shape = (rows, head_dim, length) if transposed else (rows, length, head_dim)
         return [tf.TensorSpec(shape, tf.float32, name=f"{name}_{layer}")
                 for layer in range(layers)]
 
-    lengths = {"self": max_target_length, "cross": max_source_length}
-    cache_specs = [spec for name in CACHE_NAMES
-                   for spec in cache(name, lengths[name.split("_")[0]], name.endswith("values"))]
-    cache_names = [spec.name for spec in cache_specs]
+    def step_spec(beams):
+        caches = [spec for name in CACHE_NAMES for spec in cache(
+            name, beams * heads if name.startswith("self") else heads,
+            max_target_length if name.startswith("self") else max_source_length,
+            name.endswith("values"))]
+        return [tf.TensorSpec((beams, 1), tf.int32, name="token"),
+                tf.TensorSpec((), tf.int32, name="index"),
+                tf.TensorSpec((beams,), tf.int32, name="rows"),
+                tf.TensorSpec((1, max_source_length), tf.int32, name="source_mask"), *caches]
 
-    encode_spec = [tf.TensorSpec((None, max_source_length), tf.int32, name="source")]
-    step_spec = [
-        tf.TensorSpec((None, 1), tf.int32, name="token"),
-        tf.TensorSpec((), tf.int32, name="index"),
-        tf.TensorSpec((None,), tf.int32, name="rows"),
-        tf.TensorSpec((), tf.int32, name="beams"),
-        tf.TensorSpec((None, max_source_length), tf.int32, name="source_mask"),
-        *cache_specs,
-    ]
+    cache_names = [spec.name for spec in step_spec(1)[4:]]
+    signatures = ["encode"] + [STEP_SIGNATURE.format(k) for k in beam_sizes]
     with tempfile.TemporaryDirectory() as saved_model_dir:
         archive = keras.export.ExportArchive()
         archive.track(model)
-        archive.add_endpoint("encode", encode, input_signature=encode_spec)
-        archive.add_endpoint("decode_step", decode_step, input_signature=step_spec)
+        archive.add_endpoint("encode", encode, input_signature=[
+            tf.TensorSpec((1, max_source_length), tf.int32, name="source")])
+        for k in beam_sizes:
+            archive.add_endpoint(STEP_SIGNATURE.format(k), step_function(k),
+                                 input_signature=step_spec(k))
         archive.write_out(saved_model_dir, verbose=False)
-        converter = tf.lite.TFLiteConverter.from_saved_model(
-            saved_model_dir, signature_keys=["encode", "decode_step"])
+        converter = tf.lite.TFLiteConverter.from_saved_model(saved_model_dir,
+                                                             signature_keys=signatures)
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
         if quantization is not None:
             converter.optimizations = [tf.lite.Optimize.DEFAULT]
         if quantization == "int8":
-            converter.representative_dataset = lambda: _calibration(model, sources,
-                                                                    max_target_length)
+            converter.representative_dataset = lambda: _calibration(
+                model, sources, max_target_length, beam_sizes)
         try:
             content = converter.convert()
         except Exception as error:  # ConverterError carries the MLIR diagnostics
@@ -175,9 +193,9 @@ def export_translator(model, path, quantization=None, max_source_length=64,
     custom = [name for name in runtime.operators if not name.isupper() or "FLEX" in name]
     if custom:
         raise TFLiteExportError(f"{path} uses non-builtin operators {custom}")
-    difference = _compare(model, runtime, sources, max_target_length)
+    difference = _compare(model, runtime, sources, max_target_length, beam_sizes)
     return TranslatorExport(path, os.path.getsize(path), quantization, max_source_length,
-                            max_target_length, difference, tuple(runtime.operators))
+                            max_target_length, difference, tuple(runtime.operators), beam_sizes)
 
 
 def _sample_sources(sample_sources, max_source_length, vocab_size, quantization):
@@ -202,62 +220,89 @@ def _sample_sources(sample_sources, max_source_length, vocab_size, quantization)
     return padded
 
 
-def _teacher_forced_steps(model, sources, max_target_length, steps=4):
-    """Keras's encode outputs and decode_step inputs/outputs for `steps` greedy positions."""
+def _teacher_forced_steps(model, sources, max_target_length, beam_sizes, steps=4):
+    """Keras's encode outputs and, per beam size k, the inputs/outputs of `steps` greedy
+    decode steps with k (identical) hypotheses per sentence, one record per sentence (the
+    file's signatures take one sentence). Keras runs the sentences as one batch."""
     from keras import ops
 
     from keras_compress import decoding
-
-    logits, caches = decoding.encode(model, sources, max_target_length)
-    caches = {name: [ops.convert_to_numpy(value) for value in values]
-              for name, values in caches.items()}
-    records = [("encode", {"source": sources}, {"logits": ops.convert_to_numpy(logits)})]
-    mask = (sources != PAD_ID).astype("int32")
-    rows = np.arange(len(sources), dtype="int32")
-    token = ops.convert_to_numpy(ops.argmax(logits, axis=-1)).astype("int32")[:, None]
-    for index in range(1, min(steps, max_target_length - 1) + 1):
-        inputs = {"token": token, "index": np.array(index, "int32"), "rows": rows,
-                  "beams": np.array(4, "int32"), **_flat(caches), "source_mask": mask}
-        logits, keys, values = decoding.decode_step(model, token, index, caches, mask, rows)
-        caches = {**caches, "self_keys": [ops.convert_to_numpy(key) for key in keys],
-                  "self_values": [ops.convert_to_numpy(value) for value in values]}
-        log_probs = ops.convert_to_numpy(decoding.top_candidates(logits, 4)[0])
-        records.append(("decode_step", inputs, {"log_probs": log_probs}))
-        token = ops.convert_to_numpy(ops.argmax(logits, axis=-1)).astype("int32")[:, None]
-    return records
-
-
-def _one_sentence(inputs, row, heads):
-    """The inputs of sentence `row` alone (cache rows are (sentence, head) pairs)."""
-    picked = {}
-    for name, value in inputs.items():
-        if value.ndim == 0:
-            picked[name] = value
-        elif name.rsplit("_", 1)[0] in CACHE_NAMES:
-            picked[name] = value[row * heads : (row + 1) * heads]
-        elif name == "rows":
-            picked[name] = np.zeros(1, "int32")
-        else:
-            picked[name] = value[row : row + 1]
-    return picked
-
-
-def _calibration(model, sources, max_target_length):
     from keras_compress.models.transformer import transformer_layers
 
     heads = transformer_layers(model)["num_heads"]
-    for signature, inputs, _ in _teacher_forced_steps(model, sources, max_target_length, 8):
-        for row in range(len(sources)):
-            yield signature, _one_sentence(inputs, row, heads)
+    logits, caches = decoding.encode(model, sources, max_target_length)
+    caches = {name: [ops.convert_to_numpy(value) for value in values]
+              for name, values in caches.items()}
+    logits = ops.convert_to_numpy(logits)
+    count = len(sources)
+    records = [("encode", {"source": sources[r : r + 1]}, {"logits": logits[r : r + 1]})
+               for r in range(count)]
+    mask = (sources != PAD_ID).astype("int32")
+    first = np.argmax(logits, axis=-1).astype("int32")
+    for beams in beam_sizes:
+        state = search.cache_reorder(heads)((caches, None), np.repeat(np.arange(count), beams))[0]
+        token = np.repeat(first, beams)[:, None]
+        rows = np.arange(count * beams, dtype="int32")
+        for index in range(1, min(steps, max_target_length - 1) + 1):
+            step_logits, keys, values = decoding.decode_step(model, token, index, state, mask,
+                                                             rows, suppress=False)
+            log_probs, ids = (ops.convert_to_numpy(value) for value in
+                              decoding.top_candidates(step_logits, beams))
+            for r in range(count):
+                hypotheses, cache_rows = slice(r * beams, (r + 1) * beams), \
+                    slice(r * beams * heads, (r + 1) * beams * heads)
+                inputs = {"token": token[hypotheses], "index": np.array(index, "int32"),
+                          "rows": np.arange(beams, dtype="int32"),
+                          "source_mask": mask[r : r + 1]}
+                for name, arrays in state.items():
+                    picked = cache_rows if name.startswith("self") else slice(r * heads,
+                                                                              (r + 1) * heads)
+                    inputs.update({f"{name}_{layer}": array[picked]
+                                   for layer, array in enumerate(arrays)})
+                records.append((STEP_SIGNATURE.format(beams), inputs,
+                                {"log_probs": log_probs[hypotheses]}))
+            state = {**state, "self_keys": [ops.convert_to_numpy(key) for key in keys],
+                     "self_values": [ops.convert_to_numpy(value) for value in values]}
+            token = ids[:, :1].astype("int32")
+    return records
 
 
-def _compare(model, runtime, sources, max_target_length):
+def _calibration(model, sources, max_target_length, beam_sizes):
+    for signature, inputs, _ in _teacher_forced_steps(model, sources, max_target_length,
+                                                      beam_sizes, 8):
+        yield signature, inputs
+
+
+def _compare(model, runtime, sources, max_target_length, beam_sizes):
     largest = 0.0
-    for signature, inputs, expected in _teacher_forced_steps(model, sources, max_target_length):
+    for signature, inputs, expected in _teacher_forced_steps(model, sources, max_target_length,
+                                                             beam_sizes):
         got = runtime.run(signature, inputs)
         name = next(iter(expected))
         largest = max(largest, float(np.abs(got[name] - expected[name]).max()))
     return largest
+
+
+def _operators(path):
+    """The builtin operator names of every subgraph of a .tflite file (from its flatbuffer)."""
+    from ai_edge_litert import schema_py_generated as schema
+
+    with open(path, "rb") as handle:
+        model = schema.Model.GetRootAsModel(handle.read(), 0)
+    names = {value: name for name, value in vars(schema.BuiltinOperator).items()
+             if not name.startswith("_")}
+    codes = []
+    for i in range(model.OperatorCodesLength()):
+        code = model.OperatorCodes(i)
+        builtin = max(code.BuiltinCode(), code.DeprecatedBuiltinCode())
+        custom = code.CustomCode()
+        codes.append(custom.decode() if custom else names.get(builtin, str(builtin)))
+    used = set()
+    for g in range(model.SubgraphsLength()):
+        graph = model.Subgraphs(g)
+        for o in range(graph.OperatorsLength()):
+            used.add(codes[graph.Operators(o).OpcodeIndex()])
+    return sorted(used)
 
 
 # The ai_edge_litert Interpreter's own wrapper methods `_Runtime` drives subgraphs with (any
@@ -295,21 +340,28 @@ class _Runtime:
             raise FileNotFoundError(f"translator file {path} does not exist")
         self.interpreter = Interpreter(model_path=path, num_threads=num_threads)
         signatures = self.interpreter.get_signature_list()
-        if set(signatures) != {"encode", "decode_step"}:
-            raise ValueError(f"{path} is not a translator: its signatures are {sorted(signatures)}")
-        self._inputs, self._outputs, self._shapes = {}, {}, {}
-        for key in ("encode", "decode_step"):
+        steps = {}
+        for key in signatures:
+            if key.startswith(STEP_SIGNATURE.format("")) and key.rsplit("beam", 1)[1].isdigit():
+                steps[int(key.rsplit("beam", 1)[1])] = key
+        if "encode" not in signatures or not steps:
+            raise ValueError(f"{path} is not a translator: its signatures are {sorted(signatures)}"
+                             f" (export_translator writes encode and {STEP_SIGNATURE.format('<k>')})")
+        self.beam_sizes = tuple(sorted(steps))
+        self._steps = steps
+        self._inputs, self._outputs = {}, {}
+        for key in ("encode", *steps.values()):
             runner = self.interpreter.get_signature_runner(key)
             details = runner.get_input_details()
             self._inputs[key] = {name: detail["index"] for name, detail in details.items()}
             self._outputs[key] = {name: detail["index"] for name, detail in
                                   runner.get_output_details().items()}
-            if key == "decode_step":
+            if key != "encode":
                 self.max_target_length = int(details["self_keys_0"]["shape_signature"][1])
                 self.layers = sum(name.startswith("self_keys_") for name in details)
                 self.max_source_length = int(details["source_mask"]["shape_signature"][1])
             del runner
-        self.operators = sorted({op["op_name"] for op in self.interpreter._get_ops_details()})
+        self.operators = _operators(path)
         self._wrapper = litert_wrapper(self.interpreter)
         self.direct = self._wrapper is not None
         if not self.direct:
@@ -318,24 +370,26 @@ class _Runtime:
                           "signature runner (slower)", stacklevel=3)
         else:
             self._graphs = {key: int(self._wrapper.GetSubgraphIndexFromSignature(key))
-                            for key in ("encode", "decode_step")}
-        step_inputs, step_outputs = self._inputs["decode_step"], self._outputs["decode_step"]
+                            for key in self._inputs}
         # the self-attention caches a step returns are the next step's inputs
-        self._carry = [(step_inputs[name], index) for name, index in step_outputs.items()
-                       if name in step_inputs]
-        self._results = [(name, index) for name, index in step_outputs.items()
-                         if name not in step_inputs]
-        self._constants, self._started = {}, False
+        self._carry, self._results = {}, {}
+        for key in steps.values():
+            step_inputs, step_outputs = self._inputs[key], self._outputs[key]
+            self._carry[key] = [(step_inputs[name], index) for name, index in
+                                step_outputs.items() if name in step_inputs]
+            self._results[key] = [(name, index) for name, index in step_outputs.items()
+                                  if name not in step_inputs]
+        self._constants, self._started, self._key = {}, False, steps[self.beam_sizes[-1]]
         self._invalidate()
         # timing: when true, `invoke_seconds` adds up the CPU time (this thread's) spent inside
-        # the interpreter's encode and decode_step (the benchmark's split between the graph and
-        # the Python beam search around it)
+        # the interpreter's encode and decode steps (the benchmark's split between the graph
+        # and the Python beam search around it)
         self.timing, self.invoke_seconds = False, 0.0
 
     def _invalidate(self):
         """Forget the shapes the subgraphs were allocated with (a signature runner may have
         resized them)."""
-        self._shapes = {"encode": None, "decode_step": None}
+        self._shapes = {key: None for key in self._inputs}
 
     def run(self, signature, inputs):
         """Run a signature through a signature runner (the export checks; the fallback)."""
@@ -369,29 +423,36 @@ class _Runtime:
         return {name: self._wrapper.GetTensor(index, graph)
                 for name, index in self._outputs["encode"].items()}
 
-    def start_sentence(self, constants):
-        """The `decode_step` inputs that stay the same until the next sentence."""
+    def start_sentence(self, constants, beams):
+        """Use the step signature of `beams` hypotheses; `constants` are its inputs that stay
+        the same until the next sentence."""
+        if beams not in self._steps:
+            raise ValueError(f"this translator has decode steps for beam sizes {self.beam_sizes}, "
+                             f"not {beams}: export it with export_translator(..., "
+                             f"beam_sizes=[..., {beams}])")
+        self._key = self._steps[beams]
         self._constants, self._started, self._carried = dict(constants), False, {}
 
     def step(self, inputs):
-        """Run `decode_step` on `inputs` and the sentence's constant inputs, and return its
+        """Run the decode step on `inputs` and the sentence's constant inputs, and return its
         outputs other than the self-attention caches. Caches missing from `inputs` are the
         previous step's outputs, which stay inside the interpreter on the direct path."""
+        key = self._key
         if not self.direct:
-            outputs = self.run("decode_step", {**self._carried, **inputs, **self._constants})
+            outputs = self.run(key, {**self._carried, **inputs, **self._constants})
             self._carried = {name: outputs.pop(name) for name in list(outputs)
-                             if name in self._inputs["decode_step"]}
+                             if name in self._inputs[key]}
             return outputs
-        wrapper, graph = self._wrapper, self._graphs["decode_step"]
+        wrapper, graph = self._wrapper, self._graphs[key]
         if not self._started:
             everything = {**self._constants, **inputs}
-            missing = sorted(set(self._inputs["decode_step"]) - set(everything))
+            missing = sorted(set(self._inputs[key]) - set(everything))
             if missing:
                 raise ValueError(f"the first decode step of a sentence needs {missing}")
-            self._prepare("decode_step", everything)
+            self._prepare(key, everything)
             self._started = True
         else:
-            indices = self._inputs["decode_step"]
+            indices = self._inputs[key]
             for name, value in inputs.items():
                 wrapper.SetTensor(indices[name], value, graph)
         if self.timing:
@@ -400,9 +461,9 @@ class _Runtime:
             self.invoke_seconds += time.thread_time() - started
         else:
             wrapper.Invoke(graph)
-        for target, source in self._carry:  # views made here: none may live across Invoke
+        for target, source in self._carry[key]:  # views made here: none may live across Invoke
             np.copyto(wrapper.tensor(wrapper, target, graph), wrapper.tensor(wrapper, source, graph))
-        return {name: wrapper.GetTensor(index, graph) for name, index in self._results}
+        return {name: wrapper.GetTensor(index, graph) for name, index in self._results[key]}
 
 
 class Translator:
@@ -453,10 +514,10 @@ class Translator:
         layers = runtime.layers
         caches = _nested(encoded, CACHE_NAMES, layers)
         heads = len(caches["cross_keys"][0])  # one sentence
-        beams = np.array(min(beam_size, len(encoded["logits"][0]) - 2), "int32")
-        runtime.start_sentence({"source_mask": (source != PAD_ID).astype("int32"), "beams": beams,
+        runtime.start_sentence({"source_mask": (source != PAD_ID).astype("int32"),
                                 **_flat({name: caches.pop(name)
-                                         for name in ("cross_keys", "cross_values")})})
+                                         for name in ("cross_keys", "cross_values")})},
+                               int(min(beam_size, len(encoded["logits"][0]) - 2)))
 
         def step(tokens, index, beams, state):
             caches, rows = state  # caches: None once they live in the interpreter

@@ -85,6 +85,17 @@ def test_litert_translator_gives_the_keras_tokens(copy_model, tokenizer, tmp_pat
         translator.translate([" ".join(WORDS * 3)])
     with pytest.raises(ValueError, match="max_source_length"):
         translator.translate_ids([5] * 17)
+    # one decode step per exported beam size, every shape fixed (no shape arithmetic left)
+    assert translator._runtime.beam_sizes == exported.beam_sizes == (1, 4)
+    interpreter = translator._runtime.interpreter
+    for key in ("decode_step_beam1", "decode_step_beam4"):
+        runner = interpreter.get_signature_runner(key)
+        assert all(-1 not in detail["shape_signature"]
+                   for detail in runner.get_input_details().values()), key
+    del runner
+    assert "SHAPE" not in exported.operators
+    with pytest.raises(ValueError, match="beam sizes"):
+        translator.translate_ids(rows[1], beam_size=3)
 
 
 @pytest.mark.parametrize("quantization", ["dynamic", "int8"])
@@ -99,7 +110,7 @@ def test_quantized_translators_use_builtin_int8_kernels(copy_model, tmp_path, qu
     interpreter = Interpreter(model_path=exported.path)
     assert {t["dtype"] for t in interpreter.get_tensor_details()} & {np.int8}
     assert np.isfinite(exported.max_abs_diff) and exported.max_abs_diff < 5.0
-    result = Translator(exported.path, None).translate_ids([5, 6, 7, 3], beam_size=2)
+    result = Translator(exported.path, None).translate_ids([5, 6, 7, 3], beam_size=4)
     assert all(4 <= token < 30 or token == 1 for token in result)
 
 
