@@ -31,7 +31,8 @@ def parse_arguments(argv):
     parser.add_argument("--data-dir", default="../shared/data/mt/en-es")
     parser.add_argument("--sentences", type=int, default=5)
     parser.add_argument("--steps", type=int, default=6)
-    parser.add_argument("--beams", type=int, default=4, help="rows per step")
+    parser.add_argument("--beams", type=int, default=4,
+                        help="hypotheses per step (the file's decode_step_beam<k>)")
     parser.add_argument("--top", type=int, default=15, help="tensors listed")
     parser.add_argument("--output", default="benchmarks/results/nmt_int8_ranges.json")
     return parser.parse_args(argv)
@@ -45,13 +46,16 @@ def interpreter(path):
         return Interpreter(model_path=path, num_threads=1, experimental_preserve_all_tensors=True)
 
 
-def run_step(it, inputs):
-    """decode_step's outputs and {tensor name: (float value, detail)} of its subgraph."""
-    outputs = it.get_signature_runner("decode_step")(**inputs)
+def run_step(it, signature, inputs):
+    """The decode step's outputs and {tensor name: (float value, detail)} of its subgraph."""
+    from keras_compress.translator import litert_wrapper
+
+    outputs = it.get_signature_runner(signature)(**inputs)
+    graph = int(litert_wrapper(it).GetSubgraphIndexFromSignature(signature))
     values = {}
-    for detail in it.get_tensor_details():
+    for detail in it.get_tensor_details(graph):
         try:
-            value = it.get_tensor(detail["index"])
+            value = it.get_tensor(detail["index"], graph)
         except ValueError:
             continue
         scale, zero = detail["quantization"]
@@ -72,9 +76,10 @@ def main(argv=None):
     tokenizer = sentencepiece.SentencePieceProcessor(
         model_file=os.path.join(args.models_dir, f"spm{args.vocab_size}.model"))
     floats, int8 = interpreter(prefix + "_float32.tflite"), interpreter(prefix + "_int8.tflite")
-    if floats.get_signature_list().get("decode_step") is None:
-        raise SystemExit("not a translator file")
-    step_details = floats.get_signature_runner("decode_step").get_input_details()
+    signature = f"decode_step_beam{args.beams}"
+    if signature not in floats.get_signature_list():
+        raise SystemExit(f"no {signature} signature: export with beam_sizes including {args.beams}")
+    step_details = floats.get_signature_runner(signature).get_input_details()
     source_length = int(step_details["source_mask"]["shape_signature"][1])
     with open(os.path.join(args.data_dir, "test.en"), encoding="utf-8") as handle:
         sentences = [line.strip() for line in handle]
@@ -85,17 +90,15 @@ def main(argv=None):
         source = np.zeros((1, source_length), "int32")
         source[0, : len(ids)] = ids
         encoded = floats.get_signature_runner("encode")(source=source)
-        heads = len(encoded["cross_keys_0"])
         caches = {name: (np.concatenate([value] * args.beams) if name.startswith("self") else value)
                   for name, value in encoded.items() if name != "logits"}
         token = int(np.argmax(encoded["logits"][0]))
         for index in range(1, args.steps + 1):
             inputs = {"token": np.full((args.beams, 1), token, "int32"),
                       "index": np.array(index, "int32"), "rows": np.arange(args.beams, dtype="int32"),
-                      "beams": np.array(args.beams, "int32"),
                       "source_mask": (source != 0).astype("int32"), **caches}
-            float_out, float_values = run_step(floats, inputs)
-            int8_out, int8_values = run_step(int8, inputs)
+            float_out, float_values = run_step(floats, signature, inputs)
+            int8_out, int8_values = run_step(int8, signature, inputs)
             agree += int(np.array_equal(float_out["ids"][0], int8_out["ids"][0]))
             total += 1
             grid = np.diff(np.unique(int8_out["log_probs"]))
