@@ -1,7 +1,7 @@
 """Quantized distillation of a Transformer translator, end to end (Prato 2019, ch. 5):
 train a teacher, distill it into an 8-bit fake-quantized student, strip the student and export it
-as an on-device translator (one .tflite with int8 kernels, `encode` and a cached decode step per beam size),
-then translate text with beam search in ai_edge_litert and in Keras.
+as an on-device translator (one .tflite with int8 kernels, `encode` and a cached decode step
+per beam size), then translate text with beam search in ai_edge_litert and in Keras.
 
     python examples/qat_distill_transformer.py --data-dir ../shared/data/mt/en-es
 
