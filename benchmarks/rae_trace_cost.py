@@ -77,9 +77,6 @@ def main(argv=None):
         time_one_width(args)
         return 0
     results = {}
-    if os.path.exists(args.output):
-        with open(args.output, encoding="utf-8") as handle:
-            results = json.load(handle)
     command = "python " + " ".join([os.path.relpath(sys.argv[0], ROOT)] + sys.argv[1:])
     run = {"command": command, "settings": {k: v for k, v in vars(args).items() if k not in ("output", "one")},
            "load": os.getloadavg(), "widths": {}}
@@ -106,6 +103,9 @@ def main(argv=None):
         entry["process_seconds"] = time.time() - tick
         run["widths"][str(width)] = entry
         print(f"{args.label} width {width}: {entry}", flush=True)
+        if os.path.exists(args.output):  # another run (e.g. the other backend, side by side) may have written
+            with open(args.output, encoding="utf-8") as handle:
+                results = json.load(handle)
         results[args.label] = run
         with open(args.output, "w", encoding="utf-8") as handle:  # keep what is done so far
             json.dump(results, handle, indent=2)
