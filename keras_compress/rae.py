@@ -366,6 +366,12 @@ class RecursiveAutoencoder(SequenceAutoencoder):
             return level, sentence, spans
 
         level = leaves
+        if _unrolled(width):
+            # Each merge on exactly the vectors of its level (the wrapped last position
+            # is dropped before the next one).
+            for step in range(1, width):
+                level, sentence, spans = merge(step, (level[:, : width - step + 1], sentence, spans))
+            return (sentence, spans) if return_spans else sentence
         for start, stop in _blocks(1, width, _LOOP_BLOCKS):
             # Level start - 1 has width - start + 1 real vectors: the rest of the block fits.
             level = level[:, : width - start + 1]
@@ -418,18 +424,33 @@ class RecursiveAutoencoder(SequenceAutoencoder):
         kernel_level = kernel[:d]
         last_split = ops.reshape(lengths - 1, (-1, 1, 1))
 
-        def split(count, state):
-            level, finished = state
+        def split_level(level, count, tables):
+            """Split the `count` vectors of `level` (in a buffer wider than `count`) into `count + 1`."""
             step_ids = ops.clip(lengths - count, 0, self.max_length - 1)
             hidden = ops.matmul(level, kernel_level) + ops.expand_dims(ops.take(step_bias, step_ids, axis=0), 1)
             halves = _after_first_dense(self.decoder_mlp, hidden)
-            level = _average_overlaps_in_buffer(
-                halves[..., :d], halves[..., d:], ops.take(parents, count, axis=0), ops.take(inverse_counts, count, axis=0)
-            )
+            parents, inverse_counts = (ops.take(table, count, axis=0) for table in tables)
+            return _average_overlaps_in_buffer(halves[..., :d], halves[..., d:], parents, inverse_counts)
+
+        level = finished = ops.expand_dims(z, 1)
+        if _unrolled(width):
+            # Split `count` on a buffer of exactly `count + 1` positions.
+            finished = ops.pad(finished, [[0, 0], [0, width - 1], [0, 0]])
+            parents, inverse_counts = _overlap_tables(width, width, z.dtype)
+            for count in range(1, width):
+                tables = (parents[:, :, : count + 1], inverse_counts[:, :, : count + 1])
+                level = split_level(ops.pad(level, [[0, 0], [0, 1], [0, 0]]), count, tables)
+                done = ops.pad(level, [[0, 0], [0, width - count - 1], [0, 0]])
+                finished = ops.where(last_split == count, done, finished)
+            words = self.output_mlp(finished)
+            return words * ops.expand_dims(_sequence_mask(lengths, width, words.dtype), -1)
+
+        def split(count, state):
+            level, finished = state
+            level = split_level(level, count, (parents, inverse_counts))
             finished = ops.where(last_split == count, level, finished)
             return level, finished
 
-        level = finished = ops.expand_dims(z, 1)
         for start, stop in _blocks(1, width, _LOOP_BLOCKS):
             # Split `stop - 1`, the block's last, leaves `stop` vectors: the buffer's width.
             grow = [[0, 0], [0, stop - ops.shape(level)[1]], [0, 0]]
@@ -445,6 +466,16 @@ class RecursiveAutoencoder(SequenceAutoencoder):
 # (docs/rae.md): 3 loops trace in a constant 12-13 CPU-s and cost 1.3-1.4x the
 # unrolled recursion a batch; 8 loops traced in 33 CPU-s and gained little a batch.
 _LOOP_BLOCKS = 3
+
+
+# Sentences padded to at most this many words (a static width) run the recursion
+# unrolled in Python: every level at its exact size, no loop state. The graph grows
+# with the width, so wider batches use the loops above. Measured (docs/rae.md).
+_UNROLL_WIDTH = 12
+
+
+def _unrolled(width):
+    return isinstance(width, int) and width <= _UNROLL_WIDTH
 
 
 def _first_dense(mlp, dtype):

@@ -10,6 +10,7 @@ from gensim.models import KeyedVectors  # noqa: E402
 from gensim.test.utils import common_texts  # noqa: E402
 from keras import ops  # noqa: E402
 
+from keras_compress import rae as rae_module  # noqa: E402
 from keras_compress.lstm_autoencoder import (  # noqa: E402
     LSTMAutoencoder,
     lstm_autoencoder_params,
@@ -113,7 +114,10 @@ def unrolled_reference(model, vectors, lengths):
         yield row, spans, numpy(weights["output_mlp"](level[None]))[0], words[row, :length]
 
 
-def test_loops_match_the_recursion_written_out_level_by_level():
+@pytest.mark.parametrize("unroll_width", [0, 12], ids=["loops", "unrolled"])
+def test_loops_match_the_recursion_written_out_level_by_level(unroll_width, monkeypatch):
+    """Both code paths: symbolic loops (wide batches) and the recursion unrolled (width <= 12)."""
+    monkeypatch.setattr(rae_module, "_UNROLL_WIDTH", unroll_width)
     rae, _ = make_models(max_length=7)
     vectors, lengths = padded_batch([7, 5, 1, 2], 7, padding_noise=10.0)
     _, spans = rae.encode(vectors, lengths, return_spans=True)
@@ -126,12 +130,13 @@ def test_loops_match_the_recursion_written_out_level_by_level():
 
 @pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="counts TensorFlow graph ops")
 def test_graph_size_does_not_grow_with_the_width():
-    """The recursion is a symbolic loop: tracing width 28 costs what width 12 does (it was O(width^2))."""
+    """Past the unrolled widths the recursion is a symbolic loop: width 28 traces what width 13 does."""
     import tensorflow as tf
 
+    assert rae_module._UNROLL_WIDTH < 13
     rae, _ = make_models(max_length=28)
     sizes = []
-    for width in (12, 28):
+    for width in (13, 28):
         signature = [tf.TensorSpec((None, width, WORD_DIM)), tf.TensorSpec((None,), tf.int32)]
         traced = tf.function(lambda vectors, lengths: rae((vectors, lengths)), input_signature=signature)
         graph = traced.get_concrete_function().graph.as_graph_def()
