@@ -469,8 +469,9 @@ _LOOP_BLOCKS = 3
 
 
 # Sentences padded to at most this many words (a static width) run the recursion
-# unrolled in Python: every level at its exact size, no loop state. The graph grows
-# with the width, so wider batches use the loops above. Measured (docs/rae.md).
+# unrolled in Python: every level at its exact size, no loop state. Measured on JAX
+# (docs/rae.md): 1.1-1.4x less CPU a batch at widths 5-12, about 10 CPU-s more to
+# compile a width. The graph grows with the width, so wider batches use the loops.
 _UNROLL_WIDTH = 12
 
 
