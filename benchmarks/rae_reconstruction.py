@@ -55,6 +55,9 @@ def parse_args(argv=None):
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--bucket-width", type=int, default=5)
     parser.add_argument("--learning-rate", type=float, default=1e-3)
+    parser.add_argument("--rae-learning-rate", type=float, default=None,
+                        help="the RAE's (peak) learning rate when it differs from --learning-rate; with Adam the "
+                        "best rate falls as d_emb grows (docs/rae.md)")
     parser.add_argument("--schedule", choices=["constant", "cosine"], default="constant",
                         help="learning rate: constant, or cosine decay to zero over --steps")
     parser.add_argument("--curriculum", nargs="+", default=[], metavar="WORDS:SHARE",
@@ -481,9 +484,10 @@ def main(argv=None):
             if name not in args.models:
                 continue
             print(f"\n== {name.upper()} d_emb={size}: {model.count_params()} parameters", flush=True)
-            rate = args.learning_rate
+            peak = args.rae_learning_rate if name == "rae" and args.rae_learning_rate else args.learning_rate
+            rate = peak
             if args.schedule == "cosine":
-                rate = keras.optimizers.schedules.CosineDecay(args.learning_rate, args.steps)
+                rate = keras.optimizers.schedules.CosineDecay(peak, args.steps)
             model.compile(optimizer=keras.optimizers.Adam(rate))
             progress = Progress(f"{name} {size}", args.log_every, args.batch_size).stop_after(args.minutes)
             saved = os.path.join(args.save_dir, f"{name}_{size}.keras") if args.save_dir else None
@@ -519,6 +523,7 @@ def main(argv=None):
             results["models"][f"{name}_{size}"] = {
                 "parameters": int(model.count_params()),
                 "lstm_units": units if name == "lstm" else None,
+                "learning_rate": peak,
                 "dev_mse": accuracy.pop("dev_mse"),
                 **record,
                 "accuracy": accuracy,
