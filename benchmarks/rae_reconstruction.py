@@ -265,25 +265,29 @@ def linear_probe(features, labels, seed):
     return {split: float(classifier.evaluate(scaled[split], labels[split], verbose=0)[1]) for split in ("dev", "test")}
 
 
-def throughput(models, sentences, keyed_vectors, batch_size, bucket_width, repeats=2):
-    """Encode + decode sentences/s of each model on the same bucketed batches, side by side."""
+def throughput(models, sentences, keyed_vectors, batch_size, bucket_width, repeats=5):
+    """Encode + decode sentences/s of each model on the same bucketed batches, side by side.
+
+    The models take turns, one pass over all batches each, `repeats` times, and each
+    keeps its fastest pass: on a shared machine a load change then hits both models
+    instead of the one that happened to run during it.
+    """
     from keras_compress.sentence_batches import SentenceBatches
 
     batches = SentenceBatches(sentences, keyed_vectors, batch_size=batch_size, bucket_width=bucket_width, shuffle=False)
     inputs = [batches[index][0] for index in range(len(batches))]
-    rates = {}
-    for name, model in models.items():
+    count = sum(len(lengths) for _, lengths in inputs)
+    for model in models.values():
         for vectors, lengths in inputs:  # trace every width before timing
             model.predict_on_batch((vectors, lengths))
-        best = None
-        for _ in range(repeats):
+    best = {}
+    for _ in range(repeats):
+        for name, model in models.items():
             tick = time.time()
             for vectors, lengths in inputs:
                 model.predict_on_batch((vectors, lengths))
-            elapsed = time.time() - tick
-            best = elapsed if best is None else min(best, elapsed)
-        rates[name] = len(inputs) * batch_size / best
-    return rates
+            best[name] = min(best.get(name, float("inf")), time.time() - tick)
+    return {name: count / elapsed for name, elapsed in best.items()}
 
 
 def plot(results, path):
