@@ -32,7 +32,7 @@ def main(argv=None):
     parser.add_argument("--embedding-dim", type=int, default=128, help="size of the sentence vector")
     parser.add_argument("--epochs", type=int, default=5, help="training epochs")
     parser.add_argument("--learning-rate", type=float, default=None,
-                        help="Adam's rate; default 0.15 / embedding-dim, which docs/rae.md measured best from d_emb 50 to 340")
+                        help="Adam's rate; default 0.15 / embedding-dim, which worked from d_emb 50 to 340 (docs/rae.md)")
     args = parser.parse_args(argv)
     for path in (args.vectors, args.sentences):
         if not os.path.exists(path):
