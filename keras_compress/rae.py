@@ -371,11 +371,11 @@ class RecursiveAutoencoder(SequenceAutoencoder):
             # is dropped before the next one).
             for step in range(1, width):
                 level, sentence, spans = merge(step, (level[:, : width - step + 1], sentence, spans))
-            return (sentence, spans) if return_spans else sentence
-        for start, stop in _blocks(1, width, _LOOP_BLOCKS):
-            # Level start - 1 has width - start + 1 real vectors: the rest of the block fits.
-            level = level[:, : width - start + 1]
-            level, sentence, spans = _loop(start, stop, merge, (level, sentence, spans), self.max_length)
+        else:
+            for start, stop in _blocks(1, width, _LOOP_BLOCKS):
+                # Level start - 1 has width - start + 1 real vectors: the rest of the block fits.
+                level = level[:, : width - start + 1]
+                level, sentence, spans = _loop(start, stop, merge, (level, sentence, spans), self.max_length)
         return (sentence, spans) if return_spans else sentence
 
     def _encode(self, vectors, lengths):
@@ -432,6 +432,12 @@ class RecursiveAutoencoder(SequenceAutoencoder):
             parents, inverse_counts = (ops.take(table, count, axis=0) for table in tables)
             return _average_overlaps_in_buffer(halves[..., :d], halves[..., d:], parents, inverse_counts)
 
+        def split(count, state):
+            level, finished = state
+            level = split_level(level, count, (parents, inverse_counts))
+            finished = ops.where(last_split == count, level, finished)
+            return level, finished
+
         level = finished = ops.expand_dims(z, 1)
         if _unrolled(width):
             # Split `count` on a buffer of exactly `count + 1` positions.
@@ -442,20 +448,14 @@ class RecursiveAutoencoder(SequenceAutoencoder):
                 level = split_level(ops.pad(level, [[0, 0], [0, 1], [0, 0]]), count, tables)
                 done = ops.pad(level, [[0, 0], [0, width - count - 1], [0, 0]])
                 finished = ops.where(last_split == count, done, finished)
-            words = self.output_mlp(finished)
-            return words * ops.expand_dims(_sequence_mask(lengths, width, words.dtype), -1)
-
-        def split(count, state):
-            level, finished = state
-            level = split_level(level, count, (parents, inverse_counts))
-            finished = ops.where(last_split == count, level, finished)
-            return level, finished
-
-        for start, stop in _blocks(1, width, _LOOP_BLOCKS):
-            # Split `stop - 1`, the block's last, leaves `stop` vectors: the buffer's width.
-            grow = [[0, 0], [0, stop - ops.shape(level)[1]], [0, 0]]
-            parents, inverse_counts = _overlap_tables(stop, stop, z.dtype)
-            level, finished = _loop(start, stop, split, (ops.pad(level, grow), ops.pad(finished, grow)), self.max_length)
+        else:
+            for start, stop in _blocks(1, width, _LOOP_BLOCKS):
+                # Split `stop - 1`, the block's last, leaves `stop` vectors: the buffer's width.
+                grow = [[0, 0], [0, stop - ops.shape(level)[1]], [0, 0]]
+                parents, inverse_counts = _overlap_tables(stop, stop, z.dtype)
+                level, finished = _loop(
+                    start, stop, split, (ops.pad(level, grow), ops.pad(finished, grow)), self.max_length
+                )
         words = self.output_mlp(finished)
         return words * ops.expand_dims(_sequence_mask(lengths, width, words.dtype), -1)
 
