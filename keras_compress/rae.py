@@ -432,12 +432,6 @@ class RecursiveAutoencoder(SequenceAutoencoder):
             parents, inverse_counts = (ops.take(table, count, axis=0) for table in tables)
             return _average_overlaps_in_buffer(halves[..., :d], halves[..., d:], parents, inverse_counts)
 
-        def split(count, state):
-            level, finished = state
-            level = split_level(level, count, (parents, inverse_counts))
-            finished = ops.where(last_split == count, level, finished)
-            return level, finished
-
         level = finished = ops.expand_dims(z, 1)
         if _unrolled(width):
             # Split `count` on a buffer of exactly `count + 1` positions.
@@ -449,6 +443,14 @@ class RecursiveAutoencoder(SequenceAutoencoder):
                 done = ops.pad(level, [[0, 0], [0, width - count - 1], [0, 0]])
                 finished = ops.where(last_split == count, done, finished)
         else:
+
+            def split(count, state):
+                # Reads the current block's `parents` and `inverse_counts`, bound below.
+                level, finished = state
+                level = split_level(level, count, (parents, inverse_counts))
+                finished = ops.where(last_split == count, level, finished)
+                return level, finished
+
             for start, stop in _blocks(1, width, _LOOP_BLOCKS):
                 # Split `stop - 1`, the block's last, leaves `stop` vectors: the buffer's width.
                 grow = [[0, 0], [0, stop - ops.shape(level)[1]], [0, 0]]
