@@ -5,6 +5,13 @@ __version__ = "0.1.0"  # the same as gensim_bits.__version__ (one distribution, 
 try:
     import keras as _keras
 except ImportError as error:
+    missing = (error.name or "").split(".")[0]
+    if missing and missing != "keras":
+        # Keras is installed; the backend it was told to use (KERAS_BACKEND or ~/.keras/keras.json) is not.
+        raise ImportError(
+            f"keras_compress: Keras is installed but cannot load its backend ({error}): "
+            f"pip install {missing}, or set KERAS_BACKEND to an installed backend (jax, torch or tensorflow)"
+        ) from error
     raise ImportError(
         "keras_compress needs Keras 3, which the base install of nlp-compress leaves out: "
         "pip install 'nlp-compress[keras]' plus a backend (jax, torch or tensorflow), "

@@ -50,6 +50,18 @@ def test_keras_compress_without_keras_names_the_extra():
     assert "ModuleNotFoundError" not in result.stderr.strip().splitlines()[-1]
 
 
+@pytest.mark.skipif(importlib.util.find_spec("keras") is None, reason="needs keras")
+def test_keras_compress_without_its_backend_names_the_backend():
+    """Keras installed, its backend not: the message says so, not 'install Keras'."""
+    code = ("import os, sys; sys.modules['torch'] = None; os.environ['KERAS_BACKEND'] = 'torch'\n"
+            "import keras_compress")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert result.returncode != 0
+    last_line = result.stderr.strip().splitlines()[-1]
+    assert last_line.startswith("ImportError: keras_compress: Keras is installed but cannot load its backend")
+    assert "pip install torch" in last_line and "nlp-compress[keras]" not in last_line
+
+
 def test_numpy_floor_is_declared_where_the_code_needs_it():
     """packing.py uses np.bitwise_count, new in NumPy 2.0; .ci/numpy_floor runs the tests there."""
     config = configparser.ConfigParser()
