@@ -8,7 +8,13 @@ Examples::
     gensim-bits similar vectors.gbits king woman --negative man
     gensim-bits convert vectors.gbits vectors.txt       # packed -> word2vec text (.bin: binary)
     gensim-bits info vectors.gbits
+    gensim-bits demo                                    # the quickstart, on a corpus gensim ships
+
+Exit status: 0 done (also when the reader of stdout goes away, as with ``| head``), 1 an
+error in the files or data, 2 bad arguments, 130 interrupted (Ctrl-C).
 """
+from __future__ import annotations
+
 import argparse
 import inspect
 import json
@@ -17,6 +23,7 @@ import math
 import os
 import sys
 
+from gensim_bits import __version__
 from gensim_bits.fileformat import MAGIC, atomic_output, check_output_path
 from gensim_bits.keyedvectors import QuantizedKeyedVectors, infer_bits
 from gensim_bits.packing import PACKED_BITS
@@ -60,7 +67,18 @@ class ArgumentParser(argparse.ArgumentParser):
 
 
 class CommandError(Exception):
-    """A user error the command reports in one line."""
+    """A user error the command reports in one line (exit status 1)."""
+
+
+class UsageError(CommandError):
+    """Arguments that cannot work together or that Word2Bits refuses (exit status 2, as argparse's)."""
+
+
+#: ``--preset`` values: the paper's recipe is section 4's hyperparameters with 1 bit at d=800.
+def presets() -> dict[str, dict[str, object]]:
+    from gensim_bits.word2bits import PAPER_HYPERPARAMETERS
+
+    return {"paper": {"bits": 1, "vector_size": 800, **PAPER_HYPERPARAMETERS}}
 
 
 def number_type(kind, minimum=None, maximum=None):
@@ -132,7 +150,8 @@ def _word2bits_flags(parser):
                                 help=help_text + " (default: %(default)s)")
 
 
-def build_parser():
+def build_parser(preset: str | None = None) -> ArgumentParser:
+    """The parser; with ``preset``, train's defaults are that recipe's values (explicit flags win)."""
     parser = ArgumentParser(
         prog="gensim-bits",
         description="Train, evaluate, query and convert Word2Bits quantized word vectors "
@@ -140,6 +159,7 @@ def build_parser():
         epilog="Run 'gensim-bits COMMAND --help' for the options of a command.",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="show gensim's log messages")
+    parser.add_argument("--version", action="version", version=f"gensim-bits {__version__} (nlp-compress)")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     train = commands.add_parser(
@@ -153,7 +173,13 @@ def build_parser():
     train.add_argument("-o", "--output", required=True,
                        help="output vectors: .gbits (packed), .bin (word2vec binary) or other (word2vec text)")
     train.add_argument("--no-progress", action="store_true", help="do not show the progress bar")
+    recipes = presets()
+    train.add_argument("--preset", choices=sorted(recipes),
+                       help="a named recipe; flags given explicitly override it. paper: "
+                            + " ".join(_flag_text(name, value) for name, value in recipes["paper"].items()))
     _word2bits_flags(train)
+    if preset:
+        train.set_defaults(**recipes[preset])
 
     evaluate = commands.add_parser(
         "evaluate", help="word-similarity (Spearman) and analogy (3CosAdd, 3CosMul) scores",
@@ -201,7 +227,17 @@ def build_parser():
     info = commands.add_parser("info", help="size, bits and vocabulary of a vectors file",
                                description="Describe a vectors file.")
     _vectors_arguments(info)
+
+    from gensim_bits import quickstart
+
+    demo = commands.add_parser("demo", help="the quickstart: train on a corpus gensim ships, show neighbours",
+                               description=quickstart.__doc__.split("\n\n")[0].replace("\n", " "))
+    quickstart.add_arguments(demo)
     return parser
+
+
+def _flag_text(name: str, value: object) -> str:
+    return f"--{name.replace('_', '-')} {value}"
 
 
 def _vectors_arguments(parser, name="vectors"):
@@ -248,7 +284,7 @@ def write_vectors(vectors, path, output_format, bits=None, quantize=False):
     if output_format == "packed" and not isinstance(vectors, QuantizedKeyedVectors):
         vectors = QuantizedKeyedVectors.from_keyed_vectors(vectors, bits=bits, quantize=quantize)
     elif isinstance(vectors, QuantizedKeyedVectors) and bits not in (None, vectors.bits):
-        raise CommandError(f"the input is already packed at {vectors.bits} bits; --bits {bits} would change it")
+        raise UsageError(f"the input is already packed at {vectors.bits} bits; --bits {bits} would change it")
     if output_format == "packed":
         vectors.save(path)
     elif isinstance(vectors, QuantizedKeyedVectors):
@@ -316,18 +352,29 @@ def run_train(args):
 
     from gensim_bits.word2bits import Word2Bits
 
-    # Everything that can fail is checked before the corpus is scanned or anything trained.
-    _input_file(args.corpus, "corpus file")
-    output_format = _output_format(args.output, None)
-    if output_format == "packed" and args.bits not in PACKED_BITS:
-        raise CommandError(f"--bits {args.bits} gives float vectors, which cannot be packed; write them "
-                           f"to a .txt or .bin file, or use --bits in {PACKED_BITS}")
-    _output_file(args.output)
+    # Everything that can fail is checked before the corpus is scanned or anything trained:
+    # the arguments first (exit status 2), then the files (1).
     options = {name: getattr(args, name) for name in inspect.signature(Word2Bits.__init__).parameters
                if name not in NOT_FLAGS}
     if not options.get("negative") and not options.get("hs"):
-        raise CommandError("--negative 0 with --hs 0 leaves nothing to train; use negative sampling or --hs 1")
-    model = Word2Bits(**options)  # validates every flag (ValueError) before any work
+        raise UsageError("--negative 0 with --hs 0 leaves nothing to train; use negative sampling or --hs 1")
+    output_format = _output_format(args.output, None)
+    if output_format == "packed" and args.bits not in PACKED_BITS:
+        raise UsageError(f"--bits {args.bits} gives float vectors, which cannot be packed; write them "
+                         f"to a .txt or .bin file, or use --bits in {PACKED_BITS}")
+    try:
+        model = Word2Bits(**options)  # validates every flag before any work
+    except ValueError as error:
+        name, _, rest = str(error).partition(" ")  # "vector_size must be ..." -> "--vector-size must be ..."
+        raise UsageError(f"--{name.replace('_', '-')} {rest}" if name in options else str(error)) from None
+    _input_file(args.corpus, "corpus file")
+    _output_file(args.output)
+    if args.preset:
+        recipe = presets()[args.preset]
+        kept = [_flag_text(name, options[name]) for name, value in recipe.items() if options[name] != value]
+        print(f"--preset {args.preset} sets "
+              + " ".join(_flag_text(name, value) for name, value in recipe.items() if options[name] == value)
+              + (f"; kept your {' '.join(kept)}" if kept else ""), file=sys.stderr)
     corpus = LineSentence(args.corpus)
     print(f"scanning the vocabulary of {args.corpus} ...", file=sys.stderr)
     try:
@@ -388,11 +435,14 @@ def run_evaluate(args):
 
 def run_similar(args):
     vectors = load_vectors(args.vectors, args.binary)
+    for word in args.words + args.negative:
+        if word not in vectors:
+            raise CommandError(f"{word!r} is not in the vocabulary ({len(vectors):,} words)")
     packed = isinstance(vectors, QuantizedKeyedVectors)
     options = {"workers": args.workers} if packed else {}
     if args.each:
         if args.negative or args.cosmul:
-            raise CommandError("--each takes positive words only, without --negative or --cosmul")
+            raise UsageError("--each takes positive words only, without --negative or --cosmul")
         if packed:  # one batch call: the codes are scanned once per block of words
             scores, rows = vectors.search(args.words, topn=args.topn, workers=args.workers,
                                           restrict_vocab=args.restrict_vocab)
@@ -452,18 +502,36 @@ def run_info(args):
     return 0
 
 
+def run_demo(args):
+    from gensim_bits.quickstart import run
+
+    return run(args)
+
+
 COMMANDS = {"train": run_train, "evaluate": run_evaluate, "similar": run_similar,
-            "convert": run_convert, "info": run_info}
+            "convert": run_convert, "info": run_info, "demo": run_demo}
 
 
-def main(argv=None):
+def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``gensim-bits`` console script; returns the exit status."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = build_parser().parse_args(argv)
+    if getattr(args, "preset", None):  # again, with the recipe as the defaults
+        args = build_parser(args.preset).parse_args(argv)
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         level=logging.INFO if args.verbose else logging.WARNING)
     try:
-        return COMMANDS[args.command](args)
+        status = COMMANDS[args.command](args)
+        sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit
+        return status
+    except BrokenPipeError:
+        # The reader went away (`gensim-bits evaluate v.gbits | head -1`): what it read is
+        # all it wanted. Send what Python still holds to /dev/null so exit stays quiet.
+        _discard_stdout()
+        return 0
+    except UsageError as error:
+        print(f"gensim-bits {args.command}: error: {_one_line(error)} (see --help)", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print(f"gensim-bits {args.command}: interrupted", file=sys.stderr)
         return 130
@@ -477,6 +545,14 @@ def main(argv=None):
             raise
         print(f"gensim-bits {args.command}: error: {_one_line(error)}", file=sys.stderr)
         return 1
+
+
+def _discard_stdout():
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # stdout replaced by an object without a file
+        pass
 
 
 def _one_line(error):

@@ -1,5 +1,9 @@
 """The gensim-bits command line end to end on a tiny corpus."""
 import gzip
+import os
+import pathlib
+import re
+import signal
 import subprocess
 import sys
 
@@ -8,8 +12,11 @@ import pytest
 from gensim.models import KeyedVectors
 from gensim.test.utils import common_texts
 
+import gensim_bits
 from gensim_bits import QuantizedKeyedVectors
 from gensim_bits.cli import main
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")
@@ -107,7 +114,8 @@ def test_evaluate_with_given_files(trained, capsys, tmp_path):
 @pytest.mark.parametrize("argv,message", [
     (["info", "missing.gbits"], "no such file"),
     (["train", "missing.txt", "-o", "out.gbits"], "no such corpus"),
-    (["similar", "{vectors}", "notaword"], "not present"),
+    (["similar", "{vectors}", "notaword"], "'notaword' is not in the vocabulary (12 words)"),
+    (["similar", "{vectors}", "human", "--negative", "notaword"], "'notaword' is not in the vocabulary (12 words)"),
     (["evaluate", "{vectors}", "--data-dir", "nowhere"], "no evaluation files"),
     (["info", "{garbage}"], "neither a .gbits file"),
 ])
@@ -161,3 +169,117 @@ def test_train_progress_uses_no_private_gensim_hook(capsys, tmp_path):
     assert status == 0 and "epoch 2/2" in err and "100%" in err
     assert Word2Vec._log_progress is original
     assert "_log_progress" not in open(main.__code__.co_filename).read()
+
+
+def status_of(argv):
+    """main's exit status, whether argparse exits or main returns it."""
+    try:
+        return main(argv)
+    except SystemExit as exit_info:
+        return exit_info.code
+
+
+def gensim_bits_command(*args):
+    """`python -m gensim_bits ARGS` with this checkout first on the path."""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
+    return [sys.executable, "-m", "gensim_bits", *args], env
+
+
+def test_version_and_python_m(capsys):
+    assert status_of(["--version"]) == 0
+    assert capsys.readouterr().out.strip() == f"gensim-bits {gensim_bits.__version__} (nlp-compress)"
+    command, env = gensim_bits_command("--version")
+    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
+    assert result.returncode == 0 and result.stdout.strip().startswith("gensim-bits ")
+
+
+def test_a_closed_pipe_is_a_quiet_exit_0(trained, tmp_path):
+    """The reader of stdout is gone before the command writes (deterministic), and `| head -1`."""
+    _, _, output = trained
+    for args in (["evaluate", str(output)], ["similar", str(output), "human"]):
+        read_end, write_end = os.pipe()
+        os.close(read_end)
+        command, env = gensim_bits_command(*args)
+        try:
+            result = subprocess.run(command, stdout=write_end, stderr=subprocess.PIPE, text=True, env=env,
+                                    timeout=120)
+        finally:
+            os.close(write_end)
+        assert result.returncode == 0 and result.stderr == "", (args, result.stderr)
+    command, env = gensim_bits_command("evaluate", str(output))
+    pipeline = f"set -o pipefail; {' '.join(command)} | head -1"
+    result = subprocess.run(["bash", "-c", pipeline], capture_output=True, text=True, env=env, timeout=120)
+    assert result.returncode == 0 and result.stderr == "" and len(result.stdout.splitlines()) == 1
+
+
+def documented_exit_statuses():
+    """{status: meaning} from the exit-status table of docs/cli.md."""
+    text = (ROOT / "docs" / "cli.md").read_text()
+    return {int(status): meaning for status, meaning in re.findall(r"^\| (\d+) \| (.+?) \|$", text, re.M)}
+
+
+def test_exit_statuses_are_those_docs_cli_md_gives(trained, tmp_path, capsys):
+    _, corpus, output = trained
+    documented = documented_exit_statuses()
+    assert set(documented) == {0, 1, 2, 130}, documented
+    cases = {
+        0: [["info", str(output)]],
+        1: [["info", str(tmp_path / "missing.gbits")], ["similar", str(output), "notaword"]],
+        2: [["train", str(corpus), "-o", str(tmp_path / "v.gbits"), "--vector-size", "-5"],
+            # the arguments are checked before the files: still 2 when the corpus is missing too
+            ["train", str(tmp_path / "missing.txt"), "-o", str(tmp_path / "v.gbits"), "--vector-size", "-5"],
+            ["train", str(corpus), "-o", str(tmp_path / "v.gbits"), "--bits", "3"],
+            ["similar", str(output), "human", "--each", "--negative", "user"],
+            ["no-such-command"]],
+    }
+    for status, argvs in cases.items():
+        for argv in argvs:
+            assert status_of(argv) == status, argv
+            err = capsys.readouterr().err
+            assert status == 0 or len(err.strip().splitlines()) == 1, err
+
+
+def test_preset_paper_sets_the_recipe_and_says_so(capsys, tmp_path, monkeypatch):
+    from gensim_bits.word2bits import PAPER_HYPERPARAMETERS, Word2Bits
+
+    seen = {}
+
+    def record(self, *args, **kwargs):
+        seen.update(bits=self.bits, vector_size=self.vector_size, window=self.window, negative=self.negative,
+                    sample=self.sample, alpha=self.alpha, min_alpha=self.min_alpha, epochs=self.epochs,
+                    min_count=self.min_count)
+        raise KeyboardInterrupt  # stop before any work: only the settings are under test
+
+    monkeypatch.setattr(Word2Bits, "build_vocab", record)
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("a b c\n")
+    status = status_of(["train", str(corpus), "-o", str(tmp_path / "v.gbits"), "--preset", "paper",
+                        "--epochs", "2"])
+    err = capsys.readouterr().err
+    assert status == 130
+    assert seen == {**PAPER_HYPERPARAMETERS, "bits": 1, "vector_size": 800, "epochs": 2}
+    line = next(line for line in err.splitlines() if line.startswith("--preset paper"))
+    assert "--bits 1 --vector-size 800 --window 10 --negative 12" in line and "kept your --epochs 2" in line
+
+
+def test_demo_runs_the_quickstart(capsys):
+    assert main(["demo", "--epochs", "1", "--vector-size", "8", "--workers", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "corpus:" in out and "trained Word2Bits" in out and "% saved." in out
+
+
+@pytest.mark.parametrize("how", ["gensim-bits demo", "examples/quickstart.py"])
+def test_quickstart_exits_cleanly_on_ctrl_c(how):
+    command, env = gensim_bits_command("demo", "--epochs", "100000", "--workers", "1")
+    if how == "examples/quickstart.py":
+        command = [sys.executable, str(ROOT / "examples" / "quickstart.py"), "--epochs", "100000", "--workers", "1"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env=dict(env, PYTHONUNBUFFERED="1"))
+    try:
+        assert process.stdout.readline().startswith("corpus:")  # training starts right after this line
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=120)
+    finally:
+        process.kill()
+    assert process.returncode == 130, err
+    assert "Traceback" not in err and err.strip().splitlines()[-1].endswith("interrupted"), err
