@@ -20,7 +20,9 @@ import time
 import numpy as np
 from scipy import stats
 
+from gensim_bits import packing
 from gensim_bits.keyedvectors import QuantizedKeyedVectors
+from gensim_bits.search_inner import dots_with_rows
 
 logger = logging.getLogger(__name__)
 
@@ -30,11 +32,66 @@ QUESTION_BATCH = 2048
 
 
 def _cosine_function(vectors):
-    """``cosines(indices, start, end)`` -> (end - start, len(indices)) float32 for either kind."""
+    """``cosines(indices, start, end)`` -> (end - start, len(indices)) cosines, for either kind."""
     if isinstance(vectors, QuantizedKeyedVectors):
-        return lambda indices, start, end: vectors.cosines(indices, start, end).astype(np.float32)
+        return _PackedCosines(vectors)
     normed = vectors.get_normed_vectors().astype(np.float32)
     return lambda indices, start, end: normed[start:end] @ normed[np.asarray(indices)].T
+
+
+def _exact_cosines(dots, squared_norm_products):
+    """cos = dot / sqrt(|x|^2 |y|^2), computed as sign(dot) * sqrt(dot^2 / (|x|^2 |y|^2)).
+
+    With integer dots and squared norms (exact in float64 below 2**53) every operation is
+    one correctly rounded step of an exact rational, so two cosines equal as real numbers
+    are equal floats, on any CPU: exact ties stay ties.
+    """
+    return np.copysign(np.sqrt(dots * dots / squared_norm_products), dots)
+
+
+class _PackedCosines:
+    """Cosines of packed vectors from exact integer dot products (the popcount kernel, no BLAS).
+
+    Dots and squared norms are integers in units of the level step squared; see
+    :func:`_exact_cosines`. Exact for ``dimension * (2**bits - 1)**2 < 2**26`` (e.g. 1,400
+    dimensions at 8 bits, any practical size below); above that still deterministic.
+    """
+
+    def __init__(self, vectors):
+        self.codes, self.bits, self.dimension = vectors.codes, vectors.bits, vectors.vector_size
+        self.plane_bytes = packing.plane_bytes(self.dimension)
+        unit_squared = packing.level_unit(self.bits) ** 2
+        self.squared_norms = np.rint(packing.squared_norms(self.codes, self.bits, self.dimension) / unit_squared)
+
+    def dots(self, indices, start, end):
+        """Integer dot products (end - start, len(indices)), as float64."""
+        return dots_with_rows(np.ascontiguousarray(self.codes[start:end]), np.ascontiguousarray(self.codes[indices]),
+                              self.bits, self.plane_bytes, self.dimension, 1.0)
+
+    def __call__(self, indices, start, end):
+        indices = np.asarray(indices, dtype=np.int64)
+        products = self.squared_norms[start:end, None] * self.squared_norms[indices][None, :]
+        return _exact_cosines(self.dots(indices, start, end), products)
+
+    def add_scores(self, dots, squared_norms, chunk_squared_norms):
+        """3CosAdd, cos(x, b) + cos(x, c) - cos(x, a), with exact ties.
+
+        ``dots``: the integer dots of a, b and c with the chunk rows, each (questions, rows);
+        ``squared_norms``: those of a, b and c, each (questions, 1). The dots of question words
+        with equal norms are summed as integers before one exact cosine is taken, so two rows
+        whose scores are equal (always when the three norms are equal, e.g. at one bit) tie
+        exactly.
+        """
+        dot_a, dot_b, dot_c = dots
+        norm_a, norm_b, norm_c = squared_norms
+        same_ab, same_ac, same_bc = norm_a == norm_b, norm_a == norm_c, norm_b == norm_c
+        slot_b = dot_b + np.where(same_bc, dot_c, 0.0) - np.where(same_ab, dot_a, 0.0)
+        slot_c = np.where(same_bc, 0.0, dot_c) - np.where(same_ac & ~same_ab, dot_a, 0.0)
+        slot_a = np.where(same_ab | same_ac, 0.0, -dot_a)
+        score = _exact_cosines(slot_b, norm_b * chunk_squared_norms)
+        score += _exact_cosines(slot_c, norm_c * chunk_squared_norms)
+        score += _exact_cosines(slot_a, norm_a * chunk_squared_norms)
+        return score
 
 
 def _restricted_vocabulary(vectors, restrict_vocab, case_insensitive):
@@ -43,7 +100,12 @@ def _restricted_vocabulary(vectors, restrict_vocab, case_insensitive):
     Returns the lookup (word -> row) and, for every row, the row of its canonical variant.
     """
     keys = vectors.index_to_key[:restrict_vocab]
-    normalize = str.upper if case_insensitive else (lambda word: word)
+    if case_insensitive:
+        def normalize(word):
+            return word.upper() if isinstance(word, str) else word  # keys may be any hashable
+    else:
+        def normalize(word):
+            return word
     lookup = {}
     for row, key in enumerate(keys):
         lookup.setdefault(normalize(key), row)
@@ -51,14 +113,14 @@ def _restricted_vocabulary(vectors, restrict_vocab, case_insensitive):
     return lookup, canonical, normalize
 
 
-def _text_lines(path):
-    """(line number, line without its end) of a UTF-8 file; a decoding error names its line."""
+def _text_lines(path, encoding="utf-8"):
+    """(line number, line without its end) of a text file; a decoding error names its line."""
     with open(path, "rb") as lines:
         for number, raw in enumerate(lines, 1):
             try:
-                yield number, raw.decode("utf-8").rstrip("\r\n")
+                yield number, raw.decode(encoding).rstrip("\r\n")
             except UnicodeDecodeError as error:
-                raise ValueError(f"{path}:{number}: not valid UTF-8 ({error.reason} at byte {error.start})") from None
+                raise ValueError(f"{path}:{number}: not valid {encoding} ({error.reason} at byte {error.start})") from None
 
 
 def _report_malformed(path, kind, valid, malformed, expected):
@@ -75,13 +137,13 @@ def _report_malformed(path, kind, valid, malformed, expected):
                    path, len(malformed), expected, number, line[:80])
 
 
-def _read_pairs(path, lookup, normalize):
-    """(rows a, rows b, gold scores, out-of-vocabulary count) of a word-pair file."""
-    rows_a, rows_b, gold, oov, malformed = [], [], [], 0, []
-    for number, line in _text_lines(path):
+def _read_pairs(path, lookup, normalize, delimiter="\t", encoding="utf-8"):
+    """(rows a, rows b, gold scores, gold scores of the out-of-vocabulary pairs) of a word-pair file."""
+    rows_a, rows_b, gold, oov_gold, malformed = [], [], [], [], []
+    for number, line in _text_lines(path, encoding):
         if not line.strip() or line.startswith("#"):
             continue
-        parts = line.split("\t")
+        parts = line.split(delimiter)
         try:
             first, second, score = parts
             score = float(score)
@@ -92,19 +154,32 @@ def _read_pairs(path, lookup, normalize):
             continue
         first, second = normalize(first), normalize(second)
         if first not in lookup or second not in lookup:
-            oov += 1
+            oov_gold.append(score)
             continue
         rows_a.append(lookup[first])
         rows_b.append(lookup[second])
         gold.append(score)
-    _report_malformed(path, "word pairs", len(gold) + oov, malformed, "'word1<TAB>word2<TAB>score'")
-    return rows_a, rows_b, gold, oov
+    expected = f"'word1{delimiter!r}word2{delimiter!r}score'" if delimiter != "\t" else "'word1<TAB>word2<TAB>score'"
+    _report_malformed(path, "word pairs", len(gold) + len(oov_gold), malformed, expected)
+    return rows_a, rows_b, gold, oov_gold
+
+
+def pair_similarities(path, lookup, normalize, cosines, delimiter="\t", encoding="utf-8"):
+    """(gold scores, model cosines, gold scores of out-of-vocabulary pairs) of a word-pair file.
+
+    The one reader of word-pair files, used by :func:`evaluate` and by
+    :meth:`QuantizedKeyedVectors.evaluate_word_pairs <gensim_bits.QuantizedKeyedVectors.evaluate_word_pairs>`:
+    blank and ``#`` lines are skipped; a line that is not three fields with a finite score
+    is skipped with a warning naming the first such line, and a file with no valid line raises.
+    """
+    rows_a, rows_b, gold, oov_gold = _read_pairs(path, lookup, normalize, delimiter, encoding)
+    model = [float(cosines([b], a, a + 1)[0, 0]) for a, b in zip(rows_a, rows_b)]
+    return gold, model, oov_gold
 
 
 def evaluate_similarity(path, lookup, normalize, cosines):
-    rows_a, rows_b, gold, oov = _read_pairs(path, lookup, normalize)
-    model = [float(cosines([b], a, a + 1)[0, 0]) for a, b in zip(rows_a, rows_b)]
-    total = len(gold) + oov
+    gold, model, oov_gold = pair_similarities(path, lookup, normalize, cosines)
+    total = len(gold) + len(oov_gold)
     result = {"pairs": len(gold), "total": total, "coverage": len(gold) / total if total else 0.0,
               "spearman": float("nan"), "pearson": float("nan")}
     if len(gold) >= 2:
@@ -114,8 +189,16 @@ def evaluate_similarity(path, lookup, normalize, cosines):
 
 
 def _read_questions(path, lookup, normalize):
-    """Section names, and an int64 array (questions, 5): section, a, b, c, expected rows."""
-    sections, questions, total, malformed = [], [], 0, []
+    """Read an analogy file: the one reader, for :func:`evaluate` and ``evaluate_word_analogies``.
+
+    Returns ``(sections, questions, parsed)``: the section names; an int64 array
+    (in-vocabulary questions, 6) of section, a, b, c, expected rows and the question's
+    position in ``parsed``; and ``parsed``, every well-formed question in file order as
+    ``(section, (a, b, c, expected))`` with the words normalized. Blank lines are skipped; a
+    line that is not 4 words, or a question before the first ``: section`` line, is skipped
+    with a warning naming the first such line, and a file with no question raises.
+    """
+    sections, questions, parsed, malformed = [], [], [], []
     for number, line in _text_lines(path):
         if line.startswith(": "):
             sections.append(line[2:].strip())
@@ -126,12 +209,12 @@ def _read_questions(path, lookup, normalize):
         if len(words) != 4 or not sections:
             malformed.append((number, line))
             continue
-        total += 1
-        words = [normalize(word) for word in words]
+        words = tuple(normalize(word) for word in words)
         if all(word in lookup for word in words):
-            questions.append([len(sections) - 1] + [lookup[word] for word in words])
-    _report_malformed(path, "analogy questions", total, malformed, "': section' lines, then 4 words a line")
-    return sections, np.array(questions, dtype=np.int64).reshape(-1, 5), total
+            questions.append([len(sections) - 1] + [lookup[word] for word in words] + [len(parsed)])
+        parsed.append((len(sections) - 1, words))
+    _report_malformed(path, "analogy questions", len(parsed), malformed, "': section' lines, then 4 words a line")
+    return sections, np.array(questions, dtype=np.int64).reshape(-1, 6), parsed
 
 
 def _exclusions(questions, canonical):
@@ -140,39 +223,56 @@ def _exclusions(questions, canonical):
     for row in np.flatnonzero(canonical != np.arange(len(canonical))):
         variants.setdefault(int(canonical[row]), []).append(int(row))
     pairs = []
-    for number, (_, a, b, c, _) in enumerate(questions.tolist()):
+    for number, (_, a, b, c, *_) in enumerate(questions.tolist()):
         for word in {a, b, c}:
             pairs.extend((number, row) for row in [word] + variants.get(word, []))
     pairs = np.array(pairs, dtype=np.int64).reshape(-1, 2)
     return pairs[np.argsort(pairs[:, 0], kind="stable")]
 
 
-def answer_analogies(questions, canonical, cosines, vocabulary_size):
-    """Rows predicted by 3CosAdd and 3CosMul for every question (a:b :: c:?).
+def answer_analogies(questions, canonical, cosines, vocabulary_size, epsilon=EPSILON):
+    """Rows predicted by 3CosAdd and 3CosMul for every question (a:b :: c:?); -1 where no row is left.
 
     3CosAdd: argmax cos(x, b) - cos(x, a) + cos(x, c). 3CosMul: argmax
-    cos'(x, b) cos'(x, c) / (cos'(x, a) + 0.001) with cos' = (1 + cos) / 2. Both over the
-    first ``vocabulary_size`` rows, the question words excluded; ties go to the lower row.
+    cos'(x, b) cos'(x, c) / (cos'(x, a) + epsilon) with cos' = (1 + cos) / 2. Both over the
+    first ``vocabulary_size`` rows, the question words and their case variants excluded.
+
+    Tied scores go to the lower row, always: argmax takes the first maximum of a chunk and a
+    later chunk must score strictly higher. For packed vectors the cosines come from exact
+    integer dot products and a fixed sequence of float operations (no BLAS), so scores, ties
+    and answers are the same on every CPU and thread count. Float vectors are scored with a
+    BLAS matrix product, as in gensim, so candidates whose float cosines tie only up to
+    rounding may be ordered differently on another machine.
     """
     count = len(questions)
-    best = {name: (np.full(count, -np.inf, dtype=np.float32), np.full(count, -1, dtype=np.int64))
-            for name in ("3cosadd", "3cosmul")}
+    best = {name: (np.full(count, -np.inf), np.full(count, -1, dtype=np.int64)) for name in ("3cosadd", "3cosmul")}
     if count == 0:
         return {name: rows for name, (_, rows) in best.items()}
     words, positions = np.unique(questions[:, 1:4], return_inverse=True)
     positions = positions.reshape(-1, 3)
     excluded = _exclusions(questions, canonical)
+    exact = isinstance(cosines, _PackedCosines)
+    # Packed scores are float64 and take a few more temporaries: smaller question batches.
+    batch = max(1, QUESTION_BATCH // 4) if exact else QUESTION_BATCH
     for start in range(0, vocabulary_size, VOCABULARY_CHUNK):
         end = min(start + VOCABULARY_CHUNK, vocabulary_size)
         # (question words, chunk rows): gathering whole rows per question is a contiguous copy.
         shifted = np.ascontiguousarray((1.0 + cosines(words, start, end)).T)  # 2 cos' = 1 + cos
-        for first in range(0, count, QUESTION_BATCH):
-            last = min(first + QUESTION_BATCH, count)
+        if exact:
+            dots = np.ascontiguousarray(cosines.dots(words, start, end).T)
+            word_norms = cosines.squared_norms[words]
+            chunk_norms = cosines.squared_norms[start:end][None, :]
+        for first in range(0, count, batch):
+            last = min(first + batch, count)
             cos_a, cos_b, cos_c = (shifted[positions[first:last, k]] for k in range(3))
-            add = cos_b + cos_c  # the +1 shifts cancel up to a constant
-            add -= cos_a
+            if exact:
+                add = cosines.add_scores([dots[positions[first:last, k]] for k in range(3)],
+                                         [word_norms[positions[first:last, k]][:, None] for k in range(3)], chunk_norms)
+            else:
+                add = cos_b + cos_c  # the +1 shifts cancel up to a constant
+                add -= cos_a
             cos_a *= 2.0
-            cos_a += 4.0 * EPSILON
+            cos_a += 4.0 * epsilon
             cos_b *= cos_c
             cos_b /= cos_a  # = cos'b cos'c / (cos'a + eps)
             scores = {"3cosadd": add, "3cosmul": cos_b}
@@ -190,11 +290,16 @@ def answer_analogies(questions, canonical, cosines, vocabulary_size):
     return {name: rows for name, (_, rows) in best.items()}
 
 
+def answered_correctly(rows, questions, canonical):
+    """Boolean per question: the predicted row is (a case variant of) the expected word."""
+    return (rows >= 0) & (canonical[np.maximum(rows, 0)] == questions[:, 4])
+
+
 def evaluate_analogies(path, lookup, normalize, canonical, cosines):
-    sections, questions, total = _read_questions(path, lookup, normalize)
+    sections, questions, parsed = _read_questions(path, lookup, normalize)
+    total = len(parsed)
     predicted = answer_analogies(questions, canonical, cosines, len(canonical))
-    expected = questions[:, 4]
-    correct = {name: canonical[np.maximum(rows, 0)] == expected for name, rows in predicted.items()}
+    correct = {name: answered_correctly(rows, questions, canonical) for name, rows in predicted.items()}
 
     def summary(name, mask):
         answered = int(mask.sum())

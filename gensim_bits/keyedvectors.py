@@ -634,40 +634,28 @@ class QuantizedKeyedVectors:
             mean = (mean / norm if norm else mean).astype(np.float32)
         return mean
 
-    def _evaluation_vocabulary(self, restrict_vocab, case_insensitive):
-        """gensim's ``ok_vocab``: key (upper-cased) -> row among the first ``restrict_vocab``; first wins."""
-        keys = self.index_to_key[:restrict_vocab]
-        rows = {}
-        for row in range(len(keys) - 1, -1, -1):
-            key = keys[row]
-            rows[key.upper() if case_insensitive and isinstance(key, str) else key] = row
-        return rows
+    # Both evaluators read files and score through gensim_bits.evaluation, the one implementation
+    # behind gensim_bits.evaluate (same rules for bad lines, same batched search), and return
+    # gensim's values.
 
     def evaluate_word_pairs(self, pairs, delimiter='\t', encoding='utf8', restrict_vocab=300000,
                             case_insensitive=True, dummy4unknown=False):
-        """gensim's ``evaluate_word_pairs``: ``(pearson, spearman, oov_ratio)`` on a word-pair file."""
-        from gensim import utils
+        """gensim's ``evaluate_word_pairs``: ``(pearson, spearman, oov_ratio)`` on a word-pair file.
+
+        The file is read by :func:`gensim_bits.evaluation.pair_similarities`: unlike gensim, a
+        malformed line is skipped with a warning (not an info message) and a file with no valid
+        line raises ValueError. Cosines come from exact popcount dot products, so tied pairs tie
+        exactly and rank the same on every machine.
+        """
         from scipy import stats
-        ok_vocab = self._evaluation_vocabulary(restrict_vocab, case_insensitive)
-        gold, model, oov = [], [], 0
-        with utils.open(pairs, encoding=encoding) as lines:
-            for line_no, line in enumerate(lines):
-                if not line or line.startswith('#'):
-                    continue
-                try:
-                    a, b, sim = [word.upper() if case_insensitive else word for word in line.split(delimiter)]
-                    sim = float(sim)
-                except (ValueError, TypeError):
-                    logger.info('Skipping invalid line #%d in %s', line_no, pairs)
-                    continue
-                if a not in ok_vocab or b not in ok_vocab:
-                    oov += 1
-                    if dummy4unknown:
-                        model.append(0.0)
-                        gold.append(sim)
-                    continue
-                gold.append(sim)
-                model.append(self.similarity(ok_vocab[a], ok_vocab[b]))
+
+        from gensim_bits import evaluation
+        lookup, _, normalize = evaluation._restricted_vocabulary(self, restrict_vocab, case_insensitive)
+        gold, model, oov_gold = evaluation.pair_similarities(
+            pairs, lookup, normalize, evaluation._cosine_function(self), delimiter, encoding)
+        oov = len(oov_gold)
+        if dummy4unknown:
+            gold, model = gold + oov_gold, model + [0.0] * oov
         if not gold:
             raise ValueError(f"No valid similarity judgements found in {pairs}: either invalid format or "
                              f"all are out-of-vocabulary in {self}")
@@ -679,54 +667,43 @@ class QuantizedKeyedVectors:
 
     def evaluate_word_analogies(self, analogies, restrict_vocab=300000, case_insensitive=True,
                                 dummy4unknown=False, similarity_function='most_similar'):
-        """gensim's ``evaluate_word_analogies`` (3CosAdd, top answer not among the question words).
+        """gensim's ``evaluate_word_analogies``: ``(score, sections)`` with gensim's section dicts.
 
-        Returns ``(score, sections)`` with gensim's section dicts. For 3CosMul beside 3CosAdd,
-        and batched scoring, see :func:`gensim_bits.evaluate`.
+        ``similarity_function`` ``'most_similar'`` answers by 3CosAdd, as gensim does;
+        ``'most_similar_cosmul'`` by 3CosMul (epsilon 1e-6, as :meth:`most_similar_cosmul`).
+        The answer is the best of the first ``restrict_vocab`` words other than the question's
+        words and their case variants; equal scores go to the lower row, so the result is the
+        same on every CPU (gensim's float32 BLAS search orders exact ties by rounding).
+        Questions are read and answered in batches by :mod:`gensim_bits.evaluation`: unlike
+        gensim, a malformed line, or a question before the first ``: section`` line, is
+        skipped with a warning naming it. For 3CosMul beside 3CosAdd, see :func:`gensim_bits.evaluate`.
         """
         import itertools
 
-        from gensim import utils
-        search = getattr(self, similarity_function)
-        ok_vocab = self._evaluation_vocabulary(restrict_vocab, case_insensitive)
-        sections, section, oov, quadruplets = [], None, 0, 0
-        with utils.open(analogies, 'rb') as lines:
-            for line_no, line in enumerate(lines):
-                line = utils.to_unicode(line)
-                if line.startswith(': '):
-                    if section:
-                        sections.append(section)
-                        self._log_evaluate_word_analogies(section)
-                    section = {'section': line.lstrip(': ').strip(), 'correct': [], 'incorrect': []}
-                    continue
-                if not section:
-                    raise ValueError(f"Missing section header before line #{line_no} in {analogies}")
-                try:
-                    a, b, c, expected = [word.upper() if case_insensitive else word for word in line.split()]
-                except ValueError:
-                    logger.info("Skipping invalid line #%i in %s", line_no, analogies)
-                    continue
-                quadruplets += 1
-                if not all(word in ok_vocab for word in (a, b, c, expected)):
-                    oov += 1
-                    if dummy4unknown:
-                        section['incorrect'].append((a, b, c, expected))
-                    continue
-                predicted = None
-                for word, _ in search(positive=[ok_vocab[b], ok_vocab[c]], negative=[ok_vocab[a]], topn=5,
-                                      restrict_vocab=restrict_vocab):
-                    predicted = word.upper() if case_insensitive else word
-                    if predicted in ok_vocab and predicted not in {a, b, c}:
-                        break
-                section['correct' if predicted == expected else 'incorrect'].append((a, b, c, expected))
-        if section:
-            sections.append(section)
+        from gensim_bits import evaluation
+        methods = {"most_similar": ("3cosadd", evaluation.EPSILON), "most_similar_cosmul": ("3cosmul", COSMUL_EPSILON)}
+        if similarity_function not in methods:
+            raise ValueError(f"similarity_function must be one of {sorted(methods)}, got {similarity_function!r}")
+        method, epsilon = methods[similarity_function]
+        lookup, canonical, normalize = evaluation._restricted_vocabulary(self, restrict_vocab, case_insensitive)
+        names, questions, parsed = evaluation._read_questions(analogies, lookup, normalize)
+        rows = evaluation.answer_analogies(questions, canonical, evaluation._cosine_function(self), len(canonical),
+                                           epsilon=epsilon)[method]
+        answered = dict(zip(questions[:, 5].tolist(), evaluation.answered_correctly(rows, questions, canonical)))
+        sections = [{'section': name, 'correct': [], 'incorrect': []} for name in names]
+        for position, (number, words) in enumerate(parsed):
+            if position in answered:
+                sections[number]['correct' if answered[position] else 'incorrect'].append(words)
+            elif dummy4unknown:
+                sections[number]['incorrect'].append(words)
+        for section in sections:
             self._log_evaluate_word_analogies(section)
         total = {'section': 'Total accuracy',
                  'correct': list(itertools.chain.from_iterable(s['correct'] for s in sections)),
                  'incorrect': list(itertools.chain.from_iterable(s['incorrect'] for s in sections))}
-        if quadruplets:
-            logger.info('Quadruplets with out-of-vocabulary words: %.1f%%', 100.0 * oov / quadruplets)
+        if parsed:
+            logger.info('Quadruplets with out-of-vocabulary words: %.1f%%',
+                        100.0 * (len(parsed) - len(questions)) / len(parsed))
         score = self._log_evaluate_word_analogies(total)
         sections.append(total)
         return score, sections

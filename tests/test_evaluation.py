@@ -141,3 +141,38 @@ def test_bad_arguments(tmp_path, tiny_vectors):
         evaluate(tiny_vectors)
     with pytest.raises(FileNotFoundError, match="missing.txt"):
         evaluate(tiny_vectors, analogies=[str(tmp_path / "missing.txt")])
+
+
+def test_keyed_vectors_evaluators_read_files_by_the_same_rules(tmp_path, caplog):
+    values = np.sign(np.random.default_rng(6).standard_normal((20, 16))).astype(np.float32) / 3
+    keyed_vectors = KeyedVectors(16)
+    keyed_vectors.add_vectors([f"w{index}" for index in range(20)], values)
+    packed = QuantizedKeyedVectors.from_keyed_vectors(keyed_vectors, bits=1)
+    # A question before any section and a 2-word line are skipped with a warning (gensim
+    # raises on the first and skips the second silently); an OOV question counts under dummy4unknown.
+    path = write(tmp_path / "q.txt", "w0 w1 w2 w3\n: s\nw4 w5 w6 w7\nw0 w1\nw8 w9 w10 nothere\n: t\nw11 w12 w13 w14\n")
+    with caplog.at_level("WARNING", logger="gensim_bits.evaluation"):
+        score, sections = packed.evaluate_word_analogies(path, dummy4unknown=True)
+    assert "skipped 2 malformed lines" in caplog.text and "line 1" in caplog.text
+    assert [s["section"] for s in sections] == ["s", "t", "Total accuracy"]
+    assert [len(s["correct"]) + len(s["incorrect"]) for s in sections] == [2, 1, 3]
+    assert ("W8", "W9", "W10", "NOTHERE") in sections[0]["incorrect"]
+    ours = evaluate(packed, analogies=[path], verbose=False)["analogies"]["q.txt"]["total"]
+    assert len(sections[-1]["correct"]) == ours["correct_3cosadd"] and score == ours["correct_3cosadd"] / 3
+    # 3CosMul with gensim's most_similar_cosmul epsilon: the kernel's top answer, question by question.
+    _, cosmul = packed.evaluate_word_analogies(path, similarity_function="most_similar_cosmul")
+    expected = [(a, b, c, d) for a, b, c, d in (("W4", "W5", "W6", "W7"), ("W11", "W12", "W13", "W14"))
+                if packed.most_similar_cosmul(positive=[b.lower(), c.lower()], negative=[a.lower()], topn=1)[0][0]
+                == d.lower()]
+    assert cosmul[-1]["correct"] == expected
+    with pytest.raises(ValueError, match="similarity_function"):
+        packed.evaluate_word_analogies(path, similarity_function="n_similarity")
+    pairs = write(tmp_path / "p.tsv", "w0\tw1\t3\nw0 w2 4\nw3\tw4\t1\nw5\tw6\t2\nw0\tnothere\t1\n")
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="gensim_bits.evaluation"):
+        pearson, spearman, oov = packed.evaluate_word_pairs(pairs)
+    assert "skipped 1 malformed lines" in caplog.text and oov == pytest.approx(25.0)
+    assert spearman.statistic == pytest.approx(evaluate(packed, similarity=[pairs], verbose=False)
+                                               ["similarity"]["p.tsv"]["spearman"])
+    with pytest.raises(ValueError, match="no word pairs"):
+        packed.evaluate_word_pairs(write(tmp_path / "bad.tsv", "a b c\n"))

@@ -85,3 +85,24 @@ def test_thirty_two_bits_is_identity():
 def test_unsupported_bits_raise(bad):
     with pytest.raises(ValueError, match="bits must be one of"):
         check_bits(bad)
+
+
+def test_the_kernels_bit_widths_are_the_quantizers():
+    # The compiled kernel keeps its own copy of the widths (it imports no project module).
+    from gensim_bits import packing, word2bits_inner
+    from gensim_bits.quantizers import FLOAT_BITS, SUPPORTED_BITS
+    assert word2bits_inner.SUPPORTED_BITS == SUPPORTED_BITS
+    assert packing.PACKED_BITS == tuple(bits for bits in SUPPORTED_BITS if bits != FLOAT_BITS)
+    rng = np.random.default_rng(0)
+    context = rng.uniform(-1.2, 1.2, 64).astype(np.float32)
+    cum_table = np.full(2, 2 ** 31 - 1, dtype=np.uint32)  # every negative draw is row 0, the context word
+    for bits in SUPPORTED_BITS:
+        syn0 = np.stack([context, np.zeros(64, np.float32)])
+        syn1neg = np.zeros((2, 64), dtype=np.float32)
+        word2bits_inner.cbow_step(syn0, syn1neg, cum_table, [0], 1, 0.5, bits, 1)
+        # The centre word's output row moves by g * Q(context): the kernel's Q is quantizers'.
+        update = syn1neg[1] / (syn1neg[1] @ quantize(context, bits)) * (quantize(context, bits) ** 2).sum()
+        np.testing.assert_allclose(update, quantize(context, bits), rtol=1e-5, atol=1e-7)
+    for bits in (3, 16):
+        with pytest.raises(ValueError, match="bits must be one of"):
+            word2bits_inner.cbow_step(syn0, syn1neg, cum_table, [0], 1, 0.5, bits, 1)

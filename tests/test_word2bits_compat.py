@@ -39,7 +39,19 @@ def test_job_of_sentences_emptied_by_min_count_does_not_overflow():
 
 
 def test_job_of_sentences_emptied_by_downsampling_does_not_overflow():
-    Word2Bits([["the"]] * 30000, min_count=1, sample=1e-3, batch_words=50000, workers=1, vector_size=8)
+    corpus = [["the"]] * 30000
+    model = Word2Bits(corpus, min_count=1, sample=1e-3, batch_words=50000, workers=1, vector_size=8)
+    assert model.wv.index_to_key == ["the"] and model.corpus_total_words == 30000
+    syn0, syn1neg = model.syn0_full.copy(), model.syn1neg.copy()
+    trained, raw = model.train(corpus, total_examples=len(corpus), epochs=1)
+    # word2vec's downsampling keeps a word of count c with probability (sqrt(c / t) + 1) t / c,
+    # t = sample * 30000: 3.26%, 979 of 30000 expected (binomial sd 31).
+    kept = (np.sqrt(30000 / 30) + 1) * 30 / 30000
+    assert raw == 30000 and abs(trained - 30000 * kept) < 6 * np.sqrt(30000 * kept * (1 - kept))
+    # One-word sentences have no context: nothing moves, and wv holds Q(syn0 + syn1neg).
+    np.testing.assert_array_equal(model.syn0_full, syn0)
+    np.testing.assert_array_equal(model.syn1neg, syn1neg)
+    np.testing.assert_array_equal(model.wv.vectors, quantize(syn0 + syn1neg, 1))
 
 
 def test_jobs_above_ten_thousand_words_train_every_word():
@@ -201,7 +213,16 @@ def test_hierarchical_softmax_trains_and_lowers_the_loss(sg, negative):
 
 
 def test_one_word_vocabulary_with_hierarchical_softmax():
-    Word2Bits([["only"]] * 5, vector_size=4, min_count=1, hs=1, negative=0, workers=1)
+    corpus = [["only"]] * 5
+    model = Word2Bits(corpus, vector_size=4, min_count=1, hs=1, negative=0, workers=1, sample=0)
+    assert model.wv.index_to_key == ["only"] and model.syn1.shape == (1, 4)
+    # A one-leaf Huffman tree has no inner node: the word has an empty code and path.
+    assert len(model.wv.get_vecattr("only", "code")) == len(model.wv.get_vecattr("only", "point")) == 0
+    syn0, syn1 = model.syn0_full.copy(), model.syn1.copy()
+    assert model.train(corpus, total_examples=len(corpus), epochs=2) == (10, 10)  # every word seen
+    np.testing.assert_array_equal(model.syn0_full, syn0)  # with no context and no code nothing trains
+    np.testing.assert_array_equal(model.syn1, syn1)
+    np.testing.assert_array_equal(model.wv.vectors, quantize(syn0, 1))
 
 
 # ----------------------------------------------------------------- corpus_file
