@@ -280,19 +280,26 @@ def _output_format(path, requested):
 
 
 def write_vectors(vectors, path, output_format, bits=None, quantize=False):
-    """Write packed or float vectors to ``path`` in ``output_format``."""
+    """Write packed or float vectors to ``path`` in ``output_format``; returns the path of the
+    word-counts file written beside word2vec output, or None."""
     if output_format == "packed" and not isinstance(vectors, QuantizedKeyedVectors):
         vectors = QuantizedKeyedVectors.from_keyed_vectors(vectors, bits=bits, quantize=quantize)
     elif isinstance(vectors, QuantizedKeyedVectors) and bits not in (None, vectors.bits):
         raise UsageError(f"the input is already packed at {vectors.bits} bits; --bits {bits} would change it")
     if output_format == "packed":
         vectors.save(path)
-    elif isinstance(vectors, QuantizedKeyedVectors):
-        vectors.save_word2vec_format(path, binary=output_format == "binary")
-    else:
-        from gensim_bits.word2vec_format import save_word2vec
+        return None
+    if isinstance(vectors, QuantizedKeyedVectors):
+        return vectors.save_word2vec_format(path, binary=output_format == "binary")
+    from gensim_bits.word2vec_format import save_word2vec
 
-        save_word2vec(vectors, path, binary=output_format == "binary")
+    return save_word2vec(vectors, path, binary=output_format == "binary")
+
+
+def _written(path, counts_file):
+    """'PATH (N bytes)', and the counts file when one was written."""
+    text = f"{path} ({os.path.getsize(path):,} bytes)"
+    return text + (f" and its word counts to {counts_file}" if counts_file else "")
 
 
 class TrainingProgress:
@@ -392,10 +399,10 @@ def run_train(args):
                     callbacks=progress.callbacks(), compute_loss=model.compute_loss)
     finally:
         progress.close()
-    write_vectors(model.wv, args.output, output_format, bits=args.bits if args.bits in PACKED_BITS else None)
-    size = os.path.getsize(args.output)
+    counts_file = write_vectors(model.wv, args.output, output_format,
+                                bits=args.bits if args.bits in PACKED_BITS else None)
     print(f"wrote {len(model.wv)} words x {model.vector_size} dimensions, {model.bits}-bit values, "
-          f"to {args.output} ({size:,} bytes)")
+          f"to {_written(args.output, counts_file)}")
     if model.compute_loss:
         print(f"final training loss: {model.get_latest_training_loss():.6g}")
     return 0
@@ -469,10 +476,16 @@ def run_similar(args):
 
 def run_convert(args):
     _output_file(args.output)
+    from gensim_bits.word2vec_format import counts_path
+
     vectors = load_vectors(args.input, args.binary)
-    write_vectors(vectors, args.output, _output_format(args.output, args.format), bits=args.bits,
-                  quantize=args.quantize)
-    print(f"wrote {args.output} ({os.path.getsize(args.output):,} bytes)")
+    output_format = _output_format(args.output, args.format)
+    counts_file = write_vectors(vectors, args.output, output_format, bits=args.bits, quantize=args.quantize)
+    print(f"wrote {_written(args.output, counts_file)}")
+    if not isinstance(vectors, QuantizedKeyedVectors) and not os.path.isfile(counts_path(args.input)):
+        print(f"note: no word counts beside {args.input} ({counts_path(args.input)}): "
+              + ("the counts in the output are made up, descending in file order" if output_format == "packed"
+                 else "the output has none either"), file=sys.stderr)
     return 0
 
 

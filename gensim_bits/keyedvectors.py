@@ -192,13 +192,15 @@ class QuantizedKeyedVectors:
         return vectors
 
     def save_word2vec_format(self, fname, binary=False, **kwargs):
-        """Write the unpacked values in word2vec text or binary format (through gensim), atomically.
+        """Write the unpacked values in word2vec text or binary format (through gensim), atomically,
+        and the counts in gensim's vocabulary file beside them (``fname + '.vocab'``; ``fvocab``
+        names another path, or False for none). Returns the counts file's path, or None.
 
         Words these formats cannot carry (empty, or holding a space or newline) raise ValueError
         naming the word before anything is written; see :mod:`gensim_bits.word2vec_format`.
         """
         word2vec_format.check_words(self.index_to_key)
-        word2vec_format.save_word2vec(self.to_keyed_vectors(), fname, binary=binary, **kwargs)
+        return word2vec_format.save_word2vec(self.to_keyed_vectors(), fname, binary=binary, **kwargs)
 
     @classmethod
     def load_word2vec_format(cls, fname, binary=False, bits=None, quantize=False, **kwargs):

@@ -16,7 +16,15 @@ Words the formats cannot carry: the empty word and words holding a space or a ne
 split a record) and words that are not valid Unicode (a lone surrogate). They are refused
 when writing, by name, rather than escaped: the C tool, gensim and every other reader of
 these formats would not undo an escape.
+
+Word counts are not in these formats; gensim keeps them in a separate vocabulary file, one
+``word count`` line a word (``fvocab`` in ``save_word2vec_format``/``load_word2vec_format``).
+:func:`save_word2vec` writes that file beside the vectors, at ``<vectors path>.vocab``
+(:func:`counts_path`), and :func:`read_word2vec` reads it from there when it exists; without
+one the counts are gensim's made-up descending ones, and writing without one logs a warning.
 """
+from __future__ import annotations
+
 import logging
 import lzma
 import os
@@ -38,6 +46,12 @@ MAX_VALUE_CHARACTERS = 64
 BLOCK_BYTES = 1 << 24
 READ_CHUNK = 1 << 20
 COMPRESSED_SUFFIXES = (".gz", ".bz2", ".xz", ".zst", ".lzma")
+#: The counts file's name is the vectors file's plus this suffix (``vectors.txt.vocab``).
+COUNTS_SUFFIX = ".vocab"
+# Longest count a counts-file line may hold: int64's 19 digits.
+MAX_COUNT_DIGITS = 19
+# Set (True) on the KeyedVectors read_word2vec returns when it made the counts up.
+COUNTS_MADE_UP = "counts_made_up"
 
 
 class Word2VecFormatError(ValueError):
@@ -72,11 +86,97 @@ def check_words(keys):
                              "written as UTF-8") from None
 
 
-def save_word2vec(keyed_vectors, path, binary=False, **kwargs):
-    """``keyed_vectors.save_word2vec_format`` after :func:`check_words`, written atomically."""
+def counts_path(path: str | os.PathLike) -> str:
+    """Where the word counts of the vectors file ``path`` are written and looked for."""
+    return os.fspath(path) + COUNTS_SUFFIX
+
+
+def save_word2vec(keyed_vectors, path: str | os.PathLike, binary: bool = False,
+                  fvocab: str | os.PathLike | bool | None = True, **kwargs) -> str | None:
+    """``keyed_vectors.save_word2vec_format`` after :func:`check_words`, written atomically,
+    with the word counts in gensim's vocabulary file.
+
+    Args:
+        fvocab: where to write the counts: True (the default) beside the vectors, at
+            :func:`counts_path`; a path; or False/None for no counts file, which logs a
+            warning that the counts are dropped (and removes a counts file left beside
+            ``path`` by an earlier save, which would no longer match).
+
+    Returns the counts file's path, or None when none was written. Vectors with counts are
+    written most frequent first, as gensim does. Counts :func:`read_word2vec` made up (its
+    input had no counts file) are not written as if they were real.
+    """
     check_words(keyed_vectors.index_to_key)
-    with atomic_output(path) as temporary:
-        keyed_vectors.save_word2vec_format(temporary, binary=binary, **kwargs)
+    has_counts = ("count" in keyed_vectors.expandos and len(keyed_vectors.index_to_key) > 0
+                  and not getattr(keyed_vectors, COUNTS_MADE_UP, False))
+    if fvocab is True:
+        fvocab = counts_path(path)
+    if not fvocab or not has_counts:
+        if has_counts:
+            logger.warning("%s: word counts dropped (fvocab=%r); the word2vec formats hold none, and read "
+                           "back the counts will be made up", os.fspath(path), fvocab)
+        with atomic_output(path) as temporary:
+            _gensim_save(keyed_vectors, path, temporary, binary=binary, **kwargs)
+        stale = counts_path(path)
+        if os.path.isfile(stale):
+            os.remove(stale)
+        return None
+    with atomic_output(path) as temporary, atomic_output(fvocab) as temporary_counts:
+        _gensim_save(keyed_vectors, path, temporary, fvocab=temporary_counts, binary=binary, **kwargs)
+    return os.fspath(fvocab)
+
+
+def _gensim_save(keyed_vectors, path, temporary, **kwargs):
+    """gensim's save into ``temporary``, compressed as ``path``'s suffix says (``.gz``, ``.bz2``):
+    gensim's ``utils.open`` picks the compression from the name it is given."""
+    suffix = next((suffix for suffix in COMPRESSED_SUFFIXES if os.fspath(path).endswith(suffix)), "")
+    if not suffix:
+        keyed_vectors.save_word2vec_format(temporary, **kwargs)
+        return
+    try:
+        keyed_vectors.save_word2vec_format(temporary + suffix, **kwargs)
+        os.replace(temporary + suffix, temporary)
+    finally:
+        if os.path.exists(temporary + suffix):
+            os.remove(temporary + suffix)
+
+
+def _read_counts(path, fvocab, key_to_index, encoding, unicode_errors):
+    """int64 counts, in the rows' order, from the counts file ``fvocab`` of the vectors ``path``.
+
+    Lines are ``word count``; lines of words not in ``key_to_index`` (read with ``limit``) are
+    skipped. Every word read must have a count; memory follows the vectors, not the file.
+    """
+    from gensim import utils
+
+    counts = np.full(len(key_to_index), -1, dtype=np.int64)
+    longest = MAX_WORD_BYTES + MAX_COUNT_DIGITS + 2
+    where = f"its counts file {os.fspath(fvocab)}"
+    with utils.open(fvocab, "rb") as stream:  # a missing file raises FileNotFoundError, as gensim's
+        try:
+            for number, line in enumerate(iter(lambda: stream.readline(longest + 1), b""), start=1):
+                if len(line) > longest:
+                    _fail(path, f"{where}, line {number}: longer than {longest:,} bytes")
+                try:
+                    text = line.decode(encoding, errors=unicode_errors).rstrip("\r\n")
+                except UnicodeDecodeError as error:
+                    _fail(path, f"{where}, line {number}: not valid {encoding} ({error.reason})")
+                word, _, count = text.rpartition(" ")
+                if not word or not count.isdigit() or not count.isascii() or len(count) > MAX_COUNT_DIGITS:
+                    _fail(path, f"{where}, line {number}: must be a word, a space and a count, got {text[:80]!r}")
+                if int(count) > np.iinfo(np.int64).max:
+                    _fail(path, f"{where}, line {number}: the count {count} does not fit 64 bits")
+                row = key_to_index.get(word)
+                if row is not None:
+                    counts[row] = int(count)
+        except (EOFError, OSError, zlib.error, lzma.LZMAError) as error:
+            _fail(path, f"{where}: reading failed (a damaged compressed stream?): {type(error).__name__}: {error}")
+    missing = np.flatnonzero(counts < 0)
+    if missing.size:
+        word = next(word for word, row in key_to_index.items() if row == missing[0])
+        _fail(path, f"{where} has no count for {missing.size:,} of its {len(counts):,} words, "
+                    f"{word!r} the first; fix or remove it (or read with fvocab=None)")
+    return counts
 
 
 def _parse_header(path, line, limit):
@@ -206,12 +306,17 @@ def _read_binary_records(path, stream, count, dimension, encoding, unicode_error
         rows.add(vector)
 
 
-def read_word2vec(path, binary=False, limit=None, encoding="utf8", unicode_errors="strict", datatype=np.float32):
+def read_word2vec(path, binary=False, limit=None, encoding="utf8", unicode_errors="strict", datatype=np.float32,
+                  fvocab: str | os.PathLike | bool | None = True):
     """Read a word2vec text or binary file into a gensim ``KeyedVectors``.
 
     Takes gensim's ``load_word2vec_format`` arguments of the same names (``.gz``/``.bz2``
     files are read through gensim's ``utils.open``). Duplicate words keep their first vector,
-    with a warning, as gensim does; counts are gensim's made-up descending ones.
+    with a warning, as gensim does.
+
+    ``fvocab`` is gensim's vocabulary file of word counts: True (the default) reads
+    :func:`counts_path` when that file exists, a path reads that file (it must exist),
+    False/None reads none. Without counts they are gensim's made-up descending ones (logged).
 
     Raises:
         Word2VecFormatError: (a ValueError) for any file that is not what its header says.
@@ -249,5 +354,21 @@ def read_word2vec(path, binary=False, limit=None, encoding="utf8", unicode_error
     if keys:
         keyed_vectors.add_vectors(keys, vectors)
         keyed_vectors.allocate_vecattrs(attrs=["count"], types=[np.int64])
-        keyed_vectors.expandos["count"][:] = np.arange(count, count - len(keys), -1)
+        counts = _counts_for(path, fvocab, keyed_vectors.key_to_index, encoding, unicode_errors)
+        if counts is None:
+            logger.info("%s: no counts file (%s); counts made up, descending from %d", path, counts_path(path), count)
+            counts = np.arange(count, count - len(keys), -1)
+            setattr(keyed_vectors, COUNTS_MADE_UP, True)
+        keyed_vectors.expandos["count"][:] = counts
     return keyed_vectors
+
+
+def _counts_for(path, fvocab, key_to_index, encoding, unicode_errors):
+    """The counts from ``fvocab`` (see :func:`read_word2vec`), or None where there are none."""
+    if fvocab is True:
+        fvocab = counts_path(path) if os.path.isfile(counts_path(path)) else None
+    if not fvocab:
+        return None
+    if os.path.isdir(fvocab):
+        raise IsADirectoryError(21, "is a folder, not a counts file", os.fspath(fvocab))
+    return _read_counts(path, fvocab, key_to_index, encoding, unicode_errors)
