@@ -9,6 +9,7 @@ final vectors Q(u + v), refreshed after every epoch.
 """
 import logging
 import os
+import stat
 
 import numpy as np
 from gensim import matutils
@@ -28,8 +29,12 @@ PAPER_HYPERPARAMETERS = dict(window=10, negative=12, min_count=5, sample=1e-4, a
 INIT_RANGE = 0.5
 # Rows of Q(u + v) computed at a time, so refreshing wv never holds a second full matrix.
 REFRESH_CHUNK = 65536
-# Largest window, negative, vector_size and workers: the kernel's bound (2**30), far above any useful setting.
+# Largest window, negative and vector_size: the kernel's bound (2**30), far above any useful setting.
 MAX_INTEGER = 2 ** 30
+# Most worker threads: gensim starts them all (and a job queue twice as long) in every
+# train() call; 2**30 hung building Thread objects and 10000 failed with "can't start new
+# thread". Beyond the cores they only add overhead.
+MAX_WORKERS = 1024
 
 
 class EmptyVocabularyError(ValueError, RuntimeError):
@@ -50,8 +55,10 @@ class Word2Bits(Word2Vec):
     * ``corpus_file=`` is read by a compiled reader in each worker without the GIL, as in
       gensim. Worker i of n trains the lines that *start* in the i-th n-th of the file's
       bytes, so every line is trained exactly once an epoch (gensim's workers each read a
-      word count from their offset). Tokens are split on ASCII whitespace; lines of any
-      length are trained whole. Compressed files raise ValueError.
+      word count from their offset). Tokens are split on the whitespace of Python's
+      ``str.split()`` (Unicode spaces included), as gensim's vocabulary scan splits them, so
+      every counted word is trained; lines of any length are trained whole. Compressed files,
+      FIFOs and devices raise ValueError.
     * ``sg=1`` trains skip-gram with negative sampling through the same kernel: the context
       word's input row and the output rows enter quantized, the gradient passes straight
       through to the full-precision rows, and the final vectors are Q(input + output row).
@@ -75,7 +82,7 @@ class Word2Bits(Word2Vec):
     * A job of more than 10000 kept words (``batch_words`` > 10000) is trained in chunks of
       10000 words, every word of it; gensim's kernel drops the rest of the job.
     * Every integer that reaches the kernel is range-checked in Python: ``vector_size``,
-      ``window``, ``negative`` and ``workers`` in [1, 2**30] (``negative`` >= 1), ``batch_words``
+      ``window`` and ``negative`` in [1, 2**30] (``negative`` >= 1), ``workers`` in [1, 1024], ``batch_words``
       >= 1; ``alpha``, ``min_alpha`` and ``sample`` finite and >= 0. gensim would fail later
       or silently train nothing. An error inside a worker thread is raised by ``train()``
       (gensim's worker would die and leave training waiting forever).
@@ -130,6 +137,8 @@ class Word2Bits(Word2Vec):
         self.thresholded = bool(thresholded)
         check_arguments(vector_size=vector_size, window=window, negative=negative, workers=workers,
                         batch_words=batch_words, epochs=epochs, alpha=alpha, min_alpha=min_alpha, sample=sample)
+        if corpus_file is not None:  # before gensim's vocabulary scan opens it
+            check_corpus_file(corpus_file)
         super().__init__(
             sentences=sentences, corpus_file=corpus_file, vector_size=vector_size, alpha=alpha, window=window,
             min_count=min_count, max_vocab_size=max_vocab_size, sample=sample, seed=seed, workers=workers,
@@ -367,10 +376,20 @@ def _uniform(rng, shape):
 
 
 def check_corpus_file(corpus_file):
-    """A readable, uncompressed file, as gensim's corpus_file mode needs; ValueError otherwise."""
+    """A readable, uncompressed regular file, as gensim's corpus_file mode needs; ValueError otherwise.
+
+    Checked with ``stat`` before anything opens it: opening a FIFO blocks until a writer
+    comes, and corpus_file workers seek to byte offsets, which a pipe or device cannot do.
+    """
     if not isinstance(corpus_file, (str, os.PathLike)):
         raise TypeError(f"corpus_file must be a path, got {type(corpus_file).__name__}")
-    with open(corpus_file, "rb") as handle:  # FileNotFoundError / IsADirectoryError name the path
+    mode = os.stat(corpus_file).st_mode  # FileNotFoundError names the path
+    if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+        kind = ("a FIFO" if stat.S_ISFIFO(mode) else "a character device" if stat.S_ISCHR(mode)
+                else "a block device" if stat.S_ISBLK(mode) else "a socket" if stat.S_ISSOCK(mode) else "not a file")
+        raise ValueError(f"corpus_file {os.fspath(corpus_file)!r} is {kind}; corpus_file mode reads byte ranges "
+                         "of a regular file in parallel (pass sentences=LineSentence(path) to read a stream)")
+    with open(corpus_file, "rb") as handle:  # IsADirectoryError names the path
         magic = handle.read(3)
     if magic[:2] == b"\x1f\x8b" or magic == b"BZh":
         raise ValueError(f"corpus_file {os.fspath(corpus_file)!r} is compressed; corpus_file mode reads "
@@ -384,9 +403,10 @@ def _fingerprints(vectors):
                            for start in range(0, len(vectors), REFRESH_CHUNK)] or [np.zeros(0)])
 
 
-def _check_integer(name, value, low, high):
+def _check_integer(name, value, low, high, note=None):
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not low <= value <= high:
-        raise ValueError(f"{name} must be an integer in [{low}, {high}], got {value!r}")
+        note = f" ({note})" if note else ""
+        raise ValueError(f"{name} must be an integer in [{low}, {high}]{note}, got {value!r}")
 
 
 def _check_real(name, value, low=-np.inf):
@@ -404,7 +424,7 @@ def check_arguments(vector_size, window, negative, workers, batch_words, epochs,
     _check_integer("vector_size", vector_size, 1, MAX_INTEGER)
     _check_integer("window", window, 1, MAX_INTEGER)
     _check_integer("negative", negative, 0, MAX_INTEGER)
-    _check_integer("workers", workers, 1, MAX_INTEGER)
+    _check_integer("workers", workers, 1, MAX_WORKERS, "threads; more than the machine's cores only add overhead")
     _check_integer("batch_words", batch_words, 1, 2 ** 62)
     _check_integer("epochs", epochs, 0, 2 ** 62)
     _check_real("alpha", alpha, 0.0)

@@ -559,8 +559,29 @@ cdef inline uint64_t fnv1a(const char *data, Py_ssize_t length) noexcept nogil:
     return h
 
 
-cdef inline bint is_space(char ch) noexcept nogil:
-    return ch == 32 or (9 <= ch <= 13)
+cdef inline Py_ssize_t space_length(const char *text, Py_ssize_t remaining) noexcept nogil:
+    """Bytes of the whitespace character at ``text`` (UTF-8), 0 if it is not one.
+
+    The whitespace of Python's ``str.split()``, which gensim's ``LineSentence`` (the vocabulary
+    scan of ``corpus_file``) splits on, so the reader sees the tokens that were counted:
+    ASCII 9-13, 28-32; U+0085, U+00A0, U+1680, U+2000-U+200A, U+2028, U+2029, U+202F,
+    U+205F, U+3000.
+    """
+    cdef const unsigned char *u = <const unsigned char *>text
+    cdef unsigned char first = u[0]
+    if first == 32 or 9 <= first <= 13 or 28 <= first <= 31:
+        return 1
+    if first == 0xC2 and remaining >= 2 and (u[1] == 0x85 or u[1] == 0xA0):
+        return 2
+    if remaining < 3 or first < 0xE1 or first > 0xE3:
+        return 0
+    if first == 0xE1:
+        return 3 if u[1] == 0x9A and u[2] == 0x80 else 0
+    if first == 0xE3:
+        return 3 if u[1] == 0x80 and u[2] == 0x80 else 0
+    if u[1] == 0x80 and (0x80 <= u[2] <= 0x8A or u[2] == 0xA8 or u[2] == 0xA9 or u[2] == 0xAF):
+        return 3
+    return 3 if u[1] == 0x81 and u[2] == 0x9F else 0
 
 
 cdef class CorpusVocabulary:
@@ -687,7 +708,7 @@ cdef int read_and_train(Word2BitsConfig *c, CorpusVocabulary vocabulary, FILE *f
     """Train on the lines starting in bytes [start, end) of ``f``; returns -1 on a read error."""
     cdef char *line = NULL
     cdef size_t capacity = 0
-    cdef Py_ssize_t length, i, token
+    cdef Py_ssize_t length, i, token, space
     cdef long long position, index
     cdef int words = 0, sentences = 0, ch
     cdef const np.int32_t *code_lengths = vocabulary.code_lengths_data
@@ -710,10 +731,12 @@ cdef int read_and_train(Word2BitsConfig *c, CorpusVocabulary vocabulary, FILE *f
         progress.lines += 1
         i = 0
         while i < length:
-            while i < length and is_space(line[i]):
-                i += 1
+            space = space_length(line + i, length - i)
+            while space:
+                i += space
+                space = space_length(line + i, length - i) if i < length else 0
             token = i
-            while i < length and not is_space(line[i]):
+            while i < length and space_length(line + i, length - i) == 0:
                 i += 1
             if i == token:
                 continue

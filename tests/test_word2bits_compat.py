@@ -1,5 +1,6 @@
 """Word2Bits behaves as gensim's Word2Vec where a user would notice (issue 15), and the kernel's
 hostile-argument defects of issue 10 (1: sentence-boundary overflow; 5: a dead worker hung training)."""
+import os
 import threading
 
 import numpy as np
@@ -19,7 +20,8 @@ def train_within(model, corpus, seconds=30, **kwargs):
 
     def run():
         try:
-            outcome["result"] = model.train(corpus, total_examples=len(corpus), epochs=1, **kwargs)
+            sizes = {} if corpus is None else dict(total_examples=len(corpus))
+            outcome["result"] = model.train(corpus, epochs=1, **sizes, **kwargs)
         except Exception as error:  # noqa: BLE001 - handed to the test
             outcome["error"] = error
 
@@ -271,6 +273,47 @@ def test_corpus_file_must_be_plain_text(tmp_path):
         model.train(corpus_file=str(path), total_words=30, epochs=1)
     with pytest.raises(FileNotFoundError):
         model.train(corpus_file=str(tmp_path / "missing.txt"), total_words=30, epochs=1)
+
+
+def test_corpus_file_fifo_or_device_is_refused_at_once(tmp_path):
+    # Opening a FIFO waits for a writer forever; gensim's TypeError came only after that.
+    fifo = tmp_path / "corpus.fifo"
+    os.mkfifo(fifo)
+    model = Word2Bits(common_texts, **SMALL)
+    outcome = train_within(model, None, seconds=20, corpus_file=str(fifo), total_words=30)
+    assert isinstance(outcome.get("error"), ValueError) and "a FIFO" in str(outcome["error"])
+    with pytest.raises(ValueError, match="a FIFO"):
+        Word2Bits(corpus_file=str(fifo), **SMALL)  # refused before the vocabulary scan opens it
+    if os.path.exists("/dev/null"):
+        with pytest.raises(ValueError, match="character device"):
+            model.train(corpus_file="/dev/null", total_words=30, epochs=1)
+
+
+def test_corpus_file_reader_splits_on_unicode_whitespace_as_the_vocabulary_scan(tmp_path):
+    # LineSentence (the vocabulary scan) splits with str.split(); a reader splitting on ASCII
+    # whitespace only would count these words and never train them.
+    line = "東京\u3000大阪 the\u00a0cat sat\x1cdown x\u2003y\u205fz\u0085w\u1680v\r\n"
+    path = tmp_path / "unicode.txt"
+    path.write_text(line * 200, encoding="utf-8", newline="")
+    model = Word2Bits(vector_size=8, min_count=1, workers=2, sample=0, epochs=1)
+    model.build_vocab(corpus_file=str(path))
+    assert sorted(model.wv.index_to_key) == sorted(line.split()) and model.corpus_total_words == 11 * 200
+    before = model.syn0_full.copy()
+    trained, raw = model.train(corpus_file=str(path), total_words=model.corpus_total_words, epochs=1)
+    assert trained == raw == 11 * 200
+    changed = [word for row, word in enumerate(model.wv.index_to_key)
+               if not np.array_equal(before[row], model.syn0_full[row])]
+    assert sorted(changed) == sorted(model.wv.index_to_key)  # 東京 and 大阪 included
+
+
+@pytest.mark.parametrize("workers", [2 ** 30, 10000, 1025])
+def test_workers_beyond_a_sane_bound_are_refused(workers):
+    with pytest.raises(ValueError, match=r"workers must be an integer in \[1, 1024\]"):
+        Word2Bits(common_texts, **{**SMALL, "workers": workers})
+    model = Word2Bits(common_texts, **SMALL)
+    model.workers = workers  # changed after construction: train() checks again, before any thread starts
+    outcome = train_within(model, common_texts, seconds=20)
+    assert isinstance(outcome.get("error"), ValueError) and "workers" in str(outcome["error"])
 
 
 @pytest.mark.parametrize("flag", ["--window", "--negative"])
