@@ -72,6 +72,14 @@ def parse_args(argv=None):
     parser.add_argument("--training-log", help="result JSON of the run that trained the models of --save-dir: "
                         "a loaded model's training record (time, batches, loss curve) is copied from it")
     parser.add_argument("--save-dir", help="save each trained model here; a model already saved there is loaded, not trained")
+    parser.add_argument("--checkpoint-dir", help="save each model's training state here (<model>_<d_emb>.npz: weights, "
+                        "optimizer state, batch count, data position, loss record) every --checkpoint-every batches, "
+                        "and write the partial results to --output; keep it outside the repository (docs/rae.md)")
+    parser.add_argument("--checkpoint-every", type=int, default=500, help="batches between checkpoints")
+    parser.add_argument("--resume", action="store_true", help="continue from the checkpoints of --checkpoint-dir "
+                        "(a model without one trains from batch 0, and says so)")
+    parser.add_argument("--eval-every", type=int, default=0, help="also measure dev MSE and words recovered every "
+                        "this many batches (0: only at the end); recorded as 'evals' in the partial results")
     parser.add_argument("--throughput-only", action="store_true", help="only time encode + decode of untrained models")
     parser.add_argument("--combine", nargs="+", help="merge these result JSONs into --output and --plot, then exit")
     parser.add_argument("--output", default=os.path.join(ROOT, "benchmarks", "results", "rae_reconstruction.json"))
@@ -81,6 +89,12 @@ def parse_args(argv=None):
 
 def command_line():
     return "python " + " ".join([os.path.relpath(sys.argv[0], ROOT)] + sys.argv[1:])
+
+
+def resume_command():
+    """This run's command line with --resume: what continues it from its checkpoints."""
+    line = command_line()
+    return line if "--resume" in sys.argv[1:] else line + " --resume"
 
 
 def cached_sample(args, vocabulary, sample_sentences):
@@ -116,57 +130,247 @@ def read_split(data_dir, split, limit):
     return np.array(labels, dtype="float32"), [TOKEN.findall(text.lower()) for text in texts]
 
 
-class Progress:
-    """Keras callback: a line every `every` batches (loss, sentences/s), and the loss curve."""
+CHECKPOINT_FORMAT = 1
+# Settings that define a training run: a checkpoint resumes only under the same ones.
+RUN_SETTINGS = ("min_length", "max_length", "train_sentences", "dev_sentences", "steps", "batch_size",
+                "bucket_width", "schedule", "curriculum", "seed")
 
-    def __new__(cls, *args, **kwargs):
-        import keras
 
-        class _Progress(keras.callbacks.Callback):
-            def __init__(self, name, every, batch_size):
-                super().__init__()
-                self.name, self.every, self.batch_size = name, every, batch_size
-                self.curve, self.losses, self.seen = [], [], 0
+class BatchStream:
+    """Batches of one `SentenceBatches`, epoch after epoch, from a position that can be saved and restored.
 
-            limit = None  # stop once this many batches have been seen in all (across fit calls)
+    The position is the epoch, the index in the epoch's batch plan, the plan itself and
+    the state of the generator that shuffles the next epoch, so a restored stream yields
+    the batches the original would have yielded.
+    """
 
-            def on_train_begin(self, logs=None):
-                self.tick = time.time()
-                if not hasattr(self, "started"):
-                    self.started = self.tick
+    def __init__(self, batches):
+        self.batches, self.epoch, self.index = batches, 0, 0
 
-            def stop_after(self, minutes):
-                self.minutes = minutes
-                return self
+    def next(self):
+        if self.index == len(self.batches):
+            self.batches.on_epoch_end()
+            self.epoch, self.index = self.epoch + 1, 0
+        item = self.batches[self.index]
+        self.index += 1
+        return item
 
-            def on_epoch_begin(self, epoch, logs=None):
-                self.running = 0.0
+    def fingerprint(self):
+        """SHA-256 of the sentences (word ids and lengths): a checkpoint resumes on the same data only."""
+        import hashlib
 
-            def on_train_batch_end(self, batch, logs=None):
-                # Keras logs the running mean over the epoch; recover this batch's loss.
-                mean = float(logs["loss"])
-                self.losses.append((batch + 1) * mean - batch * self.running)
-                self.running = mean
-                self.seen += 1
-                if self.seen % self.every == 0:
-                    now = time.time()
-                    recent = float(np.mean(self.losses[-self.every :]))
-                    self.curve.append({"batch": self.seen, "loss": recent, "seconds": now - self.started})
-                    rate = self.every * self.batch_size / (now - self.tick)
-                    print(f"  {self.name} batch {self.seen}: loss {recent:.4f}, {rate:.0f} sentences/s", flush=True)
-                    self.tick = now
-                if self.seen == 1:
-                    # The clock starts after the first batch: tracing the graph is not training.
-                    self.first_batch_seconds = time.time() - self.started
-                    self.deadline = None if self.minutes is None else time.time() + 60 * self.minutes
-                    print(f"  {self.name}: first batch (graph tracing) took {self.first_batch_seconds:.0f} s", flush=True)
-                if self.out_of_time() or (self.limit is not None and self.seen >= self.limit):
-                    self.model.stop_training = True
+        digest = hashlib.sha256(self.batches.lengths.tobytes())
+        digest.update(self.batches.ids.tobytes())
+        return digest.hexdigest()
 
-            def out_of_time(self):
-                return getattr(self, "deadline", None) is not None and time.time() > self.deadline
+    def state(self, key):
+        """(JSON-able position, arrays) for a checkpoint."""
+        plan = self.batches.plan
+        arrays = {f"plan_widths_{key}": np.array([width for width, _ in plan], dtype="int32"),
+                  f"plan_rows_{key}": np.stack([rows for _, rows in plan]).astype("int32")}
+        meta = {"epoch": self.epoch, "index": self.index, "rng": self.batches.rng.bit_generator.state,
+                "fingerprint": self.fingerprint()}
+        return meta, arrays
 
-        return _Progress(*args, **kwargs)
+    def restore(self, key, meta, arrays):
+        if meta["fingerprint"] != self.fingerprint():
+            raise SystemExit("the checkpoint was trained on other sentences (the sample differs); "
+                             "use the run's --sentence-cache or another --checkpoint-dir")
+        widths, rows = arrays[f"plan_widths_{key}"], arrays[f"plan_rows_{key}"].astype("int64")
+        self.batches.plan = [(int(width), row) for width, row in zip(widths, rows)]
+        self.batches.rng.bit_generator.state = meta["rng"]
+        self.epoch, self.index = int(meta["epoch"]), int(meta["index"])
+
+
+def _atomic_write(path, write):
+    """Write `path` through `write(handle)` on a temporary file, then rename it over `path`."""
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    temporary = f"{path}.tmp{os.getpid()}"
+    try:
+        with open(temporary, "wb") as handle:
+            write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    finally:
+        if os.path.exists(temporary):
+            os.remove(temporary)
+
+
+def write_json(path, results):
+    """Results JSON, written atomically: a reader never sees half a file."""
+    _atomic_write(path, lambda handle: handle.write(json.dumps(results, indent=2).encode("utf-8")))
+
+
+def save_checkpoint(path, model, streams, record, settings):
+    """Weights, optimizer variables, step, data position and loss record of a run, in one `.npz`.
+
+    Every variable is a plain array in the order of `model.variables` and
+    `model.optimizer.variables`; nothing is pickled, so the file does not depend on
+    module paths or class names. Written to a temporary file and renamed, so a run
+    killed while saving keeps its previous checkpoint.
+    """
+    arrays = {}
+    for prefix, variables in (("model", model.variables), ("optimizer", model.optimizer.variables)):
+        for index, variable in enumerate(variables):
+            arrays[f"{prefix}_{index:04d}"] = np.asarray(keras_numpy(variable))
+    stream_meta = {}
+    for key, stream in streams.items():
+        stream_meta[str(key)], stream_arrays = stream.state(key)
+        arrays.update(stream_arrays)
+    arrays["losses"] = np.asarray(record["losses"], dtype="float64")
+    meta = {"format": CHECKPOINT_FORMAT, "settings": settings, "streams": stream_meta,
+            **{key: value for key, value in record.items() if key != "losses"},
+            "model_variables": len(model.variables), "optimizer_variables": len(model.optimizer.variables)}
+    arrays["meta"] = np.array(json.dumps(meta))
+    _atomic_write(path, lambda handle: np.savez(handle, **arrays))
+
+
+def keras_numpy(variable):
+    from keras import ops
+
+    return ops.convert_to_numpy(variable.value)
+
+
+def load_checkpoint(path, model, streams, settings):
+    """Restore what `save_checkpoint` wrote into a built, compiled `model` and its `streams`; return the record."""
+    with np.load(path, allow_pickle=False) as stored:
+        arrays = {key: stored[key] for key in stored.files}
+    meta = json.loads(str(arrays["meta"]))
+    if meta.get("format") != CHECKPOINT_FORMAT:
+        raise SystemExit(f"{path}: checkpoint format {meta.get('format')!r}, this code reads {CHECKPOINT_FORMAT}")
+    changed = [key for key in settings if meta["settings"].get(key) != settings[key]]
+    if changed:
+        raise SystemExit(f"{path} was made with other settings ("
+                         + ", ".join(f"{key}={meta['settings'].get(key)!r}, now {settings[key]!r}" for key in changed)
+                         + "); rerun with the checkpoint's settings or use another --checkpoint-dir")
+    if not model.optimizer.built:
+        model.optimizer.build(model.trainable_variables)
+    for prefix, variables in (("model", model.variables), ("optimizer", model.optimizer.variables)):
+        if meta[f"{prefix}_variables"] != len(variables):
+            raise SystemExit(f"{path}: {meta[f'{prefix}_variables']} {prefix} variables saved, this model has "
+                             f"{len(variables)}")
+        for index, variable in enumerate(variables):
+            value = arrays[f"{prefix}_{index:04d}"]
+            if tuple(value.shape) != tuple(variable.shape):
+                raise SystemExit(f"{path}: {prefix} variable {index} ({variable.path}) has shape {value.shape} "
+                                 f"saved, {tuple(variable.shape)} in this model")
+            variable.assign(value)
+    for key, stream in streams.items():
+        stream.restore(key, meta["streams"][str(key)], arrays)
+    record = {key: meta[key] for key in ("seen", "curve", "evals", "train_seconds", "first_batch_seconds")}
+    record["losses"] = arrays["losses"].tolist()
+    return record
+
+
+class _Stop:
+    """SIGINT / SIGTERM ask the training loop to save a checkpoint and stop after the current batch."""
+
+    def __init__(self):
+        self.requested = None
+
+    def __enter__(self):
+        import signal
+
+        self.previous = {}
+        for number in (signal.SIGINT, signal.SIGTERM):
+            try:
+                self.previous[number] = signal.signal(number, self.request)
+            except ValueError:  # not the main thread: no handler
+                pass
+        return self
+
+    def request(self, number, frame):
+        self.requested = number
+
+    def __exit__(self, *exc):
+        import signal
+
+        for number, handler in self.previous.items():
+            signal.signal(number, handler)
+
+
+def train_batches(model, name, phases, streams, batch_size, log_every=100, minutes=None, checkpoint=None,
+                  checkpoint_every=500, resume=False, settings=None, evaluate=None, eval_every=0, on_progress=None,
+                  stop_at=None):
+    """Train `model` on `phases` ((stream key, batches) in order) with one `train_on_batch` a batch.
+
+    With `checkpoint` (a path), every `checkpoint_every` batches, at a stop and at the end
+    the weights, optimizer state, batch count, data position and loss record are saved
+    there; with `resume` a saved run continues from it, so the losses equal those of an
+    uninterrupted run. `evaluate(model)` runs every `eval_every` batches (at a checkpoint);
+    `on_progress(record)` after each checkpoint and evaluation (partial results). Stops
+    early after `minutes` of training, at batch `stop_at`, or on SIGINT / SIGTERM (saving
+    first). Returns the record: `seen` (batches), `losses` (each batch's loss), `curve`
+    (mean loss every `log_every` batches), `evals`, `train_seconds`, `stopped` (why it
+    ended before the last batch, or None).
+    """
+    settings = dict(settings or {})
+    record = {"seen": 0, "losses": [], "curve": [], "evals": [], "train_seconds": 0.0, "first_batch_seconds": None}
+    if checkpoint and os.path.exists(checkpoint):
+        if not resume:
+            raise SystemExit(f"{checkpoint} exists: pass --resume to continue that run, or remove it to start afresh")
+        record = load_checkpoint(checkpoint, model, streams, settings)
+        print(f"  {name}: resumed from {checkpoint} at batch {record['seen']}", flush=True)
+    elif checkpoint and resume:
+        print(f"  {name}: no checkpoint at {checkpoint}: training from batch 0", flush=True)
+    total = sum(batches for _, batches in phases)
+    started = time.time() - record["train_seconds"]
+    tick, last_seen = time.time(), record["seen"]
+    deadline = None if minutes is None else time.time() + 60 * minutes
+
+    def save():
+        record["train_seconds"] = time.time() - started
+        if checkpoint:
+            save_checkpoint(checkpoint, model, streams, record, settings)
+        if on_progress:
+            on_progress(record)
+
+    record["stopped"] = None
+    with _Stop() as stop:
+        while record["seen"] < total:
+            # The phase of the next batch: the curriculum's phases, in order.
+            before, key = record["seen"], None
+            for key, batches in phases:
+                if before < batches:
+                    break
+                before -= batches
+            (vectors, lengths), target = streams[key].next()
+            loss = model.train_on_batch((vectors, lengths), target, return_dict=True)["loss"]
+            record["losses"].append(float(loss))
+            record["seen"] += 1
+            seen = record["seen"]
+            if record["first_batch_seconds"] is None:
+                record["first_batch_seconds"] = time.time() - started
+                print(f"  {name}: first batch (graph tracing) took {record['first_batch_seconds']:.0f} s", flush=True)
+                if deadline is not None:  # the clock starts after the first batch: tracing is not training
+                    deadline = time.time() + 60 * minutes
+            if seen % log_every == 0:
+                now = time.time()
+                recent = float(np.mean(record["losses"][-log_every:]))
+                record["curve"].append({"batch": seen, "loss": recent, "seconds": now - started})
+                rate = (seen - last_seen) * batch_size / max(now - tick, 1e-9)
+                print(f"  {name} batch {seen}: loss {recent:.4f}, {rate:.0f} sentences/s", flush=True)
+                tick, last_seen = now, seen
+            if evaluate is not None and eval_every and seen % eval_every == 0 and seen < total:
+                record["evals"].append({"batch": seen, **evaluate(model)})
+                save()
+            elif checkpoint and checkpoint_every and seen % checkpoint_every == 0:
+                save()
+            if stop.requested is not None:
+                record["stopped"] = f"signal {stop.requested}"
+            elif deadline is not None and time.time() > deadline:
+                record["stopped"] = f"{minutes} minutes"
+            elif stop_at is not None and seen >= stop_at:
+                record["stopped"] = f"batch {stop_at}"
+            if record["stopped"]:
+                break
+    save()
+    if record["stopped"]:
+        print(f"  {name}: stopped at batch {record['seen']} of {total} ({record['stopped']})"
+              + (f"; checkpoint {checkpoint}" if checkpoint else ""), flush=True)
+    return record
 
 
 def evaluate_reconstruction(model, sentences, keyed_vectors, batch_size, bucket_width, metric):
@@ -466,16 +670,26 @@ def main(argv=None):
                 results["sentiment_baselines"]["DAN, end to end (embedding_compression.json)"] = row["test_accuracy_keras"]
 
     # Length curriculum (--curriculum): (longest sentence, batches) phases, the last on every sentence.
-    phases = []
+    phases = []  # (longest sentence, batches)
     for spec in args.curriculum:
         longest, share = spec.split(":")
         phases.append((min(int(longest), args.max_length), int(round(float(share) * args.steps))))
     phases.append((args.max_length, args.steps - sum(batches for _, batches in phases)))
-    training = {
-        longest: SentenceBatches([s for s in train if len(s) <= longest], keyed_vectors, batch_size=args.batch_size,
-                                 bucket_width=args.bucket_width, seed=args.seed)
-        for longest in {longest for longest, _ in phases}
-    }
+    subsets = {longest: [s for s in train if len(s) <= longest] for longest, _ in phases}
+
+    def fresh_streams():
+        # Each model its own streams, all seeded alike: every model sees the same batches in the same order.
+        return {
+            longest: BatchStream(SentenceBatches(sentences, keyed_vectors, batch_size=args.batch_size,
+                                                 bucket_width=args.bucket_width, seed=args.seed))
+            for longest, sentences in subsets.items()
+        }
+
+    def evaluate(model):
+        accuracy = evaluate_reconstruction(model, dev, keyed_vectors, 256, args.bucket_width, args.metric)
+        accuracy["dev_mse_over_word_variance"] = accuracy["dev_mse"] / word_variance
+        return accuracy
+
     for size in args.sizes:
         keras.utils.set_random_seed(args.seed)
         rae = RecursiveAutoencoder(keyed_vectors.vector_size, size, max_length=args.max_length)
@@ -493,21 +707,40 @@ def main(argv=None):
             if args.schedule == "cosine":
                 rate = keras.optimizers.schedules.CosineDecay(peak, args.steps)
             model.compile(optimizer=keras.optimizers.Adam(rate))
-            progress = Progress(f"{name} {size}", args.log_every, args.batch_size).stop_after(args.minutes)
             saved = os.path.join(args.save_dir, f"{name}_{size}.keras") if args.save_dir else None
+            checkpoint = os.path.join(args.checkpoint_dir, f"{name}_{size}.npz") if args.checkpoint_dir else None
+            key = f"{name}_{size}"
             tick = time.time()
             if saved and os.path.exists(saved):
                 model = keras.saving.load_model(saved)
                 print(f"loaded {saved} instead of training", flush=True)
+                progress = {"seen": 0, "curve": [], "evals": [], "train_seconds": None, "first_batch_seconds": None}
             else:
-                for longest, batches in phases:
-                    progress.limit = progress.seen + batches
-                    if batches <= 0 or progress.out_of_time():
-                        continue
-                    if longest < args.max_length:
-                        print(f"  {name} {size}: {batches} batches on sentences of at most {longest} words", flush=True)
-                    data = training[longest]
-                    model.fit(data, epochs=-(-batches // len(data)), verbose=0, callbacks=[progress])
+                if len(phases) > 1:
+                    print(f"  {name} {size}: curriculum (longest sentence, batches) {phases}", flush=True)
+                settings = {**{k: getattr(args, k) for k in RUN_SETTINGS}, "model": name, "size": size,
+                            "peak_learning_rate": peak, "vectors": os.path.basename(args.vectors)}
+
+                def partial(record, key=key, peak=peak, units=units, checkpoint=checkpoint):
+                    results["models"][key] = {
+                        "status": f"partial: {record['seen']} of {args.steps} batches",
+                        "parameters": int(model.count_params()), "lstm_units": units if name == "lstm" else None,
+                        "learning_rate": peak, "train_batches": record["seen"],
+                        "train_seconds": record["train_seconds"], "first_batch_seconds": record["first_batch_seconds"],
+                        "loss_curve": record["curve"], "evals": record["evals"], "checkpoint": checkpoint,
+                        "resume_command": resume_command(),
+                    }
+                    write_json(args.output, results)
+
+                progress = train_batches(
+                    model, f"{name} {size}", phases, fresh_streams(), args.batch_size, log_every=args.log_every,
+                    minutes=args.minutes, checkpoint=checkpoint, checkpoint_every=args.checkpoint_every,
+                    resume=args.resume, settings=settings, evaluate=evaluate if args.eval_every else None,
+                    eval_every=args.eval_every, on_progress=partial if (checkpoint or args.eval_every) else None,
+                )
+                if progress["stopped"] and progress["stopped"].startswith("signal"):
+                    print(f"partial results in {args.output}; continue with: {resume_command()}", flush=True)
+                    return 1
                 if saved:
                     os.makedirs(args.save_dir, exist_ok=True)
                     model.save(saved)
@@ -517,18 +750,21 @@ def main(argv=None):
             features = {split: sentence_features(model, *sentiment_inputs[split]) for split in ("train", "dev", "test")}
             for kind in features["train"]:
                 sentiment[kind] = linear_probe({s: features[s][kind] for s in features}, labels, args.seed)
-            record = {"train_seconds": train_seconds, "train_batches": progress.seen,
-                      "first_batch_seconds": getattr(progress, "first_batch_seconds", None), "loss_curve": progress.curve}
-            if saved and progress.seen == 0 and args.training_log:
+            record = {"train_seconds": progress["train_seconds"] or train_seconds, "train_batches": progress["seen"],
+                      "first_batch_seconds": progress["first_batch_seconds"], "loss_curve": progress["curve"],
+                      "evals": progress["evals"]}
+            if saved and progress["seen"] == 0 and args.training_log:
                 with open(args.training_log, encoding="utf-8") as handle:
                     logged = json.load(handle)["models"][f"{name}_{size}"]
-                record = {key: logged[key] for key in record}
+                record = {key: logged.get(key) for key in record}
                 record["training_log"] = args.training_log
             results["models"][f"{name}_{size}"] = {
                 "parameters": int(model.count_params()),
                 "lstm_units": units if name == "lstm" else None,
                 "learning_rate": peak,
                 "dev_mse": accuracy.pop("dev_mse"),
+                "status": "loaded from --save-dir" if progress["seen"] == 0 else "done"
+                if record["train_batches"] >= args.steps else f"stopped at batch {record['train_batches']}",
                 **record,
                 "accuracy": accuracy,
                 "sentiment": sentiment,
@@ -550,14 +786,11 @@ def main(argv=None):
         if len(rates) == 2:
             results["models"][f"rae_{size}"]["speed_over_lstm"] = rates["rae"] / rates["lstm"]
         print(f"encode+decode sentences/s, same dev batches: {rates}", flush=True)
-        with open(args.output, "w", encoding="utf-8") as handle:  # keep what is done so far
-            json.dump(results, handle, indent=2)
+        write_json(args.output, results)  # keep what is done so far
 
     results["total_seconds"] = time.time() - started
     print_table(results)
-    os.makedirs(os.path.dirname(args.output), exist_ok=True)
-    with open(args.output, "w", encoding="utf-8") as handle:
-        json.dump(results, handle, indent=2)
+    write_json(args.output, results)
     plot(results, args.plot)
     print(f"\nwrote {args.output} and {args.plot} in {results['total_seconds']:.0f} s")
     return 0
