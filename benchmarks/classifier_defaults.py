@@ -34,7 +34,7 @@ def main(argv=None):
     import keras
     import numpy as np
 
-    from keras_compress.datasets import load_classification
+    from keras_compress.models import load_classification
     from keras_compress.models import dan, lstm_classifier
 
     default_l2 = inspect.signature(dan).parameters["l2"].default

@@ -3,7 +3,7 @@
 Acharya et al., "Online Embedding Compression for Text Classification using Low Rank Matrix
 Factorization" (AAAI 2019). For each reduction R of the embedding's parameters:
   * online SVD: train the uncompressed model E1 epochs, factorize its embedding by SVD inside the
-    same optimizer state (keras_compress.callbacks.EmbeddingCompression), train E2 more epochs;
+    same optimizer state (keras_compress.EmbeddingCompression), train E2 more epochs;
   * offline SVD: factorize the *initial* embedding (random for DAN-RAND, GloVe for the LSTM)
     and train the factorized model E1 + E2 epochs;
   * post-training quantization of the uncompressed model (trained E1 + E2 epochs): TFLite
@@ -64,7 +64,7 @@ def glove_path(args):
 
 def load_dataset(args, dataset):
     """Padded id arrays of one dataset and, when an LSTM is asked for, its GloVe matrix."""
-    from keras_compress.datasets import load_classification, pretrained_matrix
+    from keras_compress.models import load_classification, pretrained_matrix
 
     data = load_classification(
         os.path.join(args.data_dir, "classify", dataset),
@@ -201,7 +201,7 @@ def measure(name, reduction, model, x_test, y_test, workdir, args, quantization=
 
 def run_one(dataset, kind, args, reductions, workdir, data, glove):
     from keras_compress import compress_embeddings
-    from keras_compress.callbacks import EmbeddingCompression
+    from keras_compress.training import EmbeddingCompression
 
     (x_train, y_train), (x_dev, y_dev), (x_test, y_test) = (data["splits"][s] for s in ("train", "dev", "test"))
     e1, e2 = args.epochs, args.finetune_epochs

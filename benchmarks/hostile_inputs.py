@@ -233,7 +233,7 @@ def _evaluation_inputs(rng, count, folder):
 
 
 def _tsv_inputs(rng, count, folder):
-    from keras_compress.datasets import read_tsv
+    from keras_compress.models import read_tsv
 
     for number in range(count):
         if number % 2:
@@ -253,7 +253,7 @@ def _tsv_inputs(rng, count, folder):
 
 
 def _schedule_inputs(rng, count, folder):
-    from keras_compress.schedules import CALR, CyclicLR
+    from keras_compress.training import CALR, CyclicLR
 
     values = [float("nan"), float("inf"), -float("inf"), 0, -1, 1e-300, 1e-30, 1e300, 3e38, 2 ** 2000, 0.5,
               1 - 1e-12, 1.5, 1, 7, np.float32(0.1), np.int64(3), np.float64("nan"), True, "0.1", None, 2 ** 70, 1e-8]
@@ -493,8 +493,8 @@ def main():
     sys.path.insert(0, os.getcwd())
     # Import everything before the children fork: an import under the memory limit would fail.
     import gensim.models  # noqa: F401
-    import keras_compress.datasets  # noqa: F401
-    import keras_compress.schedules  # noqa: F401
+    import keras_compress.models.datasets  # noqa: F401
+    import keras_compress.training.schedules  # noqa: F401
     from gensim_bits import cli, word2vec_format  # noqa: F401
 
     report = {"command": "python " + " ".join(sys.argv), "families": {}}

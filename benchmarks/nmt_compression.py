@@ -8,9 +8,9 @@ number of epochs on the same subset. Reported per configuration:
 
 - dev perplexity (teacher forcing, no label smoothing);
 - test BLEU (sacrebleu, beam 4, GNMT length penalty 0.6) of the Keras model (cached decoding),
-  of the LiteRT translator (`keras_compress.translator`: one .tflite with `encode` and a cached
+  of the LiteRT translator (`keras_compress.nmt.translator`: one .tflite with `encode` and a cached
   `decode_step`, float32 for float models, int8 weights for QAT models, run by `Translator` in
-  `ai_edge_litert`) and of CTranslate2 int8 (our weights through `keras_compress.ctranslate2_export`);
+  `ai_edge_litert`) and of CTranslate2 int8 (our weights through `keras_compress.nmt.ctranslate2_export`);
 - how often LiteRT gives exactly Keras's translation, at beam 1 and 4;
 - batch-1 latency per sentence, median and p90, at beam 1 and 4, on 1 thread, for Keras (cached),
   LiteRT and CTranslate2 int8, measured side by side in this process, plus the decoding of before
@@ -44,22 +44,23 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-from keras_compress import beam_search as search  # noqa: E402
-from keras_compress import decoding  # noqa: E402
-from keras_compress.ctranslate2_export import export_ctranslate2  # noqa: E402
-from keras_compress.distillation import Distiller  # noqa: E402
-from keras_compress.models.transformer import SmoothedSparseCategoricalCrossentropy, transformer  # noqa: E402
+from keras_compress.nmt import decoding, search  # noqa: E402
 from keras_compress.quantization import quantize_model, quantized_weights, strip  # noqa: E402
-from keras_compress.translation import (  # noqa: E402
+from keras_compress.training import Distiller  # noqa: E402
+from keras_compress.nmt import (  # noqa: E402
+    SmoothedSparseCategoricalCrossentropy,
+    Translator,
     corpus_bleu,
+    export_ctranslate2,
+    export_translator,
     load_tokenizer,
     make_examples,
     perplexity,
     read_parallel,
     train_tokenizer,
+    transformer,
     translate,
 )
-from keras_compress.translator import Translator, export_translator  # noqa: E402
 
 # name, preset, bits (None = float), distilled from the base fp32 teacher
 CONFIGURATIONS = [
@@ -257,11 +258,12 @@ RSS_SCRIPT = r"""
 import json, os, sys, types
 runtime, path, tokenizer, beam, sentences = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), json.loads(sys.argv[5])
 if runtime == "litert":
-    # load keras_compress.translator without the package __init__ (which imports Keras):
-    # a phone app ships only this module, beam_search.py, the runtime and sentencepiece
-    package = types.ModuleType("keras_compress"); package.__path__ = [sys.argv[6]]
-    sys.modules["keras_compress"] = package
-    from keras_compress.translator import Translator
+    # load keras_compress.nmt.translator without the packages' __init__ (which import Keras):
+    # a phone app ships only this module, search.py, constants.py, the runtime and sentencepiece
+    for name, folder in (("keras_compress", sys.argv[6]), ("keras_compress.nmt", os.path.join(sys.argv[6], "nmt"))):
+        package = types.ModuleType(name); package.__path__ = [folder]
+        sys.modules[name] = package
+    from keras_compress.nmt.translator import Translator
     Translator(path, tokenizer, num_threads=1).translate(sentences, beam_size=beam)
 else:
     import ctranslate2, sentencepiece
@@ -276,7 +278,7 @@ print(next(line.split()[1] for line in open("/proc/self/status") if line.startsw
 
 
 def peak_rss_mb(runtime, path, tokenizer_path, beam_size, sentences):
-    package_dir = os.path.dirname(os.path.abspath(decoding.__file__))
+    package_dir = os.path.dirname(os.path.dirname(os.path.abspath(decoding.__file__)))  # keras_compress/
     output = subprocess.run(
         [sys.executable, "-c", RSS_SCRIPT, runtime, path, tokenizer_path, str(beam_size),
          json.dumps(sentences), package_dir],
@@ -568,10 +570,10 @@ def main(argv=None):
             "(stripped) weights: float32, dynamic-range (int8 weights, float activations: the "
             "thesis's setting for a QAT model) and full int8 (int8 weights and activations, "
             "per-tensor ranges calibrated on calibration_sentences dev sentences, float inputs and outputs); each run "
-            "by keras_compress.translator.Translator in ai_edge_litert with 1 thread, batch 1. "
+            "by keras_compress.nmt.translator.Translator in ai_edge_litert with 1 thread, batch 1. "
             "litert.<mode>.equals_keras: share of the test sentences translated exactly as Keras "
             "(batched cached decoding) translates them.",
-            "CTranslate2: the same weights converted by keras_compress.ctranslate2_export, "
+            "CTranslate2: the same weights converted by keras_compress.nmt.ctranslate2_export, "
             "int8 weights, 1 intra thread, batch 1, min_decoding_length 0, the GNMT length penalty.",
             "Latency: per sentence, median and p90 over the first latency_sentences test "
             "sentences (after 2 warm-up sentences), all engines in this one process on the same "

@@ -42,7 +42,7 @@ def parse_args(argv=None):
 
 
 def make_optimizer(name, args, steps_per_epoch):
-    from keras_compress.schedules import CALR, CyclicLR
+    from keras_compress.training import CALR, CyclicLR
 
     half_cycle = max(1, steps_per_epoch // 2)
     if name == "adam":
@@ -64,7 +64,7 @@ def plot_schedules(args, steps_per_epoch, path):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from keras_compress.schedules import plot_schedule
+    from keras_compress.training import plot_schedule
 
     figure, ax = plt.subplots(figsize=(8, 3.5))
     steps = steps_per_epoch * max(args.epochs, 4)

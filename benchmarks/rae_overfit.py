@@ -48,7 +48,7 @@ def main(argv=None):
 
     import keras_compress.rae
     from keras_compress.rae import RecursiveAutoencoder
-    from keras_compress.sentence_batches import SentenceBatches
+    from keras_compress.rae import SentenceBatches
     from test_rae import WORD_DIM, overfit_report, random_sentences, random_vocabulary
 
     print(f"keras_compress.rae from {keras_compress.rae.__file__}, backend {keras.backend.backend()}", flush=True)

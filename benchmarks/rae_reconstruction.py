@@ -12,7 +12,7 @@ word size (300, 512, 1024, 2048 over 300: 1x, 1.7x, 3.4x, 6.8x -> 50, 85, 170, 3
     python benchmarks/rae_reconstruction.py --sizes 32 --train-sentences 2000 --dev-sentences 200 --sentiment-limit 500  # smoke run
 
 Training data is sampled from the whole corpus in one streamed pass
-(`keras_compress.sentence_batches.sample_sentences`) and batched by length
+(`keras_compress.rae.sample_sentences`) and batched by length
 (`SentenceBatches`). Writes benchmarks/results/rae_reconstruction.json (numbers and
 command line) and benchmarks/results/rae_reconstruction.png.
 """
@@ -119,7 +119,7 @@ def cached_sample(args, vocabulary, sample_sentences):
 
 
 def read_split(data_dir, split, limit):
-    from keras_compress.datasets import read_tsv
+    from keras_compress.models import read_tsv
 
     labels, texts = read_tsv(os.path.join(data_dir, f"{split}.tsv"))
     if limit is not None and limit < len(labels):
@@ -377,8 +377,7 @@ def evaluate_reconstruction(model, sentences, keyed_vectors, batch_size, bucket_
     """Dev MSE over real positions and words recovered (nearest over the whole vocabulary)."""
     from keras import ops
 
-    from keras_compress.rae import reconstruction_accuracy
-    from keras_compress.sentence_batches import SentenceBatches
+    from keras_compress.rae import SentenceBatches, reconstruction_accuracy
 
     batches = SentenceBatches(sentences, keyed_vectors, batch_size=batch_size, bucket_width=bucket_width, shuffle=False)
     squared, count, per_length = 0.0, 0, {}
@@ -476,7 +475,7 @@ def throughput(models, sentences, keyed_vectors, batch_size, bucket_width, repea
     keeps its fastest pass: on a shared machine a load change then hits both models
     instead of the one that happened to run during it.
     """
-    from keras_compress.sentence_batches import SentenceBatches
+    from keras_compress.rae import SentenceBatches
 
     batches = SentenceBatches(sentences, keyed_vectors, batch_size=batch_size, bucket_width=bucket_width, shuffle=False)
     inputs = [batches[index][0] for index in range(len(batches))]
@@ -588,9 +587,7 @@ def main(argv=None):
     import keras
     from gensim.models import KeyedVectors
 
-    from keras_compress.lstm_autoencoder import LSTMAutoencoder, matched_lstm_units
-    from keras_compress.rae import RecursiveAutoencoder
-    from keras_compress.sentence_batches import SentenceBatches, sample_sentences
+    from keras_compress.rae import LSTMAutoencoder, RecursiveAutoencoder, SentenceBatches, matched_lstm_units, sample_sentences
 
     started = time.time()
     keyed_vectors = KeyedVectors.load_word2vec_format(args.vectors)

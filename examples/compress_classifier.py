@@ -36,10 +36,8 @@ def main(argv=None):
     import numpy as np
 
     import keras_compress
-    from keras_compress.callbacks import EmbeddingCompression
-    from keras_compress.datasets import load_classification
-    from keras_compress.models import dan
-    from keras_compress.schedules import CALR
+    from keras_compress import CALR, EmbeddingCompression
+    from keras_compress.models import dan, load_classification
 
     print(f"loading {args.data}", flush=True)
     data = load_classification(args.data, sequence_length=40)

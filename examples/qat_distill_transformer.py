@@ -35,12 +35,18 @@ def main(argv=None):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     import keras
 
-    from keras_compress import Distiller, quantize_model
-    from keras_compress.models import transformer
-    from keras_compress.models.transformer import SmoothedSparseCategoricalCrossentropy
-    from keras_compress.quantization import strip
-    from keras_compress.translation import corpus_bleu, make_examples, read_parallel, train_tokenizer, translate
-    from keras_compress.translator import Translator, export_translator
+    from keras_compress import Distiller, quantize_model, strip
+    from keras_compress.nmt import (
+        SmoothedSparseCategoricalCrossentropy,
+        Translator,
+        corpus_bleu,
+        export_translator,
+        make_examples,
+        read_parallel,
+        train_tokenizer,
+        transformer,
+        translate,
+    )
 
     print("training a sentencepiece tokenizer...", flush=True)
     workdir = tempfile.mkdtemp()

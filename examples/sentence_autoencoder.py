@@ -45,7 +45,7 @@ def main(argv=None):
     from keras import ops
 
     from keras_compress.rae import RecursiveAutoencoder, nearest_words, reconstruction_accuracy
-    from keras_compress.sentence_batches import SentenceBatches, sample_sentences
+    from keras_compress.rae import SentenceBatches, sample_sentences
 
     print(f"loading {args.vectors} and sampling sentences from {args.sentences} (a minute or so)...", flush=True)
     glove = KeyedVectors.load_word2vec_format(args.vectors, limit=50000)

@@ -21,18 +21,39 @@ if int(_keras.__version__.split(".")[0]) < 3:
     raise ImportError(f"keras_compress needs Keras 3 (found keras {_keras.__version__}): "
                       "pip install 'nlp-compress[keras]'")
 
-from keras_compress import callbacks, schedules
-from keras_compress.export import TFLiteExportError, export_tflite
-from keras_compress import engine
-from keras_compress.factorized_embedding import FactorizedEmbedding, FactorizedReversibleEmbedding, compress_embeddings
-from keras_compress import lstm_autoencoder, rae
-from keras_compress.lstm_autoencoder import LSTMAutoencoder
-from keras_compress.rae import RecursiveAutoencoder
-from keras_compress import distillation, quantization
-from keras_compress.distillation import Distiller
-from keras_compress.quantization import quantize_model
+# The library's core. The applications (`keras_compress.nmt`, `keras_compress.rae`,
+# `keras_compress.models`) import it; it never imports them.
+from keras_compress import engine, export, layers, training
+from keras_compress.export import TFLiteExportError, export_tflite, run_tflite
+from keras_compress.factorization import compress_embeddings
+from keras_compress.layers import FactorizedEmbedding, FactorizedReversibleEmbedding
+from keras_compress.quantization import quantize_model, strip
+from keras_compress.training import (
+    CALR,
+    CALRScheduler,
+    CyclicLR,
+    CyclicLRScheduler,
+    Distiller,
+    EmbeddingCompression,
+)
 
-__all__ = ["export_tflite", "TFLiteExportError", "FactorizedEmbedding", "FactorizedReversibleEmbedding",
-           "compress_embeddings", "engine", "callbacks", "schedules",
-           "quantization", "distillation", "quantize_model", "Distiller"]
-__all__ += ["rae", "lstm_autoencoder", "RecursiveAutoencoder", "LSTMAutoencoder"]
+__all__ = [
+    "compress_embeddings",
+    "quantize_model",
+    "strip",
+    "export_tflite",
+    "run_tflite",
+    "TFLiteExportError",
+    "FactorizedEmbedding",
+    "FactorizedReversibleEmbedding",
+    "EmbeddingCompression",
+    "CALR",
+    "CyclicLR",
+    "CALRScheduler",
+    "CyclicLRScheduler",
+    "Distiller",
+    "engine",
+    "export",
+    "layers",
+    "training",
+]

@@ -43,7 +43,7 @@ __all__ = [
     "select",
     "warn_once",
     "check_keras_internals",
-    "transformer_decoder_parts",
+    "attention_projections",
 ]
 
 TESTED_KERAS = "3.15"
@@ -285,43 +285,20 @@ def check_keras_internals():
     return True
 
 
-# keras-hub `TransformerDecoder` sublayers and `MultiHeadAttention` projections (private
-# attributes) that `keras_compress.decoding` calls one at a time to decode with a cache laid out
-# for TFLite (no per-step transposes). Tested with keras-hub 0.32.
-_DECODER_SUBLAYERS = {
-    "self_attention": "_self_attention_layer",
-    "self_attention_norm": "_self_attention_layer_norm",
-    "cross_attention": "_cross_attention_layer",
-    "cross_attention_norm": "_cross_attention_layer_norm",
-    "intermediate": "_feedforward_intermediate_dense",
-    "output": "_feedforward_output_dense",
-    "feedforward_norm": "_feedforward_layer_norm",
-}
+# `MultiHeadAttention`'s projections (private attributes; the public API has no accessor).
 _ATTENTION_PROJECTIONS = {"query": "_query_dense", "key": "_key_dense", "value": "_value_dense",
                           "output": "_output_dense"}
 
 
-def transformer_decoder_parts(decoder):
-    """The sublayers of a built keras-hub `TransformerDecoder` with cross-attention: a dict with
-    the keys of `_DECODER_SUBLAYERS`, the two attention layers replaced by dicts of their
-    `query`, `key`, `value` and `output` projections (`EinsumDense`, quantized ones too).
-    Raises RuntimeError naming what this keras-hub moved."""
-    parts, missing = {}, []
-    for key, attribute in _DECODER_SUBLAYERS.items():
-        layer = getattr(decoder, attribute, None)
-        if layer is None:
-            missing.append(f"TransformerDecoder.{attribute}")
-            continue
-        if key.endswith("attention"):
-            projections = {name: getattr(layer, private, None)
-                           for name, private in _ATTENTION_PROJECTIONS.items()}
-            missing += [f"MultiHeadAttention.{_ATTENTION_PROJECTIONS[name]}"
-                        for name, value in projections.items() if not callable(value)]
-            layer = projections
-        parts[key] = layer
+def attention_projections(attention):
+    """The `query`, `key`, `value` and `output` projections (`EinsumDense`, quantized ones too) of
+    a built `keras.layers.MultiHeadAttention`, as a dict. Raises RuntimeError naming what this
+    Keras moved."""
+    projections = {name: getattr(attention, private, None) for name, private in _ATTENTION_PROJECTIONS.items()}
+    missing = [f"MultiHeadAttention.{_ATTENTION_PROJECTIONS[name]}"
+               for name, value in projections.items() if not callable(value)]
     if missing:
         raise RuntimeError(
-            f"keras_compress.engine was written for Keras {TESTED_KERAS} and keras-hub 0.32; "
-            f"this keras-hub moved {sorted(set(missing))} of decoder {decoder.name!r}. "
-            "Please report this.")
-    return parts
+            f"keras_compress.engine was written for Keras {TESTED_KERAS}; Keras {keras.__version__} "
+            f"moved {missing} of attention layer {attention.name!r}. Please report this.")
+    return projections

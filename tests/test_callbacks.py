@@ -7,9 +7,8 @@ import numpy as np
 import pytest
 
 from keras_compress import FactorizedEmbedding
-from keras_compress.callbacks import EmbeddingCompression, rebuild_optimizer
-from keras_compress.factorized_embedding import rank_for_reduction
-from keras_compress.schedules import CALR
+from keras_compress.layers import rank_for_reduction
+from keras_compress.training import CALR, EmbeddingCompression, rebuild_optimizer
 
 VOCAB, DIM, LENGTH = 300, 16, 6
 

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 from keras_compress import compress_embeddings, export_tflite, quantization
-from keras_compress.callbacks import EmbeddingCompression
-from keras_compress.factorized_embedding import FactorizedEmbedding, rank_for_reduction
+from keras_compress.training import EmbeddingCompression
+from keras_compress.layers import FactorizedEmbedding, rank_for_reduction
 
 VOCAB, LENGTH, WIDTH, ROWS = 64, 8, 16, 16
 REDUCTION = 0.5

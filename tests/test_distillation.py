@@ -3,7 +3,7 @@ import pytest
 
 keras = pytest.importorskip("keras")
 
-from keras_compress.distillation import Distiller, distillation_loss  # noqa: E402
+from keras_compress.training import Distiller, distillation_loss  # noqa: E402
 from keras_compress.quantization import is_quantized, quantize_model  # noqa: E402
 
 

@@ -18,7 +18,7 @@ COMMON = """
 import numpy as np
 import keras
 from keras_compress import compress_embeddings, quantize_model
-from keras_compress.callbacks import EmbeddingCompression
+from keras_compress.training import EmbeddingCompression
 from keras_compress.quantization import is_quantized
 
 class Block(keras.layers.Layer):  # a keras.io-style custom layer holding the embedding

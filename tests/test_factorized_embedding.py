@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from keras_compress import FactorizedEmbedding, compress_embeddings
-from keras_compress.factorized_embedding import rank_for_reduction, svd_factors
+from keras_compress.layers import rank_for_reduction, svd_factors
 
 VOCAB, DIM, LENGTH = 60, 12, 7
 
@@ -175,7 +175,7 @@ def test_compress_embeddings_of_subclassed_model_and_errors():
 
 def test_pretrained_vectors_to_compressed_classifier(tmp_path):
     """datasets: TSV -> TextVectorization ids -> word2vec matrix -> DAN -> factorized DAN."""
-    from keras_compress.datasets import load_classification, pretrained_matrix, read_tsv
+    from keras_compress.models import load_classification, pretrained_matrix, read_tsv
     from keras_compress.models import dan
 
     rows = ["POS:a\tgood fine movie", "NEG:b\tbad dull movie", "POS:c\tfine good fun"]
@@ -225,7 +225,7 @@ def test_keras_internals_the_engine_relies_on_are_still_there():
     ({"layers": 3}, TypeError),
 ])
 def test_bad_arguments_fail_before_any_work(arguments, error):
-    from keras_compress.callbacks import EmbeddingCompression
+    from keras_compress.training import EmbeddingCompression
 
     model = functional_model()
     with pytest.raises(error):

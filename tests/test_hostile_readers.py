@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from gensim_bits import QuantizedKeyedVectors, Word2VecFormatError, evaluate, packing
 from gensim_bits.word2vec_format import check_words, read_word2vec, save_word2vec
-from keras_compress.datasets import read_tsv
+from keras_compress.models import read_tsv
 
 # Address space the fuzzing child may add to what it already maps: far below the 22 GB the
 # hostile header used to request, far above what any fuzz input legitimately needs.
@@ -377,7 +377,7 @@ def test_fuzz_tsv_reader_in_bounded_memory(tmp_path):
 
 
 def test_parallel_corpus_reader_keeps_pairs_aligned_and_names_bad_lines(tmp_path):
-    from keras_compress.translation import read_parallel
+    from keras_compress.nmt import read_parallel
 
     (tmp_path / "train.en").write_bytes(b"a cat\rsits\nthe dog\n")  # a stray \r does not split a sentence
     (tmp_path / "train.es").write_bytes("un gato se sienta\nel perro\n".encode("utf-8"))

@@ -5,7 +5,8 @@ keras = pytest.importorskip("keras")
 tf = pytest.importorskip("tensorflow")
 
 from keras_compress import quantization as q  # noqa: E402
-from keras_compress.factorized_embedding import FactorizedEmbedding  # noqa: E402
+from keras_compress.layers import FactorizedEmbedding  # noqa: E402
+from keras_compress.layers import quantized as quantized_layers  # noqa: E402
 
 
 def nudged_formula(w, bits):
@@ -38,10 +39,10 @@ def tiny_data(vocab=20, length=6, rows=32, seed=0):
 @pytest.mark.parametrize("bits", [2, 4, 8])
 def test_fake_quant_forward_equals_nudged_formula(bits):
     w = np.random.default_rng(bits).normal(size=(7, 5)).astype("float32")
-    got = keras.ops.convert_to_numpy(q.fake_quantize(w, bits))
+    got = keras.ops.convert_to_numpy(quantized_layers.fake_quantize(w, bits))
     np.testing.assert_allclose(got, nudged_formula(w, bits), atol=1e-6)
     assert len(np.unique(got)) <= 2**bits
-    codes, scale, offset = q.quantize_codes(w, bits)
+    codes, scale, offset = quantized_layers.quantize_codes(w, bits)
     np.testing.assert_allclose(codes * scale + offset, got, atol=1e-6)
 
 
@@ -51,12 +52,12 @@ def test_fake_quant_is_the_thesis_formula_when_the_minimum_is_on_the_grid():
     a, b, bits = -1.0, 2.0, 2
     s = (b - a) / (2**bits - 1)
     thesis = np.round((w - a) / s) * s + a
-    np.testing.assert_allclose(keras.ops.convert_to_numpy(q.fake_quantize(w, bits)), thesis)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(quantized_layers.fake_quantize(w, bits)), thesis)
 
 
 def test_range_contains_zero_for_one_signed_tensors():
     w = np.linspace(0.5, 1.0, 11).astype("float32")
-    got = keras.ops.convert_to_numpy(q.fake_quantize(w, 8))
+    got = keras.ops.convert_to_numpy(quantized_layers.fake_quantize(w, 8))
     assert abs(got.max() - 1.0) < 1.0 / 255  # the maximum is kept, not clipped to b - a
 
 
@@ -64,7 +65,7 @@ def test_gradient_passes_straight_through():
     w = tf.Variable(np.array([[-1.0, -0.3], [0.25, 0.9], [1.6, 2.0]], "float32"))
     upstream = np.random.default_rng(0).normal(size=(3, 2)).astype("float32")
     with tf.GradientTape() as tape:
-        loss = tf.reduce_sum(q.fake_quantize(w, 2) * upstream)
+        loss = tf.reduce_sum(quantized_layers.fake_quantize(w, 2) * upstream)
     np.testing.assert_allclose(tape.gradient(loss, w).numpy(), upstream)
 
 
@@ -77,7 +78,7 @@ def test_quantize_model_replaces_supported_layers_and_keeps_weights():
     assert kinds["emb"] == "QuantizedEmbedding" and kinds["ffn"] == "QuantizedDense"
     assert kinds["mha"] == "QuantizedMultiHeadAttention" and kinds["ln"] == "LayerNormalization"
     for name in ("_query_dense", "_key_dense", "_value_dense", "_output_dense"):
-        assert isinstance(getattr(quantized.get_layer("mha"), name), q.QuantizedEinsumDense)
+        assert isinstance(getattr(quantized.get_layer("mha"), name), quantized_layers.QuantizedEinsumDense)
     for original, kept in zip(before, quantized.get_weights()):
         np.testing.assert_array_equal(original, kept)
 
@@ -89,7 +90,7 @@ def test_training_keeps_quantized_kernels_on_the_grid_and_float_parts_float():
                       keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     x, y = tiny_data()
     quantized.fit(x, y, epochs=3, batch_size=8, verbose=0)
-    leaves = list(q._quantized_leaves(quantized))
+    leaves = list(q.quantized_weights(quantized))
     assert len(leaves) == 7  # embedding, 4 attention projections, 2 dense kernels
     for layer, variable, value in leaves:
         value = keras.ops.convert_to_numpy(value)
@@ -126,8 +127,8 @@ def test_save_and_load_keeps_quantized_attention_and_float_weights(tmp_path):
     quantized.save(path)
     loaded = keras.saving.load_model(path, safe_mode=True)
     attention = loaded.get_layer("mha")
-    assert type(attention) is q.QuantizedMultiHeadAttention and attention.bits == 4
-    assert all(type(getattr(attention, n)) is q.QuantizedEinsumDense and getattr(attention, n).bits == 4
+    assert type(attention) is quantized_layers.QuantizedMultiHeadAttention and attention.bits == 4
+    assert all(type(getattr(attention, n)) is quantized_layers.QuantizedEinsumDense and getattr(attention, n).bits == 4
                for n in ("_query_dense", "_key_dense", "_value_dense", "_output_dense"))
     for saved, reloaded in zip(quantized.get_weights(), loaded.get_weights()):
         np.testing.assert_array_equal(saved, reloaded)  # the float weights, not their grid
@@ -140,7 +141,7 @@ def test_layer_choice_and_exclusion():
     assert {l.name for l in only._flatten_layers() if q.is_quantized(l)} == {"ffn", "emb"}
     excluded = q.quantize_model(tiny_model(), exclude=["out"])
     assert type(excluded.get_layer("out")) is keras.layers.Dense
-    assert type(excluded.get_layer("mha")) is q.QuantizedMultiHeadAttention
+    assert type(excluded.get_layer("mha")) is quantized_layers.QuantizedMultiHeadAttention
     predicate = q.quantize_model(tiny_model(), layers=lambda layer: type(layer) is keras.layers.Dense)
     assert {l.name for l in predicate._flatten_layers() if q.is_quantized(l)} == {"ffn", "out"}
     by_path = q.quantize_model(tiny_model(), layers=["mha/query"])
@@ -167,7 +168,7 @@ def test_factorized_embedding_both_factors_quantized():
     model = keras.Model(tokens, FactorizedEmbedding(30, 8, rank=3, name="fe")(tokens))
     quantized = q.quantize_model(model, bits=2)
     layer = quantized.get_layer("fe")
-    assert type(layer) is q.QuantizedFactorizedEmbedding
+    assert type(layer) is quantized_layers.QuantizedFactorizedEmbedding
     factors = [keras.ops.convert_to_numpy(v) for _, v in layer.quantized_factors()]
     assert all(len(np.unique(f)) <= 4 for f in factors)
     x = np.random.default_rng(0).integers(0, 30, (4, 5))
@@ -182,7 +183,7 @@ def test_qat_transformer_exports_int8_tflite(tmp_path):
     from ai_edge_litert.interpreter import Interpreter
 
     from keras_compress.export import export_tflite
-    from keras_compress.models.transformer import SmoothedSparseCategoricalCrossentropy, transformer
+    from keras_compress.nmt import SmoothedSparseCategoricalCrossentropy, transformer
 
     vocab, length, width, ff = 40, 6, 32, 64
     model = q.quantize_model(transformer(vocab, "small", num_layers=1, d_model=width, d_ff=ff,

@@ -10,15 +10,13 @@ from gensim.models import KeyedVectors  # noqa: E402
 from gensim.test.utils import common_texts  # noqa: E402
 from keras import ops  # noqa: E402
 
-from keras_compress import rae as rae_module  # noqa: E402
-from keras_compress.lstm_autoencoder import (  # noqa: E402
-    LSTMAutoencoder,
-    lstm_autoencoder_params,
-    matched_lstm_units,
-)
+from keras_compress.rae import recursive_autoencoder as rae_module  # noqa: E402
 from keras_compress.rae import (  # noqa: E402
+    LSTMAutoencoder,
     RecursiveAutoencoder,
     average_overlaps,
+    lstm_autoencoder_params,
+    matched_lstm_units,
     nearest_words,
     reconstruction_accuracy,
     step_bucket,
@@ -282,7 +280,7 @@ def random_sentences(keyed_vectors, count, min_length, max_length, seed=0):
 
 
 def overfit_report(model, sentences, keyed_vectors, width):
-    from keras_compress.sentence_batches import SentenceBatches
+    from keras_compress.rae import SentenceBatches
 
     whole = SentenceBatches(sentences, keyed_vectors, batch_size=len(sentences), bucket_width=width, shuffle=False)
     vectors, lengths = whole.padded(np.arange(len(sentences)), width)
@@ -293,7 +291,7 @@ def overfit_report(model, sentences, keyed_vectors, width):
 
 
 def test_overfits_16_sentences_of_2_to_12_words():
-    from keras_compress.sentence_batches import SentenceBatches
+    from keras_compress.rae import SentenceBatches
 
     keyed_vectors = random_vocabulary()
     sentences = random_sentences(keyed_vectors, 16, 2, 12)
@@ -309,7 +307,7 @@ def test_overfits_16_sentences_of_2_to_12_words():
 
 @pytest.mark.slow
 def test_overfits_200_sentences_of_2_to_20_words():
-    from keras_compress.sentence_batches import SentenceBatches
+    from keras_compress.rae import SentenceBatches
 
     keyed_vectors = random_vocabulary()
     sentences = random_sentences(keyed_vectors, 200, 2, 20)
@@ -332,7 +330,7 @@ def test_overfits_200_sentences_of_2_to_20_words():
 
 
 def test_sentence_batches_bucket_pad_and_cover_every_sentence():
-    from keras_compress.sentence_batches import SentenceBatches
+    from keras_compress.rae import SentenceBatches
 
     keyed_vectors = random_vocabulary()
     sentences = random_sentences(keyed_vectors, 23, 1, 11, seed=2)
@@ -362,7 +360,7 @@ def test_sentence_batches_bucket_pad_and_cover_every_sentence():
 def test_sample_and_read_sentences_stream_a_gzip_file(tmp_path):
     import gzip
 
-    from keras_compress.sentence_batches import read_sentences, sample_sentences
+    from keras_compress.rae import read_sentences, sample_sentences
 
     vocabulary = {"a": 0, "b": 1, "c": 2}
     lines = ["a b", "a b c", "a x", "c", "b b b b b", "a b"] * 50

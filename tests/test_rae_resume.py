@@ -13,9 +13,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import keras  # noqa: E402
 from gensim.models import KeyedVectors  # noqa: E402
 
-from keras_compress.lstm_autoencoder import LSTMAutoencoder  # noqa: E402
-from keras_compress.rae import RecursiveAutoencoder  # noqa: E402
-from keras_compress.sentence_batches import SentenceBatches  # noqa: E402
+from keras_compress.rae import LSTMAutoencoder, RecursiveAutoencoder, SentenceBatches  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 STEPS = 24

@@ -6,8 +6,7 @@ import keras
 import numpy as np
 import pytest
 
-from keras_compress.callbacks import CALRScheduler
-from keras_compress.schedules import CALR, CyclicLR, plot_schedule
+from keras_compress.training import CALR, CALRScheduler, CyclicLR, plot_schedule
 
 
 def values(schedule, steps):

@@ -3,12 +3,13 @@ import pytest
 
 keras = pytest.importorskip("keras")
 
-from keras_compress import beam_search as search  # noqa: E402
-from keras_compress import decoding  # noqa: E402
-from keras_compress.decoding import beam_search, greedy_decode  # noqa: E402
-from keras_compress.models.transformer import (  # noqa: E402
+from keras_compress.nmt import search  # noqa: E402
+from keras_compress.nmt import decoding  # noqa: E402
+from keras_compress.nmt import (  # noqa: E402
     PRESETS,
     SmoothedSparseCategoricalCrossentropy,
+    beam_search,
+    greedy_decode,
     transformer,
     transformer_layers,
 )
@@ -134,7 +135,7 @@ def test_save_and_load(tmp_path, model):
 
 
 def test_translation_helpers(tmp_path, model):
-    from keras_compress.translation import corpus_bleu, make_examples, perplexity, train_tokenizer
+    from keras_compress.nmt import corpus_bleu, make_examples, perplexity, train_tokenizer
 
     words = ["light", "day", "night", "water", "earth", "heaven", "luz", "dia", "noche", "agua"]
     rng = np.random.default_rng(0)

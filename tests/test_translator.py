@@ -8,17 +8,22 @@ pytest.importorskip("keras_hub")
 pytest.importorskip("ai_edge_litert")
 pytest.importorskip("tensorflow")
 
-from keras_compress import beam_search as search  # noqa: E402
-from keras_compress.decoding import beam_search, greedy_decode  # noqa: E402
-from keras_compress.models.transformer import SmoothedSparseCategoricalCrossentropy, transformer  # noqa: E402
-from keras_compress.translator import Translator, export_translator  # noqa: E402
+from keras_compress.nmt import search  # noqa: E402
+from keras_compress.nmt import (  # noqa: E402
+    SmoothedSparseCategoricalCrossentropy,
+    Translator,
+    beam_search,
+    export_translator,
+    greedy_decode,
+    transformer,
+)
 
 WORDS = ["light", "day", "night", "water", "earth", "heaven", "luz", "dia", "noche", "agua"]
 
 
 @pytest.fixture(scope="module")
 def tokenizer(tmp_path_factory):
-    from keras_compress.translation import train_tokenizer
+    from keras_compress.nmt import train_tokenizer
 
     rng = np.random.default_rng(0)
     texts = [" ".join(rng.choice(WORDS, 5)) for _ in range(200)]
@@ -62,7 +67,7 @@ def test_litert_translator_gives_the_keras_tokens(copy_model, tokenizer, tmp_pat
         warnings.simplefilter("error")  # decode_step runs directly, not through a runner
         translator = Translator(exported.path, tokenizer)
     # the private ai_edge_litert wrapper methods the direct path drives subgraphs with
-    from keras_compress.translator import LITERT_WRAPPER_METHODS
+    from keras_compress.nmt.translator import LITERT_WRAPPER_METHODS
 
     wrapper = translator._runtime.interpreter._interpreter
     missing = [name for name in LITERT_WRAPPER_METHODS if not hasattr(wrapper, name)]
@@ -171,7 +176,7 @@ def test_numpy_beam_search_takes_logits_or_top_candidates():
 
 def test_ctranslate2_conversion_gives_the_keras_tokens(copy_model, tokenizer, tmp_path):
     ctranslate2 = pytest.importorskip("ctranslate2")
-    from keras_compress.ctranslate2_export import export_ctranslate2
+    from keras_compress.nmt import export_ctranslate2
 
     source = sources(vocab=tokenizer.get_piece_size())
     translator = ctranslate2.Translator(export_ctranslate2(copy_model, tokenizer, str(tmp_path / "ct2")),
@@ -197,7 +202,7 @@ class _Pieces:
 
 
 def test_graph_top_candidates_equal_the_numpy_ones():
-    from keras_compress import decoding
+    from keras_compress.nmt import decoding
 
     rng = np.random.default_rng(0)
     logits = rng.normal(size=(3, 30)).astype("float32")

@@ -1,18 +1,7 @@
-"""Reference models of the papers this library implements."""
+"""The text classifiers of Acharya et al. (AAAI 2019), Section 4.1 (DAN and LSTM), and loaders of
+their classification data sets."""
 
 from keras_compress.models.classifiers import dan, lstm_classifier
+from keras_compress.models.datasets import load_classification, pretrained_matrix, read_tsv, text_lines
 
-try:
-    from keras_compress.models.transformer import transformer
-except ModuleNotFoundError as missing:
-    # The Transformer is built from keras-hub layers (the `mt` extra; keras-hub brings TensorFlow
-    # through tensorflow-text). The classifiers need Keras alone, on any backend.
-    if missing.name != "keras_hub":
-        raise
-
-    def transformer(*args, **kwargs):
-        """Needs keras-hub: ``pip install 'nlp-compress[mt]'``."""
-        raise ImportError("keras_compress.models.transformer is built on keras-hub, which is not installed: "
-                          "pip install 'nlp-compress[mt]'")
-
-__all__ = ["dan", "lstm_classifier", "transformer"]
+__all__ = ["dan", "lstm_classifier", "load_classification", "pretrained_matrix", "read_tsv", "text_lines"]

@@ -139,7 +139,7 @@ def lstm_classifier(
     import numpy as np
     from keras_compress.models import lstm_classifier
 
-    # GloVe rows for your vocabulary: keras_compress.datasets.pretrained_matrix(vocabulary, path)
+    # GloVe rows for your vocabulary: keras_compress.models.datasets.pretrained_matrix(vocabulary, path)
     glove_matrix = np.random.default_rng(0).normal(size=(20000, 50)).astype("float32")
     model = lstm_classifier(20000, 6, embeddings=glove_matrix, sequence_length=40, unroll=True)
     ```

@@ -3,16 +3,19 @@ Prato 2019 (M.Sc. thesis, ch. 5, Table 5.1), built on keras-hub's `TransformerEn
 `TransformerDecoder` (with its key/value cache) and `SinePositionEncoding`.
 
 The model is a Functional graph with fixed layer names (`embedding`, `encoder_0`, `decoder_1`,
-`logits`, ...): `keras_compress.decoding` runs cached greedy and beam search on them, and
-`keras_compress.translator` exports them as an on-device translator. The builder holds no
+`logits`, ...): `keras_compress.nmt.decoding` runs cached greedy and beam search on them, and
+`keras_compress.nmt.translator` exports them as an on-device translator. The builder holds no
 decoding code.
 """
 
 import math
 
 import keras
-import numpy as np
+import keras_hub
+import numpy as np  # noqa: F401 (the docstring examples use it)
 from keras import ops
+
+from keras_compress.nmt.constants import PAD_ID
 
 __all__ = [
     "PRESETS",
@@ -29,19 +32,7 @@ PRESETS = {
     "medium": {"d_model": 256, "d_ff": 1024, "num_heads": 4},
     "small": {"d_model": 128, "d_ff": 512, "num_heads": 4},
 }
-PAD_ID, BOS_ID, EOS_ID = 0, 2, 3
 LAYER_NORM_EPSILON = 1e-6  # the thesis's (tensor2tensor) value; also CTranslate2's
-
-
-def keras_hub_module():
-    """keras-hub, imported on first use so that `keras_compress.models` (the classifiers) works
-    without it."""
-    try:
-        import keras_hub
-    except ImportError as error:
-        raise ImportError("the Transformer is built from keras-hub layers: "
-                          "pip install 'nlp-compress[mt]'") from error
-    return keras_hub
 
 
 @keras.saving.register_keras_serializable(package="keras_compress")
@@ -71,7 +62,7 @@ class TokenAndSinePositionEmbedding(keras.layers.Layer):
         self.token_embedding = keras.layers.Embedding(
             self.vocabulary_size, self.embedding_dim, dtype=self.dtype_policy,
             name="token_embedding")
-        self.position_encoding = keras_hub_module().layers.SinePositionEncoding(
+        self.position_encoding = keras_hub.layers.SinePositionEncoding(
             dtype=self.dtype_policy, name="position_encoding")
 
     def build(self, input_shape=None):
@@ -191,7 +182,7 @@ def transformer(vocab_size, preset="base", num_layers=6, d_model=None, d_ff=None
     keras-hub layers.
 
     Source and target share one subword vocabulary and one embedding table (id 0 is padding,
-    2 begin-of-sentence, 3 end-of-sentence: `keras_compress.translation.train_tokenizer`'s ids);
+    2 begin-of-sentence, 3 end-of-sentence: `keras_compress.nmt.data.train_tokenizer`'s ids);
     the output projection `logits` is a separate Dense layer.
 
     Args:
@@ -208,14 +199,14 @@ def transformer(vocab_size, preset="base", num_layers=6, d_model=None, d_ff=None
         source_length, target_length: fixed input lengths, or None for any length. The
             TFLite converter mis-shapes keras-hub's attention when lengths are dynamic, so
             `keras_compress.export.export_tflite` of this (teacher-forcing) model needs them;
-            `keras_compress.translator` fixes its own lengths and needs neither.
+            `keras_compress.nmt.translator` fixes its own lengths and needs neither.
 
     Returns:
         A Functional `keras.Model` with inputs `[encoder_inputs (batch, source_length) int32,
         decoder_inputs (batch, target_length) int32]` (the target shifted right, starting with
         2) and output logits `(batch, target_length, vocab_size)`. Train it with teacher forcing
         on `SmoothedSparseCategoricalCrossentropy(0.1)`; decode with
-        `keras_compress.decoding.beam_search`.
+        `keras_compress.nmt.decoding.beam_search`.
 
     Example:
     >>> model = transformer(100, "small", num_layers=1, scale=0.25)
@@ -231,7 +222,6 @@ def transformer(vocab_size, preset="base", num_layers=6, d_model=None, d_ff=None
     block = {"intermediate_dim": sizes["d_ff"], "num_heads": sizes["num_heads"],
              "dropout": dropout, "layer_norm_epsilon": LAYER_NORM_EPSILON}
 
-    keras_hub = keras_hub_module()
     source = keras.Input((source_length,), dtype="int32", name="encoder_inputs")
     target = keras.Input((target_length,), dtype="int32", name="decoder_inputs")
     embedding = TokenAndSinePositionEmbedding(vocab_size, width, name="embedding")
@@ -261,7 +251,7 @@ def transformer_layers(model):
     decoders = [names[f"decoder_{i}"] for i in range(len(names)) if f"decoder_{i}" in names]
     if "embedding" not in names or "logits" not in names or not decoders:
         raise ValueError(
-            f"model {model.name!r} was not built by keras_compress.models.transformer")
+            f"model {model.name!r} was not built by keras_compress.nmt.transformer")
     embedding, logits = names["embedding"], names["logits"]
     num_heads = decoders[0].num_heads
     return {"embedding": embedding, "encoders": encoders, "decoders": decoders, "logits": logits,

@@ -1,15 +1,14 @@
-"""Low-rank embedding by truncated SVD, trained online.
+"""Low-rank embedding layers: an embedding stored as its truncated-SVD factors, trained online.
 
 Acharya et al., "Online Embedding Compression for Text Classification using Low Rank Matrix
 Factorization" (AAAI 2019), Section 3: a trained embedding W (V x d) is replaced by
 U_k S_k (V x k) followed by Vt_k (k x d), with k = floor((1 - p) V d / (V + d)) for a
 parameter reduction p, and both factors keep training so the accuracy lost by truncation
-comes back.
+comes back. `keras_compress.factorization` changes a model's embeddings into these layers.
 """
 
 import math
 import numbers
-import sys
 
 import keras
 import numpy as np
@@ -20,8 +19,6 @@ from keras_compress import engine
 __all__ = [
     "FactorizedEmbedding",
     "FactorizedReversibleEmbedding",
-    "compress_embeddings",
-    "factorize_in_place",
     "rank_for_reduction",
     "svd_factors",
     "SINGULAR_VALUE_PLACEMENTS",
@@ -84,7 +81,7 @@ def svd_factors(matrix, rank, singular_values=DEFAULT_SINGULAR_VALUES):
     return first.astype(np.float32), second.astype(np.float32)
 
 
-def _check_positive_int(argument, value):
+def check_positive_int(argument, value):
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
         raise ValueError(f"{argument} must be a positive integer, got {value!r}")
     return int(value)
@@ -111,8 +108,8 @@ class FactorizedEmbedding(keras.layers.Embedding):
 
     A drop-in for ``keras.layers.Embedding`` (and a subclass of it): same inputs, outputs and
     mask, with k (V + d) parameters instead of V d. Build one from a trained embedding with
-    :meth:`from_embedding`, or let :func:`compress_embeddings` /
-    :class:`keras_compress.callbacks.EmbeddingCompression` change a model's embeddings in place.
+    :meth:`from_embedding`, or let :func:`keras_compress.compress_embeddings` /
+    :class:`keras_compress.EmbeddingCompression` change a model's embeddings in place.
     ``layer.embeddings`` is the V x d product (computed; large), ``layer.table`` and
     ``layer.projection`` are the factors.
 
@@ -155,8 +152,8 @@ class FactorizedEmbedding(keras.layers.Embedding):
         weights=None,
         **kwargs,
     ):
-        _check_positive_int("input_dim", input_dim)
-        _check_positive_int("output_dim", output_dim)
+        check_positive_int("input_dim", input_dim)
+        check_positive_int("output_dim", output_dim)
         if kwargs.get("lora_rank"):
             raise ValueError("FactorizedEmbedding is already low-rank; it does not take lora_rank")
         super().__init__(
@@ -174,7 +171,7 @@ class FactorizedEmbedding(keras.layers.Embedding):
             self.set_weights(list(weights))
 
     def _set_factorization(self, rank, initializer="glorot_uniform", regularizer=None, constraint=None):
-        self.rank = _check_positive_int("rank", rank)
+        self.rank = check_positive_int("rank", rank)
         self.projection_initializer = keras.initializers.get(initializer)
         self.projection_regularizer = keras.regularizers.get(regularizer)
         self.projection_constraint = keras.constraints.get(constraint)
@@ -288,7 +285,7 @@ class FactorizedEmbedding(keras.layers.Embedding):
     @classmethod
     def from_embedding(cls, layer, rank=None, reduction=None, singular_values=DEFAULT_SINGULAR_VALUES, name=None):
         """A new ``FactorizedEmbedding`` from a built ``keras.layers.Embedding`` (a copy; to
-        change a model in place use :func:`compress_embeddings`).
+        change a model in place use :func:`keras_compress.compress_embeddings`).
 
         Args:
             layer: a built ``Embedding`` (its name, dtype, mask_zero, initializer, regularizer
@@ -303,7 +300,7 @@ class FactorizedEmbedding(keras.layers.Embedding):
         """
         if type(layer) is not keras.layers.Embedding:
             raise TypeError(f"from_embedding needs a keras.layers.Embedding, got {type(layer).__name__}")
-        rank, first, second = _factor(layer, rank, reduction, singular_values)
+        rank, first, second = embedding_factors(layer, rank, reduction, singular_values)
         return cls(
             layer.input_dim,
             layer.output_dim,
@@ -374,7 +371,7 @@ class FactorizedReversibleEmbedding(FactorizedEmbedding, keras.layers.Reversible
         return None
 
 
-def _factor(layer, rank, reduction, singular_values):
+def embedding_factors(layer, rank, reduction, singular_values):
     if not layer.built:
         raise ValueError(f"Embedding {layer.name!r} is not built yet: it has no weights to factorize")
     if layer.quantization_mode is not None or getattr(layer, "lora_enabled", False):
@@ -387,95 +384,6 @@ def _factor(layer, rank, reduction, singular_values):
     return rank, first, second
 
 
-def _factorizable_classes():
-    """Exact classes compress_embeddings changes, and the class each becomes. Subclasses are
-    left alone (they may compute something else) and named in the warning."""
-    classes = {
-        keras.layers.Embedding: FactorizedEmbedding,
-        keras.layers.ReversibleEmbedding: FactorizedReversibleEmbedding,
-    }
-    hub = sys.modules.get("keras_hub")
-    if hub is not None:  # keras-hub's alias adds nothing to Keras's ReversibleEmbedding
-        classes[hub.layers.ReversibleEmbedding] = FactorizedReversibleEmbedding
-    return classes
-
-
-def factorize_in_place(layer, rank=None, reduction=None, singular_values=DEFAULT_SINGULAR_VALUES, merge_on_save=False):
-    """Turn a built ``Embedding`` or ``ReversibleEmbedding`` into its factorized class in place.
-
-    The layer object keeps its name, mask, dtype, trainable flag, untied output projection and
-    every reference to it; its V x d table is replaced by the truncated-SVD factors. Create it
-    inside the model's distribution scope (``engine.model_scope``) when one is in use.
-    """
-    target = _factorizable_classes().get(engine.base_class(layer))
-    if target is None:
-        raise TypeError(f"cannot factorize {type(layer).__name__} {layer.name!r}; supported: Embedding, ReversibleEmbedding")
-    rank, first, second = _factor(layer, rank, reduction, singular_values)
-    old_table = keras.layers.Embedding.embeddings.fget(layer)
-    original_class = type(layer)
-    engine.change_class(layer, target, saved_as=original_class if merge_on_save else None)
-    layer._set_factorization(rank)
-    layer.original_class = original_class
-    layer.merge_on_save = merge_on_save
-    table, projection = engine.replace_variables(layer, [old_table], layer._add_factors)
-    table.assign(first)
-    projection.assign(second)
-    return layer
-
-
-def compress_embeddings(model, reduction=0.9, layers=None, rank=None, singular_values=DEFAULT_SINGULAR_VALUES):
-    """Factorize a trained model's embeddings by truncated SVD, in place, at every depth.
-
-    Every ``keras.layers.Embedding`` and ``ReversibleEmbedding`` (keras-hub's token embedding,
-    tied output projection included) is found wherever it is - in the model, a nested model, a
-    custom layer, a keras-hub backbone - and becomes a :class:`FactorizedEmbedding` /
-    :class:`FactorizedReversibleEmbedding` in place: the model object, its class and methods,
-    layer names, frozen flags and every other weight stay as they are. Train further ("online")
-    to win back the accuracy lost by truncation (re-compile first), or use it as is.
-
-    Nothing is silent: an embedding found but not factorized (a table too small for the
-    reduction, a subclass with its own ``call``, a quantized or LoRA layer) is named in one
-    warning; the call raises if nothing can be factorized or a layer named in ``layers`` cannot.
-    Embeddings whose parent creates them in code (custom layers, keras-hub) save to ``.keras``
-    as the merged V x d product and reload as the plain layer with equal outputs (named in a
-    second warning); see docs/embedding_compression.md.
-
-    Args:
-        model: a built Keras model (Functional, Sequential, subclassed, keras-hub).
-        reduction: fraction of each embedding's parameters to remove (paper's p), in [0, 1).
-        layers: names (or paths like ``"block/embedding"``), layer objects, or a predicate
-            ``layer -> bool`` choosing the embeddings (default: all).
-        rank: a fixed k instead of ``reduction``.
-        singular_values: "first", "second" or "split" (see :func:`svd_factors`).
-
-    Returns:
-        ``model`` itself, changed.
-
-    Raises:
-        TypeError, ValueError: bad arguments (before any work), no embedding to factorize, an
-            unknown layer name, or a named layer that cannot be factorized.
-
-    Example:
-
-    ```python
-    model.fit(x, y, epochs=5)
-    keras_compress.compress_embeddings(model, reduction=0.9)
-    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    model.fit(x, y, epochs=2)
-    ```
-    """
-    plan = plan_compression(model, reduction, layers, rank, singular_values)
-    return apply_compression(model, plan)
-
-
-def check_compression_arguments(reduction, rank, singular_values):
-    """Validate ``reduction``/``rank``/``singular_values`` before any work."""
-    if rank is None:
-        check_reduction(reduction)
-    else:
-        _check_positive_int("rank", rank)
-    if singular_values not in SINGULAR_VALUE_PLACEMENTS:
-        raise ValueError(f"singular_values must be one of {SINGULAR_VALUE_PLACEMENTS}, got {singular_values!r}")
 
 
 def check_reduction(reduction):
@@ -484,78 +392,3 @@ def check_reduction(reduction):
     if not 0 <= reduction < 1:  # NaN fails this too
         raise ValueError(f"reduction must be in [0, 1), got {reduction!r}")
     return float(reduction)
-
-
-def plan_compression(model, reduction=0.9, layers=None, rank=None, singular_values=DEFAULT_SINGULAR_VALUES):
-    """What :func:`compress_embeddings` would do, without doing it: a dict with ``convert``
-    (list of (Site, rank)), ``skipped`` (list of "path (reason)"), and the arguments."""
-    if not isinstance(model, keras.layers.Layer):
-        raise TypeError(f"compress_embeddings needs a Keras model, got {type(model).__name__}")
-    check_compression_arguments(reduction, rank, singular_values)
-    if not model.built:
-        raise ValueError(f"Model {model.name!r} is not built: train or build it before compressing")
-    sites = engine.walk(model)
-    chosen = engine.select(sites, "layers", layers)
-    classes = _factorizable_classes()
-    convert, skipped, refused = [], [], []
-    for site in sites:
-        layer = site.layer
-        if not isinstance(layer, keras.layers.Embedding) or isinstance(layer, FactorizedEmbedding):
-            continue
-        if chosen is not None and not chosen(site):
-            continue
-        reason = None
-        if hasattr(layer, "bits"):
-            reason = "fake-quantized: compress_embeddings before quantize_model"
-        elif engine.base_class(layer) not in classes:
-            reason = f"{type(layer).__name__} is a subclass with its own computation"
-        elif layer.quantization_mode is not None or getattr(layer, "lora_enabled", False):
-            reason = "quantized or LoRA-enabled"
-        elif not layer.built:
-            reason = "not built"
-        else:
-            try:
-                layer_rank = rank if rank is not None else rank_for_reduction(layer.input_dim, layer.output_dim, reduction)
-            except ValueError as error:
-                layer_rank, reason = None, str(error)
-            if layer_rank is not None:
-                if layer_rank * (layer.input_dim + layer.output_dim) >= layer.input_dim * layer.output_dim:
-                    reason = f"rank {layer_rank} would not make the {layer.input_dim} x {layer.output_dim} table smaller"
-                elif layer_rank > min(layer.input_dim, layer.output_dim):
-                    reason = f"rank {layer_rank} > min({layer.input_dim}, {layer.output_dim})"
-        if reason is None:
-            convert.append((site, layer_rank))
-        elif chosen is not None and layers is not None and not callable(layers):
-            refused.append(f"{site.path} ({reason})")
-        else:
-            skipped.append(f"{site.path} ({reason})")
-    if refused:
-        raise ValueError(f"cannot factorize the embeddings named in layers=: {'; '.join(refused)}")
-    if not convert:
-        raise ValueError(
-            f"Model {model.name!r} has no embedding to factorize"
-            + (f" among {layers}" if layers is not None else "")
-            + (f"; found but skipped: {'; '.join(skipped)}" if skipped else "")
-        )
-    return {"convert": convert, "skipped": skipped, "singular_values": singular_values}
-
-
-def apply_compression(model, plan):
-    """Carry out a :func:`plan_compression` plan on ``model`` (in its distribution scope)."""
-    merged = []
-    with engine.model_scope(model):
-        for site, layer_rank in plan["convert"]:
-            factorize_in_place(site.layer, rank=layer_rank, singular_values=plan["singular_values"],
-                               merge_on_save=not site.restorable)
-            if not site.restorable:
-                merged.append(site.path)
-    engine.after_change(model)
-    engine.warn_once("compress_embeddings left these embeddings uncompressed", plan["skipped"], stacklevel=4)
-    engine.warn_once(
-        "these factorized embeddings are created by their parent layer's code, so a .keras file "
-        "stores their merged V x d product and they reload as plain embeddings with equal outputs "
-        "(export_tflite from this model keeps them factorized)",
-        merged,
-        stacklevel=4,
-    )
-    return model

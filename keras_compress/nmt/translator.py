@@ -1,4 +1,4 @@
-"""An on-device translator: a `keras_compress.models.transformer` model exported as ONE TFLite
+"""An on-device translator: a `keras_compress.nmt.transformer` model exported as ONE TFLite
 file with the signatures `encode` and `decode_step_beam<k>` (a cached decoder step for k
 hypotheses, one signature per beam size; fixed shapes, builtin ops only), and `Translator`,
 NumPy beam search (GNMT length penalty, Wu et al. 2016 sec. 7; Prato 2019 ch. 5) over the
@@ -18,7 +18,7 @@ lengths; cache rows are (hypothesis, head) pairs, hypothesis-major):
   (beam search's reordering happens inside the graph). The hypotheses share the sentence's
   cross-attention caches.
 
-The layout is `keras_compress.decoding`'s, chosen so that no step transposes or copies a cache
+The layout is `keras_compress.nmt.decoding`'s, chosen so that no step transposes or copies a cache
 in the graph except to gather the hypotheses and write position `index`.
 """
 
@@ -30,12 +30,12 @@ import warnings
 
 import numpy as np
 
-from keras_compress import beam_search as search
+from keras_compress.nmt import search
+from keras_compress.nmt.constants import CACHE_NAMES, EOS_ID, PAD_ID
 
 __all__ = ["TranslatorExport", "export_translator", "Translator"]
 
 QUANTIZATIONS = (None, "dynamic", "int8")
-CACHE_NAMES = ("self_keys", "self_values", "cross_keys", "cross_values")
 STEP_SIGNATURE = "decode_step_beam{}"
 
 
@@ -47,7 +47,6 @@ def _flat(caches):
 
 def _nested(flat, names, layers):
     return {name: [flat[f"{name}_{layer}"] for layer in range(layers)] for name in names}
-PAD_ID, EOS_ID = search.PAD_ID, search.EOS_ID
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,7 +80,7 @@ class TranslatorExport:
 
 def export_translator(model, path, quantization=None, max_source_length=64,
                       max_target_length=64, sample_sources=None, beam_sizes=(1, 4)):
-    """Write `model` (built by `keras_compress.models.transformer`; strip a QAT model first) as a
+    """Write `model` (built by `keras_compress.nmt.transformer`; strip a QAT model first) as a
     TFLite translator with the signatures `encode` and `decode_step_beam<k>` (one per beam
     size), check it runs with builtin operators only in `ai_edge_litert`, and compare it with
     Keras.
@@ -108,9 +107,9 @@ def export_translator(model, path, quantization=None, max_source_length=64,
     import keras
     import tensorflow as tf
 
-    from keras_compress import decoding
     from keras_compress.export import TFLiteExportError
-    from keras_compress.models.transformer import transformer_layers
+    from keras_compress.nmt import decoding
+    from keras_compress.nmt.transformer import transformer_layers
 
     if quantization not in QUANTIZATIONS:
         raise ValueError(f"quantization must be one of {QUANTIZATIONS}, got {quantization!r}")
@@ -226,8 +225,8 @@ def _teacher_forced_steps(model, sources, max_target_length, beam_sizes, steps=4
     file's signatures take one sentence). Keras runs the sentences as one batch."""
     from keras import ops
 
-    from keras_compress import decoding
-    from keras_compress.models.transformer import transformer_layers
+    from keras_compress.nmt import decoding
+    from keras_compress.nmt.transformer import transformer_layers
 
     heads = transformer_layers(model)["num_heads"]
     logits, caches = decoding.encode(model, sources, max_target_length)
@@ -473,7 +472,7 @@ class Translator:
     Args:
         model_path: the `.tflite` translator.
         tokenizer: a `sentencepiece.SentencePieceProcessor` or the path of its `.model` file
-            (ids as `keras_compress.translation.train_tokenizer` makes them).
+            (ids as `keras_compress.nmt.data.train_tokenizer` makes them).
         num_threads: interpreter threads (1 for the benchmark's per-sentence latency).
 
     Example (not run: needs a trained model)::

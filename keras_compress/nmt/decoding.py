@@ -1,10 +1,10 @@
-"""Cached decoding of `keras_compress.models.transformer` models: the encoder runs once, the
+"""Cached decoding of `keras_compress.nmt.transformer` models: the encoder runs once, the
 decoder runs one token a step on keras-hub's self-attention key/value cache and a cross-attention
 cache filled once (keras-hub `TransformerDecoder`'s cache interface, as its `BartSeq2SeqLM`
 uses it). Greedy decoding is keras-hub's `GreedySampler`; beam search with the GNMT length
-penalty (Wu et al. 2016, sec. 7; Prato 2019 ch. 5) is `keras_compress.beam_search`.
+penalty (Wu et al. 2016, sec. 7; Prato 2019 ch. 5) is `keras_compress.nmt.search`.
 
-`encode` and `decode_step` are the two functions `keras_compress.translator` exports to TFLite.
+`encode` and `decode_step` are the two functions `keras_compress.nmt.translator` exports to TFLite.
 """
 
 import math
@@ -15,11 +15,12 @@ import keras_hub
 import numpy as np
 from keras import ops
 
-from keras_compress import beam_search as search
 from keras_compress import engine
-from keras_compress.models.transformer import BOS_ID, EOS_ID, PAD_ID, transformer_layers
+from keras_compress.nmt import search
+from keras_compress.nmt.constants import BOS_ID, CACHE_NAMES, EOS_ID, PAD_ID, UNK_ID
+from keras_compress.nmt.transformer import transformer_layers
 
-__all__ = ["encode", "decode_step", "top_candidates", "greedy_decode", "beam_search",
+__all__ = ["transformer_decoder_parts", "encode", "decode_step", "top_candidates", "greedy_decode", "beam_search",
            "uncached_logits"]
 
 
@@ -27,9 +28,39 @@ __all__ = ["encode", "decode_step", "top_candidates", "greedy_decode", "beam_sea
 # value (weight e^-20 or less of any other), not to -1e9 as Keras does: a -1e9 in a tensor that
 # full-integer TFLite quantizes stretches its int8 range to 1e9 and erases every real value.
 _MASK_MARGIN = 20.0
-UNK_ID = 1
 if (PAD_ID, UNK_ID, BOS_ID) != (0, 1, 2):  # `top_candidates` drops columns 0 and 2
-    raise ImportError("keras_compress.decoding expects ids pad 0, unk 1, bos 2")
+    raise ImportError("keras_compress.nmt.decoding expects ids pad 0, unk 1, bos 2")
+
+
+# keras-hub `TransformerDecoder` sublayers (private attributes) that `encode` and `decode_step`
+# call one at a time to decode with a cache laid out for TFLite (no per-step transposes).
+# Tested with keras-hub 0.32.
+DECODER_SUBLAYERS = {
+    "self_attention": "_self_attention_layer",
+    "self_attention_norm": "_self_attention_layer_norm",
+    "cross_attention": "_cross_attention_layer",
+    "cross_attention_norm": "_cross_attention_layer_norm",
+    "intermediate": "_feedforward_intermediate_dense",
+    "output": "_feedforward_output_dense",
+    "feedforward_norm": "_feedforward_layer_norm",
+}
+
+
+def transformer_decoder_parts(decoder):
+    """The sublayers of a built keras-hub `TransformerDecoder` with cross-attention: a dict with
+    the keys of `DECODER_SUBLAYERS`, the two attention layers replaced by dicts of their
+    `query`, `key`, `value` and `output` projections (`engine.attention_projections`).
+    Raises RuntimeError naming what this keras-hub moved."""
+    missing = [f"TransformerDecoder.{attribute}" for attribute in DECODER_SUBLAYERS.values()
+               if getattr(decoder, attribute, None) is None]
+    if missing:
+        raise RuntimeError(
+            f"keras_compress.nmt.decoding was written for keras-hub 0.32; this keras-hub moved "
+            f"{missing} of decoder {decoder.name!r}. Please report this.")
+    parts = {key: getattr(decoder, attribute) for key, attribute in DECODER_SUBLAYERS.items()}
+    for key in ("self_attention", "cross_attention"):
+        parts[key] = engine.attention_projections(parts[key])
+    return parts
 
 
 def _below_minimum(values, keep):
@@ -39,7 +70,7 @@ def _below_minimum(values, keep):
 
 
 def _suppress_special(logits):
-    """Padding and BOS are never generated (as `beam_search.log_softmax` does)."""
+    """Padding and BOS are never generated (as `search.log_softmax` does)."""
     vocab = ops.shape(logits)[-1]
     allowed = ops.logical_and(ops.not_equal(ops.arange(vocab), PAD_ID),
                               ops.not_equal(ops.arange(vocab), BOS_ID))
@@ -51,7 +82,7 @@ def encode(model, source, max_target_length):
     position 0).
 
     Args:
-        model: a model built by `keras_compress.models.transformer`.
+        model: a model built by `keras_compress.nmt.transformer`.
         source: int `(batch, source_length)` token ids, padded with 0.
         max_target_length: length T of the self-attention cache, the most target positions.
 
@@ -82,7 +113,7 @@ def encode(model, source, max_target_length):
     heads, head_dim = parts["num_heads"], parts["head_dim"]
     cross_keys, cross_values = [], []
     for decoder in parts["decoders"]:
-        attention = engine.transformer_decoder_parts(decoder)["cross_attention"]
+        attention = transformer_decoder_parts(decoder)["cross_attention"]
         keys = ops.transpose(attention["key"](states), (0, 2, 1, 3))  # (batch, H, S, E)
         values = ops.transpose(attention["value"](states), (0, 2, 3, 1))  # (batch, H, E, S)
         cross_keys.append(ops.reshape(keys, (batch * heads, source_length, head_dim)))
@@ -137,7 +168,7 @@ def decode_step(model, tokens, index, caches, source_mask, rows=None, suppress=T
     for layer, decoder in enumerate(parts["decoders"]):
         if decoder.normalize_first:
             raise ValueError(f"{decoder.name}: cached decoding supports post-LayerNorm decoders")
-        part = engine.transformer_decoder_parts(decoder)
+        part = transformer_decoder_parts(decoder)
         attention = part["self_attention"]
         query = ops.reshape(attention["query"](hidden) * scale, (batch * heads, 1, head_dim))
         key = ops.reshape(attention["key"](hidden), (batch * heads, 1, head_dim))
@@ -182,7 +213,7 @@ def _take_rows(values, rows):
 
 
 def top_candidates(logits, count):
-    """`keras_compress.beam_search.top_candidates` inside the graph (float32): the `count` most
+    """`keras_compress.nmt.search.top_candidates` inside the graph (float32): the `count` most
     probable next tokens of each row, `(log_probs (rows, count), ids (rows, count) int32)`,
     best first, ties to the lower id. A beam search step that returns these moves rows x count
     numbers out of the graph instead of rows x vocab."""
@@ -212,7 +243,6 @@ def uncached_logits(model, source, target_prefix):
 
 
 _COMPILED = weakref.WeakKeyDictionary()
-_CACHE_NAMES = ("self_keys", "self_values", "cross_keys", "cross_values")
 
 
 def _functions(model):
@@ -240,7 +270,7 @@ def _functions(model):
             encode_function = tf.function(encode_function, input_signature=[
                 tf.TensorSpec((None, None), tf.int32), tf.TensorSpec((), tf.int32)])
             step_spec = [tf.TensorSpec((None, 1), tf.int32), tf.TensorSpec((), tf.int32),
-                         {name: cache for name in _CACHE_NAMES},
+                         {name: cache for name in CACHE_NAMES},
                          tf.TensorSpec((None, None), tf.bool), tf.TensorSpec((None,), tf.int32)]
             step_function = tf.function(step_function, input_signature=step_spec)
             beam_step_function = tf.function(beam_step_function, input_signature=step_spec + [
@@ -266,7 +296,7 @@ def greedy_decode(model, source, max_length=None):
     keras-hub's `GreedySampler` over the decoder's key/value caches.
 
     Args:
-        model: a model built by `keras_compress.models.transformer` (quantized, stripped or
+        model: a model built by `keras_compress.nmt.transformer` (quantized, stripped or
             reloaded copies too).
         source: int array `(batch, source_length)`, padded with 0, each row ending with EOS (3).
         max_length: most subwords to generate (EOS included), default `2 * source_length + 10`.

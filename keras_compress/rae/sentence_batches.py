@@ -97,7 +97,7 @@ class SentenceBatches(keras.utils.PyDataset):
     ```python
     import numpy as np
     from gensim.models import KeyedVectors
-    from keras_compress.sentence_batches import SentenceBatches
+    from keras_compress.rae import SentenceBatches
 
     words = KeyedVectors(4)
     words.add_vectors(["a", "b", "c"], np.eye(3, 4, dtype="float32"))

@@ -118,7 +118,7 @@ def _average_overlaps_in_buffer(left, right, parents, inverse_counts):
     return (left * parents + right) * inverse_counts
 
 
-def _sequence_mask(lengths, width, dtype="float32"):
+def sequence_mask(lengths, width, dtype="float32"):
     """`(batch, width)` mask that is 1 on the first `length` positions of each row."""
     positions = ops.expand_dims(ops.arange(width, dtype="int32"), 0)
     return ops.cast(positions < ops.expand_dims(lengths, 1), dtype)
@@ -195,7 +195,7 @@ class SequenceAutoencoder(keras.Model):
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         vectors, lengths = self._split_inputs(x)
         target = vectors if y is None else ops.convert_to_tensor(y, dtype=y_pred.dtype)
-        mask = _sequence_mask(lengths, ops.shape(y_pred)[1], y_pred.dtype)
+        mask = sequence_mask(lengths, ops.shape(y_pred)[1], y_pred.dtype)
         squared = ops.sum(ops.square(target - y_pred), axis=-1) * mask
         if sample_weight is not None:
             squared = squared * ops.reshape(ops.cast(sample_weight, squared.dtype), (-1, 1))
@@ -459,7 +459,7 @@ class RecursiveAutoencoder(SequenceAutoencoder):
                     start, stop, split, (ops.pad(level, grow), ops.pad(finished, grow)), self.max_length
                 )
         words = self.output_mlp(finished)
-        return words * ops.expand_dims(_sequence_mask(lengths, width, words.dtype), -1)
+        return words * ops.expand_dims(sequence_mask(lengths, width, words.dtype), -1)
 
 
 # The levels are split into this many loops, each on a buffer as wide as its first

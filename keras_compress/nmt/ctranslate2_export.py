@@ -1,4 +1,4 @@
-"""Convert a `keras_compress.models.transformer` model to a CTranslate2 model (Klein et al.,
+"""Convert a `keras_compress.nmt.transformer` model to a CTranslate2 model (Klein et al.,
 CTranslate2; its `specs.TransformerSpec` and `converters.Converter` Python API), the CPU
 inference engine the benchmark compares our LiteRT translator against.
 
@@ -59,7 +59,8 @@ def _set_norm(spec, values, scope):
 def _spec(model, pieces, max_positions):
     import ctranslate2
 
-    from keras_compress.models.transformer import BOS_ID, LAYER_NORM_EPSILON, PAD_ID, transformer_layers
+    from keras_compress.nmt.constants import BOS_ID, PAD_ID
+    from keras_compress.nmt.transformer import LAYER_NORM_EPSILON, transformer_layers
 
     parts = transformer_layers(model)
     values = _weights(model)
@@ -121,7 +122,7 @@ def export_ctranslate2(model, tokenizer, output_dir, quantization=None, max_posi
     """Write `model` as a CTranslate2 model directory.
 
     Args:
-        model: a model built by `keras_compress.models.transformer` (strip a QAT model first).
+        model: a model built by `keras_compress.nmt.transformer` (strip a QAT model first).
         tokenizer: its `sentencepiece.SentencePieceProcessor` (the vocabulary's pieces, with
             `<pad>`, `<unk>`, `<s>` and `</s>` at ids 0-3).
         output_dir: the directory to write.

@@ -9,13 +9,9 @@ import keras
 import numpy as np
 
 from keras_compress import engine
-from keras_compress.factorized_embedding import (
-    DEFAULT_SINGULAR_VALUES,
-    apply_compression,
-    check_compression_arguments,
-    plan_compression,
-)
-from keras_compress.schedules import CALR, CyclicLR
+from keras_compress.factorization import apply_compression, check_compression_arguments, plan_compression
+from keras_compress.layers.factorized_embedding import DEFAULT_SINGULAR_VALUES
+from keras_compress.training.schedules import CALR, CyclicLR
 
 __all__ = ["EmbeddingCompression", "LearningRateScheduleCallback", "CALRScheduler", "CyclicLRScheduler"]
 
@@ -158,7 +154,7 @@ class LearningRateScheduleCallback(keras.callbacks.Callback):
     read from the optimizer's iteration counter and logged as ``learning_rate``.
 
     Args:
-        schedule: a callable step -> rate, e.g. :class:`~keras_compress.schedules.CALR`.
+        schedule: a callable step -> rate, e.g. :class:`~keras_compress.training.schedules.CALR`.
     """
 
     def __init__(self, schedule):
@@ -183,14 +179,14 @@ class LearningRateScheduleCallback(keras.callbacks.Callback):
 
 
 class CALRScheduler(LearningRateScheduleCallback):
-    """:class:`~keras_compress.schedules.CALR` as a callback; takes the same arguments."""
+    """:class:`~keras_compress.training.schedules.CALR` as a callback; takes the same arguments."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(CALR(*args, **kwargs))
 
 
 class CyclicLRScheduler(LearningRateScheduleCallback):
-    """:class:`~keras_compress.schedules.CyclicLR` as a callback; takes the same arguments."""
+    """:class:`~keras_compress.training.schedules.CyclicLR` as a callback; takes the same arguments."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(CyclicLR(*args, **kwargs))

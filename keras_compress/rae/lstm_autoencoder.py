@@ -10,7 +10,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_compress.rae import SequenceAutoencoder, _sequence_mask
+from keras_compress.rae.recursive_autoencoder import SequenceAutoencoder, sequence_mask
 
 __all__ = ["LSTMAutoencoder", "lstm_autoencoder_params", "matched_lstm_units"]
 
@@ -65,8 +65,7 @@ class LSTMAutoencoder(SequenceAutoencoder):
     Example:
 
     ```python
-    from keras_compress.lstm_autoencoder import LSTMAutoencoder, matched_lstm_units
-    from keras_compress.rae import RecursiveAutoencoder
+    from keras_compress.rae import LSTMAutoencoder, RecursiveAutoencoder, matched_lstm_units
 
     rae = RecursiveAutoencoder(50, 64, max_length=20)
     rae.build()
@@ -98,14 +97,14 @@ class LSTMAutoencoder(SequenceAutoencoder):
     def _encode(self, vectors, lengths):
         # The mask makes the LSTM carry its state over padding, so the last state is
         # the one after each row's own last word.
-        mask = ops.cast(_sequence_mask(lengths, ops.shape(vectors)[1], "int32"), "bool")
+        mask = ops.cast(sequence_mask(lengths, ops.shape(vectors)[1], "int32"), "bool")
         states = self.encoder_lstm_1(vectors, mask=mask)
         return self.to_embedding(self.encoder_lstm_2(states, mask=mask))
 
     def _decode(self, z, lengths, width):
         repeated = ops.repeat(ops.expand_dims(z, 1), width, axis=1)
         words = self.to_words(self.decoder_lstm_2(self.decoder_lstm_1(repeated)))
-        return words * ops.expand_dims(_sequence_mask(lengths, width, words.dtype), -1)
+        return words * ops.expand_dims(sequence_mask(lengths, width, words.dtype), -1)
 
     def get_config(self):
         return {**super().get_config(), "units": self.units}

@@ -2,16 +2,17 @@
 Prato 2019 (ch. 5) decodes (beam 4, alpha 0.6), over any cached decoder step, in NumPy only.
 
 keras-hub's `BeamSampler` has no length penalty and keeps extending finished hypotheses, so this
-small search is ours. It knows nothing of Keras or TFLite: `keras_compress.decoding` drives it
-with Keras layers and `keras_compress.translator.Translator` with `ai_edge_litert` signature
+small search is ours. It knows nothing of Keras or TFLite: `keras_compress.nmt.decoding` drives it
+with Keras layers and `keras_compress.nmt.translator.Translator` with `ai_edge_litert` signature
 runners, which is the code a phone app would port.
 """
 
 import numpy as np
 
+from keras_compress.nmt.constants import BOS_ID, EOS_ID, PAD_ID
+
 __all__ = ["log_softmax", "top_candidates", "beam_search", "strip_special", "cache_reorder"]
 
-PAD_ID, BOS_ID, EOS_ID = 0, 2, 3
 
 
 def log_softmax(logits):
@@ -28,7 +29,7 @@ def top_candidates(logits, count):
     """The `count` most probable next tokens of each row of `logits` `(rows, vocab)`:
     `(log_probs (rows, count) float64, ids (rows, count) int32)`, best first, ties to the lower
     id, padding and BOS never. A decoder step may return this pair itself, computed inside its
-    graph (`keras_compress.decoding.top_candidates`), instead of the whole logits."""
+    graph (`keras_compress.nmt.decoding.top_candidates`), instead of the whole logits."""
     log_probs = log_softmax(logits)
     ids = _top(log_probs, count)
     return np.take_along_axis(log_probs, ids, axis=1), ids.astype("int32")
@@ -122,7 +123,7 @@ def _top(scores, count):
 def cache_reorder(heads):
     """The `reorder` of a decoder whose state is `(caches, rows)`: a dict of caches with
     `self_keys` and `self_values`, lists of arrays `(hypotheses * heads, ...)` (as
-    `keras_compress.decoding.encode` and the TFLite translator lay them out) and the hypotheses
+    `keras_compress.nmt.decoding.encode` and the TFLite translator lay them out) and the hypotheses
     the next step continues, which the step gathers inside its graph (`rows` None: all, in
     order). Only the first reorder, from one row per sentence to `beams`, copies here, so that
     the step always sees `beams` rows per sentence."""
