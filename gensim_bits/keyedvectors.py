@@ -14,62 +14,26 @@ Example::
     >>> qkv.save("vectors.gbits"); qkv = QuantizedKeyedVectors.load("vectors.gbits", mmap="r")
 """
 import logging
-from functools import lru_cache
+from functools import cached_property
 from numbers import Integral
 
 import numpy as np
 from gensim.models import KeyedVectors
 
 from gensim_bits import fileformat, packing, word2vec_format
-from gensim_bits.search import MODE_ADD, MODE_MUL, QueryTerms, run_search
+from gensim_bits import search as packed_search
+from gensim_bits.search import KEY_TYPES, MODE_MUL, QueryTerms, as_list, check_search_arguments
 from gensim_bits.quantizers import levels, quantize_codes
 from gensim_bits.vocabulary import KeyToIndex, Vocabulary, release_free_heap
 
 logger = logging.getLogger(__name__)
 
-KEY_TYPES = (str, Integral)
 # Rows converted at a time, so packing a large float matrix never holds a second full copy.
 CONVERT_CHUNK = 65536
 # How far a value may sit from its level and still count as on it (text files keep ~8 digits).
 LEVEL_TOLERANCE = 1e-6
-# A query mean shorter than this times the summed length of its terms has cancelled: what is
-# left is rounding (~1e-17 relative), far below the smallest mean two different codes give.
-CANCELLED = 1e-10
 # gensim's most_similar_cosmul epsilon.
 COSMUL_EPSILON = 1e-6
-
-
-def _as_list(value):
-    """gensim's ``_ensure_list``: a single key or vector becomes a one-item list."""
-    if value is None:
-        return []
-    if isinstance(value, KEY_TYPES) or (isinstance(value, np.ndarray) and value.ndim == 1):
-        return [value]
-    return list(value)
-
-
-@lru_cache(maxsize=64)
-def single_term_arrays(count, row_bytes):
-    """The read-only term arrays every batch of ``count`` one-code queries shares (built once)."""
-    arrays = dict(term_start=np.arange(count + 1, dtype=np.int64), term_negative=np.zeros(count, dtype=np.int8),
-                  term_table=np.full(count, -1, dtype=np.int64), tables=np.zeros((0, row_bytes * 256)),
-                  table_constant=np.zeros(0), no_exclusions=np.zeros(count + 1, dtype=np.int64),
-                  excluded=np.zeros(0, dtype=np.int64))
-    for array in arrays.values():
-        array.setflags(write=False)
-    return arrays
-
-
-def _check_search_arguments(topn, **bounds):
-    """gensim's types for ``topn`` (an int or None) and the row bounds (ints >= 0 or None).
-
-    A negative bound used to slice from the end and silently search the wrong rows.
-    """
-    if topn is not None and not isinstance(topn, Integral):
-        raise TypeError(f"topn must be an integer or None, got {topn!r}")
-    for name, value in bounds.items():
-        if value is not None and (isinstance(value, bool) or not isinstance(value, Integral) or value < 0):
-            raise ValueError(f"{name} must be a non-negative integer or None, got {value!r}")
 
 
 def infer_bits(vectors):
@@ -296,6 +260,16 @@ class QuantizedKeyedVectors:
             sims = sims[[self.get_index(word) for word in other_words]]
         return (1.0 - sims).astype(np.float32)
 
+    @cached_property
+    def packed_index(self):
+        """The codes, norms and vocabulary prepared for the compiled search (built on first use)."""
+        return packed_search.packed_index(self)
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state.pop("packed_index", None)  # compiled state, rebuilt on first use
+        return state
+
     def most_similar(self, positive=None, negative=None, topn=10, clip_start=0, clip_end=None,
                      restrict_vocab=None, indexer=None, workers=1):
         """gensim's ``KeyedVectors.most_similar`` on the packed codes, same arguments and results.
@@ -303,27 +277,42 @@ class QuantizedKeyedVectors:
         The query is the normalized mean of the unit vectors of the positive keys (weight +1
         or given) and negative keys (weight -1); vectors enter as they are. Its dot product
         with every row is a sum of exact popcount dot products (one per query word) plus one
-        lookup-table pass for any raw vectors, and the kernel keeps the ``topn`` best rows.
+        lookup-table pass for any raw vectors, and the kernel keeps the ``topn`` best rows
+        (``topn`` is clipped to the words searched, as gensim returns at most that many).
         Ties are ordered by row (lower index first). ``workers`` threads split the rows
         (None or 0: every core); for many queries at once see :meth:`search`.
         """
-        _check_search_arguments(topn, clip_start=clip_start, clip_end=clip_end, restrict_vocab=restrict_vocab)
+        if (negative is None and type(positive) is str and type(topn) is int and topn > 0 and clip_start == 0
+                and clip_end is None and restrict_vocab is None and indexer is None and workers == 1):
+            # One word, the common call: one compiled call from the key to the result list.
+            return self.packed_index.most_similar_word(positive, topn)
+        check_search_arguments(topn, clip_start=clip_start, clip_end=clip_end, restrict_vocab=restrict_vocab)
         if isinstance(topn, Integral) and topn < 1:
             return []
         clip_end = clip_end or len(self)
         if restrict_vocab:
             clip_start, clip_end = 0, restrict_vocab
+        if type(topn) is int and indexer is None and workers == 1:
+            words = packed_search.words_only(positive, negative)
+            if words is not None:  # words only (an analogy, say): compiled from the keys to the list
+                keys, weights = words
+                if len(keys) == 1 and weights[0] > 0:
+                    return self.packed_index.most_similar_word(keys[0], topn, clip_start, clip_end)
+                return self.packed_index.most_similar_rows(self.packed_index.rows_of(keys), weights, topn,
+                                                           clip_start, clip_end)
         if indexer is not None and isinstance(topn, int):
-            mean, mean_norm = self._add_mean_query(self._new_terms(), positive, negative, want_mean=True)
+            mean, mean_norm = packed_search.add_mean_query(self, self._new_terms(), positive, negative,
+                                                           want_mean=True)
             return indexer.most_similar((mean / mean_norm if mean_norm else mean).astype(np.float32), topn)
         if isinstance(positive, KEY_TYPES) and not negative:  # one word: no Python work per term
-            terms = self._word_terms([self.get_index(positive)])
+            terms = packed_search.word_terms(self, [self.get_index(positive)])
         else:
             terms = self._new_terms()
-            self._add_mean_query(terms, positive, negative)
+            packed_search.add_mean_query(self, terms, positive, negative)
         if not topn:
             return self._run_search(terms, 0, clip_start, clip_end)[0][0].astype(np.float32)
-        scores, rows = self._run_search(terms, int(topn), clip_start, clip_end, workers=workers)
+        scores, rows = self._run_search(terms, self._clip_topn(topn, clip_start, clip_end), clip_start, clip_end,
+                                        workers=workers)
         return self._neighbours(scores[0], rows[0])
 
     def similar_by_key(self, key, topn=10, restrict_vocab=None):
@@ -341,10 +330,10 @@ class QuantizedKeyedVectors:
         is honoured: only the first ``restrict_vocab`` words are searched. Runs in the same
         top-k kernel as :meth:`most_similar`.
         """
-        _check_search_arguments(topn, restrict_vocab=restrict_vocab)
+        check_search_arguments(topn, restrict_vocab=restrict_vocab)
         if isinstance(topn, Integral) and topn < 1:
             return []
-        positive, negative = _as_list(positive), _as_list(negative)
+        positive, negative = as_list(positive), as_list(negative)
         if not positive:
             raise ValueError("cannot compute similarity with no input")
         end = min(restrict_vocab or len(self), len(self))
@@ -353,17 +342,17 @@ class QuantizedKeyedVectors:
         for items, is_negative in ((positive, False), (negative, True)):
             for term in items:
                 if isinstance(term, np.ndarray):  # gensim does not normalize raw vectors here
-                    terms.add_vector(self._check_vector(term), 1.0, negative=is_negative)
+                    terms.add_vector(packed_search.check_vector(term, self.vector_size), 1.0, negative=is_negative)
                 else:
                     row = self.get_index(term)
-                    terms.add_code(self.codes[row], self._code_weight(row, 1.0), negative=is_negative)
+                    terms.add_code(self.codes[row], packed_search.code_weight(self, row, 1.0), negative=is_negative)
                     if isinstance(term, KEY_TYPES):
                         excluded.add(row)
         terms.end_query(sorted(excluded))
         arguments = dict(mode=MODE_MUL, epsilon=COSMUL_EPSILON)
         if not topn:
             return self._run_search(terms, 0, 0, end, **arguments)[0][0].astype(np.float32)
-        scores, rows = self._run_search(terms, int(topn), 0, end, workers=workers, **arguments)
+        scores, rows = self._run_search(terms, self._clip_topn(topn, 0, end), 0, end, workers=workers, **arguments)
         return self._neighbours(scores[0], rows[0])
 
     def search(self, queries, topn=10, workers=None, restrict_vocab=None):
@@ -371,168 +360,54 @@ class QuantizedKeyedVectors:
 
         Args:
             queries: a list whose items are each a key (its neighbours, the key itself
-                excluded, as :meth:`most_similar` returns them), a 1-d float vector (cosine
-                to it) or a dict of :meth:`most_similar` arguments (``positive``,
-                ``negative``, e.g. an analogy); or a 2-d float array of vectors (one query a
-                row); or a 2-d uint8 array of packed codes (``nbytes / len(self)`` bytes a
-                row, as :mod:`gensim_bits.packing` lays them out, zero padding bits).
-            topn: neighbours a query.
-            workers: threads (None or 0: every core). A batch is split by queries, a single
-                query by rows; the GIL is released while they run.
-            restrict_vocab: search only the first ``restrict_vocab`` words.
+                excluded, as :meth:`most_similar` returns them; an int is a row number), a
+                1-d float vector (cosine to it) or a dict of :meth:`most_similar` arguments
+                (``positive``, ``negative``, e.g. an analogy); or a float array of vectors
+                (1-d: one query; 2-d: one query a row); or a 2-d uint8 array of packed codes
+                (``nbytes / len(self)`` bytes a row, as :mod:`gensim_bits.packing` lays them
+                out, zero padding bits). Other integer arrays are refused as ambiguous (row
+                numbers or a vector?): pass rows as a list.
+            topn: neighbours a query, an int >= 1; clipped to the words searched.
+            workers: threads (None or 0: every core; at most ``search.MAX_WORKERS``). A batch
+                is split by queries, a single query by rows; the GIL is released while they run.
+            restrict_vocab: search only the first ``restrict_vocab`` words (an int >= 0 or
+                None; 0 or None: every word).
 
         Returns:
-            ``(similarities, indices)``: float32 and int64 arrays of shape (queries, topn),
-            best first, ties by lower index; row i equals ``most_similar`` of query i.
-            Missing entries (fewer than ``topn`` words) are ``-inf`` and ``-1``.
+            ``(similarities, indices)``: float32 and int64 arrays of shape
+            (queries, min(topn, words searched)), best first, ties by lower index; row i
+            equals ``most_similar`` of query i. Missing entries (a key query excludes
+            itself) are ``-inf`` and ``-1``.
+
+        Memory: besides the results, float and dict queries build lookup tables of
+        ``256 * bits * vector_size`` float64 each, at most ``search.TABLE_BLOCK_BYTES``
+        (32 MiB) at a time: larger batches run block by block.
         """
-        topn = int(topn)
-        if topn < 1:
-            raise ValueError(f"topn must be >= 1, got {topn}")
+        check_search_arguments(topn, restrict_vocab=restrict_vocab)
+        if topn is None or topn < 1:
+            raise ValueError(f"topn must be an int >= 1, got {topn!r}")
         end = min(restrict_vocab or len(self), len(self))
-        terms = self._batch_terms(queries)
-        scores, rows = self._run_search(terms, topn, 0, end, workers=workers)
-        return scores.astype(np.float32), rows
+        k = self._clip_topn(topn, 0, end)
+        parts = [self._run_search(terms, k, 0, end, workers=workers)
+                 for terms in packed_search.query_blocks(self, queries)]
+        if len(parts) == 1:
+            return parts[0][0].astype(np.float32), parts[0][1]
+        return (np.concatenate([scores.astype(np.float32) for scores, _ in parts]),
+                np.concatenate([rows for _, rows in parts]))
 
     # ---------------------------------------------------------------- search helpers
 
     def _new_terms(self):
         return QueryTerms(self.bits, self.vector_size)
 
-    def _code_weight(self, row, weight, mean_norm=1.0):
-        """Term weight of word ``row``: its unit vector times ``weight / mean_norm``, in popcount units."""
-        return packing.level_unit(self.bits) ** 2 * (weight / float(self.norms[row])) / mean_norm
+    @staticmethod
+    def _clip_topn(topn, start, end):
+        """``topn`` clipped to the rows searched (at least 1): memory follows the vocabulary, not topn."""
+        return max(1, min(int(topn), end - start))
 
-    def _check_vector(self, vector):
-        vector = np.asarray(vector, dtype=np.float64)
-        if vector.shape != (self.vector_size,):
-            raise ValueError(f"query vectors must be finite with shape ({self.vector_size},), "
-                             f"got shape {vector.shape}")
-        if not np.all(np.isfinite(vector)):
-            raise ValueError(f"query vectors must be finite with shape ({self.vector_size},), got non-finite values")
-        return vector
-
-    def _add_mean_query(self, terms, positive, negative, want_mean=False):
-        """Append gensim's most_similar query to ``terms``; with ``want_mean``, return (mean, its norm)."""
-        positive, negative = _as_list(positive), _as_list(negative)
-        items = [(item, 1.0) for item in positive] + [(item, -1.0) for item in negative]
-        keys, weights = [], []
-        for item, default_weight in items:
-            if isinstance(item, KEY_TYPES + (np.ndarray,)):
-                keys.append(item)
-                weights.append(default_weight)
-            else:
-                try:
-                    key, weight = item
-                    weight = float(weight)
-                except (TypeError, ValueError):
-                    raise TypeError(f"query items must be keys, vectors or (key, weight) pairs, got {item!r}") from None
-                keys.append(key)
-                weights.append(weight)
-        if not keys:
-            raise ValueError("cannot compute mean with no input")
-        word_rows, word_weights = [], []
-        raw_vector = np.zeros(self.vector_size, dtype=np.float64)
-        has_raw_vector = False
-        magnitude = 0.0  # sum of the lengths of the weighted terms, the scale of the rounding error
-        for key, weight in zip(keys, weights):
-            if not np.isfinite(weight):
-                raise ValueError(f"query weights must be finite, got {weight}")
-            if isinstance(key, np.ndarray):
-                key = self._check_vector(key)
-                raw_vector += weight * key
-                magnitude += abs(weight) * float(np.linalg.norm(key))
-                has_raw_vector = True
-            else:
-                index = self.get_index(key)
-                word_rows.append(index)
-                word_weights.append(weight)
-                magnitude += abs(weight)
-        mean = None
-        if want_mean or len(word_rows) != 1 or has_raw_vector or word_weights[0] <= 0:
-            # The mean itself is only needed for its norm; it is built from the few query rows.
-            coefficients = np.asarray(word_weights) / np.asarray(self.norms[word_rows], dtype=np.float64)
-            mean = raw_vector + (self.vectors_for(word_rows).T.astype(np.float64) @ coefficients if word_rows else 0.0)
-        # One word: its unit vector has norm exactly 1, so the query scores its cosines.
-        mean_norm = 1.0 if mean is None else float(np.linalg.norm(mean))
-        # A query that cancels (w - w, or two words with the same codes) leaves rounding noise of
-        # ~1e-17, not 0; dividing by it gave cosines up to 2.4. gensim's float32 mean is exactly 0.
-        if mean_norm <= CANCELLED * magnitude:
-            mean_norm = 0.0
-        if want_mean:
-            return mean, mean_norm
-        # gensim's unitvec leaves a zero mean at zero: every similarity is then 0.
-        scale = 1.0 / mean_norm if mean_norm else 0.0
-        for row, weight in zip(word_rows, word_weights):
-            terms.add_code(self.codes[row], self._code_weight(row, weight) * scale)
-        if has_raw_vector:
-            terms.add_vector(raw_vector, scale)
-        terms.end_query(sorted({self.get_index(key) for key in keys if isinstance(key, KEY_TYPES)}))
-
-    def _batch_terms(self, queries):
-        """The term arrays of :meth:`search`'s queries (single words without a Python loop per term)."""
-        if isinstance(queries, KEY_TYPES):
-            queries = [queries]
-        if isinstance(queries, np.ndarray) and queries.ndim == 2 and queries.dtype == np.uint8:
-            return self._code_query_terms(queries)
-        if isinstance(queries, np.ndarray) and queries.ndim in (1, 2) and queries.dtype.kind in "fi":
-            queries = list(np.atleast_2d(queries).astype(np.float64))
-        queries = list(queries)
-        if queries and all(isinstance(query, KEY_TYPES) for query in queries):
-            return self._word_terms([self.get_index(query) for query in queries])
-        terms = self._new_terms()
-        for query in queries:
-            if isinstance(query, dict):
-                unknown = set(query) - {"positive", "negative"}
-                if unknown:
-                    raise ValueError(f"a query dict takes 'positive' and 'negative', not {sorted(unknown)}")
-                self._add_mean_query(terms, query.get("positive"), query.get("negative"))
-            elif isinstance(query, KEY_TYPES) or (isinstance(query, np.ndarray) and query.ndim == 1):
-                self._add_mean_query(terms, [query], None)
-            else:
-                raise TypeError(f"a query is a key, a 1-d vector or a dict of most_similar arguments, "
-                                f"got {type(query).__name__}")
-        return terms.arrays()
-
-    def _single_code_terms(self, codes, weights, excluded):
-        """Term arrays of queries that are one packed row each, with weight ``weights[q]``."""
-        constant = single_term_arrays(len(codes), self.codes.shape[1])
-        return dict(constant, term_codes=codes, term_weight=weights,
-                    exclude_start=constant["term_start"] if excluded is not None else constant["no_exclusions"],
-                    excluded=constant["excluded"] if excluded is None else excluded)
-
-    def _word_terms(self, rows):
-        """Queries that are single words (themselves excluded): exactly what _add_mean_query builds for them."""
-        rows = np.asarray(rows, dtype=np.int64)
-        weights = packing.level_unit(self.bits) ** 2 * (1.0 / np.asarray(self.norms[rows], dtype=np.float64)) / 1.0
-        return self._single_code_terms(np.ascontiguousarray(self.codes[rows]), weights, rows)
-
-    def _code_query_terms(self, codes):
-        """Terms of packed-code queries: cosine of every row with each code."""
-        if codes.shape[1] != self.codes.shape[1]:
-            raise ValueError(f"packed queries must have {self.codes.shape[1]} bytes a row, got {codes.shape[1]}")
-        codes = np.ascontiguousarray(codes)
-        width = packing.plane_bytes(self.vector_size)
-        if self.vector_size % 8:
-            padding = np.uint8((0xFF << (self.vector_size % 8)) & 0xFF)
-            if np.any(codes[:, width - 1::width] & padding):
-                raise ValueError("packed queries have padding bits set (see gensim_bits.packing)")
-        if self.bits == 1:  # every 1-bit norm is the same
-            norms = np.full(len(codes), float(np.sqrt(self.vector_size) * packing.level_unit(1)))
-        else:
-            norms = np.sqrt(packing.squared_norms(codes, self.bits, self.vector_size))
-        weights = packing.level_unit(self.bits) ** 2 * (1.0 / norms) / 1.0
-        return self._single_code_terms(codes, weights, None)
-
-    def _run_search(self, terms, k, start=0, end=None, workers=1, mode=MODE_ADD, epsilon=0.0):
+    def _run_search(self, terms, k, start=0, end=None, workers=1, mode=packed_search.MODE_ADD, epsilon=0.0):
         """(scores, rows) of the kernel over rows ``start:end``; see :func:`gensim_bits.search.run_search`."""
-        if self.bits == 1:
-            row_norm, norm = None, float(self.norms[0]) if len(self) else 1.0
-        else:
-            row_norm, norm = self.norms, 1.0
-        # "add" queries score cosines: rounding may not leave [-1, 1] (clipping keeps the order).
-        return run_search(self.codes, row_norm, norm, self.bits, self.vector_size, terms, k, start, end,
-                          workers=workers, mode=mode, epsilon=epsilon, clip=mode == MODE_ADD)
+        return packed_search.search_vectors(self, terms, k, start, end, workers, mode, epsilon)
 
     def _neighbours(self, scores, rows):
         found = rows >= 0

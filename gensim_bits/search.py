@@ -12,37 +12,185 @@ they are merged with the same order: higher score, then lower row).
 """
 import os
 from concurrent.futures import ThreadPoolExecutor
+from functools import lru_cache
+from numbers import Integral
 from threading import Lock
 
 import numpy as np
 
 from gensim_bits import packing
-from gensim_bits.search_inner import MODE_ADD, MODE_MUL, search_terms
+from gensim_bits.search_inner import MODE_ADD, MODE_MUL, PackedIndex, search_terms
 
-__all__ = ["QueryTerms", "run_search", "resolve_workers", "MODE_ADD", "MODE_MUL"]
+__all__ = ["QueryTerms", "run_search", "resolve_workers", "check_search_arguments", "add_mean_query",
+           "batch_terms", "word_terms", "PackedIndex", "MODE_ADD", "MODE_MUL", "KEY_TYPES"]
 
+KEY_TYPES = (str, Integral)
 # A single query is split over threads only when each thread gets at least this many rows
 # (below that, starting a thread costs more than it saves).
 MIN_ROWS_PER_THREAD = 16384
+# More threads than this is a mistake, not a speed-up: refused with a clear error.
+MAX_WORKERS = 256
+# Float queries become lookup tables of 256 * bits * d float64 each (64 KiB a query at 1 bit,
+# d = 256); a batch builds at most this many bytes of tables at once, then the next block.
+TABLE_BLOCK_BYTES = 32 << 20
+# A query mean shorter than this times the summed length of its terms has cancelled: what is
+# left is rounding (~1e-17 relative), far below the smallest mean two different codes give.
+CANCELLED = 1e-10
 
-_executors = {}
-_executors_lock = Lock()
+# One pool for every call, grown to the largest ``workers`` asked for; a pool it replaces is
+# shut down, so the threads alive never exceed that largest count.
+_pool = None
+_pool_size = 0
+_pool_lock = Lock()
 
 
 def resolve_workers(workers):
-    """``workers`` as a thread count: None or 0 means every core; otherwise a positive int."""
-    if workers is None or workers == 0:
+    """``workers`` as a thread count: None or 0 means every core; otherwise an int 1..MAX_WORKERS."""
+    if workers is None or (isinstance(workers, Integral) and not isinstance(workers, bool) and workers == 0):
         return os.cpu_count() or 1
-    if isinstance(workers, bool) or not isinstance(workers, (int, np.integer)) or workers < 0:
-        raise ValueError(f"workers must be a positive int, 0 or None (every core), got {workers!r}")
+    if isinstance(workers, bool) or not isinstance(workers, Integral) or not 0 < workers <= MAX_WORKERS:
+        raise ValueError(f"workers must be an int from 1 to {MAX_WORKERS}, or 0 or None (every core), "
+                         f"got {workers!r}")
     return int(workers)
 
 
-def _executor(workers):
-    with _executors_lock:
-        if workers not in _executors:
-            _executors[workers] = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="gensim_bits_search")
-        return _executors[workers]
+def _submit_all(calls):
+    """Start every ``(function, args)`` of ``calls`` on the shared pool; returns their futures."""
+    global _pool, _pool_size
+    with _pool_lock:  # submitting under the lock: no other call can shut this pool down meanwhile
+        if _pool is None or _pool_size < len(calls):
+            if _pool is not None:
+                _pool.shutdown(wait=False)  # its running jobs finish, then its threads exit
+            _pool = ThreadPoolExecutor(max_workers=len(calls), thread_name_prefix="gensim_bits_search")
+            _pool_size = len(calls)
+        return [_pool.submit(function, *args) for function, args in calls]
+
+
+def check_search_arguments(topn, **bounds):
+    """gensim's types for ``topn`` (an int or None) and the row bounds (ints >= 0 or None).
+
+    A negative bound used to slice from the end and silently search the wrong rows; a float
+    or str ``topn`` was truncated or parsed.
+    """
+    if topn is not None and (isinstance(topn, bool) or not isinstance(topn, Integral)):
+        raise TypeError(f"topn must be an integer or None, got {topn!r}")
+    for name, value in bounds.items():
+        if value is not None and (isinstance(value, bool) or not isinstance(value, Integral) or value < 0):
+            raise ValueError(f"{name} must be a non-negative integer or None, got {value!r}")
+
+
+def as_list(value):
+    """gensim's ``_ensure_list``: a single key or vector becomes a one-item list."""
+    if value is None:
+        return []
+    if isinstance(value, KEY_TYPES) or (isinstance(value, np.ndarray) and value.ndim == 1):
+        return [value]
+    return list(value)
+
+
+def words_only(positive, negative):
+    """(keys, weights as float64) when a query is str keys only, positive (+1) and negative (-1); else None."""
+    positive, negative = as_list(positive), as_list(negative)
+    keys = positive + negative
+    if not keys or not all(type(key) is str for key in keys):
+        return None
+    weights = np.ones(len(keys), dtype=np.float64)
+    weights[len(positive):] = -1.0
+    return keys, weights
+
+
+def safe_norm(vector):
+    """Euclidean norm of a float64 vector without overflow or underflow in its squares."""
+    largest = float(np.max(np.abs(vector))) if len(vector) else 0.0
+    if largest == 0.0:
+        return 0.0
+    return largest * float(np.linalg.norm(vector / largest))
+
+
+def check_vector(vector, dimension):
+    """A query vector as float64: real numbers (int or float), finite, of shape (dimension,)."""
+    array = np.asarray(vector)
+    if array.dtype.kind not in "fiu":
+        raise TypeError(f"query vectors must hold real numbers (int or float), got dtype {array.dtype}")
+    array = array.astype(np.float64, copy=False)
+    if array.shape != (dimension,):
+        raise ValueError(f"query vectors must be finite with shape ({dimension},), got shape {array.shape}")
+    if not np.all(np.isfinite(array)):
+        raise ValueError(f"query vectors must be finite with shape ({dimension},), got non-finite values")
+    return array
+
+
+def code_weight(vectors, row, weight, mean_norm=1.0):
+    """Term weight of word ``row``: its unit vector times ``weight / mean_norm``, in popcount units."""
+    return packing.level_unit(vectors.bits) ** 2 * (weight / float(vectors.norms[row])) / mean_norm
+
+
+def add_mean_query(vectors, terms, positive, negative, want_mean=False):
+    """Append gensim's ``most_similar`` query over ``vectors`` (a QuantizedKeyedVectors) to ``terms``.
+
+    The query is the normalized mean of the unit vectors of the positive keys (weight +1 or
+    given) and negative keys (weight -1); vectors enter as they are. With ``want_mean``,
+    return (mean, its norm) instead (for an external indexer).
+    """
+    positive, negative = as_list(positive), as_list(negative)
+    items = [(item, 1.0) for item in positive] + [(item, -1.0) for item in negative]
+    keys, weights = [], []
+    for item, default_weight in items:
+        if isinstance(item, KEY_TYPES + (np.ndarray,)):
+            keys.append(item)
+            weights.append(default_weight)
+        else:
+            try:
+                key, weight = item
+                weight = float(weight)
+            except (TypeError, ValueError):
+                raise TypeError(f"query items must be keys, vectors or (key, weight) pairs, got {item!r}") from None
+            keys.append(key)
+            weights.append(weight)
+    if not keys:
+        raise ValueError("cannot compute mean with no input")
+    word_rows, word_weights = [], []
+    raw_vector = np.zeros(vectors.vector_size, dtype=np.float64)
+    has_raw_vector = False
+    magnitude = 0.0  # sum of the lengths of the weighted terms, the scale of the rounding error
+    for key, weight in zip(keys, weights):
+        if not np.isfinite(weight):
+            raise ValueError(f"query weights must be finite, got {weight}")
+        if isinstance(key, np.ndarray):
+            key = check_vector(key, vectors.vector_size)
+            with np.errstate(over="ignore"):  # an overflow is refused below, with its cause
+                raw_vector += weight * key
+            magnitude += abs(weight) * safe_norm(key)
+            has_raw_vector = True
+        else:
+            word_rows.append(vectors.get_index(key))
+            word_weights.append(weight)
+            magnitude += abs(weight)
+    if not (np.isfinite(magnitude) and np.all(np.isfinite(raw_vector))):
+        raise ValueError("the query's weighted sum overflows float64: scale its vectors down")
+    mean, mean_norm = None, 1.0  # one word: its unit vector has norm exactly 1, the query scores its cosines
+    if want_mean or len(word_rows) != 1 or has_raw_vector or word_weights[0] <= 0:
+        # The mean itself is only needed for its norm; it is built from the few query rows, in
+        # the same compiled arithmetic as a words-only query, so both give identical scores.
+        # The norm is taken without squaring overflow: a vector scaled by 1e200 or 1e-200
+        # keeps its direction.
+        mean = raw_vector.copy()
+        mean_norm = vectors.packed_index.add_word_mean(np.asarray(word_rows, dtype=np.int64),
+                                                       np.asarray(word_weights, dtype=np.float64), mean)
+    # A query that cancels (w - w, or two words with the same codes) leaves rounding noise of
+    # ~1e-17, not 0; dividing by it gave cosines up to 2.4. gensim's float32 mean is exactly 0.
+    if mean_norm <= CANCELLED * magnitude:
+        mean_norm = 0.0
+    if want_mean:  # a cancelled mean is exactly zero, as gensim's float32 one is
+        return (mean if mean_norm else np.zeros_like(mean)), mean_norm
+    # gensim's unitvec leaves a zero mean at zero: every similarity is then 0.
+    scale = 1.0 / mean_norm if mean_norm else 0.0
+    for row, weight in zip(word_rows, word_weights):
+        terms.add_code(vectors.codes[row], code_weight(vectors, row, weight) * scale)
+    if has_raw_vector:
+        # raw * (1 / norm) would overflow for a huge vector with a tiny norm reciprocal; divide.
+        terms.add_vector(raw_vector / mean_norm if mean_norm else raw_vector * 0.0, 1.0)
+    terms.end_query(sorted(set(word_rows)))
 
 
 class QueryTerms:
@@ -156,9 +304,9 @@ def run_search(codes, row_norm, norm, bits, dimension, terms, k, start=0, end=No
     if queries >= workers or k == 0:
         # Split the queries: each thread scans every row for its share.
         bounds = np.linspace(0, queries, min(workers, queries) + 1).astype(int)
-        jobs = [_executor(workers).submit(_call, codes, start, row_norm, norm, *args,
-                                          _slice_arrays(arrays, first, last), k, mode, epsilon, clip)
-                for first, last in zip(bounds[:-1], bounds[1:]) if last > first]
+        jobs = _submit_all([(_call, (codes, start, row_norm, norm, *args, _slice_arrays(arrays, first, last),
+                                              k, mode, epsilon, clip))
+                                     for first, last in zip(bounds[:-1], bounds[1:]) if last > first])
         parts = [job.result() for job in jobs]
         return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
     # Fewer queries than threads: split the rows, keep each part's top-k, merge.
@@ -166,10 +314,137 @@ def run_search(codes, row_norm, norm, bits, dimension, terms, k, start=0, end=No
     if parts_count == 1:
         return _call(codes, start, row_norm, norm, *args, arrays, k, mode, epsilon, clip)
     bounds = np.linspace(0, len(codes), parts_count + 1).astype(int)
-    jobs = [_executor(workers).submit(_call, codes[first:last], start + first,
-                                      None if row_norm is None else row_norm[first:last], norm, *args,
-                                      arrays, k, mode, epsilon, clip)
-            for first, last in zip(bounds[:-1], bounds[1:])]
+    jobs = _submit_all([(_call, (codes[first:last], start + first,
+                                          None if row_norm is None else row_norm[first:last], norm, *args,
+                                          arrays, k, mode, epsilon, clip))
+                                 for first, last in zip(bounds[:-1], bounds[1:])])
     parts = [job.result() for job in jobs]
     return merge_top(np.concatenate([p[0] for p in parts], axis=1),
                      np.concatenate([p[1] for p in parts], axis=1), k)
+
+
+# ---------------------------------------------------------------- queries of QuantizedKeyedVectors
+
+@lru_cache(maxsize=64)
+def single_term_arrays(count, row_bytes):
+    """The read-only term arrays every batch of ``count`` one-code queries shares (built once)."""
+    arrays = dict(term_start=np.arange(count + 1, dtype=np.int64), term_negative=np.zeros(count, dtype=np.int8),
+                  term_table=np.full(count, -1, dtype=np.int64), tables=np.zeros((0, row_bytes * 256)),
+                  table_constant=np.zeros(0), no_exclusions=np.zeros(count + 1, dtype=np.int64),
+                  excluded=np.zeros(0, dtype=np.int64))
+    for array in arrays.values():
+        array.setflags(write=False)
+    return arrays
+
+
+def _single_code_terms(vectors, codes, weights, excluded):
+    """Term arrays of queries that are one packed row each, with weight ``weights[q]``."""
+    constant = single_term_arrays(len(codes), vectors.codes.shape[1])
+    return dict(constant, term_codes=codes, term_weight=weights,
+                exclude_start=constant["term_start"] if excluded is not None else constant["no_exclusions"],
+                excluded=constant["excluded"] if excluded is None else excluded)
+
+
+def word_terms(vectors, rows):
+    """Queries that are single words (themselves excluded): exactly what add_mean_query builds for them."""
+    rows = np.asarray(rows, dtype=np.int64)
+    weights = packing.level_unit(vectors.bits) ** 2 * (1.0 / np.asarray(vectors.norms[rows], dtype=np.float64)) / 1.0
+    return _single_code_terms(vectors, np.ascontiguousarray(vectors.codes[rows]), weights, rows)
+
+
+def code_query_terms(vectors, codes):
+    """Terms of packed-code queries: cosine of every row with each code."""
+    if codes.shape[1] != vectors.codes.shape[1]:
+        raise ValueError(f"packed queries must have {vectors.codes.shape[1]} bytes a row, got {codes.shape[1]}")
+    codes = np.ascontiguousarray(codes)
+    width = packing.plane_bytes(vectors.vector_size)
+    if vectors.vector_size % 8:
+        padding = np.uint8((0xFF << (vectors.vector_size % 8)) & 0xFF)
+        if np.any(codes[:, width - 1::width] & padding):
+            raise ValueError("packed queries have padding bits set (see gensim_bits.packing)")
+    if vectors.bits == 1:  # every 1-bit norm is the same
+        norms = np.full(len(codes), float(np.sqrt(vectors.vector_size) * packing.level_unit(1)))
+    else:
+        norms = np.sqrt(packing.squared_norms(codes, vectors.bits, vectors.vector_size))
+    weights = packing.level_unit(vectors.bits) ** 2 * (1.0 / norms) / 1.0
+    return _single_code_terms(vectors, codes, weights, None)
+
+
+def _mixed_query_terms(vectors, queries):
+    terms = QueryTerms(vectors.bits, vectors.vector_size)
+    for query in queries:
+        if isinstance(query, dict):
+            unknown = set(query) - {"positive", "negative"}
+            if unknown:
+                raise ValueError(f"a query dict takes 'positive' and 'negative', not {sorted(unknown)}")
+            add_mean_query(vectors, terms, query.get("positive"), query.get("negative"))
+        elif isinstance(query, KEY_TYPES) or (isinstance(query, np.ndarray) and query.ndim == 1):
+            add_mean_query(vectors, terms, [query], None)
+        else:
+            raise TypeError(f"a query is a key, a 1-d vector or a dict of most_similar arguments, "
+                            f"got {type(query).__name__}")
+    return terms.arrays()
+
+
+def query_blocks(vectors, queries):
+    """The term arrays of :meth:`QuantizedKeyedVectors.search`'s queries, block by block.
+
+    A list (or tuple) holds keys, 1-d vectors or query dicts; an array is vectors (float,
+    1-d or 2-d), packed codes (uint8, 2-d) or keys (str). Integer arrays are refused: a list
+    of ints means word rows, an int array could mean a vector too. Blocks of queries that
+    build lookup tables (vectors, dicts) hold at most ``TABLE_BLOCK_BYTES`` of tables.
+    """
+    if isinstance(queries, KEY_TYPES):
+        queries = [queries]
+    if isinstance(queries, np.ndarray):
+        kind = queries.dtype.kind
+        if kind == "u" and queries.dtype.itemsize == 1 and queries.ndim == 2:
+            yield code_query_terms(vectors, queries)
+            return
+        if kind == "f" and queries.ndim in (1, 2):
+            queries = list(np.atleast_2d(queries))
+        elif kind in "US" and queries.ndim == 1:
+            queries = queries.tolist()
+        elif kind in "iub":
+            raise TypeError(
+                f"an integer array of queries ({queries.dtype}, shape {queries.shape}) is ambiguous: pass word "
+                "rows as a list of ints, vectors as a float array, packed codes as a 2-d uint8 array "
+                "(one code a row: codes[None] for a single one)")
+        else:
+            raise TypeError(f"query arrays must be float vectors (1-d or 2-d), 2-d uint8 packed codes or "
+                            f"str keys, got dtype {queries.dtype} with shape {queries.shape}")
+    elif not isinstance(queries, (list, tuple)):
+        try:
+            queries = list(queries)
+        except TypeError:
+            raise TypeError(f"queries must be a key, a list of queries or an array, got {type(queries).__name__}") \
+                from None
+    if queries and all(isinstance(query, KEY_TYPES) for query in queries):
+        yield word_terms(vectors, vectors.packed_index.rows_of(queries))
+        return
+    block = max(1, TABLE_BLOCK_BYTES // (vectors.codes.shape[1] * 256 * 8))
+    for first in range(0, max(len(queries), 1), block):
+        yield _mixed_query_terms(vectors, queries[first:first + block])
+
+
+def search_vectors(vectors, terms, k, start=0, end=None, workers=1, mode=MODE_ADD, epsilon=0.0):
+    """(scores, rows) of the kernel over rows ``start:end`` of ``vectors``; see :func:`run_search`."""
+    if vectors.bits == 1:
+        row_norm, norm = None, float(vectors.norms[0]) if len(vectors) else 1.0
+    else:
+        row_norm, norm = vectors.norms, 1.0
+    # "add" queries score cosines: rounding may not leave [-1, 1] (clipping keeps the order).
+    return run_search(vectors.codes, row_norm, norm, vectors.bits, vectors.vector_size, terms, k, start, end,
+                      workers=workers, mode=mode, epsilon=epsilon, clip=mode == MODE_ADD)
+
+
+def packed_index(vectors):
+    """The :class:`PackedIndex` of a QuantizedKeyedVectors (its codes, norms and vocabulary)."""
+    if vectors.bits == 1:
+        row_norm, norm = None, float(vectors.norms[0]) if len(vectors) else 1.0
+    else:
+        row_norm, norm = np.ascontiguousarray(vectors.norms, dtype=np.float32), 1.0
+    codes = vectors.codes if vectors.codes.flags.c_contiguous else np.ascontiguousarray(vectors.codes)
+    return PackedIndex(codes, vectors.bits, vectors.vector_size, row_norm, norm,
+                       packing.level_unit(vectors.bits) ** 2, vectors.index_to_key,
+                       packing.level_table(vectors.bits).astype(np.float64), CANCELLED)

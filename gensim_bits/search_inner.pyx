@@ -5,10 +5,15 @@ dot product of binary codes). Only the hot loops live here, as C in the extern b
 :class:`gensim_bits.QuantizedKeyedVectors` check arguments, build the query terms and split
 the work over threads.
 """
+from numbers import Integral
+
 import numpy as np
 
 cimport numpy as cnp
-from libc.stdint cimport int8_t, int64_t, uint8_t
+from libc.stdint cimport int8_t, int32_t, int64_t, uint8_t, uint32_t, uint64_t
+from libc.stdlib cimport free, malloc
+from libc.math cimport fabs, isfinite, sqrt
+from libc.string cimport memcmp, memcpy, memmove
 
 cnp.import_array()
 
@@ -260,14 +265,138 @@ cdef extern from * nogil:
         }
     }
 
+    /* ------------------------------------------------------------ blocked 32-byte Hamming (d = 256)
+     *
+     * Distances of GB_CHUNK rows of 32 bytes to one query, several rows a step in vector
+     * registers. AVX2 has no vector popcount: each byte's count comes from a 16-entry nibble
+     * table (vpshufb), vpsadbw sums them in four 64-bit lanes a row, and a 4 x 4 transpose-add
+     * leaves one count a row. AVX-512 VPOPCNTDQ counts two rows a register directly; an
+     * 8-row transpose-add finishes. Both give the exact counts of the scalar loop, chosen at
+     * run time (gb_isa) like the POPCNT build. */
+    #define GB_CHUNK 64  /* rows scored into a buffer before any is offered to the heap */
+    typedef int32_t (*gb_distances_fn)(const uint8_t *rows, const uint8_t *query, int32_t *out);
+
+    #define GB_ISA_PORTABLE 0
+    #define GB_ISA_POPCNT 1
+    #define GB_ISA_AVX2 2
+    #define GB_ISA_AVX512 3
+    static const char *gb_isa_names[] = {"portable", "popcnt", "avx2", "avx512"};
+
+    #if (defined(__GNUC__) || defined(__clang__)) && !defined(GENSIM_BITS_PLAIN_POPCOUNT) && defined(__x86_64__)
+    #define GB_HAVE_SIMD_DISPATCH 1
+    #include <immintrin.h>
+
+    __attribute__((target("avx2"))) static int32_t gb_distances32_avx2(const uint8_t *rows, const uint8_t *query,
+                                                                        int32_t *out)
+    {
+        __m128i lowest = _mm_set1_epi32(INT32_MAX);
+        const __m256i q = _mm256_loadu_si256((const __m256i *)query);
+        const __m256i table = _mm256_setr_epi8(0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4,
+                                               0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4);
+        const __m256i nibble = _mm256_set1_epi8(0x0f);
+        const __m256i zero = _mm256_setzero_si256();
+        const __m256i even = _mm256_setr_epi32(0, 2, 4, 6, 0, 2, 4, 6);
+        for (int r = 0; r < GB_CHUNK; r += 4) {
+            __m256i sums[4];
+            for (int i = 0; i < 4; i++) {
+                const __m256i x = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(rows + (r + i) * 32)), q);
+                const __m256i counts = _mm256_add_epi8(
+                    _mm256_shuffle_epi8(table, _mm256_and_si256(x, nibble)),
+                    _mm256_shuffle_epi8(table, _mm256_and_si256(_mm256_srli_epi16(x, 4), nibble)));
+                sums[i] = _mm256_sad_epu8(counts, zero);  /* 4 partial sums of 8 bytes */
+            }
+            /* lane l of t01: [row0 parts 2l + 2l+1, row1 parts 2l + 2l+1] */
+            const __m256i t01 = _mm256_add_epi64(_mm256_unpacklo_epi64(sums[0], sums[1]),
+                                                 _mm256_unpackhi_epi64(sums[0], sums[1]));
+            const __m256i t23 = _mm256_add_epi64(_mm256_unpacklo_epi64(sums[2], sums[3]),
+                                                 _mm256_unpackhi_epi64(sums[2], sums[3]));
+            const __m256i total = _mm256_add_epi64(_mm256_permute2x128_si256(t01, t23, 0x20),
+                                                   _mm256_permute2x128_si256(t01, t23, 0x31));
+            const __m128i distances = _mm256_castsi256_si128(_mm256_permutevar8x32_epi32(total, even));
+            _mm_storeu_si128((__m128i *)(out + r), distances);
+            lowest = _mm_min_epi32(lowest, distances);
+        }
+        lowest = _mm_min_epi32(lowest, _mm_shuffle_epi32(lowest, _MM_SHUFFLE(1, 0, 3, 2)));
+        lowest = _mm_min_epi32(lowest, _mm_shuffle_epi32(lowest, _MM_SHUFFLE(2, 3, 0, 1)));
+        return _mm_cvtsi128_si32(lowest);
+    }
+
+    __attribute__((target("avx2"))) static inline int32_t gb_min8_avx2(__m256i values)
+    {
+        __m128i lowest = _mm_min_epi32(_mm256_castsi256_si128(values), _mm256_extracti128_si256(values, 1));
+        lowest = _mm_min_epi32(lowest, _mm_shuffle_epi32(lowest, _MM_SHUFFLE(1, 0, 3, 2)));
+        lowest = _mm_min_epi32(lowest, _mm_shuffle_epi32(lowest, _MM_SHUFFLE(2, 3, 0, 1)));
+        return _mm_cvtsi128_si32(lowest);
+    }
+
+    __attribute__((target("avx512f,avx512vpopcntdq"))) static int32_t gb_distances32_avx512(
+        const uint8_t *rows, const uint8_t *query, int32_t *out)
+    {
+        __m256i lowest = _mm256_set1_epi32(INT32_MAX);
+        const __m512i q = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)query));
+        const __m512i order = _mm512_setr_epi64(0, 2, 1, 3, 4, 6, 5, 7);
+        for (int r = 0; r < GB_CHUNK; r += 8) {
+            const uint8_t *p = rows + r * 32;
+            const __m512i a = _mm512_popcnt_epi64(_mm512_xor_si512(_mm512_loadu_si512((const void *)p), q));
+            const __m512i b = _mm512_popcnt_epi64(_mm512_xor_si512(_mm512_loadu_si512((const void *)(p + 64)), q));
+            const __m512i c = _mm512_popcnt_epi64(_mm512_xor_si512(_mm512_loadu_si512((const void *)(p + 128)), q));
+            const __m512i d = _mm512_popcnt_epi64(_mm512_xor_si512(_mm512_loadu_si512((const void *)(p + 192)), q));
+            /* 128-bit lanes of ab: [r0 q0+q1, r2 q0+q1], [r0 q2+q3, r2 q2+q3], [r1 ..., r3 ...], [r1, r3] */
+            const __m512i ab = _mm512_add_epi64(_mm512_unpacklo_epi64(a, b), _mm512_unpackhi_epi64(a, b));
+            const __m512i cd = _mm512_add_epi64(_mm512_unpacklo_epi64(c, d), _mm512_unpackhi_epi64(c, d));
+            const __m512i total = _mm512_add_epi64(_mm512_shuffle_i64x2(ab, cd, _MM_SHUFFLE(2, 0, 2, 0)),
+                                                   _mm512_shuffle_i64x2(ab, cd, _MM_SHUFFLE(3, 1, 3, 1)));
+            /* total holds rows 0 2 1 3 4 6 5 7 */
+            const __m256i distances = _mm512_cvtepi64_epi32(_mm512_permutexvar_epi64(order, total));
+            _mm256_storeu_si256((__m256i *)(out + r), distances);
+            lowest = _mm256_min_epi32(lowest, distances);
+        }
+        return gb_min8_avx2(lowest);
+    }
+    #endif
+
+    static int gb_isa_forced = -1;
+
+    /* The best instruction set this CPU runs (cached). */
+    static int gb_isa_best(void)
+    {
+        static int cached = -1;
+        if (cached >= 0) return cached;
+        int best = GB_ISA_PORTABLE;
+    #if (defined(__GNUC__) || defined(__clang__)) && !defined(GENSIM_BITS_PLAIN_POPCOUNT) && (defined(__x86_64__) || defined(__i386__))
+        __builtin_cpu_init();
+        if (__builtin_cpu_supports("popcnt")) best = GB_ISA_POPCNT;
+    #endif
+    #ifdef GB_HAVE_SIMD_DISPATCH
+        if (best == GB_ISA_POPCNT && __builtin_cpu_supports("avx2")) best = GB_ISA_AVX2;
+        if (best == GB_ISA_AVX2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vpopcntdq"))
+            best = GB_ISA_AVX512;
+    #endif
+        cached = best;
+        return best;
+    }
+
+    /* The instruction set in use: the best, unless a lower one was chosen (tests, benchmarks). */
+    static int gb_isa(void) { return gb_isa_forced >= 0 ? gb_isa_forced : gb_isa_best(); }
+
+    /* The 32-byte distance routine of the instruction set in use, or NULL for the scalar loop. */
+    static gb_distances_fn gb_distances32(void)
+    {
+    #ifdef GB_HAVE_SIMD_DISPATCH
+        const int isa = gb_isa();
+        if (isa == GB_ISA_AVX512) return gb_distances32_avx512;
+        if (isa == GB_ISA_AVX2) return gb_distances32_avx2;
+    #endif
+        return NULL;
+    }
+
     /* 1 bit, one code term of positive weight a query: rank by Hamming distance.
      * score = ((double)(d - 2 h) * weight) * (1 / norm), the same expression as the general path.
      * Distances of GB_CHUNK rows go to a small buffer first (a tight loop), then their minimum
      * (vectorized) decides whether any of them can enter the top-k: after the first few
      * thousand rows almost no chunk can, and the branchy heap code is skipped. */
-    #define GB_CHUNK 64
     GB_INLINE void gb_scan_hamming_body(const gb_search *s, int64_t q0, int64_t q1, gb_heap *heaps,
-                                        int64_t *limits, int64_t width)
+                                        int64_t *limits, int64_t width, gb_distances_fn distances32)
     {
         const uint8_t *codes = s->codes;
         const int64_t block = gb_block_rows(s);
@@ -297,7 +426,9 @@ cdef extern from * nogil:
                         for (int64_t r = 0; r < GB_CHUNK; r++) lowest = distances[r] < lowest ? distances[r] : lowest;
                     } else
     #endif
-                    if (rows == GB_CHUNK) {
+                    if (width == 32 && distances32 != NULL && rows == GB_CHUNK) {
+                        lowest = distances32(row, query, distances);
+                    } else if (rows == GB_CHUNK) {
                         for (int64_t r = 0; r < GB_CHUNK; r++) {
                             distances[r] = (int32_t)gb_xor_popcount(row + r * width, query, width);
                         }
@@ -421,19 +552,20 @@ cdef extern from * nogil:
 
     /* The widths with their own unrolled copy: plane bytes of d = 50 (GloVe), 64, 100, 128,
      * 200, 256, 300, 400, 512, 800, 1024 at one bit, and the 2-bit planes of d = 200-800. */
-    #define GB_HAMMING_CASE(W) case W: gb_scan_hamming_body(s, q0, q1, heaps, limits, W); break;
+    #define GB_HAMMING_CASE(W) case W: gb_scan_hamming_body(s, q0, q1, heaps, limits, W, distances32); break;
     #define GB_SINGLE_CASE(P, W) if (planes == P && width == W) { gb_scan_single_body(s, q0, q1, heaps, inverse_norms, P, W); return; }
     #define GB_GENERAL_CASE(P, W) if (planes == P && width == W) { gb_scan_general_body(s, q0, q1, heaps, inverse_norms, P, W); return; }
 
     #define GB_DEFINE_SCANS(SUFFIX, ATTRIBUTE)                                                       \
     ATTRIBUTE static void gb_scan_hamming_##SUFFIX(const gb_search *s, int64_t q0, int64_t q1,         \
-                                                   gb_heap *heaps, int64_t *limits)                  \
+                                                   gb_heap *heaps, int64_t *limits,                  \
+                                                   gb_distances_fn distances32)                      \
     {                                                                                                \
         switch (s->plane_bytes) {                                                                    \
         GB_HAMMING_CASE(4) GB_HAMMING_CASE(7) GB_HAMMING_CASE(8) GB_HAMMING_CASE(13) GB_HAMMING_CASE(16)                \
         GB_HAMMING_CASE(25) GB_HAMMING_CASE(32) GB_HAMMING_CASE(38) GB_HAMMING_CASE(50)              \
         GB_HAMMING_CASE(64) GB_HAMMING_CASE(100) GB_HAMMING_CASE(128)                                \
-        default: gb_scan_hamming_body(s, q0, q1, heaps, limits, s->plane_bytes); break;              \
+        default: gb_scan_hamming_body(s, q0, q1, heaps, limits, s->plane_bytes, NULL); break;        \
         }                                                                                            \
     }                                                                                                \
     ATTRIBUTE static void gb_scan_single_##SUFFIX(const gb_search *s, int64_t q0, int64_t q1,          \
@@ -470,15 +602,21 @@ cdef extern from * nogil:
     static int gb_use_popcnt(void)
     {
     #ifdef GB_HAVE_POPCNT_DISPATCH
-        static int cached = -1;
-        if (cached < 0) cached = __builtin_cpu_supports("popcnt") ? 1 : 0;
-        return cached;
+        return gb_isa() >= GB_ISA_POPCNT;
     #else
         return 0;
     #endif
     }
 
-    static const char *gb_instruction_set(void) { return gb_use_popcnt() ? "popcnt" : "portable"; }
+    static const char *gb_instruction_set(void) { return gb_isa_names[gb_isa()]; }
+
+    /* Use instruction set `isa` (a GB_ISA_* at most the best), or the best for -1; 0 if not available. */
+    static int gb_choose_instruction_set(int isa)
+    {
+        if (isa > gb_isa_best()) return 0;
+        gb_isa_forced = isa;
+        return 1;
+    }
 
     /* Is every query a single positive 1-bit code term of an "add" search? */
     static int gb_hamming_eligible(const gb_search *s, int64_t q0, int64_t q1)
@@ -518,9 +656,9 @@ cdef extern from * nogil:
         const int popcnt = gb_use_popcnt();
         if (gb_hamming_eligible(s, q0, q1)) {
     #ifdef GB_HAVE_POPCNT_DISPATCH
-            if (popcnt) gb_scan_hamming_popcnt(s, q0, q1, heaps, limits); else
+            if (popcnt) gb_scan_hamming_popcnt(s, q0, q1, heaps, limits, gb_distances32()); else
     #endif
-            gb_scan_hamming_portable(s, q0, q1, heaps, limits);
+            gb_scan_hamming_portable(s, q0, q1, heaps, limits, NULL);
             for (int64_t q = 0; q < count; q++) {
                 double *scores = s->out_score + (q0 + q) * s->k;
                 gb_heap_drain(heaps + q, scores, s->out_row + (q0 + q) * s->k);
@@ -628,8 +766,14 @@ cdef extern from * nogil:
         int64_t k
         double *out_score
         int64_t *out_row
+    enum:
+        GB_MODE_ADD
+        GB_MODE_MUL
     int gb_search_run(const gb_search *s, int64_t q0, int64_t q1)
     const char *gb_instruction_set()
+    int gb_choose_instruction_set(int isa)
+    int gb_isa_best()
+    const char *gb_isa_names[4]
     void packed_dots(const uint8_t *codes, int64_t nrows, const uint8_t *queries, int64_t nqueries,
                      int planes, int64_t plane_bytes, int64_t dimension, double scale, double *out)
     void table_dots(const uint8_t *codes, int64_t nrows, int64_t row_bytes,
@@ -640,9 +784,30 @@ MODE_ADD = 0
 MODE_MUL = 1
 
 
+INSTRUCTION_SETS = ("portable", "popcnt", "avx2", "avx512")
+
+
 def instruction_set():
-    """The popcount the kernel uses on this CPU: ``"popcnt"`` or ``"portable"``."""
+    """The instruction set the kernel uses: ``"portable"``, ``"popcnt"`` (scalar POPCNT),
+    ``"avx2"`` or ``"avx512"`` (VPOPCNTDQ; the vector ones serve 1-bit d = 256 Hamming scans)."""
     return gb_instruction_set().decode()
+
+
+def available_instruction_sets():
+    """The instruction sets this CPU and build can run, lowest first."""
+    return INSTRUCTION_SETS[:gb_isa_best() + 1]
+
+
+def use_instruction_set(name=None):
+    """Make the kernel use ``name`` (one of :func:`available_instruction_sets`), or the best
+    for None; returns the previous one. For comparing the paths in tests and benchmarks:
+    every path gives the same results."""
+    previous = instruction_set()
+    if name is None:
+        gb_choose_instruction_set(-1)
+    elif name not in INSTRUCTION_SETS or not gb_choose_instruction_set(INSTRUCTION_SETS.index(name)):
+        raise ValueError(f"instruction set {name!r} is not available here; choose from {available_instruction_sets()}")
+    return previous
 
 
 cdef cnp.ndarray _EMPTY = np.zeros(8, dtype=np.uint8)
@@ -786,3 +951,373 @@ def dots_with_table(const uint8_t[:, ::1] codes, const double[:, ::1] table, dou
     with nogil:
         table_dots(&codes[0, 0], codes.shape[0], codes.shape[1], &table[0, 0], constant, &out_view[0])
     return out
+
+
+cdef extern from "Python.h":
+    object PyUnicode_DecodeUTF8(const char *data, Py_ssize_t size, const char *errors)
+
+
+cdef double _safe_norm(const double *vector, int64_t count) noexcept nogil:
+    """Euclidean norm, each value divided by the largest first (no overflow or underflow in the squares)."""
+    cdef double largest = 0.0, total = 0.0
+    cdef int64_t element
+    for element in range(count):
+        largest = fabs(vector[element]) if fabs(vector[element]) > largest else largest
+    if largest == 0.0 or not isfinite(largest):
+        return largest
+    for element in range(count):
+        total += (vector[element] / largest) * (vector[element] / largest)
+    return largest * sqrt(total)
+
+
+cdef class PackedIndex:
+    """The state every query over one set of packed codes needs, prepared once.
+
+    A single word's ``most_similar`` is then one call here: the word's row (the vocabulary's
+    hash table read in C), the kernel on a term that points into the codes (nothing copied),
+    and the result list, with no NumPy array built on the way. What Python touches per call
+    stays small, which matters because a scan of the codes evicts it from the caches.
+
+    ``vocabulary`` is a :class:`gensim_bits.vocabulary.Vocabulary` (looked up here) or any
+    object with ``find(key, default)`` and ``keys_at(rows)`` (looked up through Python).
+    """
+    cdef readonly object codes
+    cdef readonly object vocabulary
+    cdef const uint8_t *code_data
+    cdef readonly int64_t nrows
+    cdef readonly int planes
+    cdef readonly int64_t dimension
+    cdef int64_t plane_bytes, row_bytes, offset
+    cdef object norms_ref
+    cdef const float *row_norm
+    cdef double norm
+    cdef double unit_squared
+    cdef bint compact
+    cdef object text_ref, offsets_ref, hashes_ref, order_ref
+    cdef const char *text
+    cdef const uint32_t *offsets32
+    cdef const int64_t *offsets64
+    cdef const uint64_t *hashes
+    cdef const int32_t *order32
+    cdef const int64_t *order64
+    cdef int64_t nhashes
+    cdef double level_values[256]
+    cdef double cancelled
+
+    def __init__(self, cnp.ndarray codes, int planes, int64_t dimension, object row_norm, double norm,
+                 double unit_squared, object vocabulary, levels, double cancelled):
+        if not 1 <= planes <= 8 or dimension < 1:
+            raise ValueError("planes must be 1..8 and dimension >= 1")
+        self.codes = codes
+        self.planes = planes
+        self.dimension = dimension
+        self.plane_bytes = (dimension + 7) // 8
+        self.row_bytes = planes * self.plane_bytes
+        self.code_data = <const uint8_t *> _data(codes, cnp.NPY_UINT8, 2, "codes")
+        if codes.shape[1] != self.row_bytes:
+            raise ValueError(f"codes must have {self.row_bytes} bytes a row")
+        self.nrows = codes.shape[0]
+        self.offset = dimension * ((1 << planes) - 1) * ((1 << planes) - 1)
+        self.norm = norm
+        self.unit_squared = unit_squared
+        self.cancelled = cancelled
+        if len(levels) != 1 << planes:
+            raise ValueError(f"levels must have {1 << planes} values")
+        for position in range(1 << planes):
+            self.level_values[position] = levels[position]
+        self.norms_ref = row_norm
+        if row_norm is None:
+            self.row_norm = NULL
+        else:
+            if row_norm.shape[0] != self.nrows:
+                raise ValueError("row_norm must have one entry a row")
+            self.row_norm = <const float *> _data(<cnp.ndarray?> row_norm, cnp.NPY_FLOAT32, 1, "row_norm")
+        self.vocabulary = vocabulary
+        self.compact = False
+        text = getattr(vocabulary, "text", None)
+        if isinstance(text, bytes) and hasattr(vocabulary, "_hashes"):
+            offsets, hashes, order = vocabulary.offsets, vocabulary._hashes, vocabulary._order
+            if len(offsets) != self.nrows + 1 or len(hashes) != self.nrows or len(order) != self.nrows:
+                raise ValueError("the vocabulary and the codes disagree in length")
+            self.text_ref, self.offsets_ref, self.hashes_ref, self.order_ref = text, offsets, hashes, order
+            self.text = <const char *> text
+            self.offsets32 = <const uint32_t *> _data(offsets, cnp.NPY_UINT32, 1, "offsets") \
+                if offsets.dtype == np.uint32 else NULL
+            self.offsets64 = NULL if self.offsets32 != NULL else \
+                <const int64_t *> _data(offsets, cnp.NPY_INT64, 1, "offsets")
+            self.hashes = <const uint64_t *> _data(hashes, cnp.NPY_UINT64, 1, "hashes")
+            self.order32 = <const int32_t *> _data(order, cnp.NPY_INT32, 1, "order") \
+                if order.dtype == np.int32 else NULL
+            self.order64 = NULL if self.order32 != NULL else <const int64_t *> _data(order, cnp.NPY_INT64, 1, "order")
+            self.nhashes = len(hashes)
+            self.compact = True
+
+    cdef inline int64_t _text_start(self, int64_t row) noexcept:
+        return self.offsets32[row] if self.offsets32 != NULL else self.offsets64[row]
+
+    cdef int64_t _find(self, object word) except -2:
+        """Row of ``word``, or -1 (the lookup of ``Vocabulary.find``, in C)."""
+        cdef bytes data
+        cdef uint64_t wanted
+        cdef int64_t low, high, middle, row, start, length
+        if not self.compact:
+            return self.vocabulary.find(word, -1)
+        if not isinstance(word, str):
+            return -1
+        try:
+            data = (<str> word).encode("utf-8")
+        except UnicodeEncodeError:  # lone surrogates cannot be in the vocabulary
+            return -1
+        # Vocabulary hashes words with Python's bytes hash, masked to 64 bits.
+        wanted = <uint64_t> hash(data)
+        length = len(data)
+        low, high = 0, self.nhashes
+        while low < high:
+            middle = (low + high) >> 1
+            if self.hashes[middle] < wanted:
+                low = middle + 1
+            else:
+                high = middle
+        while low < self.nhashes and self.hashes[low] == wanted:
+            row = self.order32[low] if self.order32 != NULL else self.order64[low]
+            start = self._text_start(row)
+            if self._text_start(row + 1) - start == length and memcmp(self.text + start, <const char *> data, length) == 0:
+                return row
+            low += 1
+        return -1
+
+    def find(self, word):
+        """Row of ``word`` in the vocabulary, or -1."""
+        return self._find(word)
+
+    def rows_of(self, keys):
+        """Rows (int64) of ``keys``: words, or int row numbers as gensim accepts; KeyError names a missing key."""
+        cdef Py_ssize_t count = len(keys), position
+        cdef int64_t row
+        rows = np.empty(count, dtype=np.int64)
+        cdef int64_t[::1] out = rows
+        for position in range(count):
+            key = keys[position]
+            row = self._find(key)
+            out[position] = row if row >= 0 else self._row_number(key)
+        return rows
+
+    cdef int64_t _row_number(self, key) except -1:
+        """A key not in the vocabulary: an int row number, as ``QuantizedKeyedVectors.get_index`` accepts."""
+        if isinstance(key, Integral) and 0 <= key < self.nrows:
+            return int(key)
+        raise KeyError(f"Key '{key}' not present")
+
+    cdef object _key(self, int64_t row):
+        cdef int64_t start
+        if self.compact:
+            start = self._text_start(row)
+            return PyUnicode_DecodeUTF8(self.text + start, self._text_start(row + 1) - start, NULL)
+        return self.vocabulary[row]
+
+    cdef int64_t _clamp(self, int64_t topn, int64_t *start, int64_t *end) noexcept:
+        """Clamp ``start:end`` to the rows (``end`` -1: every row); returns ``topn`` clipped to them."""
+        if end[0] < 0 or end[0] > self.nrows:
+            end[0] = self.nrows
+        start[0] = 0 if start[0] < 0 else (end[0] if start[0] > end[0] else start[0])
+        return topn if topn < end[0] - start[0] else end[0] - start[0]
+
+    cdef double word_weight(self, int64_t row) noexcept nogil:
+        """A word's term weight in popcount units: its unit vector (as ``_word_terms`` computes it)."""
+        return self.unit_squared * (1.0 / (<double> self.row_norm[row] if self.row_norm != NULL else self.norm)) / 1.0
+
+    cdef int _search(self, const uint8_t *term_codes, const double *weights, const int8_t *negative,
+                     const int64_t *tables, int64_t nterms, const int64_t *excluded, int64_t nexcluded,
+                     int64_t start, int64_t end, int64_t k, int mode, double epsilon, bint clip,
+                     double *out_score, int64_t *out_row) noexcept nogil:
+        """One query of ``nterms`` code terms over rows ``start:end``; 0, or -1 without memory."""
+        cdef gb_search s
+        cdef int64_t term_start[2]
+        cdef int64_t exclude_start[2]
+        term_start[0], term_start[1] = 0, nterms
+        exclude_start[0], exclude_start[1] = 0, nexcluded
+        s.codes = self.code_data + start * self.row_bytes
+        s.nrows = end - start
+        s.first_row = start
+        s.planes = self.planes
+        s.plane_bytes = self.plane_bytes
+        s.offset = self.offset
+        s.row_norm = NULL if self.row_norm == NULL else self.row_norm + start
+        s.norm = self.norm
+        s.term_start = term_start
+        s.term_codes = term_codes
+        s.term_weight = weights
+        s.term_negative = negative
+        s.term_table = tables
+        s.tables = NULL
+        s.table_constant = NULL
+        s.exclude_start = exclude_start
+        s.excluded = excluded
+        s.mode = mode
+        s.epsilon = epsilon
+        s.clip = clip
+        s.k = k
+        s.out_score = out_score
+        s.out_row = out_row
+        return gb_search_run(&s, 0, 1)
+
+    cdef list _neighbours(self, const double *scores, const int64_t *rows, int64_t k):
+        cdef int64_t slot, count = 0
+        while count < k and rows[count] >= 0:
+            count += 1
+        if not self.compact:
+            found = np.asarray(<int64_t[:count]> rows) if count else np.zeros(0, dtype=np.int64)
+            return list(zip(self.vocabulary.keys_at(found), [scores[slot] for slot in range(count)]))
+        return [(self._key(rows[slot]), scores[slot]) for slot in range(count)]
+
+    def most_similar_word(self, word, int64_t topn, int64_t start=0, int64_t end=-1):
+        """gensim's ``most_similar(word, topn)`` over rows ``start:end`` (``end`` -1: every row).
+
+        The same scores, in the same order, as the general path (the query is the word's unit
+        vector, the word itself excluded); ``topn`` is clipped to the rows searched.
+        """
+        cdef int64_t row = self._find(word)
+        cdef int64_t k, status
+        cdef double weight
+        cdef int8_t negative = 0
+        cdef int64_t table = -1
+        cdef double *scores
+        cdef int64_t *rows
+        if row < 0:
+            row = self._row_number(word)
+        k = self._clamp(topn, &start, &end)
+        if k <= 0:
+            return []
+        weight = self.word_weight(row)
+        scores = <double *> malloc(k * (sizeof(double) + sizeof(int64_t)))
+        if scores == NULL:
+            raise MemoryError("out of memory for the top-k heap")
+        rows = <int64_t *> (scores + k)
+        try:
+            with nogil:
+                status = self._search(self.code_data + row * self.row_bytes, &weight, &negative, &table, 1,
+                                      &row, 1, start, end, k, GB_MODE_ADD, 0.0, True, scores, rows)
+            if status != 0:
+                raise MemoryError("out of memory for the top-k heap")
+            return self._neighbours(scores, rows, k)
+        finally:
+            free(scores)
+
+    def top_of_row(self, int64_t row, double[::1] out_score, int64_t[::1] out_row):
+        """The kernel alone: the ``len(out_score)`` best rows for row ``row``'s word (itself
+        excluded), written best first into the given arrays; nothing is looked up or built.
+        ``most_similar_word`` is this plus the key lookup and the result list."""
+        cdef int64_t k = out_score.shape[0], status
+        cdef double weight
+        cdef int8_t negative = 0
+        cdef int64_t table = -1
+        if not 0 <= row < self.nrows:
+            raise IndexError(f"row {row} out of range for {self.nrows} rows")
+        if out_row.shape[0] != k or not 0 < k <= self.nrows:
+            raise ValueError(f"out_score and out_row must have the same length, 1 to {self.nrows}")
+        weight = self.word_weight(row)
+        with nogil:
+            status = self._search(self.code_data + row * self.row_bytes, &weight, &negative, &table, 1,
+                                  &row, 1, 0, self.nrows, k, GB_MODE_ADD, 0.0, True, &out_score[0], &out_row[0])
+        if status != 0:
+            raise MemoryError("out of memory for the top-k heap")
+
+    cdef void _accumulate_mean(self, const int64_t *rows, const double *weights, int64_t nterms,
+                               double *mean) noexcept nogil:
+        """mean += sum_t weights[t] * (unit vector of row rows[t]), element by element in float64."""
+        cdef int64_t term, element, row
+        cdef int plane, code
+        cdef double coefficient
+        cdef const uint8_t *word
+        for term in range(nterms):
+            row = rows[term]
+            word = self.code_data + row * self.row_bytes
+            coefficient = weights[term] / (<double> self.row_norm[row] if self.row_norm != NULL else self.norm)
+            for element in range(self.dimension):
+                code = 0
+                for plane in range(self.planes):
+                    code |= ((word[plane * self.plane_bytes + (element >> 3)] >> (element & 7)) & 1) << plane
+                mean[element] += coefficient * self.level_values[code]
+
+    def add_word_mean(self, int64_t[::1] rows, double[::1] weights, double[::1] mean):
+        """``mean += sum_t weights[t] * unit(row rows[t])`` in place; returns the norm of the result
+        (scaled against overflow). The same arithmetic as :meth:`most_similar_rows`."""
+        cdef int64_t term
+        if weights.shape[0] != rows.shape[0] or mean.shape[0] != self.dimension:
+            raise ValueError(f"rows and weights must have the same length and mean {self.dimension} values")
+        for term in range(rows.shape[0]):
+            if not 0 <= rows[term] < self.nrows:
+                raise IndexError(f"row {rows[term]} out of range for {self.nrows} rows")
+        if rows.shape[0]:
+            self._accumulate_mean(&rows[0], &weights[0], rows.shape[0], &mean[0])
+        return _safe_norm(&mean[0], self.dimension)
+
+    def most_similar_rows(self, int64_t[::1] rows, double[::1] weights, int64_t topn, int64_t start=0,
+                          int64_t end=-1):
+        """gensim's ``most_similar`` of words only: rows with weights (+1 positive, -1 negative).
+
+        As :func:`gensim_bits.search.add_mean_query` builds it, in C: the mean of the unit
+        vectors (element by element in float64), its norm scaled against overflow, the
+        cancelled-query rule, one code term a word, the words themselves excluded.
+        """
+        cdef int64_t nterms = rows.shape[0], term, element, row, k, status, nexcluded = 0, other
+        cdef double mean_norm, magnitude = 0.0, scale
+        cdef double *mean
+        cdef double *scores
+        cdef int64_t *out_rows
+        cdef uint8_t *term_codes
+        cdef double *term_weight
+        cdef int8_t *negative
+        cdef int64_t *tables
+        cdef int64_t *excluded
+        if weights.shape[0] != nterms or nterms == 0:
+            raise ValueError("rows and weights must have the same length, at least 1")
+        for term in range(nterms):
+            if not 0 <= rows[term] < self.nrows:
+                raise IndexError(f"row {rows[term]} out of range for {self.nrows} rows")
+            if not isfinite(weights[term]):
+                raise ValueError(f"query weights must be finite, got {weights[term]}")
+        k = self._clamp(topn, &start, &end)
+        if k <= 0:
+            return []
+        buffer = np.empty(self.dimension + 2 * k + 2 * nterms, dtype=np.float64)
+        mean = <double *> cnp.PyArray_DATA(buffer)
+        scores = mean + self.dimension
+        term_weight = scores + k
+        out_rows = <int64_t *> (term_weight + nterms)
+        excluded = out_rows + k
+        index_buffer = np.empty((nterms, self.row_bytes + 9), dtype=np.uint8)
+        term_codes = <uint8_t *> cnp.PyArray_DATA(index_buffer)
+        negative = <int8_t *> (term_codes + nterms * self.row_bytes)
+        table_buffer = np.full(nterms, -1, dtype=np.int64)
+        tables = <int64_t *> cnp.PyArray_DATA(table_buffer)
+        with nogil:
+            for element in range(self.dimension):
+                mean[element] = 0.0
+            for term in range(nterms):
+                magnitude += fabs(weights[term])
+            self._accumulate_mean(&rows[0], &weights[0], nterms, mean)
+            mean_norm = _safe_norm(mean, self.dimension)
+            if mean_norm <= self.cancelled * magnitude:
+                mean_norm = 0.0
+            scale = 1.0 / mean_norm if mean_norm != 0.0 else 0.0
+            for term in range(nterms):
+                row = rows[term]
+                memcpy(term_codes + term * self.row_bytes, self.code_data + row * self.row_bytes, self.row_bytes)
+                term_weight[term] = self.unit_squared * (weights[term] / (
+                    <double> self.row_norm[row] if self.row_norm != NULL else self.norm)) / 1.0 * scale
+                negative[term] = 0
+                # the excluded rows, sorted and without repeats (insertion into a short list)
+                other = nexcluded
+                while other > 0 and excluded[other - 1] > row:
+                    other -= 1
+                if other > 0 and excluded[other - 1] == row:
+                    continue
+                memmove(excluded + other + 1, excluded + other, (nexcluded - other) * sizeof(int64_t))
+                excluded[other] = row
+                nexcluded += 1
+            status = self._search(term_codes, term_weight, negative, tables, nterms, excluded, nexcluded,
+                                  start, end, k, GB_MODE_ADD, 0.0, True, scores, out_rows)
+        if status != 0:
+            raise MemoryError("out of memory for the top-k heap")
+        return self._neighbours(scores, out_rows, k)
