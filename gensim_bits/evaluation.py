@@ -13,8 +13,12 @@ Example::
     >>> results = evaluate(model.wv, similarity=["ws353.tsv"], analogies=["google.txt"])
     >>> results["analogies"]["google.txt"]["total"]["accuracy_3cosmul"]
 """
+from __future__ import annotations
+
 import logging
 import os
+from collections.abc import Sequence
+from typing import Any
 import time
 
 import numpy as np
@@ -315,7 +319,9 @@ def evaluate_analogies(path, lookup, normalize, canonical, cosines):
             "coverage": len(questions) / total if total else 0.0}
 
 
-def evaluate(vectors, similarity=(), analogies=(), restrict_vocab=300000, case_insensitive=True, verbose=True):
+def evaluate(vectors: Any, similarity: str | os.PathLike | Sequence[str | os.PathLike] = (),
+             analogies: str | os.PathLike | Sequence[str | os.PathLike] = (), restrict_vocab: int = 300000,
+             case_insensitive: bool = True, verbose: bool = True) -> dict[str, Any]:
     """Score word vectors on word-similarity and analogy files in one call.
 
     Args:
@@ -348,7 +354,7 @@ def evaluate(vectors, similarity=(), analogies=(), restrict_vocab=300000, case_i
     started = time.perf_counter()
     lookup, canonical, normalize = _restricted_vocabulary(vectors, restrict_vocab, case_insensitive)
     cosines = _cosine_function(vectors)
-    results = {
+    results: dict[str, Any] = {
         "similarity": {os.path.basename(path): evaluate_similarity(path, lookup, normalize, cosines)
                        for path in similarity},
         "analogies": {os.path.basename(path): evaluate_analogies(path, lookup, normalize, canonical, cosines)

@@ -13,9 +13,14 @@ Example::
     >>> qkv.most_similar("king", topn=3)
     >>> qkv.save("vectors.gbits"); qkv = QuantizedKeyedVectors.load("vectors.gbits", mmap="r")
 """
+from __future__ import annotations
+
 import logging
+import os
+from collections.abc import Sequence
 from functools import cached_property
 from numbers import Integral
+from typing import Any, Union
 
 import numpy as np
 from gensim.models import KeyedVectors
@@ -27,6 +32,13 @@ from gensim_bits.quantizers import levels, quantize_codes
 from gensim_bits.vocabulary import KeyToIndex, Vocabulary, release_free_heap
 
 logger = logging.getLogger(__name__)
+
+#: A word, or gensim's integer key.
+Key = Union[str, int]
+#: Query terms as gensim takes them: one word or vector, or a list of them.
+Terms = Union[Key, np.ndarray, Sequence[Union[Key, np.ndarray]], None]
+#: ``most_similar``'s answer: (word, similarity) pairs, best first.
+Neighbours = list[tuple[str, float]]
 
 # Rows converted at a time, so packing a large float matrix never holds a second full copy.
 CONVERT_CHUNK = 65536
@@ -62,13 +74,14 @@ class QuantizedKeyedVectors:
     norm is sqrt(d)/3 and none is stored).
     """
 
-    def __init__(self, codes, bits, vector_size, index_to_key, counts=None):
+    def __init__(self, codes: np.ndarray, bits: int, vector_size: int, index_to_key: Sequence[str],
+                 counts: np.ndarray | Sequence[int] | None = None) -> None:
         # The same validator as save() and load(), so every object built here can be saved and read back.
-        self.bits, self.vector_size, index_to_key, self.counts, self.codes = fileformat.check_contents(
+        self.bits, self.vector_size, vocabulary, self.counts, self.codes = fileformat.check_contents(
             bits, vector_size, index_to_key, counts, codes)
         # Compact list and dict stand-ins: ~24 bytes a word instead of ~170 (see vocabulary.py).
-        self.index_to_key = index_to_key
-        self.key_to_index = KeyToIndex(index_to_key)
+        self.index_to_key: Vocabulary = vocabulary
+        self.key_to_index = KeyToIndex(vocabulary)
         if self.bits == 1:
             self.norms = np.broadcast_to(np.sqrt(self.vector_size) * packing.level_unit(1), (len(self),))
         else:
@@ -77,7 +90,8 @@ class QuantizedKeyedVectors:
     # ---------------------------------------------------------------- conversions
 
     @classmethod
-    def from_keyed_vectors(cls, keyed_vectors, bits=None, quantize=False):
+    def from_keyed_vectors(cls, keyed_vectors: KeyedVectors, bits: int | None = None,
+                           quantize: bool = False) -> QuantizedKeyedVectors:
         """Pack a gensim ``KeyedVectors`` whose values lie on the Word2Bits levels.
 
         Args:
@@ -113,7 +127,7 @@ class QuantizedKeyedVectors:
         return cls(codes, bits, keyed_vectors.vector_size, keyed_vectors.index_to_key, counts)
 
     @classmethod
-    def from_model(cls, model):
+    def from_model(cls, model: Any) -> QuantizedKeyedVectors:
         """Pack the final vectors ``model.wv`` of a trained :class:`gensim_bits.Word2Bits`."""
         bits = getattr(model, "bits", None)
         if bits is None:
@@ -123,7 +137,7 @@ class QuantizedKeyedVectors:
                              "from_keyed_vectors(model.wv, bits=..., quantize=True) to threshold it")
         return cls.from_keyed_vectors(model.wv, bits=bits)
 
-    def to_keyed_vectors(self):
+    def to_keyed_vectors(self) -> KeyedVectors:
         """A plain gensim ``KeyedVectors`` with the unpacked float32 values and the counts."""
         keyed_vectors = KeyedVectors(self.vector_size, count=0)
         if len(self):
@@ -133,18 +147,18 @@ class QuantizedKeyedVectors:
             keyed_vectors.expandos["count"][:] = self.counts
         return keyed_vectors
 
-    def vectors_for(self, indices):
+    def vectors_for(self, indices: Sequence[int] | np.ndarray) -> np.ndarray:
         """Unpacked float32 vectors of the rows ``indices``."""
         return packing.unpack_values(self.codes[np.asarray(indices, dtype=np.int64)], self.bits, self.vector_size)
 
     # ---------------------------------------------------------------- files
 
-    def save(self, path):
+    def save(self, path: str | os.PathLike) -> None:
         """Write the packed file atomically (see :mod:`gensim_bits.fileformat`)."""
         fileformat.write_packed(path, self.bits, self.vector_size, self.index_to_key, self.counts, self.codes)
 
     @classmethod
-    def load(cls, path, mmap=None):
+    def load(cls, path: str | os.PathLike, mmap: str | None = None) -> QuantizedKeyedVectors:
         """Read a file written by :meth:`save`; ``mmap='r'`` maps the codes read-only.
 
         Raises :class:`gensim_bits.fileformat.QuantizedVectorsFormatError` for a truncated,
@@ -155,7 +169,7 @@ class QuantizedKeyedVectors:
         release_free_heap()
         return vectors
 
-    def save_word2vec_format(self, fname, binary=False, **kwargs):
+    def save_word2vec_format(self, fname: str | os.PathLike, binary: bool = False, **kwargs: Any) -> str | None:
         """Write the unpacked values in word2vec text or binary format (through gensim), atomically,
         and the counts in gensim's vocabulary file beside them (``fname + '.vocab'``; ``fvocab``
         names another path, or False for none). Returns the counts file's path, or None.
@@ -167,7 +181,8 @@ class QuantizedKeyedVectors:
         return word2vec_format.save_word2vec(self.to_keyed_vectors(), fname, binary=binary, **kwargs)
 
     @classmethod
-    def load_word2vec_format(cls, fname, binary=False, bits=None, quantize=False, **kwargs):
+    def load_word2vec_format(cls, fname: str | os.PathLike, binary: bool = False, bits: int | None = None,
+                             quantize: bool = False, **kwargs: Any) -> QuantizedKeyedVectors:
         """Read a word2vec text/binary file and pack it; see :meth:`from_keyed_vectors`.
 
         ``kwargs`` are gensim's (``limit``, ``encoding``, ``unicode_errors``). The reader
@@ -180,7 +195,7 @@ class QuantizedKeyedVectors:
     # ---------------------------------------------------------------- lookup
 
     @property
-    def nbytes(self):
+    def nbytes(self) -> int:
         """Bytes of the packed codes."""
         return int(self.codes.nbytes)
 
@@ -194,10 +209,10 @@ class QuantizedKeyedVectors:
         return (f"<QuantizedKeyedVectors bits={self.bits} vector_size={self.vector_size} "
                 f"words={len(self)} codes={self.nbytes} bytes>")
 
-    def has_index_for(self, key):
+    def has_index_for(self, key: Key) -> bool:
         return self.get_index(key, -1) >= 0
 
-    def get_index(self, key, default=None):
+    def get_index(self, key: Key, default: int | None = None) -> int:
         """Row of ``key`` (or ``key`` itself if it is an int row number), as gensim does."""
         index = self.index_to_key.find(key)
         if index >= 0:
@@ -208,12 +223,12 @@ class QuantizedKeyedVectors:
             return default
         raise KeyError(f"Key '{key}' not present")
 
-    def get_vecattr(self, key, attr):
+    def get_vecattr(self, key: Key, attr: str) -> int:
         if attr != "count":
             raise KeyError(f"QuantizedKeyedVectors stores only the 'count' attribute, not {attr!r}")
         return int(self.counts[self.get_index(key)])
 
-    def get_vector(self, key, norm=False):
+    def get_vector(self, key: Key, norm: bool = False) -> np.ndarray:
         """The unpacked float32 vector of ``key``; unit length if ``norm``."""
         index = self.get_index(key)
         vector = self.vectors_for([index])[0]
@@ -226,7 +241,7 @@ class QuantizedKeyedVectors:
 
     # ---------------------------------------------------------------- similarity
 
-    def cosines(self, indices, start=0, end=None):
+    def cosines(self, indices: Sequence[int] | np.ndarray, start: int = 0, end: int | None = None) -> np.ndarray:
         """Cosine similarities (end - start, len(indices)) of rows ``start:end`` with rows ``indices``."""
         indices = np.asarray(indices, dtype=np.int64)
         end = len(self) if end is None else end
@@ -237,16 +252,16 @@ class QuantizedKeyedVectors:
     def _dots_with_vector(self, vector, start, end):
         return packing.dots_with_vector(self.codes[start:end], vector, self.bits, self.vector_size)
 
-    def similarity(self, w1, w2):
+    def similarity(self, w1: Key, w2: Key) -> float:
         """Cosine similarity of two keys."""
         first = self.get_index(w1)
         return float(self.cosines([self.get_index(w2)], first, first + 1)[0, 0])
 
-    def distance(self, w1, w2):
+    def distance(self, w1: Key, w2: Key) -> float:
         """Cosine distance, ``1 - similarity``."""
         return 1.0 - self.similarity(w1, w2)
 
-    def distances(self, word_or_vector, other_words=()):
+    def distances(self, word_or_vector: Key | np.ndarray, other_words: Sequence[Key] = ()) -> np.ndarray:
         """Cosine distances from a key or vector to ``other_words`` (default: every word)."""
         if isinstance(word_or_vector, KEY_TYPES):
             index = self.get_index(word_or_vector)
@@ -270,8 +285,9 @@ class QuantizedKeyedVectors:
         state.pop("packed_index", None)  # compiled state, rebuilt on first use
         return state
 
-    def most_similar(self, positive=None, negative=None, topn=10, clip_start=0, clip_end=None,
-                     restrict_vocab=None, indexer=None, workers=1):
+    def most_similar(self, positive: Terms = None, negative: Terms = None, topn: int | None = 10,
+                     clip_start: int = 0, clip_end: int | None = None, restrict_vocab: int | None = None,
+                     indexer: Any = None, workers: int = 1) -> Neighbours | np.ndarray:
         """gensim's ``KeyedVectors.most_similar`` on the packed codes, same arguments and results.
 
         The query is the normalized mean of the unit vectors of the positive keys (weight +1
@@ -315,15 +331,18 @@ class QuantizedKeyedVectors:
                                         workers=workers)
         return self._neighbours(scores[0], rows[0])
 
-    def similar_by_key(self, key, topn=10, restrict_vocab=None):
+    def similar_by_key(self, key: Key, topn: int | None = 10,
+                       restrict_vocab: int | None = None) -> Neighbours | np.ndarray:
         return self.most_similar(positive=[key], topn=topn, restrict_vocab=restrict_vocab)
 
     similar_by_word = similar_by_key
 
-    def similar_by_vector(self, vector, topn=10, restrict_vocab=None):
+    def similar_by_vector(self, vector: np.ndarray, topn: int | None = 10,
+                          restrict_vocab: int | None = None) -> Neighbours | np.ndarray:
         return self.most_similar(positive=[vector], topn=topn, restrict_vocab=restrict_vocab)
 
-    def most_similar_cosmul(self, positive=None, negative=None, topn=10, restrict_vocab=None, workers=1):
+    def most_similar_cosmul(self, positive: Terms = None, negative: Terms = None, topn: int | None = 10,
+                            restrict_vocab: int | None = None, workers: int = 1) -> Neighbours | np.ndarray:
         """gensim's ``most_similar_cosmul`` (Levy & Goldberg 2014, 3CosMul, epsilon 1e-6).
 
         Cosines are shifted to [0, 1] as (1 + cos) / 2. Unlike gensim 4.4, ``restrict_vocab``
@@ -340,7 +359,7 @@ class QuantizedKeyedVectors:
         terms = self._new_terms()
         excluded = set()
         for items, is_negative in ((positive, False), (negative, True)):
-            for term in items:
+            for term in items:  # type: ignore[union-attr]  # lists now: as_list above
                 if isinstance(term, np.ndarray):  # gensim does not normalize raw vectors here
                     terms.add_vector(packed_search.check_vector(term, self.vector_size), 1.0, negative=is_negative)
                 else:
@@ -355,7 +374,8 @@ class QuantizedKeyedVectors:
         scores, rows = self._run_search(terms, self._clip_topn(topn, 0, end), 0, end, workers=workers, **arguments)
         return self._neighbours(scores[0], rows[0])
 
-    def search(self, queries, topn=10, workers=None, restrict_vocab=None):
+    def search(self, queries: Sequence[Key | np.ndarray] | np.ndarray, topn: int = 10, workers: int | None = None,
+               restrict_vocab: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Exact nearest neighbours of many queries in one call, shaped like faiss ``Index.search``.
 
         Args:
@@ -413,7 +433,7 @@ class QuantizedKeyedVectors:
         found = rows >= 0
         return list(zip(self.index_to_key.keys_at(rows[found]), scores[found].tolist()))
 
-    def rank_by_centrality(self, words, use_norm=True):
+    def rank_by_centrality(self, words: Sequence[Key], use_norm: bool = True) -> list[tuple[float, Key]]:
         """Words ranked by cosine to the normalized mean of their vectors, as (similarity, word)."""
         used_words = [word for word in words if word in self]
         if len(used_words) != len(words):
@@ -430,18 +450,18 @@ class QuantizedKeyedVectors:
         dists = vectors @ (mean / mean_norm if mean_norm else mean)
         return sorted(zip(dists.tolist(), used_words), reverse=True)
 
-    def doesnt_match(self, words):
+    def doesnt_match(self, words: Sequence[Key]) -> Key:
         """The word furthest from the mean of all the given words."""
         return self.rank_by_centrality(words)[-1][1]
 
-    def closer_than(self, key1, key2):
+    def closer_than(self, key1: Key, key2: Key) -> list[str]:
         """Words closer to ``key1`` than ``key2`` is."""
         first, second = self.get_index(key1), self.get_index(key2)
         sims = self.cosines([first])[:, 0]
         closer = np.flatnonzero(sims > sims[second])
         return [self.index_to_key[index] for index in closer if index != first]
 
-    def rank(self, key1, key2):
+    def rank(self, key1: Key, key2: Key) -> int:
         """Rank of ``key2`` among the neighbours of ``key1`` (1 = nearest)."""
         return len(self.closer_than(key1, key2)) + 1
 
@@ -460,7 +480,7 @@ class QuantizedKeyedVectors:
     _log_evaluate_word_analogies = staticmethod(KeyedVectors._log_evaluate_word_analogies)
 
     @property
-    def vectors(self):
+    def vectors(self) -> np.ndarray:
         """Every vector unpacked, as a new float32 array (len(self), vector_size).
 
         Memory: ``4 * vector_size`` bytes a word (32 / bits times the packed codes), built
@@ -469,11 +489,11 @@ class QuantizedKeyedVectors:
         """
         return self._unpacked(normed=False)
 
-    def get_normed_vectors(self):
+    def get_normed_vectors(self) -> np.ndarray:
         """Every vector unpacked and scaled to unit length (float32; memory as :attr:`vectors`)."""
         return self._unpacked(normed=True)
 
-    def fill_norms(self, force=False):
+    def fill_norms(self, force: bool = False) -> None:
         """Norms are computed from the codes when the vectors are built; nothing to fill."""
 
     def _unpacked(self, normed):
@@ -485,7 +505,9 @@ class QuantizedKeyedVectors:
                 out[start:stop] /= np.asarray(self.norms[start:stop], dtype=np.float32)[:, None]
         return out
 
-    def get_mean_vector(self, keys, weights=None, pre_normalize=True, post_normalize=False, ignore_missing=True):
+    def get_mean_vector(self, keys: Sequence[Key | np.ndarray], weights: Sequence[float] | np.ndarray | None = None,
+                        pre_normalize: bool = True, post_normalize: bool = False,
+                        ignore_missing: bool = True) -> np.ndarray:
         """gensim's ``get_mean_vector``: weighted mean of keys' (unit, if ``pre_normalize``) vectors and raw vectors."""
         if len(keys) == 0:
             raise ValueError("cannot compute mean with no input")
@@ -515,8 +537,9 @@ class QuantizedKeyedVectors:
     # behind gensim_bits.evaluate (same rules for bad lines, same batched search), and return
     # gensim's values.
 
-    def evaluate_word_pairs(self, pairs, delimiter='\t', encoding='utf8', restrict_vocab=300000,
-                            case_insensitive=True, dummy4unknown=False):
+    def evaluate_word_pairs(self, pairs: str | os.PathLike, delimiter: str = '\t', encoding: str = 'utf8',
+                            restrict_vocab: int = 300000, case_insensitive: bool = True,
+                            dummy4unknown: bool = False) -> tuple[Any, Any, float]:
         """gensim's ``evaluate_word_pairs``: ``(pearson, spearman, oov_ratio)`` on a word-pair file.
 
         The file is read by :func:`gensim_bits.evaluation.pair_similarities`: unlike gensim, a
@@ -542,8 +565,9 @@ class QuantizedKeyedVectors:
         self.log_evaluate_word_pairs(pearson, spearman, oov_ratio, pairs)
         return pearson, spearman, oov_ratio
 
-    def evaluate_word_analogies(self, analogies, restrict_vocab=300000, case_insensitive=True,
-                                dummy4unknown=False, similarity_function='most_similar'):
+    def evaluate_word_analogies(self, analogies: str | os.PathLike, restrict_vocab: int = 300000,
+                                case_insensitive: bool = True, dummy4unknown: bool = False,
+                                similarity_function: str = 'most_similar') -> tuple[float, list[dict]]:
         """gensim's ``evaluate_word_analogies``: ``(score, sections)`` with gensim's section dicts.
 
         ``similarity_function`` ``'most_similar'`` answers by 3CosAdd, as gensim does;

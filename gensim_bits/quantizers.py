@@ -5,20 +5,23 @@ the midpoints of equal bins over [-1, 1]; at two bits these are the paper's +-1/
 with thresholds 0 and +-1/2, including its tie rule (``Q2(1/2) = 1/4``). ``bits=32``
 means no quantization.
 """
+from __future__ import annotations
+
 import numpy as np
+from numpy.typing import ArrayLike
 
 SUPPORTED_BITS = (1, 2, 4, 8, 32)
 FLOAT_BITS = 32
 
 
-def check_bits(bits):
+def check_bits(bits: int) -> int:
     """Return ``bits`` as an int, or raise ValueError naming the supported values."""
     if isinstance(bits, bool) or not isinstance(bits, (int, np.integer)) or int(bits) not in SUPPORTED_BITS:
         raise ValueError(f"bits must be one of {SUPPORTED_BITS}, got {bits!r}")
     return int(bits)
 
 
-def levels(bits):
+def levels(bits: int) -> np.ndarray:
     """The ``2**bits`` quantization levels in increasing order, as float32."""
     bits = check_bits(bits)
     if bits == FLOAT_BITS:
@@ -29,7 +32,7 @@ def levels(bits):
     return ((2.0 * np.arange(count) + 1.0 - count) / count).astype(np.float32)
 
 
-def quantize_codes(x, bits):
+def quantize_codes(x: ArrayLike, bits: int) -> np.ndarray:
     """Level index (uint8 for bits <= 8) of each element of ``x``.
 
     Bins are half-open ``[t_i, t_{i+1})`` except that a value exactly on the positive
@@ -53,7 +56,7 @@ def quantize_codes(x, bits):
     return np.clip(index, 0, count - 1).astype(np.uint8)
 
 
-def quantize(x, bits):
+def quantize(x: ArrayLike, bits: int) -> np.ndarray:
     """Quantized values Q(x) as float32; ``bits=32`` returns ``x`` as float32."""
     bits = check_bits(bits)
     if bits == FLOAT_BITS:

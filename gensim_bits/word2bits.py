@@ -7,8 +7,12 @@ vectors ``syn1neg``, and trains them with the quantized kernel of
 :mod:`gensim_bits.word2bits_inner`. What users query, ``model.wv``, always holds the paper's
 final vectors Q(u + v), refreshed after every epoch.
 """
+from __future__ import annotations
+
 import logging
 import os
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 import stat
 
 import numpy as np
@@ -125,12 +129,16 @@ class Word2Bits(Word2Vec):
     """
 
     def __init__(
-            self, sentences=None, corpus_file=None, vector_size=100, alpha=0.025, window=5, min_count=5,
-            max_vocab_size=None, sample=1e-3, seed=1, workers=3, min_alpha=0.0001,
-            sg=0, hs=0, negative=5, ns_exponent=0.75, cbow_mean=1, hashfxn=hash, epochs=5, null_word=0,
-            trim_rule=None, sorted_vocab=1, batch_words=MAX_WORDS_IN_BATCH, compute_loss=False, callbacks=(),
-            comment=None, max_final_vocab=None, shrink_windows=True, bits=1, thresholded=False,
-    ):
+            self, sentences: Iterable[Sequence[str]] | None = None, corpus_file: str | os.PathLike | None = None,
+            vector_size: int = 100, alpha: float = 0.025, window: int = 5, min_count: int = 5,
+            max_vocab_size: int | None = None, sample: float = 1e-3, seed: int = 1, workers: int = 3,
+            min_alpha: float = 0.0001, sg: int = 0, hs: int = 0, negative: int = 5, ns_exponent: float = 0.75,
+            cbow_mean: int = 1, hashfxn: Callable[[str], int] = hash, epochs: int = 5, null_word: int = 0,
+            trim_rule: Callable[..., int] | None = None, sorted_vocab: int = 1, batch_words: int = MAX_WORDS_IN_BATCH,
+            compute_loss: bool = False, callbacks: Sequence[Any] = (), comment: str | None = None,
+            max_final_vocab: int | None = None, shrink_windows: bool = True, bits: int = 1,
+            thresholded: bool = False,
+    ) -> None:
         # Validate everything before gensim builds a vocabulary or trains, so a bad
         # argument never leaves a half-built model behind.
         self.bits = check_bits(bits)
@@ -149,18 +157,18 @@ class Word2Bits(Word2Vec):
         )
 
     @property
-    def training_bits(self):
+    def training_bits(self) -> int:
         """Bits the kernel quantizes to in the forward pass (32 for a thresholded run)."""
         return FLOAT_BITS if self.thresholded else self.bits
 
     @property
-    def bytes_per_word(self):
+    def bytes_per_word(self) -> float:
         """Storage of one final vector once its codes are bit-packed."""
         return self.vector_size * self.bits / 8
 
     # -- weights ---------------------------------------------------------------------------
 
-    def init_weights(self):
+    def init_weights(self) -> None:
         super().init_weights()  # sizes wv.vectors and its per-word attributes
         rng = np.random.default_rng(self.seed)
         shape = (len(self.wv), self.layer1_size)
@@ -171,7 +179,7 @@ class Word2Bits(Word2Vec):
             self.syn1 = _uniform(rng, shape)
         self._refresh_vectors()
 
-    def update_weights(self):
+    def update_weights(self) -> None:
         old_count = len(self.syn0_full)
         self._adopt_written_vectors()  # before gensim copies wv.vectors into a larger array
         super().update_weights()  # grows wv.vectors and pads syn1neg with zeros
@@ -186,17 +194,17 @@ class Word2Bits(Word2Vec):
             self.syn1[old_count:] = _uniform(rng, (gained, self.layer1_size))
         self._refresh_vectors()
 
-    def estimate_memory(self, vocab_size=None, report=None):
+    def estimate_memory(self, vocab_size: int | None = None, report: dict[str, int] | None = None) -> dict[str, int]:
         report = super().estimate_memory(vocab_size=vocab_size, report=report)
         report['syn0_full'] = (vocab_size or len(self.wv)) * self.layer1_size * np.dtype(np.float32).itemsize
         report['total'] += report['syn0_full']
         return report
 
-    def final_vectors(self, bits=None):
+    def final_vectors(self, bits: int | None = None) -> np.ndarray:
         """Q(u + v) of every word as a float32 array; ``bits`` defaults to the model's."""
         return quantize(self.syn0_full + self.syn1neg, self.bits if bits is None else bits)
 
-    def quantized_vectors(self, bits=1):
+    def quantized_vectors(self, bits: int = 1) -> KeyedVectors:
         """A new KeyedVectors holding Q_bits(u + v), e.g. the T1 baseline of a float run."""
         vectors = KeyedVectors(self.vector_size, count=len(self.wv))
         vectors.index_to_key = list(self.wv.index_to_key)
@@ -249,14 +257,15 @@ class Word2Bits(Word2Vec):
             self.syn0_full[written] = vectors[written] - self.syn1neg[written]
             self._refresh_vectors()
 
-    def save(self, *args, **kwargs):
+    def save(self, *args: Any, **kwargs: Any) -> None:
         """gensim's ``save``, without the training-time helpers (rebuilt as needed after ``load``)."""
         kwargs["ignore"] = set(kwargs.get("ignore", ())) | {"_published", "_corpus_vocabulary", "_worker_error"}
         return super().save(*args, **kwargs)
 
     # -- training hooks --------------------------------------------------------------------
 
-    def train(self, corpus_iterable=None, corpus_file=None, *args, **kwargs):
+    def train(self, corpus_iterable: Iterable[Sequence[str]] | None = None,
+              corpus_file: str | os.PathLike | None = None, *args: Any, **kwargs: Any) -> tuple[int, int]:
         self._check_training_arguments()
         if corpus_file is not None:
             check_corpus_file(corpus_file)
@@ -336,7 +345,8 @@ class Word2Bits(Word2Vec):
         self._refresh_vectors()
         return report
 
-    def predict_output_word(self, context_words_list, topn=10):
+    def predict_output_word(self, context_words_list: Sequence[str],
+                            topn: int = 10) -> list[tuple[str, float]] | None:
         """gensim's ``predict_output_word``, scored with the model's own forward pass.
 
         The hidden layer is the mean (``cbow_mean=1``) or sum of Q(u) of the context words, and

@@ -30,10 +30,15 @@ import lzma
 import os
 import warnings
 import zlib
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from gensim_bits.fileformat import MAX_DIMENSION, atomic_output
+
+if TYPE_CHECKING:  # gensim is imported when first used
+    from gensim.models import KeyedVectors
 
 logger = logging.getLogger(__name__)
 
@@ -57,7 +62,7 @@ COUNTS_MADE_UP = "counts_made_up"
 class Word2VecFormatError(ValueError):
     """The file is not valid word2vec text or binary: bad header, truncated, or a bad record."""
 
-    def __init__(self, path, reason):
+    def __init__(self, path: str, reason: str) -> None:
         super().__init__(f"{path}: not a valid word2vec file ({reason})")
         self.path, self.reason = path, reason
 
@@ -69,7 +74,7 @@ def _fail(path, reason):
     raise Word2VecFormatError(path, reason)
 
 
-def check_words(keys):
+def check_words(keys: Iterable[object]) -> None:
     """Raise ValueError naming the first word the word2vec formats cannot carry."""
     for key in keys:
         word = str(key)
@@ -91,8 +96,8 @@ def counts_path(path: str | os.PathLike) -> str:
     return os.fspath(path) + COUNTS_SUFFIX
 
 
-def save_word2vec(keyed_vectors, path: str | os.PathLike, binary: bool = False,
-                  fvocab: str | os.PathLike | bool | None = True, **kwargs) -> str | None:
+def save_word2vec(keyed_vectors: KeyedVectors, path: str | os.PathLike, binary: bool = False,
+                  fvocab: str | os.PathLike | bool | None = True, **kwargs: Any) -> str | None:
     """``keyed_vectors.save_word2vec_format`` after :func:`check_words`, written atomically,
     with the word counts in gensim's vocabulary file.
 
@@ -306,8 +311,9 @@ def _read_binary_records(path, stream, count, dimension, encoding, unicode_error
         rows.add(vector)
 
 
-def read_word2vec(path, binary=False, limit=None, encoding="utf8", unicode_errors="strict", datatype=np.float32,
-                  fvocab: str | os.PathLike | bool | None = True):
+def read_word2vec(path: str | os.PathLike, binary: bool = False, limit: int | None = None, encoding: str = "utf8",
+                  unicode_errors: str = "strict", datatype: type = np.float32,
+                  fvocab: str | os.PathLike | bool | None = True) -> KeyedVectors:
     """Read a word2vec text or binary file into a gensim ``KeyedVectors``.
 
     Takes gensim's ``load_word2vec_format`` arguments of the same names (``.gz``/``.bz2``
