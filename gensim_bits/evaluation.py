@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 import time
 
@@ -177,19 +177,90 @@ def pair_similarities(path, lookup, normalize, cosines, delimiter="\t", encoding
     is skipped with a warning naming the first such line, and a file with no valid line raises.
     """
     rows_a, rows_b, gold, oov_gold = _read_pairs(path, lookup, normalize, delimiter, encoding)
-    model = [float(cosines([b], a, a + 1)[0, 0]) for a, b in zip(rows_a, rows_b)]
-    return gold, model, oov_gold
+    return gold, _pair_cosines(rows_a, rows_b, cosines), oov_gold
 
 
-def evaluate_similarity(path, lookup, normalize, cosines):
-    gold, model, oov_gold = pair_similarities(path, lookup, normalize, cosines)
-    total = len(gold) + len(oov_gold)
-    result = {"pairs": len(gold), "total": total, "coverage": len(gold) / total if total else 0.0,
-              "spearman": float("nan"), "pearson": float("nan")}
-    if len(gold) >= 2:
+def _pair_cosines(rows_a, rows_b, cosines):
+    return [float(cosines([b], a, a + 1)[0, 0]) for a, b in zip(rows_a, rows_b)]
+
+
+def _correlations(gold, model):
+    result = {"pairs": len(gold), "spearman": float("nan"), "pearson": float("nan")}
+    # Fewer than 2 pairs, or constant scores, have no correlation (nan, without scipy's warning).
+    if len(gold) >= 2 and np.ptp(gold) > 0 and np.ptp(model) > 0:
         result["spearman"] = float(stats.spearmanr(gold, model)[0])
         result["pearson"] = float(stats.pearsonr(gold, model)[0])
     return result
+
+
+def evaluate_similarity(path, lookup, normalize, cosines, row_counts=None, edges=()):
+    rows_a, rows_b, gold, oov_gold = _read_pairs(path, lookup, normalize)
+    model = _pair_cosines(rows_a, rows_b, cosines)
+    total = len(gold) + len(oov_gold)
+    result = dict(_correlations(gold, model), total=total, coverage=len(gold) / total if total else 0.0)
+    if row_counts is not None:
+        result["by_frequency"] = _frequency_bands(rows_a, rows_b, gold, model, row_counts, edges)
+    return result
+
+
+def _frequency_bands(rows_a, rows_b, gold, model, row_counts, edges):
+    """Correlations of the pairs in each band of corpus frequency.
+
+    A pair belongs to the band of its more frequent word, so the band below ``edges[0]``
+    holds the pairs whose words are *both* rarer than ``edges[0]``.
+    """
+    pair_counts = np.maximum(row_counts[np.asarray(rows_a, dtype=np.int64)],
+                             row_counts[np.asarray(rows_b, dtype=np.int64)])
+    band_of_pair = np.searchsorted(np.asarray(edges, dtype=np.float64), pair_counts, side="right")
+    gold, model = np.asarray(gold, dtype=np.float64), np.asarray(model, dtype=np.float64)
+    bounds = [0] + list(edges) + [None]
+    bands = []
+    for band, (low, high) in enumerate(zip(bounds, bounds[1:])):
+        mask = band_of_pair == band
+        name = f"< {high:g}" if low == 0 else (f">= {low:g}" if high is None else f"{low:g}-{high:g}")
+        bands.append(dict(_correlations(gold[mask].tolist(), model[mask].tolist()),
+                          band=name, low=low, high=high))
+    return bands
+
+
+def frequency_counts(vectors: Any, counts: Mapping[str, float] | None = None) -> np.ndarray:
+    """Corpus count of every row of ``vectors`` (float64), for :func:`evaluate`'s ``by_frequency``.
+
+    ``counts`` maps a word to its count (words it lacks count 0); without it, the counts the
+    vectors carry (a trained model's, or a packed file's). gensim invents counts
+    (vocabulary size minus rank) for vectors loaded from a word2vec file without a vocabulary
+    file; those are refused rather than read as frequencies.
+    """
+    keys = vectors.index_to_key
+    if counts is not None:
+        if not hasattr(counts, "get"):
+            raise TypeError(f"counts must map words to counts (a dict), got {type(counts).__name__}")
+        values = np.array([counts.get(key, 0) for key in keys], dtype=np.float64)
+    else:
+        values = getattr(vectors, "counts", None)  # QuantizedKeyedVectors
+        if values is None and hasattr(vectors, "expandos"):
+            values = vectors.expandos.get("count")
+        if values is not None:
+            values = np.asarray(values, dtype=np.float64)
+        if (values is None or len(values) != len(keys) or not values.any()
+                or np.array_equal(values, np.arange(len(keys), 0, -1))):
+            raise ValueError("by_frequency needs corpus counts: these vectors carry none (a word2vec file "
+                             "keeps none without its vocabulary file); pass counts={word: count}")
+    if not np.all(np.isfinite(values)) or (values < 0).any():
+        raise ValueError("word counts must be finite and >= 0")
+    return values
+
+
+def check_edges(edges: Sequence[float]) -> list[float]:
+    """``by_frequency`` band edges: a non-empty increasing sequence of positive numbers."""
+    if isinstance(edges, (str, bytes)) or not hasattr(edges, "__iter__"):
+        raise TypeError(f"by_frequency must be a sequence of counts, e.g. (100, 1000), got {edges!r}")
+    edges = list(edges)
+    if not edges or any(isinstance(edge, bool) or not isinstance(edge, (int, float, np.integer, np.floating))
+                        or not np.isfinite(edge) or edge <= 0 for edge in edges) \
+            or any(b <= a for a, b in zip(edges, edges[1:])):
+        raise ValueError(f"by_frequency must be increasing positive counts, e.g. (100, 1000), got {edges!r}")
+    return [float(edge) for edge in edges]
 
 
 def _read_questions(path, lookup, normalize):
@@ -321,7 +392,8 @@ def evaluate_analogies(path, lookup, normalize, canonical, cosines):
 
 def evaluate(vectors: Any, similarity: str | os.PathLike | Sequence[str | os.PathLike] = (),
              analogies: str | os.PathLike | Sequence[str | os.PathLike] = (), restrict_vocab: int = 300000,
-             case_insensitive: bool = True, verbose: bool = True) -> dict[str, Any]:
+             case_insensitive: bool = True, verbose: bool = True, by_frequency: Sequence[float] | None = None,
+             counts: Mapping[str, float] | None = None) -> dict[str, Any]:
     """Score word vectors on word-similarity and analogy files in one call.
 
     Args:
@@ -333,6 +405,11 @@ def evaluate(vectors: Any, similarity: str | os.PathLike | Sequence[str | os.Pat
         restrict_vocab: only the first ``restrict_vocab`` words are looked up and searched.
         case_insensitive: compare words upper-cased, the first (most frequent) variant wins.
         verbose: print the result table.
+        by_frequency: increasing corpus counts, e.g. ``(100, 1000)``: also score each similarity
+            file's pairs by frequency band: pairs whose words are both rarer than 100, those
+            whose more frequent word occurs 100-999 times, and the rest (the rare-word view).
+        counts: with ``by_frequency``, ``{word: corpus count}``; by default the counts the
+            vectors carry (a trained model's or a packed file's).
 
     Returns:
         ``{"similarity": {file name: {"spearman", "pearson", "pairs", "total", "coverage"}},
@@ -340,6 +417,8 @@ def evaluate(vectors: Any, similarity: str | os.PathLike | Sequence[str | os.Pat
         "coverage"}}, "seconds": ...}``; each section and the total hold ``questions``,
         ``correct_3cosadd``, ``accuracy_3cosadd``, ``correct_3cosmul``, ``accuracy_3cosmul``.
         Pairs and questions with out-of-vocabulary words are skipped and lower the coverage.
+        With ``by_frequency``, each similarity entry also holds ``"by_frequency"``: a list of
+        ``{"band", "low", "high", "pairs", "spearman", "pearson"}``, rarest band first.
     """
     vectors = getattr(vectors, "wv", vectors)
     if isinstance(similarity, (str, os.PathLike)):
@@ -351,11 +430,16 @@ def evaluate(vectors: Any, similarity: str | os.PathLike | Sequence[str | os.Pat
     for path in list(similarity) + list(analogies):
         if not os.path.isfile(path):
             raise FileNotFoundError(f"evaluation file not found: {path}")
+    edges = check_edges(by_frequency) if by_frequency is not None else ()
+    if by_frequency is None and counts is not None:
+        raise ValueError("counts is only used with by_frequency")
     started = time.perf_counter()
     lookup, canonical, normalize = _restricted_vocabulary(vectors, restrict_vocab, case_insensitive)
+    row_counts = frequency_counts(vectors, counts)[:len(canonical)] if edges else None
     cosines = _cosine_function(vectors)
     results: dict[str, Any] = {
-        "similarity": {os.path.basename(path): evaluate_similarity(path, lookup, normalize, cosines)
+        "similarity": {os.path.basename(path): evaluate_similarity(path, lookup, normalize, cosines,
+                                                                   row_counts, edges)
                        for path in similarity},
         "analogies": {os.path.basename(path): evaluate_analogies(path, lookup, normalize, canonical, cosines)
                       for path in analogies},
@@ -374,6 +458,9 @@ def format_results(results):
         for name, row in results["similarity"].items():
             lines.append(f"{name:<34} {row['spearman']:>8.4f} {row['pearson']:>8.4f} "
                          f"{row['pairs']:>5}/{row['total']:<5} {row['coverage']:>8.1%}")
+            for band in row.get("by_frequency", []):
+                lines.append(f"  {'count ' + band['band']:<32} {band['spearman']:>8.4f} {band['pearson']:>8.4f} "
+                             f"{band['pairs']:>5}")
     for name, result in results["analogies"].items():
         lines.append(f"{'analogies ' + name:<34} {'3CosAdd':>8} {'3CosMul':>8} {'questions':>11} {'coverage':>8}")
         for row in result["sections"] + [result["total"]]:

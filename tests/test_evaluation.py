@@ -176,3 +176,82 @@ def test_keyed_vectors_evaluators_read_files_by_the_same_rules(tmp_path, caplog)
                                                ["similarity"]["p.tsv"]["spearman"])
     with pytest.raises(ValueError, match="no word pairs"):
         packed.evaluate_word_pairs(write(tmp_path / "bad.tsv", "a b c\n"))
+
+
+# -- the rare-word view: similarity by frequency band -------------------------------------
+
+@pytest.fixture(scope="module")
+def lee_vectors_and_counts():
+    """gensim's own test vectors (fastText on the Lee corpus) and the corpus's word counts."""
+    from collections import Counter
+
+    from gensim.test.utils import datapath
+    vectors = KeyedVectors.load_word2vec_format(datapath("lee_fasttext.vec"))
+    with open(datapath("lee_background.cor"), encoding="utf-8") as lines:
+        counts = Counter(word for line in lines for word in line.split())
+    return vectors, dict(counts)
+
+
+def test_each_band_scores_as_a_file_of_its_own_pairs(tmp_path, lee_vectors_and_counts):
+    from gensim.test.utils import datapath
+    vectors, counts = lee_vectors_and_counts
+    edges = (10, 30)
+    whole = evaluate(vectors, similarity=[datapath("wordsim353.tsv")], by_frequency=edges, counts=counts,
+                     case_insensitive=False, verbose=False)["similarity"]["wordsim353.tsv"]
+    bands = whole["by_frequency"]
+    assert [band["band"] for band in bands] == ["< 10", "10-30", ">= 30"]
+    assert sum(band["pairs"] for band in bands) == whole["pairs"]
+    # Split the file by hand, by the count of the pair's more frequent word.
+    files = {name: [] for name in ("< 10", "10-30", ">= 30")}
+    for line in open(datapath("wordsim353.tsv"), encoding="utf-8"):
+        if line.startswith("#"):
+            continue
+        first, second, score = line.rstrip("\n").split("\t")
+        if first not in vectors.key_to_index or second not in vectors.key_to_index:
+            continue
+        top = max(counts.get(first, 0), counts.get(second, 0))
+        files["< 10" if top < 10 else "10-30" if top < 30 else ">= 30"].append(line)
+    for band in bands:
+        assert band["pairs"] == len(files[band["band"]]) >= 5
+        path = write(tmp_path / "band.tsv", "".join(files[band["band"]]))
+        alone = evaluate(vectors, similarity=[path], case_insensitive=False, verbose=False)["similarity"]["band.tsv"]
+        assert band["spearman"] == pytest.approx(alone["spearman"])
+        assert band["pearson"] == pytest.approx(alone["pearson"])
+
+
+def test_bands_read_the_counts_a_model_or_packed_file_carries(tmp_path, tiny_vectors, capsys):
+    tiny_vectors.set_vecattr("man", "count", 50)  # allocates counts of 0 for the rest
+    for word, count in [("woman", 3), ("king", 40), ("queen", 2), ("apple", 1)]:
+        tiny_vectors.set_vecattr(word, "count", count)
+    pairs = write(tmp_path / "p.tsv", "man\tking\t7\nwoman\tqueen\t8\nman\tapple\t1\nqueen\tapple\t5\n"
+                                      "woman\tapple\t2\n")
+    packed = QuantizedKeyedVectors.from_keyed_vectors(tiny_vectors, bits=8, quantize=True)
+    for vectors in (tiny_vectors, packed):
+        bands = evaluate(vectors, similarity=pairs, by_frequency=[10], verbose=True)["similarity"]["p.tsv"]
+        rare, common = bands["by_frequency"]
+        assert (rare["band"], rare["pairs"], common["band"], common["pairs"]) == ("< 10", 3, ">= 10", 2)
+    assert "count < 10" in capsys.readouterr().out
+
+
+def test_bands_refuse_vectors_without_real_counts(tmp_path, lee_vectors_and_counts):
+    from gensim.test.utils import datapath
+    vectors, _ = lee_vectors_and_counts  # gensim made up its counts (rank order) when loading it
+    with pytest.raises(ValueError, match="needs corpus counts"):
+        evaluate(vectors, similarity=[datapath("wordsim353.tsv")], by_frequency=[10], verbose=False)
+
+
+@pytest.mark.parametrize("edges", [[], [0], [10, 10], [100, 10], [float("nan")], [True], "100", 5])
+def test_bad_band_edges(tmp_path, tiny_vectors, edges):
+    pairs = write(tmp_path / "p.tsv", "man\tking\t7\n")
+    with pytest.raises((ValueError, TypeError), match="by_frequency"):
+        evaluate(tiny_vectors, similarity=pairs, by_frequency=edges, counts={"man": 1}, verbose=False)
+
+
+def test_counts_without_bands_or_of_the_wrong_kind(tmp_path, tiny_vectors):
+    pairs = write(tmp_path / "p.tsv", "man\tking\t7\n")
+    with pytest.raises(ValueError, match="only used with by_frequency"):
+        evaluate(tiny_vectors, similarity=pairs, counts={"man": 1}, verbose=False)
+    with pytest.raises(TypeError, match="counts must map"):
+        evaluate(tiny_vectors, similarity=pairs, by_frequency=[5], counts=[1, 2], verbose=False)
+    with pytest.raises(ValueError, match="finite and >= 0"):
+        evaluate(tiny_vectors, similarity=pairs, by_frequency=[5], counts={"man": -1}, verbose=False)

@@ -1,0 +1,267 @@
+"""Word2Bits quality with error bars (issue 28): every configuration trained with several seeds
+on the same corpus slice, scored on the similarity sets, the Google analogies and a rare-word
+view (each similarity set's pairs by corpus-frequency band, ``evaluate(by_frequency=...)``).
+
+Runs are ``KIND:DIMENSION``. KIND is 1, 2 or 32 (Word2Bits, final vectors Q(u + v)), ``gensim``
+(gensim's Word2Vec CBOW, input vectors) or ``authors1`` / ``authors2`` / ``authors32`` (the
+authors' word2bits.cpp, built from source, at bitlevel 1, 2 or 0; needs ``--authors-binary``).
+The authors' code has no seed argument; the binary this script expects adds ``-seed S``, which
+offsets its two random states by S (``S = 0`` reproduces its draws exactly; see
+docs/word2bits.md for the three-line patch).
+
+Every (run, seed) writes its own JSON under ``--runs-dir`` and is skipped when that file
+exists, so an interrupted batch resumes; the summary (mean, sample standard deviation, min and
+max over seeds for every score) is rebuilt from those files into ``--output`` each time.
+
+    nice -n 5 python benchmarks/quality_seeds.py --lines 200000 --epochs 5 --seeds 1 2 3 \\
+        --runs 1:400 gensim:400 authors1:400 --authors-binary /path/word2bits --workers 1
+"""
+import argparse
+import glob
+import gzip
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+
+import numpy as np
+
+DATA = os.path.join("..", "shared", "data")
+HERE = os.path.dirname(os.path.abspath(__file__))
+AUTHORS_BITLEVEL = {"authors1": 1, "authors2": 2, "authors32": 0}
+
+
+def write_slice(corpus, lines, target):
+    """The first ``lines`` lines of ``corpus`` (gzip or plain) as a plain-text file, written once."""
+    if os.path.exists(target):
+        return target
+    os.makedirs(os.path.dirname(os.path.abspath(target)), exist_ok=True)
+    opener = gzip.open if corpus.endswith(".gz") else open
+    partial = target + ".partial"
+    with opener(corpus, "rb") as reader, open(partial, "wb") as writer:
+        for number, line in enumerate(reader):
+            if number >= lines:
+                break
+            writer.write(line)
+    os.replace(partial, target)
+    return target
+
+
+def corpus_counts(path):
+    """Token counts of a plain-text corpus, split on ASCII whitespace as every trainer here does."""
+    counts = Counter()
+    with open(path, "rb") as lines:
+        for line in lines:
+            counts.update(line.decode("utf-8").split())
+    return counts
+
+
+def train_ours(kind, dimension, seed, args, corpus_file):
+    from gensim.models import Word2Vec
+
+    from gensim_bits import Word2Bits
+
+    hyper = dict(corpus_file=corpus_file, vector_size=dimension, window=args.window, negative=args.negative,
+                 min_count=args.min_count, sample=args.sample, alpha=args.alpha, min_alpha=args.min_alpha,
+                 epochs=args.epochs, workers=args.workers, seed=seed, sg=0, hs=0, cbow_mean=1)
+    if kind == "gensim":
+        return Word2Vec(**hyper).wv
+    return Word2Bits(bits=int(kind), **hyper).wv
+
+
+def train_authors(kind, dimension, seed, args, corpus_file):
+    """Run the authors' binary and load its vectors, without the sentence marker ``</s>``."""
+    from gensim.models import KeyedVectors
+
+    if not args.authors_binary or not os.access(args.authors_binary, os.X_OK):
+        raise SystemExit(f"run {kind}:{dimension} needs --authors-binary (the built word2bits.cpp)")
+    with tempfile.TemporaryDirectory() as folder:
+        output = os.path.join(folder, "vectors.bin")
+        command = [args.authors_binary, "-train", corpus_file, "-output", output, "-binary", "1",
+                   "-bitlevel", str(AUTHORS_BITLEVEL[kind]), "-size", str(dimension), "-window", str(args.window),
+                   "-negative", str(args.negative), "-sample", str(args.sample), "-alpha", str(args.alpha),
+                   "-min-count", str(args.min_count), "-iter", str(args.epochs), "-threads", str(args.workers),
+                   "-seed", str(seed), "-debug", "0"]
+        subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+        loaded = KeyedVectors.load_word2vec_format(output, binary=True)
+    keep = [word for word in loaded.index_to_key if word != "</s>"]
+    vectors = KeyedVectors(loaded.vector_size)
+    vectors.add_vectors(keep, loaded[keep])
+    return vectors
+
+
+def score(vectors, args, counts):
+    from gensim_bits import evaluate
+
+    wordsim = [path for path in args.wordsim if os.path.exists(path)]
+    analogies = [args.analogies] if args.analogies and os.path.exists(args.analogies) else []
+    result = evaluate(vectors, similarity=wordsim, analogies=analogies, restrict_vocab=args.restrict_vocab,
+                      verbose=False, by_frequency=args.bands, counts=counts)
+    scores = {}
+    for name, row in result["similarity"].items():
+        name = os.path.splitext(name)[0]
+        scores[name] = round(row["spearman"], 4)
+        for band in row["by_frequency"]:
+            scores[f"{name} count {band['band']}"] = round(band["spearman"], 4)
+    for google in result["analogies"].values():
+        scores["google 3cosadd"] = round(google["total"]["accuracy_3cosadd"], 4)
+        scores["google 3cosmul"] = round(google["total"]["accuracy_3cosmul"], 4)
+    pairs = {os.path.splitext(name)[0]: [band["pairs"] for band in row["by_frequency"]]
+             for name, row in result["similarity"].items()}
+    return scores, pairs
+
+
+def write_entry(path, entry):
+    with open(path + ".partial", "w") as handle:
+        json.dump(entry, handle, indent=2)
+    os.replace(path + ".partial", path)
+
+
+def summarize(entries):
+    """Per score: mean, sample standard deviation, min, max and the values, over seeds."""
+    names = list(entries[0]["scores"])
+    summary = {}
+    for name in names:
+        values = [entry["scores"][name] for entry in entries if name in entry["scores"]]
+        finite = [value for value in values if value == value]
+        if not finite:
+            continue
+        summary[name] = dict(mean=round(float(np.mean(finite)), 4),
+                             std=round(float(np.std(finite, ddof=1)), 4) if len(finite) > 1 else None,
+                             min=min(finite), max=max(finite), values=values)
+    return summary
+
+
+def separated(first, second):
+    """'>' or '<' where the min-max ranges over seeds do not overlap, '~' where they do."""
+    if first["min"] > second["max"]:
+        return ">"
+    if first["max"] < second["min"]:
+        return "<"
+    return "~"
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--corpus", default=os.path.join(DATA, "corpus", "en25m.txt.gz"))
+    parser.add_argument("--lines", type=int, default=200_000, help="train on the first LINES lines of --corpus")
+    parser.add_argument("--work-dir", default=os.path.join(tempfile.gettempdir(), "quality_seeds"),
+                        help="where the plain-text slice is written (once)")
+    parser.add_argument("--wordsim", nargs="*", default=sorted(glob.glob(os.path.join(DATA, "wordsim", "*.tsv"))))
+    parser.add_argument("--analogies", default=os.path.join(DATA, "analogy", "google.txt"))
+    parser.add_argument("--runs", nargs="+", required=True, help="KIND:DIMENSION, KIND in 1 2 32 gensim "
+                        "authors1 authors2 authors32")
+    parser.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3])
+    parser.add_argument("--bands", nargs="+", type=float, default=[100, 500],
+                        help="corpus-count edges of the rare-word bands (a pair's band is its more frequent word's)")
+    parser.add_argument("--authors-binary", help="the authors' word2bits built with the -seed patch")
+    parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--window", type=int, default=10)
+    parser.add_argument("--negative", type=int, default=12)
+    parser.add_argument("--min-count", type=int, default=5)
+    parser.add_argument("--sample", type=float, default=1e-4)
+    parser.add_argument("--alpha", type=float, default=0.05)
+    parser.add_argument("--min-alpha", type=float, default=0.0001)
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--restrict-vocab", type=int, default=30000)
+    parser.add_argument("--runs-dir", help="one JSON per (run, seed); default: --output without .json")
+    parser.add_argument("--output", default=os.path.join(HERE, "results", "quality_seeds.json"))
+    parser.add_argument("--save-dir", help="keep each run's vectors here (gensim KeyedVectors), to rescore later")
+    parser.add_argument("--rescore", action="store_true",
+                        help="train nothing; score the vectors in --save-dir again (e.g. with other --bands)")
+    parser.add_argument("--summary-only", action="store_true", help="train nothing; rebuild --output")
+    args = parser.parse_args(argv)
+    runs_dir = args.runs_dir or os.path.splitext(args.output)[0]
+    command = "python " + " ".join([sys.argv[0]] + (argv if argv is not None else sys.argv[1:]))
+    for run in args.runs:
+        kind, _, dimension = run.partition(":")
+        if kind not in ("1", "2", "32", "gensim", *AUTHORS_BITLEVEL) or not dimension.isdigit():
+            parser.error(f"run {run!r} is not KIND:DIMENSION")
+    if not os.path.exists(args.corpus):
+        print(f"corpus {args.corpus} not found; skipping the benchmark")
+        return 0
+    for path in args.wordsim + [args.analogies]:
+        if not os.path.exists(path):
+            print(f"warning: evaluation file {path} not found; it is left out", flush=True)
+    if args.rescore and not args.save_dir:
+        parser.error("--rescore needs --save-dir")
+
+    corpus_file = write_slice(args.corpus, args.lines, os.path.join(args.work_dir, f"slice_{args.lines}.txt"))
+    counts = None
+    os.makedirs(runs_dir, exist_ok=True)
+    for seed in args.seeds:  # seed-major, so a cut-short batch has every run at its first seeds
+        for run in args.runs:
+            path = os.path.join(runs_dir, f"{run.replace(':', '_')}_seed{seed}.json")
+            saved = os.path.join(args.save_dir, f"{run.replace(':', '_')}_seed{seed}.kv") if args.save_dir else None
+            if args.summary_only or (os.path.exists(path) and not args.rescore):
+                continue
+            counts = counts or corpus_counts(corpus_file)
+            if args.rescore:
+                if saved and os.path.exists(saved) and os.path.exists(path):
+                    from gensim.models import KeyedVectors
+                    with open(path) as handle:
+                        entry = json.load(handle)
+                    entry["scores"], entry["band_pairs"] = score(KeyedVectors.load(saved), args, counts)
+                    write_entry(path, entry)
+                continue
+            kind, dimension = run.split(":")
+            print(f"training {run} seed {seed}", flush=True)
+            started, cpu, before = time.perf_counter(), time.process_time(), os.times()
+            trainer = train_authors if kind in AUTHORS_BITLEVEL else train_ours
+            vectors = trainer(kind, int(dimension), seed, args, corpus_file)
+            after = os.times()
+            seconds = time.perf_counter() - started
+            cpu_seconds = (time.process_time() - cpu + after.children_user - before.children_user
+                           + after.children_system - before.children_system)
+            if saved:
+                os.makedirs(args.save_dir, exist_ok=True)
+                vectors.save(saved)
+            scores, pairs = score(vectors, args, counts)
+            entry = dict(run=run, seed=seed, epochs=args.epochs, vocabulary=len(vectors),
+                         train_seconds=round(seconds, 1), cpu_seconds=round(cpu_seconds, 1),
+                         load_average=os.getloadavg()[0], scores=scores, band_pairs=pairs, command=command)
+            write_entry(path, entry)
+            print(f"{run} seed {seed}: {seconds:.0f} s, {json.dumps(scores)}", flush=True)
+
+    report = dict(command=command, corpus=args.corpus, lines=args.lines, seeds=args.seeds, bands=args.bands,
+                  parameters={key: value for key, value in vars(args).items() if key not in ("summary_only",)},
+                  spread="min and max over seeds; mean and sample standard deviation", runs={})
+    for run in args.runs:
+        entries = []
+        for seed in args.seeds:
+            path = os.path.join(runs_dir, f"{run.replace(':', '_')}_seed{seed}.json")
+            if os.path.exists(path):
+                with open(path) as handle:
+                    entries.append(json.load(handle))
+        if entries:
+            report["runs"][run] = dict(seeds=[entry["seed"] for entry in entries], band_pairs=entries[0]["band_pairs"],
+                                       train_seconds=[entry["train_seconds"] for entry in entries],
+                                       scores=summarize(entries))
+    with open(args.output + ".partial", "w") as handle:
+        json.dump(report, handle, indent=2)
+    os.replace(args.output + ".partial", args.output)
+
+    done = list(report["runs"])
+    if done:
+        names = list(report["runs"][done[0]]["scores"])
+        print("\n" + " | ".join(["score"] + [f"{run} (n={len(report['runs'][run]['seeds'])})" for run in done]
+                                + ([f"{done[0]} vs {other}" for other in done[1:]])))
+        for name in names:
+            cells = []
+            for run in done:
+                row = report["runs"][run]["scores"].get(name)
+                cells.append("-" if row is None else f"{row['mean']:.3f} [{row['min']:.3f}, {row['max']:.3f}]")
+            first = report["runs"][done[0]]["scores"].get(name)
+            for other in done[1:]:
+                row = report["runs"][other]["scores"].get(name)
+                cells.append("-" if first is None or row is None else separated(first, row))
+            print(" | ".join([name] + cells))
+    print(f"\nwrote {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
