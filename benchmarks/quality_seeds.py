@@ -144,6 +144,46 @@ def separated(first, second):
     return "~"
 
 
+def label(run):
+    kind, dimension = run.split(":")
+    if kind == "gensim":
+        return f"gensim Word2Vec float32 d={dimension}"
+    if kind in AUTHORS_BITLEVEL:
+        bits = kind[len("authors"):]
+        return f"authors' word2bits.cpp {'float32' if bits == '32' else bits + '-bit'} d={dimension}"
+    return f"Word2Bits {'float32' if kind == '32' else kind + '-bit'} d={dimension}"
+
+
+def plot_report(report, path, title):
+    """Mean and min-max over seeds of every score, one marker series per run."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    runs = list(report["runs"])
+    names = list(report["runs"][runs[0]]["scores"])
+    figure, axis = plt.subplots(figsize=(max(8, 0.55 * len(names)), 4.5))
+    width = 0.8 / len(runs)
+    for number, run in enumerate(runs):
+        scores = report["runs"][run]["scores"]
+        x = [index + (number - (len(runs) - 1) / 2) * width for index, name in enumerate(names) if name in scores]
+        rows = [scores[name] for name in names if name in scores]
+        means = np.array([row["mean"] for row in rows])
+        below = means - np.array([row["min"] for row in rows])
+        above = np.array([row["max"] for row in rows]) - means
+        axis.errorbar(x, means, yerr=[below, above], fmt="o", capsize=3, markersize=4,
+                      label=f"{label(run)} ({len(report['runs'][run]['seeds'])} seeds)")
+    axis.set_xticks(range(len(names)))
+    axis.set_xticklabels(names, rotation=60, ha="right", fontsize=8)
+    axis.set_ylabel("Spearman / analogy accuracy")
+    axis.set_title(title + " (mean, bars: min-max over seeds)", fontsize=10)
+    axis.grid(axis="y", alpha=0.3)
+    axis.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    print(f"wrote {path}")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--corpus", default=os.path.join(DATA, "corpus", "en25m.txt.gz"))
@@ -173,6 +213,7 @@ def main(argv=None):
     parser.add_argument("--rescore", action="store_true",
                         help="train nothing; score the vectors in --save-dir again (e.g. with other --bands)")
     parser.add_argument("--summary-only", action="store_true", help="train nothing; rebuild --output")
+    parser.add_argument("--plot", metavar="PNG", help="also draw every score with its min-max bars")
     args = parser.parse_args(argv)
     runs_dir = args.runs_dir or os.path.splitext(args.output)[0]
     command = "python " + " ".join([sys.argv[0]] + (argv if argv is not None else sys.argv[1:]))
@@ -260,6 +301,8 @@ def main(argv=None):
                 cells.append("-" if first is None or row is None else separated(first, row))
             print(" | ".join([name] + cells))
     print(f"\nwrote {args.output}")
+    if args.plot and done:
+        plot_report(report, args.plot, f"{args.lines:,} lines, {args.epochs} epochs")
     return 0
 
 

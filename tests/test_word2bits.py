@@ -109,6 +109,42 @@ def test_saturated_scores_still_train_with_clipped_gradient():
     np.testing.assert_allclose(syn1neg, expected[1], rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("bits", [1, 2])
+def test_large_master_weights_are_not_clipped(bits):
+    # word2bits.cpp's straight-through estimator passes the gradient whatever the master
+    # weight's size (no |x| <= 1 window, as BinaryConnect would use); so does the kernel.
+    syn0, syn1neg, cum_table = random_problem(seed=11, size=32, scale=4.0)
+    expected = [syn0.copy(), syn1neg.copy()]
+    before = syn1neg[4].copy()
+    cbow_step(syn0, syn1neg, cum_table, [1, 2, 3], 4, 0.05, bits, 5, next_random=7)
+    reference_step(*expected, cum_table, [1, 2, 3], 4, 0.05, bits, 5, 1, next_random=7)
+    large = np.abs(before) > 1
+    assert large.sum() > 10 and np.all(syn1neg[4][large] != before[large])
+    np.testing.assert_allclose(syn1neg, expected[1], rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(syn0, expected[0], rtol=1e-5, atol=1e-5)
+
+
+def test_downsampling_and_unigram_table_are_word2bits_cpp_rules():
+    """Keep-probabilities and negative-sampling weights as word2bits.cpp computes them.
+
+    word2bits.cpp keeps a word with probability (sqrt(cn / (sample * T)) + 1) * sample * T / cn
+    (T: the retained corpus words) and draws negatives from a table filled in proportion to
+    cn ** 0.75. (Its T also counts one ``</s>`` a line, and a ``</s>`` drawn as a negative is
+    replaced by a uniformly drawn word; docs/word2bits.md measures that difference.)
+    """
+    corpus = LineSentence(datapath("lee_background.cor"))
+    model = Word2Bits(vector_size=8, min_count=5, sample=1e-3, workers=1)
+    model.build_vocab(corpus)
+    counts = np.array([model.wv.get_vecattr(word, "count") for word in model.wv.index_to_key], dtype=np.float64)
+    threshold = 1e-3 * counts.sum()
+    keep = np.minimum((np.sqrt(counts / threshold) + 1) * threshold / counts, 1.0)
+    sample_int = np.array([model.wv.get_vecattr(word, "sample_int") for word in model.wv.index_to_key])
+    np.testing.assert_allclose(sample_int / (2 ** 32 - 1), keep, rtol=1e-6)
+    assert keep.min() < 0.5  # the rule is exercised: frequent words are dropped
+    weights = np.diff(np.concatenate([[0], model.cum_table.astype(np.float64)])) / model.cum_table[-1]
+    np.testing.assert_allclose(weights, counts ** 0.75 / (counts ** 0.75).sum(), atol=2e-9)
+
+
 def test_training_a_job_equals_reference_steps():
     """A whole kernel job: reduced windows, sentence boundaries and the LCG seeded from model.random."""
     sentences = [["a", "b", "c", "d", "e"], ["c", "a", "b"], ["e", "d"]]
