@@ -194,6 +194,10 @@ def build_parser(preset: str | None = None) -> ArgumentParser:
     evaluate.add_argument("--restrict-vocab", type=positive_int, default=300000, metavar="N",
                           help="use only the N most frequent words (default: %(default)s)")
     evaluate.add_argument("--json", metavar="PATH", help="also write the results as JSON")
+    evaluate.add_argument("--by-frequency", nargs="+", type=number_type(float, minimum=1), metavar="COUNT",
+                          help="also score each word-pair file by corpus-frequency band, split at these "
+                               "counts (e.g. 100 1000: pairs whose words are both rarer than 100, then "
+                               "100-999, then the rest); needs vectors that keep word counts (.gbits)")
 
     similar = commands.add_parser(
         "similar", help="nearest neighbours of words (gensim's most_similar)",
@@ -432,7 +436,8 @@ def run_evaluate(args):
     if args.json:
         _output_file(args.json, "--json file")
     vectors = load_vectors(args.vectors, args.binary)
-    results = evaluate(vectors, similarity=similarity, analogies=analogies, restrict_vocab=args.restrict_vocab)
+    results = evaluate(vectors, similarity=similarity, analogies=analogies, restrict_vocab=args.restrict_vocab,
+                       by_frequency=args.by_frequency)
     print(f"({results['seconds']:.1f} s)")
     if args.json:
         with atomic_output(args.json) as temporary, open(temporary, "w", encoding="utf-8") as out:

@@ -111,6 +111,21 @@ def test_evaluate_with_given_files(trained, capsys, tmp_path):
     assert status == 0 and "pairs.tsv" in out and "3CosMul" in out and report.exists()
 
 
+def test_evaluate_by_frequency_bands(trained, capsys, tmp_path):
+    _, _, output = trained
+    pairs = tmp_path / "pairs.tsv"
+    pairs.write_text("computer\tuser\t5\nsystem\teps\t3\ntrees\tgraph\t8\nhuman\tinterface\t2\n"
+                     "graph\tminors\t4\nresponse\ttime\t6\n")
+    report = tmp_path / "results.json"
+    status, out, _ = run(capsys, ["evaluate", str(output), "--similarity", str(pairs), "--by-frequency", "150",
+                                  "--json", str(report)])
+    assert status == 0 and "count < 150" in out and "count >= 150" in out
+    text = tmp_path / "vectors.txt"  # word2vec text keeps no counts: a one-line refusal
+    QuantizedKeyedVectors.load(output).to_keyed_vectors().save_word2vec_format(str(text))
+    status, _, err = run(capsys, ["evaluate", str(text), "--similarity", str(pairs), "--by-frequency", "150"])
+    assert status != 0 and "needs corpus counts" in err and "Traceback" not in err
+
+
 @pytest.mark.parametrize("argv,message", [
     (["info", "missing.gbits"], "no such file"),
     (["train", "missing.txt", "-o", "out.gbits"], "no such corpus"),
