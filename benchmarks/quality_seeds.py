@@ -2,7 +2,9 @@
 on the same corpus slice, scored on the similarity sets, the Google analogies and a rare-word
 view (each similarity set's pairs by corpus-frequency band, ``evaluate(by_frequency=...)``).
 
-Runs are ``KIND:DIMENSION``. KIND is 1, 2 or 32 (Word2Bits, final vectors Q(u + v)), ``gensim``
+Runs are ``KIND:DIMENSION``. KIND is 1, 2 or 32 (Word2Bits, final vectors Q(u + v)), ``1eos``
+(Word2Bits 1-bit with the downsampling, negative-sampling and learning-rate floor that
+word2bits.cpp's end-of-line token ``</s>`` implies: the one rule where the two differ), ``gensim``
 (gensim's Word2Vec CBOW, input vectors) or ``authors1`` / ``authors2`` / ``authors32`` (the
 authors' word2bits.cpp, built from source, at bitlevel 1, 2 or 0; needs ``--authors-binary``).
 The authors' code has no seed argument; the binary this script expects adds ``-seed S``, which
@@ -32,6 +34,7 @@ import numpy as np
 DATA = os.path.join("..", "shared", "data")
 HERE = os.path.dirname(os.path.abspath(__file__))
 AUTHORS_BITLEVEL = {"authors1": 1, "authors2": 2, "authors32": 0}
+SENTINEL_SUFFIX = "eos"  # e.g. 1eos: Word2Bits 1-bit with word2bits.cpp's "</s>" rules
 
 
 def write_slice(corpus, lines, target):
@@ -64,12 +67,37 @@ def train_ours(kind, dimension, seed, args, corpus_file):
 
     from gensim_bits import Word2Bits
 
-    hyper = dict(corpus_file=corpus_file, vector_size=dimension, window=args.window, negative=args.negative,
+    hyper = dict(vector_size=dimension, window=args.window, negative=args.negative,
                  min_count=args.min_count, sample=args.sample, alpha=args.alpha, min_alpha=args.min_alpha,
                  epochs=args.epochs, workers=args.workers, seed=seed, sg=0, hs=0, cbow_mean=1)
     if kind == "gensim":
-        return Word2Vec(**hyper).wv
-    return Word2Bits(bits=int(kind), **hyper).wv
+        return Word2Vec(corpus_file=corpus_file, **hyper).wv
+    if not kind.endswith(SENTINEL_SUFFIX):
+        return Word2Bits(corpus_file=corpus_file, bits=int(kind), **hyper).wv
+    model = Word2Bits(bits=int(kind[:-len(SENTINEL_SUFFIX)]), **dict(hyper, min_alpha=args.alpha * 1e-4))
+    model.build_vocab(corpus_file=corpus_file)
+    apply_sentinel_rules(model, model.corpus_count)
+    model.train(corpus_file=corpus_file, total_words=model.corpus_total_words, epochs=model.epochs)
+    return model.wv
+
+
+def apply_sentinel_rules(model, lines):
+    """What word2bits.cpp's end-of-line token ``</s>`` changes, applied to a built vocabulary.
+
+    word2bits.cpp counts one ``</s>`` a line into its corpus size T (so the downsampling
+    threshold is sample * (T + lines)), gives it a share lines ** 0.75 of the negative-sampling
+    table, and replaces every ``</s>`` drawn as a negative by a word drawn uniformly from the
+    vocabulary. Its learning rate ends at alpha * 1e-4 (set by the caller through min_alpha).
+    This puts the same distributions into the model's ``sample_int`` and ``cum_table``.
+    """
+    counts = np.array([model.wv.get_vecattr(word, "count") for word in model.wv.index_to_key], dtype=np.float64)
+    threshold = model.sample * (counts.sum() + lines)
+    keep = np.minimum((np.sqrt(counts / threshold) + 1) * threshold / counts, 1.0)
+    model.wv.expandos["sample_int"][:] = (keep * (2 ** 32 - 1)).astype(np.uint32)
+    weights = counts ** model.ns_exponent
+    sentinel = float(lines) ** model.ns_exponent
+    probabilities = weights / (weights.sum() + sentinel) + sentinel / (weights.sum() + sentinel) / len(counts)
+    model.cum_table = np.round(np.cumsum(probabilities) / probabilities.sum() * (2 ** 31 - 1)).astype(np.uint32)
 
 
 def train_authors(kind, dimension, seed, args, corpus_file):
@@ -151,7 +179,10 @@ def label(run):
     if kind in AUTHORS_BITLEVEL:
         bits = kind[len("authors"):]
         return f"authors' word2bits.cpp {'float32' if bits == '32' else bits + '-bit'} d={dimension}"
-    return f"Word2Bits {'float32' if kind == '32' else kind + '-bit'} d={dimension}"
+    rules = ""
+    if kind.endswith(SENTINEL_SUFFIX):
+        kind, rules = kind[:-len(SENTINEL_SUFFIX)], " with word2bits.cpp's </s> rules"
+    return f"Word2Bits {'float32' if kind == '32' else kind + '-bit'} d={dimension}{rules}"
 
 
 def plot_report(report, path, title):
@@ -219,7 +250,8 @@ def main(argv=None):
     command = "python " + " ".join([sys.argv[0]] + (argv if argv is not None else sys.argv[1:]))
     for run in args.runs:
         kind, _, dimension = run.partition(":")
-        if kind not in ("1", "2", "32", "gensim", *AUTHORS_BITLEVEL) or not dimension.isdigit():
+        base = kind[:-len(SENTINEL_SUFFIX)] if kind.endswith(SENTINEL_SUFFIX) else kind
+        if base not in ("1", "2", "32", "gensim", *AUTHORS_BITLEVEL) or not dimension.isdigit():
             parser.error(f"run {run!r} is not KIND:DIMENSION")
     if not os.path.exists(args.corpus):
         print(f"corpus {args.corpus} not found; skipping the benchmark")
