@@ -109,6 +109,18 @@ def decompress(source, target):
     os.replace(partial, target)
 
 
+def add_recipe_arguments(parser, workers):
+    """The paper's recipe (section 4) as options, defaults from PAPER_HYPERPARAMETERS; and --workers."""
+    from gensim_bits.word2bits import PAPER_HYPERPARAMETERS as paper
+    parser.add_argument("--window", type=int, default=paper["window"])
+    parser.add_argument("--negative", type=int, default=paper["negative"])
+    parser.add_argument("--min-count", type=int, default=paper["min_count"])
+    parser.add_argument("--sample", type=float, default=paper["sample"])
+    parser.add_argument("--alpha", type=float, default=paper["alpha"])
+    parser.add_argument("--min-alpha", type=float, default=paper["min_alpha"])
+    parser.add_argument("--workers", type=int, default=workers)
+
+
 def write_report(path, report):
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     with open(path, "w") as handle:
@@ -134,13 +146,7 @@ def main(argv=None):
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--sg", action="store_true",
                         help="skip-gram for every run (Word2Bits' quantized skip-gram is our extension)")
-    parser.add_argument("--window", type=int, default=10)
-    parser.add_argument("--negative", type=int, default=12)
-    parser.add_argument("--min-count", type=int, default=5)
-    parser.add_argument("--sample", type=float, default=1e-4)
-    parser.add_argument("--alpha", type=float, default=0.05)
-    parser.add_argument("--min-alpha", type=float, default=0.0001)
-    parser.add_argument("--workers", type=int, default=2)
+    add_recipe_arguments(parser, workers=2)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--restrict-vocab", type=int, default=30000,
                         help="evaluate among the most frequent words only, as word2vec's compute-accuracy")

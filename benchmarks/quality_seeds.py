@@ -31,8 +31,9 @@ from collections import Counter
 
 import numpy as np
 
-DATA = os.path.join("..", "shared", "data")
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from quality import DATA, add_recipe_arguments  # noqa: E402  (the same recipe options as quality.py)
 AUTHORS_BITLEVEL = {"authors1": 1, "authors2": 2, "authors32": 0}
 SENTINEL_SUFFIX = "eos"  # e.g. 1eos: Word2Bits 1-bit with word2bits.cpp's "</s>" rules
 
@@ -230,13 +231,7 @@ def main(argv=None):
                         help="corpus-count edges of the rare-word bands (a pair's band is its more frequent word's)")
     parser.add_argument("--authors-binary", help="the authors' word2bits built with the -seed patch")
     parser.add_argument("--epochs", type=int, default=5)
-    parser.add_argument("--window", type=int, default=10)
-    parser.add_argument("--negative", type=int, default=12)
-    parser.add_argument("--min-count", type=int, default=5)
-    parser.add_argument("--sample", type=float, default=1e-4)
-    parser.add_argument("--alpha", type=float, default=0.05)
-    parser.add_argument("--min-alpha", type=float, default=0.0001)
-    parser.add_argument("--workers", type=int, default=1)
+    add_recipe_arguments(parser, workers=1)
     parser.add_argument("--restrict-vocab", type=int, default=30000)
     parser.add_argument("--runs-dir", help="one JSON per (run, seed); default: --output without .json")
     parser.add_argument("--output", default=os.path.join(HERE, "results", "quality_seeds.json"))
