@@ -197,7 +197,8 @@ def build_parser(preset: str | None = None) -> ArgumentParser:
     evaluate.add_argument("--by-frequency", nargs="+", type=number_type(float, minimum=1), metavar="COUNT",
                           help="also score each word-pair file by corpus-frequency band, split at these "
                                "counts (e.g. 100 1000: pairs whose words are both rarer than 100, then "
-                               "100-999, then the rest); needs vectors that keep word counts (.gbits)")
+                               "100-999, then the rest); needs vectors that keep word counts (.gbits, or "
+                               "word2vec with its .vocab file)")
 
     similar = commands.add_parser(
         "similar", help="nearest neighbours of words (gensim's most_similar)",
