@@ -237,12 +237,11 @@ def frequency_counts(vectors: Any, counts: Mapping[str, float] | None = None) ->
             raise TypeError(f"counts must map words to counts (a dict), got {type(counts).__name__}")
         values = np.array([counts.get(key, 0) for key in keys], dtype=np.float64)
     else:
-        values = getattr(vectors, "counts", None)  # QuantizedKeyedVectors
-        if values is None and hasattr(vectors, "expandos"):
-            values = vectors.expandos.get("count")
-        if values is not None:
-            values = np.asarray(values, dtype=np.float64)
-        if (values is None or len(values) != len(keys) or not values.any()
+        carried = getattr(vectors, "counts", None)  # QuantizedKeyedVectors
+        if carried is None and hasattr(vectors, "expandos"):
+            carried = vectors.expandos.get("count")
+        values = np.asarray(carried if carried is not None else [], dtype=np.float64)
+        if (len(values) != len(keys) or not values.any()
                 or np.array_equal(values, np.arange(len(keys), 0, -1))):
             raise ValueError("by_frequency needs corpus counts: these vectors carry none (a word2vec file "
                              "keeps none without its vocabulary file); pass counts={word: count}")
