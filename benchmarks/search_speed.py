@@ -12,14 +12,20 @@ its ``--words`` most frequent words; the 1-bit Hamming pruning depends on real d
 one process so that the machine's load hits them alike:
 
 * single-query latency (top-10 of one query over the whole vocabulary): ``most_similar(word)``,
-  ``search`` of one packed code, faiss ``search`` of one code / vector, usearch, gensim; as
-  wall time and as process CPU time (on a shared machine the wall time of a short call is
-  mostly when the scheduler preempted it);
+  ``search([word])``, ``search`` of one packed code, the kernel alone (the compiled scan for
+  the word's row into ready buffers), faiss ``search`` of one code / vector, usearch, gensim,
+  analogies (``most_similar(positive=[a, b], negative=[c])``, also against their kernel with
+  the terms built beforehand); as wall time and as process CPU time (on a shared machine the
+  wall time of a short call is mostly when the scheduler preempted it); each the median over
+  blocks; the per-call overhead over the kernel alone (``overhead_us``);
+* at 1 bit, d = 256: the same calls with the kernel switched to its scalar instruction sets
+  (``@popcnt``, ``@avx2``), beside the best one the CPU runs, to see the blocked scan win;
 * throughput of a batch of ``--batch`` queries at each ``--threads`` count: ``search(codes,
-  workers=t)`` against faiss with ``omp_set_num_threads(t)`` (OMP_WAIT_POLICY=PASSIVE) and
-  usearch with ``threads=t``;
-* that the exact methods agree (identical distance lists), and the recall@10 of the
-  approximate ones against the exact top-10;
+  workers=t)`` and ``search(words)`` against faiss with ``omp_set_num_threads(t)``
+  (OMP_WAIT_POLICY=PASSIVE) and usearch with ``threads=t``;
+* that the exact methods agree (identical distance lists, the by-word calls against faiss's
+  top-11 less the word itself; every instruction set against the best), and the recall@10
+  of the approximate ones against the exact top-10;
 * resident memory per word after loading the ``.gbits`` file in a fresh process;
 * the fraction of the memory-bandwidth bound: codes bytes / single-query time, against the
   read bandwidth of the same-size array (cache-resident) and of a 512 MB array (DRAM).
@@ -42,7 +48,8 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before faiss loads its Op
 import numpy as np  # noqa: E402
 
 from gensim_bits import QuantizedKeyedVectors, packing  # noqa: E402
-from gensim_bits.search_inner import instruction_set  # noqa: E402
+from gensim_bits import search  # noqa: E402
+from gensim_bits.search_inner import available_instruction_sets, instruction_set, use_instruction_set  # noqa: E402,E501
 
 TOPN = 10
 BLOCK = 10  # single queries per interleaved block
@@ -127,12 +134,13 @@ def make_case(bits, dimension, source, words, rng, glove_path, word2bits_dir=Non
 def interleave(methods, items, block=BLOCK):
     """(wall, CPU) seconds a query for each method; blocks of ``items`` go to every method in turn.
 
-    On a shared machine the wall time of a short call mostly measures when the scheduler
-    preempted it; the process CPU time measures the call's own work (every method timed here
-    runs on one thread).
+    Each figure is the median over blocks of the block's time per query, so a block the
+    scheduler preempted does not move it. On a shared machine the wall time of a short call
+    mostly measures when the scheduler preempted it; the process CPU time measures the
+    call's own work (every method timed here runs on one thread).
     """
-    wall = {name: 0.0 for name in methods}
-    cpu = {name: 0.0 for name in methods}
+    wall = {name: [] for name in methods}
+    cpu = {name: [] for name in methods}
     for function in methods.values():
         function(items[0])  # warm up
     for start in range(0, len(items), block):
@@ -141,10 +149,21 @@ def interleave(methods, items, block=BLOCK):
             begin, begin_cpu = time.perf_counter(), time.process_time()
             for item in chunk:
                 function(item)
-            wall[name] += time.perf_counter() - begin
-            cpu[name] += time.process_time() - begin_cpu
-    return ({name: value / len(items) for name, value in wall.items()},
-            {name: value / len(items) for name, value in cpu.items()})
+            wall[name].append((time.perf_counter() - begin) / len(chunk))
+            cpu[name].append((time.process_time() - begin_cpu) / len(chunk))
+    return ({name: float(np.median(values)) for name, values in wall.items()},
+            {name: float(np.median(values)) for name, values in cpu.items()})
+
+
+def with_instruction_set(name, function):
+    """``function`` run with the kernel switched to instruction set ``name`` (then back to the best)."""
+    def run(*args):
+        use_instruction_set(name)
+        try:
+            return function(*args)
+        finally:
+            use_instruction_set(None)
+    return run
 
 
 def same_hamming(ours_scores, faiss_distances, dimension):
@@ -177,6 +196,7 @@ def run_case(spec, args, rng, folder):
     query_rows = rng.choice(words, size=max(args.queries, args.batch), replace=words < args.batch)
     single_rows = query_rows[:args.queries]
     batch_codes = np.ascontiguousarray(codes[query_rows[:args.batch]])
+    batch_keys = [packed.index_to_key[row] for row in query_rows[:args.batch].tolist()]
     keys = [packed.index_to_key[row] for row in single_rows.tolist()]
     values = packed.vectors_for(np.arange(words))  # float32 levels
     unit = values / np.linalg.norm(values, axis=1, keepdims=True)
@@ -210,37 +230,70 @@ def run_case(spec, args, rng, folder):
 
     # ---- single queries, interleaved
     gensim_keys = keys[:args.gensim_queries]
+    index = packed.packed_index
+    row_of = dict(zip(keys, single_rows.tolist()))
+    top_scores, top_rows = np.empty(TOPN), np.empty(TOPN, dtype=np.int64)
     methods = {
+        # The kernel alone: the compiled scan for the word's row into ready buffers, nothing
+        # looked up or built; most_similar(word) minus this is the per-call overhead.
+        "ours_kernel_alone": lambda key: index.top_of_row(row_of[key], top_scores, top_rows),
         "ours_most_similar": lambda key: packed.most_similar(key, topn=TOPN),
-        "ours_search": lambda key: packed.search(codes[packed.get_index(key)][None], TOPN, workers=1),
+        "ours_search_word": lambda key: packed.search([key], TOPN, workers=1),
+        "ours_search": lambda key: packed.search(codes[row_of[key]][None], TOPN, workers=1),
     }
-    for name, index in indexes.items():
-        methods[name] = (lambda key, index=index, data=faiss_queries[name]:
-                         index.search(data[packed.get_index(key)][None], TOPN))
-    methods["usearch_exact"] = lambda key: usearch_search(usearch_data, usearch_data[packed.get_index(key)], TOPN,
+    scalar_sets = [name for name in available_instruction_sets() if name != "portable"][:-1]
+    if bits == 1 and row_bytes == 32:  # the blocked AVX2 / AVX-512 scan against the scalar one, same run
+        for name in scalar_sets:
+            methods[f"ours_most_similar@{name}"] = with_instruction_set(
+                name, lambda key: packed.most_similar(key, topn=TOPN))
+    for name, index_ in indexes.items():
+        methods[name] = (lambda key, index_=index_, data=faiss_queries[name]:
+                         index_.search(data[row_of[key]][None], TOPN))
+    methods["usearch_exact"] = lambda key: usearch_search(usearch_data, usearch_data[row_of[key]], TOPN,
                                                           usearch_metric, exact=True, threads=1)
     single, single_cpu = interleave(methods, keys)
-    analogies = [[packed.index_to_key[r] for r in rng.choice(words, 3, replace=False)] for _ in gensim_keys]
+    analogies = [[packed.index_to_key[r] for r in rng.choice(words, 3, replace=False)] for _ in keys]
+    analogy_terms = {}
+    for analogy in analogies:
+        terms = search.QueryTerms(bits, dimension)
+        search.add_mean_query(packed, terms, analogy[:2], analogy[2:])
+        analogy_terms[tuple(analogy)] = terms.arrays()
     for prefix, timed_methods, items in (
             ("gensim_", {"most_similar": lambda key: keyed_vectors.most_similar(key, topn=TOPN),
                          "ours_most_similar": lambda key: packed.most_similar(key, topn=TOPN)}, gensim_keys),
             ("analogy_", {"gensim": lambda q: keyed_vectors.most_similar(positive=q[:2], negative=q[2:], topn=TOPN),
                           "ours": lambda q: packed.most_similar(positive=q[:2], negative=q[2:], topn=TOPN)},
-             analogies)):
+             analogies[:args.gensim_queries]),
+            # The analogy's kernel through search_terms with its term arrays built beforehand
+            # (that call's own argument checks included: an upper bound on the kernel alone).
+            ("analogy_", {"ours_many": lambda q: packed.most_similar(positive=q[:2], negative=q[2:], topn=TOPN),
+                          "kernel_prebuilt_terms": lambda q: search.search_vectors(
+                              packed, analogy_terms[tuple(q)], TOPN, 0, words)}, analogies)):
         wall, cpu = interleave(timed_methods, items)
         single.update({prefix + name: value for name, value in wall.items()})
         single_cpu.update({prefix + name: value for name, value in cpu.items()})
     row["single_ms"] = {name: 1e3 * seconds for name, seconds in single.items()}
     row["single_cpu_ms"] = {name: 1e3 * seconds for name, seconds in single_cpu.items()}
+    # Overhead a call over the kernel alone, microseconds (the issue's goal: at most 15 for one word).
+    row["overhead_us"] = {
+        kind: {"most_similar_word": 1e6 * (times["ours_most_similar"] - times["ours_kernel_alone"]),
+               "search_one_word": 1e6 * (times["ours_search_word"] - times["ours_kernel_alone"]),
+               "analogy_over_prebuilt_terms": 1e6 * (times["analogy_ours_many"] - times["analogy_kernel_prebuilt_terms"])}
+        for kind, times in (("cpu", single_cpu), ("wall", single))}
 
     # ---- batches, interleaved over rounds, per thread count
     row["batch_queries_per_s"] = {}
     for threads in args.threads:
-        batch_methods = {"ours_search": lambda: packed.search(batch_codes, TOPN, workers=threads)}
-        for name, index in indexes.items():
+        batch_methods = {"ours_search": lambda: packed.search(batch_codes, TOPN, workers=threads),
+                         "ours_search_words": lambda: packed.search(batch_keys, TOPN, workers=threads)}
+        if bits == 1 and row_bytes == 32:
+            for name in scalar_sets:
+                batch_methods[f"ours_search@{name}"] = with_instruction_set(
+                    name, lambda: packed.search(batch_codes, TOPN, workers=threads))
+        for name, index_ in indexes.items():
             data = np.ascontiguousarray(faiss_queries[name][query_rows[:args.batch]])
-            batch_methods[name] = (lambda index=index, data=data:
-                                   (faiss.omp_set_num_threads(threads), index.search(data, TOPN)))
+            batch_methods[name] = (lambda index_=index_, data=data:
+                                   (faiss.omp_set_num_threads(threads), index_.search(data, TOPN)))
         # usearch's exact search is far slower: it answers the first --usearch-batch queries.
         usearch_queries = np.ascontiguousarray(usearch_data[query_rows[:min(args.batch, args.usearch_batch)]])
         batch_methods["usearch_exact"] = lambda: usearch_search(usearch_data, usearch_queries, TOPN, usearch_metric,
@@ -267,6 +320,14 @@ def run_case(spec, args, rng, folder):
     if bits == 1:
         distances, _ = indexes["faiss_binary_flat"].search(batch_codes, TOPN)
         checks["identical_to_faiss_binary_flat"] = same_hamming(ours_scores, distances, dimension)
+        # By word: the word itself (distance 0, faiss's first) is left out, as most_similar does.
+        word_scores, _ = packed.search(batch_keys, TOPN, workers=1)
+        with_self, _ = indexes["faiss_binary_flat"].search(batch_codes, TOPN + 1)
+        checks["words_identical_to_faiss_binary_flat"] = same_hamming(word_scores, with_self[:, 1:], dimension)
+        for name in scalar_sets if row_bytes == 32 else []:
+            got = with_instruction_set(name, lambda: packed.search(batch_codes, TOPN, workers=1))()
+            checks[f"identical_to_{instruction_set()}_with_{name}"] = int(np.sum(np.all(
+                (got[0] == ours_scores) & (got[1] == ours_rows), axis=1)))
         matches = usearch_search(codes, batch_codes, TOPN, MetricKind.Hamming, exact=True, threads=1)
         checks["identical_to_usearch"] = same_hamming(ours_scores, np.asarray(matches.distances, dtype=np.int64),
                                                       dimension)
@@ -280,6 +341,10 @@ def run_case(spec, args, rng, folder):
         checks["faiss_rabitq2_code_bytes"] = int(indexes["faiss_rabitq2"].code_size)
         checks["faiss_sq4_code_bytes"] = int(indexes["faiss_sq4"].code_size)
     checks["queries"] = len(batch_codes)
+    single_words = [packed.most_similar(key, topn=TOPN) for key in batch_keys[:100]]
+    checks["most_similar_equals_search_words"] = int(sum(
+        [packed.index_to_key[r] for r in rows_ if r >= 0] == [word for word, _ in result]
+        for result, rows_ in zip(single_words, packed.search(batch_keys[:100], TOPN, workers=1)[1])))
     row["checks"] = checks
 
     # ---- memory
@@ -316,12 +381,19 @@ def print_row(row):
     print(f"  single: {reference} / ours_search = {single[reference] / single['ours_search']:.2f}x, "
           f"{reference} / ours_most_similar = {single[reference] / single['ours_most_similar']:.2f}x, "
           f"gensim / ours = {single['gensim_most_similar'] / single['gensim_ours_most_similar']:.1f}x")
+    print(f"  faster than {reference} (CPU time, ratio > 1: ours faster): "
+          + ", ".join(f"{name} {single[reference] / single[name]:.2f}x" for name in single
+                      if name.startswith("ours_") and name != "ours_kernel_alone"))
+    print("  overhead over the kernel alone, us (CPU / wall): " + ", ".join(
+        f"{name} {row['overhead_us']['cpu'][name]:.1f} / {row['overhead_us']['wall'][name]:.1f}"
+        for name in row["overhead_us"]["cpu"]))
     for kind in ("batch_queries_per_s", "batch_queries_per_cpu_s"):
         for threads, rates in row[kind].items():
-            others = ", ".join(f"{name} {rates['ours_search'] / value:.2f}x" for name, value in rates.items()
-                               if name != "ours_search")
-            print(f"  {kind} batch {row['batch_queries']} @ {threads} thread(s): ours {rates['ours_search']:.0f}; "
-                  f"ours faster than: {others}")
+            for ours in [name for name in rates if name.startswith("ours_")]:
+                others = ", ".join(f"{name} {rates[ours] / value:.2f}x" for name, value in rates.items()
+                                   if not name.startswith("ours_"))
+                print(f"  {kind} batch {row['batch_queries']} @ {threads} thread(s): {ours} {rates[ours]:.0f}; "
+                      f"faster than: {others}")
     print(f"  checks: {row['checks']}")
     print(f"  RSS/word after load {row['rss_bytes_per_word_after_load']:.1f} B "
           f"(codes {row['code_bytes_per_word']} B, vocabulary {row['vocabulary_bytes_per_word']:.1f} B); "
@@ -357,6 +429,7 @@ def main(argv=None):
         print(f"this benchmark needs the bench extra (faiss-cpu, usearch): {error}")
         return 1
     rng = np.random.default_rng(args.seed)
+    load_start = os.getloadavg()
     args.dram_bandwidth = read_bandwidth(512 << 20)
     print(f"kernel popcount: {instruction_set()}; DRAM read bandwidth {args.dram_bandwidth / 1e9:.1f} GB/s; "
           f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
@@ -376,7 +449,9 @@ def main(argv=None):
                 json.dump({"command": " ".join(["python", os.path.relpath(os.path.abspath(__file__))] + sys.argv[1:]),
                            "environment": {name: os.environ.get(name) for name in ("OMP_WAIT_POLICY", "OMP_NUM_THREADS")},
                            "faiss": faiss.__version__, "usearch": usearch.__version__, "kernel": instruction_set(),
-                           "cpu_count": os.cpu_count(), "load_average_end": os.getloadavg(),
+                           "instruction_sets": list(available_instruction_sets()),
+                           "cpu_count": os.cpu_count(), "load_average_start": load_start,
+                           "load_average_end": os.getloadavg(),
                            "dram_read_GBps": args.dram_bandwidth / 1e9, "results": rows}, out, indent=2)
     print(f"wrote {args.out}")
     return 0

@@ -299,7 +299,8 @@ class QuantizedKeyedVectors:
         (None or 0: every core); for many queries at once see :meth:`search`.
         """
         if (negative is None and type(positive) is str and type(topn) is int and topn > 0 and clip_start == 0
-                and clip_end is None and restrict_vocab is None and indexer is None and workers == 1):
+                and clip_end is None and restrict_vocab is None and indexer is None and type(workers) is int
+                and workers == 1):
             # One word, the common call: one compiled call from the key to the result list.
             return self.packed_index.most_similar_word(positive, topn)
         check_search_arguments(topn, clip_start=clip_start, clip_end=clip_end, restrict_vocab=restrict_vocab)
@@ -308,7 +309,7 @@ class QuantizedKeyedVectors:
         clip_end = clip_end or len(self)
         if restrict_vocab:
             clip_start, clip_end = 0, restrict_vocab
-        if type(topn) is int and indexer is None and workers == 1:
+        if type(topn) is int and indexer is None and type(workers) is int and workers == 1:
             words = packed_search.words_only(positive, negative)
             if words is not None:  # words only (an analogy, say): compiled from the keys to the list
                 keys, weights = words
@@ -403,17 +404,21 @@ class QuantizedKeyedVectors:
         ``256 * bits * vector_size`` float64 each, at most ``search.TABLE_BLOCK_BYTES``
         (32 MiB) at a time: larger batches run block by block.
         """
+        if (type(queries) is list and type(topn) is int and topn > 0 and restrict_vocab is None and type(workers) is int
+                and workers == 1):
+            # Words on one thread, the common call: one compiled call from the keys to the arrays.
+            found = self.packed_index.search_word_list(queries, topn)
+            if found is not None:
+                return found
+        elif (type(queries) is np.ndarray and queries.dtype == np.uint8 and queries.ndim == 2 and type(topn) is int
+              and topn > 0 and restrict_vocab is None and type(workers) is int and workers == 1):
+            scores, rows = self.packed_index.search_codes(np.ascontiguousarray(queries), topn)
+            return scores.astype(np.float32), rows
         check_search_arguments(topn, restrict_vocab=restrict_vocab)
         if topn is None or topn < 1:
             raise ValueError(f"topn must be an int >= 1, got {topn!r}")
         end = min(restrict_vocab or len(self), len(self))
-        k = self._clip_topn(topn, 0, end)
-        parts = [self._run_search(terms, k, 0, end, workers=workers)
-                 for terms in packed_search.query_blocks(self, queries)]
-        if len(parts) == 1:
-            return parts[0][0].astype(np.float32), parts[0][1]
-        return (np.concatenate([scores.astype(np.float32) for scores, _ in parts]),
-                np.concatenate([rows for _, rows in parts]))
+        return packed_search.search_batch(self, queries, self._clip_topn(topn, 0, end), end, workers)
 
     # ---------------------------------------------------------------- search helpers
 

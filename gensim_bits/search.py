@@ -22,7 +22,7 @@ from gensim_bits import packing
 from gensim_bits.search_inner import MODE_ADD, MODE_MUL, PackedIndex, search_terms
 
 __all__ = ["QueryTerms", "run_search", "resolve_workers", "check_search_arguments", "add_mean_query",
-           "batch_terms", "word_terms", "PackedIndex", "MODE_ADD", "MODE_MUL", "KEY_TYPES"]
+           "search_batch", "split_search", "word_terms", "PackedIndex", "MODE_ADD", "MODE_MUL", "KEY_TYPES"]
 
 KEY_TYPES = (str, Integral)
 # A single query is split over threads only when each thread gets at least this many rows
@@ -281,6 +281,31 @@ def merge_top(scores, rows, k):
     return np.take_along_axis(scores, order, axis=1), np.take_along_axis(rows, order, axis=1)
 
 
+def split_search(part, queries, start, end, k, workers):
+    """``part(first, last, row_start, row_end)`` -> (scores, rows) of queries ``first:last`` over
+    rows ``row_start:row_end``, run on ``workers`` threads: a batch is split by queries; fewer
+    queries than threads split the rows, each part keeps its top-k and they are merged in the
+    same order (higher score, then lower row), so the results equal one thread's."""
+    workers = resolve_workers(workers)
+    if workers == 1 or queries == 0 or end - start == 0:
+        return part(0, queries, start, end)
+    if queries >= workers or k == 0:
+        # Split the queries: each thread scans every row for its share.
+        bounds = np.linspace(0, queries, min(workers, queries) + 1).astype(int)
+        jobs = _submit_all([(part, (first, last, start, end))
+                            for first, last in zip(bounds[:-1], bounds[1:]) if last > first])
+        parts = [job.result() for job in jobs]
+        return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+    parts_count = max(1, min(workers, (end - start) // MIN_ROWS_PER_THREAD))
+    if parts_count == 1:
+        return part(0, queries, start, end)
+    bounds = np.linspace(start, end, parts_count + 1).astype(int)
+    jobs = _submit_all([(part, (0, queries, first, last)) for first, last in zip(bounds[:-1], bounds[1:])])
+    parts = [job.result() for job in jobs]
+    return merge_top(np.concatenate([p[0] for p in parts], axis=1),
+                     np.concatenate([p[1] for p in parts], axis=1), k)
+
+
 def run_search(codes, row_norm, norm, bits, dimension, terms, k, start=0, end=None, workers=1,
                mode=MODE_ADD, epsilon=0.0, clip=False):
     """Top-``k`` (scores float64, rows int64) of every query of ``terms`` over rows ``start:end``.
@@ -291,36 +316,18 @@ def run_search(codes, row_norm, norm, bits, dimension, terms, k, start=0, end=No
     """
     end = len(codes) if end is None else min(end, len(codes))
     start = max(0, min(start, end))
-    codes = codes[start:end]
-    row_norm = None if row_norm is None else np.ascontiguousarray(row_norm[start:end], dtype=np.float32)
-    arrays = terms.arrays() if isinstance(terms, QueryTerms) else terms
-    queries = len(arrays["term_start"]) - 1
-    workers = resolve_workers(workers)
     if not codes.flags.c_contiguous:
         codes = np.ascontiguousarray(codes)
-    args = (bits, dimension)
-    if workers == 1 or queries == 0 or len(codes) == 0:
-        return _call(codes, start, row_norm, norm, *args, arrays, k, mode, epsilon, clip)
-    if queries >= workers or k == 0:
-        # Split the queries: each thread scans every row for its share.
-        bounds = np.linspace(0, queries, min(workers, queries) + 1).astype(int)
-        jobs = _submit_all([(_call, (codes, start, row_norm, norm, *args, _slice_arrays(arrays, first, last),
-                                              k, mode, epsilon, clip))
-                                     for first, last in zip(bounds[:-1], bounds[1:]) if last > first])
-        parts = [job.result() for job in jobs]
-        return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
-    # Fewer queries than threads: split the rows, keep each part's top-k, merge.
-    parts_count = max(1, min(workers, len(codes) // MIN_ROWS_PER_THREAD))
-    if parts_count == 1:
-        return _call(codes, start, row_norm, norm, *args, arrays, k, mode, epsilon, clip)
-    bounds = np.linspace(0, len(codes), parts_count + 1).astype(int)
-    jobs = _submit_all([(_call, (codes[first:last], start + first,
-                                          None if row_norm is None else row_norm[first:last], norm, *args,
-                                          arrays, k, mode, epsilon, clip))
-                                 for first, last in zip(bounds[:-1], bounds[1:])])
-    parts = [job.result() for job in jobs]
-    return merge_top(np.concatenate([p[0] for p in parts], axis=1),
-                     np.concatenate([p[1] for p in parts], axis=1), k)
+    if row_norm is not None:
+        row_norm = np.ascontiguousarray(row_norm, dtype=np.float32)
+    arrays = terms.arrays() if isinstance(terms, QueryTerms) else terms
+    queries = len(arrays["term_start"]) - 1
+
+    def part(first, last, row_start, row_end):
+        return _call(codes[row_start:row_end], row_start, None if row_norm is None else row_norm[row_start:row_end],
+                     norm, bits, dimension, arrays if (first, last) == (0, queries) else
+                     _slice_arrays(arrays, first, last), k, mode, epsilon, clip)
+    return split_search(part, queries, start, end, k, workers)
 
 
 # ---------------------------------------------------------------- queries of QuantizedKeyedVectors
@@ -352,24 +359,6 @@ def word_terms(vectors, rows):
     return _single_code_terms(vectors, np.ascontiguousarray(vectors.codes[rows]), weights, rows)
 
 
-def code_query_terms(vectors, codes):
-    """Terms of packed-code queries: cosine of every row with each code."""
-    if codes.shape[1] != vectors.codes.shape[1]:
-        raise ValueError(f"packed queries must have {vectors.codes.shape[1]} bytes a row, got {codes.shape[1]}")
-    codes = np.ascontiguousarray(codes)
-    width = packing.plane_bytes(vectors.vector_size)
-    if vectors.vector_size % 8:
-        padding = np.uint8((0xFF << (vectors.vector_size % 8)) & 0xFF)
-        if np.any(codes[:, width - 1::width] & padding):
-            raise ValueError("packed queries have padding bits set (see gensim_bits.packing)")
-    if vectors.bits == 1:  # every 1-bit norm is the same
-        norms = np.full(len(codes), float(np.sqrt(vectors.vector_size) * packing.level_unit(1)))
-    else:
-        norms = np.sqrt(packing.squared_norms(codes, vectors.bits, vectors.vector_size))
-    weights = packing.level_unit(vectors.bits) ** 2 * (1.0 / norms) / 1.0
-    return _single_code_terms(vectors, codes, weights, None)
-
-
 def _mixed_query_terms(vectors, queries):
     terms = QueryTerms(vectors.bits, vectors.vector_size)
     for query in queries:
@@ -386,24 +375,22 @@ def _mixed_query_terms(vectors, queries):
     return terms.arrays()
 
 
-def query_blocks(vectors, queries):
-    """The term arrays of :meth:`QuantizedKeyedVectors.search`'s queries, block by block.
+def _query_kind(queries):
+    """("codes", 2-d uint8 array), ("keys", list) or ("mixed", list) for :func:`search_batch`.
 
     A list (or tuple) holds keys, 1-d vectors or query dicts; an array is vectors (float,
     1-d or 2-d), packed codes (uint8, 2-d) or keys (str). Integer arrays are refused: a list
-    of ints means word rows, an int array could mean a vector too. Blocks of queries that
-    build lookup tables (vectors, dicts) hold at most ``TABLE_BLOCK_BYTES`` of tables.
+    of ints means word rows, an int array could mean a vector too.
     """
     if isinstance(queries, KEY_TYPES):
-        queries = [queries]
+        return "keys", [queries]
     if isinstance(queries, np.ndarray):
         kind = queries.dtype.kind
         if kind == "u" and queries.dtype.itemsize == 1 and queries.ndim == 2:
-            yield code_query_terms(vectors, queries)
-            return
+            return "codes", queries
         if kind == "f" and queries.ndim in (1, 2):
-            queries = list(np.atleast_2d(queries))
-        elif kind in "US" and queries.ndim == 1:
+            return "mixed", list(np.atleast_2d(queries))
+        if kind in "US" and queries.ndim == 1:
             queries = queries.tolist()
         elif kind in "iub":
             raise TypeError(
@@ -420,11 +407,37 @@ def query_blocks(vectors, queries):
             raise TypeError(f"queries must be a key, a list of queries or an array, got {type(queries).__name__}") \
                 from None
     if queries and all(isinstance(query, KEY_TYPES) for query in queries):
-        yield word_terms(vectors, vectors.packed_index.rows_of(queries))
-        return
+        return "keys", list(queries)
+    return "mixed", list(queries)
+
+
+def search_batch(vectors, queries, k, end, workers):
+    """:meth:`QuantizedKeyedVectors.search`'s (float32 scores, int64 rows) over rows ``0:end``.
+
+    Words and packed codes go to the compiled batch scan, one call a thread; vectors and
+    dicts through term arrays. Queries that build lookup tables (vectors, dicts) run in blocks of
+    at most ``TABLE_BLOCK_BYTES`` of tables.
+    """
+    kind, queries = _query_kind(queries)
+    index = vectors.packed_index
+    if kind in ("keys", "codes"):
+        if kind == "keys":
+            rows = index.rows_of(queries)
+            part = lambda first, last, row_start, row_end: index.search_words(  # noqa: E731
+                rows[first:last], k, row_start, row_end)
+        else:
+            codes = np.ascontiguousarray(queries)
+            part = lambda first, last, row_start, row_end: index.search_codes(  # noqa: E731
+                codes[first:last], k, row_start, row_end)
+        scores, found = split_search(part, len(queries), 0, end, k, workers)
+        return scores.astype(np.float32), found
     block = max(1, TABLE_BLOCK_BYTES // (vectors.codes.shape[1] * 256 * 8))
-    for first in range(0, max(len(queries), 1), block):
-        yield _mixed_query_terms(vectors, queries[first:first + block])
+    parts = [search_vectors(vectors, _mixed_query_terms(vectors, queries[first:first + block]), k, 0, end, workers)
+             for first in range(0, max(len(queries), 1), block)]
+    if len(parts) == 1:
+        return parts[0][0].astype(np.float32), parts[0][1]
+    return (np.concatenate([scores.astype(np.float32) for scores, _ in parts]),
+            np.concatenate([rows for _, rows in parts]))
 
 
 def search_vectors(vectors, terms, k, start=0, end=None, workers=1, mode=MODE_ADD, epsilon=0.0):

@@ -770,6 +770,7 @@ cdef extern from * nogil:
         GB_MODE_ADD
         GB_MODE_MUL
     int gb_search_run(const gb_search *s, int64_t q0, int64_t q1)
+    int64_t gb_weighted_popcount(const uint8_t *row, const uint8_t *query, int planes, int64_t width)
     const char *gb_instruction_set()
     int gb_choose_instruction_set(int isa)
     int gb_isa_best()
@@ -1321,3 +1322,131 @@ cdef class PackedIndex:
         if status != 0:
             raise MemoryError("out of memory for the top-k heap")
         return self._neighbours(scores, out_rows, k)
+
+    cdef tuple _search_single_terms(self, uint8_t *term_codes, double *weights, const int64_t *excluded, int64_t n,
+                                    int64_t topn, int64_t start, int64_t end):
+        """Queries of one code term each (``excluded[q]``: the row query q leaves out, or NULL).
+
+        Takes ownership of ``term_codes`` and ``weights`` (malloc'd) and frees them."""
+        cdef gb_search s
+        cdef int64_t q, k, status = 0
+        cdef int64_t *starts = NULL
+        cdef int64_t *tables = NULL
+        cdef int8_t *negative = NULL
+        k = self._clamp(topn, &start, &end)
+        k = k if k > 0 else 1  # no rows searched: one column of -inf / -1
+        scores = np.empty((n, k), dtype=np.float64)
+        rows = np.empty((n, k), dtype=np.int64)
+        try:
+            starts = <int64_t *> malloc((2 * (n + 1) + n) * sizeof(int64_t) + n)
+            if starts == NULL:
+                raise MemoryError("out of memory for the query terms")
+            tables = starts + 2 * (n + 1)
+            negative = <int8_t *> (tables + n)
+            for q in range(n + 1):
+                starts[q] = q
+                starts[n + 1 + q] = q if excluded != NULL else 0
+            for q in range(n):
+                tables[q] = -1
+                negative[q] = 0
+            s.codes = self.code_data + start * self.row_bytes
+            s.nrows = end - start
+            s.first_row = start
+            s.planes = self.planes
+            s.plane_bytes = self.plane_bytes
+            s.offset = self.offset
+            s.row_norm = NULL if self.row_norm == NULL else self.row_norm + start
+            s.norm = self.norm
+            s.term_start = starts
+            s.term_codes = term_codes
+            s.term_weight = weights
+            s.term_negative = negative
+            s.term_table = tables
+            s.tables = NULL
+            s.table_constant = NULL
+            s.exclude_start = starts + n + 1
+            s.excluded = excluded if excluded != NULL else starts
+            s.mode = GB_MODE_ADD
+            s.epsilon = 0.0
+            s.clip = True
+            s.k = k
+            s.out_score = <double *> cnp.PyArray_DATA(scores)
+            s.out_row = <int64_t *> cnp.PyArray_DATA(rows)
+            if n:
+                with nogil:
+                    status = gb_search_run(&s, 0, n)
+            if status != 0:
+                raise MemoryError("out of memory for the top-k heaps")
+        finally:
+            free(starts)
+            free(term_codes)
+            free(weights)
+        return scores, rows
+
+    def search_words(self, const int64_t[::1] rows, int64_t topn, int64_t start=0, int64_t end=-1):
+        """Top-``topn`` (float64 scores, int64 rows), shape (len(rows), k), of the words of ``rows``
+        over rows ``start:end``, each word left out of its own list: what ``most_similar(word)``
+        returns, for a batch, the rows scanned once per block for every query."""
+        cdef int64_t n = rows.shape[0], q
+        cdef uint8_t *term_codes
+        cdef double *weights
+        for q in range(n):
+            if not 0 <= rows[q] < self.nrows:
+                raise IndexError(f"row {rows[q]} out of range for {self.nrows} rows")
+        term_codes = <uint8_t *> malloc(n * self.row_bytes + 1)
+        weights = <double *> malloc(n * sizeof(double) + 1)
+        if term_codes == NULL or weights == NULL:
+            free(term_codes)
+            free(weights)
+            raise MemoryError("out of memory for the query terms")
+        for q in range(n):
+            memcpy(term_codes + q * self.row_bytes, self.code_data + rows[q] * self.row_bytes, self.row_bytes)
+            weights[q] = self.word_weight(rows[q])
+        return self._search_single_terms(term_codes, weights, &rows[0] if n else NULL, n, topn, start, end)
+
+    def search_word_list(self, list words, int64_t topn):
+        """``QuantizedKeyedVectors.search(words, topn, workers=1)`` for a list of str in one
+        compiled call: (float32 scores, int64 rows) of shape (len(words), k). None when some
+        item is not a str (the caller takes the general path)."""
+        cdef Py_ssize_t n = len(words), q
+        cdef int64_t row, k, slot
+        for q in range(n):
+            if not isinstance(words[q], str):
+                return None
+        rows = np.empty(n, dtype=np.int64)
+        cdef int64_t[::1] found = rows
+        for q in range(n):
+            row = self._find(words[q])
+            found[q] = row if row >= 0 else self._row_number(words[q])
+        scores, neighbours = self.search_words(rows, topn)
+        return scores.astype(np.float32), neighbours
+
+    def search_codes(self, const uint8_t[:, ::1] codes, int64_t topn, int64_t start=0, int64_t end=-1):
+        """Top-``topn`` (float64 scores, int64 rows), shape (len(codes), k), of packed codes as
+        queries (cosines; no row left out) over rows ``start:end``, like faiss ``search``.
+        Codes with padding bits set are refused (see :mod:`gensim_bits.packing`)."""
+        cdef int64_t n = codes.shape[0], q, plane, scaled
+        cdef uint8_t padding = (0xFF << (self.dimension % 8)) & 0xFF if self.dimension % 8 else 0
+        cdef uint8_t *term_codes
+        cdef double *weights
+        if codes.shape[1] != self.row_bytes:
+            raise ValueError(f"packed queries must have {self.row_bytes} bytes a row, got {codes.shape[1]}")
+        for q in range(n):
+            for plane in range(self.planes if padding else 0):
+                if codes[q, plane * self.plane_bytes + self.plane_bytes - 1] & padding:
+                    raise ValueError("packed queries have padding bits set (see gensim_bits.packing)")
+        term_codes = <uint8_t *> malloc(n * self.row_bytes + 1)
+        weights = <double *> malloc(n * sizeof(double) + 1)
+        if term_codes == NULL or weights == NULL:
+            free(term_codes)
+            free(weights)
+            raise MemoryError("out of memory for the query terms")
+        for q in range(n):
+            memcpy(term_codes + q * self.row_bytes, &codes[q, 0], self.row_bytes)
+            if self.planes == 1:  # every 1-bit norm is the same
+                weights[q] = self.unit_squared * (1.0 / self.norm) / 1.0
+            else:  # the exact squared norm, as packing.squared_norms computes it
+                scaled = self.offset - 2 * gb_weighted_popcount(&codes[q, 0], &codes[q, 0], self.planes,
+                                                                 self.plane_bytes)
+                weights[q] = self.unit_squared * (1.0 / sqrt(self.unit_squared * <double> scaled)) / 1.0
+        return self._search_single_terms(term_codes, weights, NULL, n, topn, start, end)

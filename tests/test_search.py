@@ -214,3 +214,17 @@ def test_every_instruction_set_gives_the_same_top_k():
     assert [word for word, _ in reference[2][:20]] == [f"w{i}" for i in range(500, 520)]
     with pytest.raises(ValueError, match="not available"):
         search_inner.use_instruction_set("sse9")
+
+
+@pytest.mark.parametrize("bits", [1, 2])
+def test_word_batches_split_by_rows_or_queries_equal_one_thread(bits, monkeypatch):
+    monkeypatch.setattr(search, "MIN_ROWS_PER_THREAD", 8)  # let one query split its rows
+    vectors = make(bits, 100, words=90)
+    for queries in (["w3"], ["w3", "w40"], [f"w{i}" for i in range(0, 90, 7)]):
+        expected = vectors.search(queries, topn=8, workers=1)
+        for workers in (2, 3, 5):
+            got = vectors.search(queries, topn=8, workers=workers)
+            np.testing.assert_array_equal(got[0], expected[0])
+            np.testing.assert_array_equal(got[1], expected[1])
+        assert [[vectors.index_to_key[r] for r in row] for row in expected[1]] == \
+            [[word for word, _ in vectors.most_similar(query, topn=8)] for query in queries]
