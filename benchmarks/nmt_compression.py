@@ -330,11 +330,12 @@ def litert_engines(args, slug, deployable, tokenizer, dev):
                                      max_source_length=args.max_length + 1,
                                      max_target_length=max_length,
                                      sample_sources=dev[0][0][: args.calibration_sentences],
-                                     beam_sizes=sorted({1, args.beam_size}))
+                                     beam_size=None if quantization == "int8" else args.beam_size,
+                                     step_beam_sizes=sorted({1, args.beam_size}))
         info[label] = {"bytes": exported.size_bytes,
                        "max_abs_logit_diff": round(exported.max_abs_diff, 4),
                        "export_seconds": round(time.time() - started, 1)}
-        translators[label] = Translator(path, tokenizer, num_threads=1)
+        translators[label] = Translator(path, tokenizer, num_threads=1, search="steps")
         paths[label] = path
         print(f"  exported LiteRT {label}: {info[label]}", flush=True)
     return translators, paths, info

@@ -78,7 +78,7 @@ def main(argv=None):
     floats, int8 = interpreter(prefix + "_float32.tflite"), interpreter(prefix + "_int8.tflite")
     signature = f"decode_step_beam{args.beams}"
     if signature not in floats.get_signature_list():
-        raise SystemExit(f"no {signature} signature: export with beam_sizes including {args.beams}")
+        raise SystemExit(f"no {signature} signature: export with step_beam_sizes including {args.beams}")
     step_details = floats.get_signature_runner(signature).get_input_details()
     source_length = int(step_details["source_mask"]["shape_signature"][1])
     with open(os.path.join(args.data_dir, "test.en"), encoding="utf-8") as handle:

@@ -38,11 +38,12 @@ def copy_model(tokenizer):
     model = transformer(vocab, "small", num_layers=1, d_model=32, d_ff=64, num_heads=2,
                         dropout=0.0)
     rng = np.random.default_rng(0)
-    tokens = rng.integers(4, vocab, (64, 5)).astype("int32")
-    source = np.concatenate([tokens, np.full((64, 1), 3)], 1).astype("int32")
-    decoder_inputs = np.concatenate([np.full((64, 1), 2), tokens], 1).astype("int32")
+    tokens = rng.integers(4, vocab, (256, 5)).astype("int32")
+    source = np.concatenate([tokens, np.full((256, 1), 3)], 1).astype("int32")
+    decoder_inputs = np.concatenate([np.full((256, 1), 2), tokens], 1).astype("int32")
     model.compile(keras.optimizers.Adam(0.01), SmoothedSparseCategoricalCrossentropy(0.1))
-    model.fit([source, decoder_inputs], source, epochs=3, batch_size=16, verbose=0)
+    # enough steps that it translates (into a partial copy), not just ends every sentence
+    model.fit([source, decoder_inputs], source, epochs=8, batch_size=16, verbose=0)
     return model
 
 
@@ -55,17 +56,78 @@ def sources(rows=5, vocab=30, seed=3):
     return array
 
 
-def test_litert_translator_gives_the_keras_tokens(copy_model, tokenizer, tmp_path):
+def _keras_rows(model, rows, beam_size, max_target_length):
+    """Keras beam search, one sentence at a time, at the translate signature's max_length."""
+    return [beam_search(model, np.array([row]), beam_size, 0.6,
+                        max_length=min(2 * len(row) + 10, max_target_length))[0] for row in rows]
+
+
+@pytest.fixture(scope="module")
+def float_file(copy_model, tokenizer, tmp_path_factory):
+    """The copy model's float32 translator: translate at beam 4, step signatures for 1 and 4."""
+    return export_translator(copy_model, str(tmp_path_factory.mktemp("float") / "float.tflite"),
+                             None, max_source_length=16, max_target_length=10,
+                             sample_sources=sources(vocab=tokenizer.get_piece_size()),
+                             beam_size=4, step_beam_sizes=(1, 4))
+
+
+def test_translate_signature_gives_the_step_and_keras_tokens(copy_model, tokenizer, tmp_path,
+                                                             float_file):
     source = sources(vocab=tokenizer.get_piece_size())
-    exported = export_translator(copy_model, str(tmp_path / "float.tflite"), None,
-                                 max_source_length=16, max_target_length=10,
-                                 sample_sources=source)
-    assert exported.max_abs_diff < 1e-4
-    # the position sinusoid is a stored table, not sine and cosine computed every step
-    assert not {"SIN", "COS"} & set(exported.operators), exported.operators
+    rows = [[int(t) for t in row if t] for row in source]
+    exported = float_file
+    assert exported.same_tokens == 1.0 and exported.max_abs_diff < 1e-4
+    assert exported.step_beam_sizes == (1, 4) and exported.beam_size == 4
+    # the whole search is one builtin WHILE loop; every input shape is fixed
+    assert "WHILE" in exported.operators
+    assert all(name.isupper() and "FLEX" not in name for name in exported.operators)
+    assert not {"SIN", "COS", "SHAPE"} & set(exported.operators), exported.operators
+    translator = Translator(exported.path, tokenizer)
+    assert translator.search == "graph"
+    interpreter = translator._runtime.interpreter
+    details = interpreter.get_signature_runner("translate").get_input_details()
+    assert list(details) == ["source"] and details["source"]["dtype"] == np.int32
+    assert details["source"]["shape_signature"].tolist() == [1, 16]
+    outputs = interpreter.get_signature_runner("translate").get_output_details()
+    assert sorted(outputs) == ["score", "tokens"] and outputs["tokens"]["dtype"] == np.int32
+    keras_beam = _keras_rows(copy_model, rows, 4, 10)
+    assert any(len(ids) >= 3 for ids in keras_beam)  # the model translates, it does not just stop
+    steps = Translator(exported.path, tokenizer, search="steps")
+    assert [translator.translate_ids(row) for row in rows] == keras_beam
+    assert [steps.translate_ids(row, 4, 0.6) for row in rows] == keras_beam
+    # greedy: a beam-1 translate signature, for two sentences a call
+    greedy = export_translator(copy_model, str(tmp_path / "greedy.tflite"), None,
+                               max_source_length=16, max_target_length=10,
+                               sample_sources=source, beam_size=1, batch_size=2)
+    assert greedy.same_tokens == 1.0 and greedy.step_beam_sizes == ()
+    keras_greedy = _keras_rows(copy_model, rows, 1, 10)
+    assert [steps.translate_ids(row, beam_size=1) for row in rows] == keras_greedy
+    assert [Translator(greedy.path, None).translate_ids(row) for row in rows] == keras_greedy
+    from keras_compress.nmt.translator import _Runtime
+
+    runtime = _Runtime(greedy.path)
+    block = np.zeros((2, 16), "int32")
+    block[0, :6], block[1, :6] = source[3], source[4]
+    tokens, scores = runtime.translate(block)
+    assert [[int(t) for t in row if t] for row in tokens] == keras_greedy[3:]
+    assert np.isfinite(scores).all()
+    block[1] = 0  # an empty row fills a batch and gives nothing
+    assert not runtime.translate(block)[0][1].any()
+    # the graph's search is fixed at export; other settings need the step signatures
+    with pytest.raises(ValueError, match="beam_size=4"):
+        translator.translate_ids(rows[1], beam_size=3)
+    with pytest.raises(ValueError, match="step_beam_sizes"):
+        Translator(greedy.path, None, search="steps")
+    with pytest.raises(ValueError, match="beam sizes"):
+        steps.translate_ids(rows[1], beam_size=3)
+
+
+def test_litert_step_translator_gives_the_keras_tokens(copy_model, tokenizer, float_file):
+    source = sources(vocab=tokenizer.get_piece_size())
+    exported = float_file
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # decode_step runs directly, not through a runner
-        translator = Translator(exported.path, tokenizer)
+        translator = Translator(exported.path, tokenizer, search="steps")
     # the private ai_edge_litert wrapper methods the direct path drives subgraphs with
     from keras_compress.nmt.translator import LITERT_WRAPPER_METHODS
 
@@ -79,9 +141,12 @@ def test_litert_translator_gives_the_keras_tokens(copy_model, tokenizer, tmp_pat
     keras_beam = beam_search(copy_model, source, beam_size=4, length_penalty=0.6, max_length=9)
     assert [translator.translate_ids(row, 4, 0.6, max_length=9) for row in rows] == keras_beam
     # the signature-runner path, for files whose decode_step is not the first subgraph
-    fallback = Translator(exported.path, tokenizer)
+    fallback = Translator(exported.path, tokenizer, search="steps")
     fallback._runtime.direct = False
     assert [fallback.translate_ids(row, 4, 0.6, max_length=9) for row in rows] == keras_beam
+    graph = Translator(exported.path, tokenizer)
+    graph._runtime.direct = False
+    assert [graph.translate_ids(row) for row in rows] == _keras_rows(copy_model, rows, 4, 10)
     # text in, text out; too long sentences are cut with a warning, not silently
     sentence = "light day night"
     ids = tokenizer.encode(sentence)
@@ -91,16 +156,50 @@ def test_litert_translator_gives_the_keras_tokens(copy_model, tokenizer, tmp_pat
     with pytest.raises(ValueError, match="max_source_length"):
         translator.translate_ids([5] * 17)
     # one decode step per exported beam size, every shape fixed (no shape arithmetic left)
-    assert translator._runtime.beam_sizes == exported.beam_sizes == (1, 4)
+    assert translator._runtime.beam_sizes == exported.step_beam_sizes == (1, 4)
     interpreter = translator._runtime.interpreter
     for key in ("decode_step_beam1", "decode_step_beam4"):
         runner = interpreter.get_signature_runner(key)
         assert all(-1 not in detail["shape_signature"]
                    for detail in runner.get_input_details().values()), key
     del runner
-    assert "SHAPE" not in exported.operators
-    with pytest.raises(ValueError, match="beam sizes"):
-        translator.translate_ids(rows[1], beam_size=3)
+
+
+def test_translator_refuses_bad_ids_and_settings(float_file):
+    translator = Translator(float_file.path, None)
+    vocab = translator.vocab_size
+    assert vocab == 30
+    for ids in ([-1, 3], [-30, 3], [2**40, 3], [vocab, 3], [5, 2**70]):
+        with pytest.raises(ValueError, match="vocabulary"):
+            translator.translate_ids(ids)
+    for ids in ([2.5, 3], [True, 3], [[5], [3]], ["5", 3]):
+        with pytest.raises(ValueError, match="integer"):
+            translator.translate_ids(ids)
+    with pytest.raises(TypeError, match="list"):
+        translator.translate_ids("5 3")
+    with pytest.raises(ValueError, match="empty"):
+        translator.translate_ids([])
+    steps = Translator(float_file.path, None, search="steps")
+    for length in (2.5, 0, True, "3"):
+        with pytest.raises(ValueError, match="max_length"):
+            steps.translate_ids([5, 3], max_length=length)
+    for penalty in (float("nan"), float("inf"), -0.5):
+        with pytest.raises(ValueError, match="length_penalty"):
+            steps.translate_ids([5, 3], length_penalty=penalty)
+    with pytest.raises(ValueError, match="search"):
+        Translator(float_file.path, None, search="numpy")
+
+
+def test_translator_shared_by_threads_gives_the_single_thread_results(float_file):
+    import concurrent.futures
+
+    rows = [[int(t) for t in row if t] for row in sources(rows=8, seed=5)]
+    for search_kind in ("graph", "steps"):
+        translator = Translator(float_file.path, None, search=search_kind)
+        expected = [translator.translate_ids(row) for row in rows]
+        with concurrent.futures.ThreadPoolExecutor(4) as pool:
+            got = list(pool.map(translator.translate_ids, rows * 4))
+        assert got == expected * 4, search_kind
 
 
 @pytest.mark.parametrize("quantization", ["dynamic", "int8"])
@@ -108,9 +207,11 @@ def test_quantized_translators_use_builtin_int8_kernels(copy_model, tmp_path, qu
     from ai_edge_litert.interpreter import Interpreter
 
     source = sources()
+    # calibrated activations: step signatures only (TensorFlow's calibrator cannot run the loop)
+    settings = {"beam_size": None, "step_beam_sizes": (4,)} if quantization == "int8" else {}
     exported = export_translator(copy_model, str(tmp_path / f"{quantization}.tflite"),
                                  quantization, max_source_length=8, max_target_length=10,
-                                 sample_sources=source)
+                                 sample_sources=source, **settings)
     assert all(name.isupper() and "FLEX" not in name for name in exported.operators)
     interpreter = Interpreter(model_path=exported.path)
     assert {t["dtype"] for t in interpreter.get_tensor_details()} & {np.int8}
@@ -123,11 +224,20 @@ def test_export_rejects_bad_arguments(copy_model, tmp_path):
     with pytest.raises(ValueError, match="quantization"):
         export_translator(copy_model, str(tmp_path / "x.tflite"), "int4")
     with pytest.raises(ValueError, match="sample_sources"):
-        export_translator(copy_model, str(tmp_path / "x.tflite"), "int8")
+        export_translator(copy_model, str(tmp_path / "x.tflite"), "int8", beam_size=None,
+                          step_beam_sizes=(1,))
     with pytest.raises(FileNotFoundError):
         export_translator(copy_model, str(tmp_path / "missing" / "x.tflite"))
     with pytest.raises(ValueError, match="max_source_length"):
         export_translator(copy_model, str(tmp_path / "x.tflite"), max_source_length=1)
+    with pytest.raises(ValueError, match="loop"):
+        export_translator(copy_model, str(tmp_path / "x.tflite"), "int16x8",
+                          sample_sources=sources())
+    for penalty in (float("nan"), float("inf"), -1.0, True):
+        with pytest.raises(ValueError, match="length_penalty"):
+            export_translator(copy_model, str(tmp_path / "x.tflite"), length_penalty=penalty)
+    with pytest.raises(ValueError, match="step_beam_sizes"):
+        export_translator(copy_model, str(tmp_path / "x.tflite"), beam_size=None)
 
 
 def test_numpy_beam_search_prefers_the_penalized_best():

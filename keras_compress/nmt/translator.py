@@ -23,8 +23,11 @@ in the graph except to gather the hypotheses and write position `index`.
 """
 
 import dataclasses
+import json
+import math
 import os
 import tempfile
+import threading
 import time
 import warnings
 
@@ -35,8 +38,12 @@ from keras_compress.nmt.constants import CACHE_NAMES, EOS_ID, PAD_ID
 
 __all__ = ["TranslatorExport", "export_translator", "Translator"]
 
-QUANTIZATIONS = (None, "dynamic", "int8")
+QUANTIZATIONS = (None, "dynamic", "int16x8", "int8")
+CALIBRATED = ("int16x8", "int8")  # activations quantized, ranges from sample sources
+TRANSLATE_SIGNATURE = "translate"
 STEP_SIGNATURE = "decode_step_beam{}"
+# the `translate` signature's fixed search settings, as JSON in the file's metadata
+METADATA_NAME = "keras_compress.translator"
 
 
 def _flat(caches):
@@ -56,13 +63,18 @@ class TranslatorExport:
     Attributes:
         path: the `.tflite` file.
         size_bytes: its size on disk.
-        quantization: None (float32), "dynamic" or "int8".
+        quantization: None (float32), "dynamic", "int16x8" or "int8".
         max_source_length, max_target_length: the fixed lengths S and T.
-        max_abs_diff: largest |LiteRT - Keras| over the first-token logits of `encode` and
-            the 4 best next-token log-probabilities of a few teacher-forced decode steps of the
-            sample sources.
+        beam_size, length_penalty, batch_size: the `translate` signature's search (fixed).
+        same_tokens: the fraction of the sample sources that `translate` translates exactly as
+            Keras runs the same in-graph search (`keras_compress.nmt.graph_search.translate`); NaN
+            without a `translate` signature.
+        max_abs_diff: largest |LiteRT - Keras| over the `translate` scores of those sentences
+            and, with step signatures, over the first-token logits of `encode` and the best
+            next-token log-probabilities of a few teacher-forced decode steps.
         operators: the TFLite builtin operators in the file.
-        beam_sizes: the beam sizes it has a `decode_step_beam<k>` signature for.
+        step_beam_sizes: the beam sizes it has a `decode_step_beam<k>` signature for (with
+            `encode`; empty when it has only `translate`).
     """
 
     path: str
@@ -72,34 +84,46 @@ class TranslatorExport:
     max_target_length: int
     max_abs_diff: float
     operators: tuple
-    beam_sizes: tuple = (1, 4)
+    beam_size: int | None = 4
+    length_penalty: float = 0.6
+    batch_size: int = 1
+    same_tokens: float = 1.0
+    step_beam_sizes: tuple = ()
 
     def as_dict(self):
         return dataclasses.asdict(self)
 
 
 def export_translator(model, path, quantization=None, max_source_length=64,
-                      max_target_length=64, sample_sources=None, beam_sizes=(1, 4)):
+                      max_target_length=64, sample_sources=None, beam_size=4,
+                      length_penalty=0.6, batch_size=1, step_beam_sizes=()):
     """Write `model` (built by `keras_compress.nmt.transformer`; strip a QAT model first) as a
-    TFLite translator with the signatures `encode` and `decode_step_beam<k>` (one per beam
-    size), check it runs with builtin operators only in `ai_edge_litert`, and compare it with
-    Keras.
+    TFLite translator whose `translate` signature runs the whole beam search (one sentence, or
+    `batch_size` sentences, per call), check it runs with builtin operators only in
+    `ai_edge_litert`, and compare it with Keras.
 
-    Every shape is fixed (one sentence, k hypotheses, S and T): the converter folds all shape
-    arithmetic away, and the runtime plans memory once.
+    Every shape is fixed (`batch_size` sentences, S and T): the converter folds all shape
+    arithmetic away, the search is one TFLite `WHILE` loop, and the runtime plans memory once.
 
     Args:
         model: the Keras Transformer.
         path: the `.tflite` file to write (its folder must exist).
         quantization: None for float32; "dynamic" for int8 weights and float activations (the
-            thesis's setting for a QAT model); "int8" for int8 weights and activations
-            calibrated on `sample_sources` (float inputs and outputs).
+            thesis's setting for a QAT model); "int16x8" for int8 weights and int16 activations
+            calibrated on `sample_sources`; "int8" for int8 weights and activations calibrated
+            on `sample_sources` (float inputs and outputs).
         max_source_length: S, the most source subwords (EOS included) a sentence may have.
         max_target_length: T, the most target positions (BOS included).
         sample_sources: int array `(rows, length <= S)` of source ids for the comparison with
-            Keras and the int8 calibration; random ids when None (not allowed for "int8").
-        beam_sizes: the beam sizes `Translator` may use with this file (1 is greedy); each
-            adds a `decode_step_beam<k>` subgraph, the weights are stored once.
+            Keras and the calibration; random ids when None (not allowed for "int8", "int16x8").
+        beam_size: hypotheses `translate` keeps per sentence (1 is greedy); None writes no
+            `translate` signature (then pass `step_beam_sizes`; required for "int8" and
+            "int16x8": TensorFlow's calibrator crashes on the loop).
+        length_penalty: alpha of `translate`'s GNMT length penalty (finite, >= 0).
+        batch_size: sentences per `translate` call (rows of its `source`).
+        step_beam_sizes: also write `encode` and one cached `decode_step_beam<k>` signature per
+            beam size k, which `Translator(..., search="steps")` drives from NumPy (debugging,
+            other beam sizes and length penalties); the weights are stored once.
 
     Returns:
         A `TranslatorExport`.
@@ -108,28 +132,48 @@ def export_translator(model, path, quantization=None, max_source_length=64,
     import tensorflow as tf
 
     from keras_compress.export import TFLiteExportError
-    from keras_compress.nmt import decoding
+    from keras_compress.nmt import decoding, graph_search
     from keras_compress.nmt.transformer import transformer_layers
 
     if quantization not in QUANTIZATIONS:
         raise ValueError(f"quantization must be one of {QUANTIZATIONS}, got {quantization!r}")
     for name, value in (("max_source_length", max_source_length),
                         ("max_target_length", max_target_length)):
-        if not isinstance(value, int) or value < 2:
+        if not _is_int(value) or value < 2:
             raise ValueError(f"{name} must be an int >= 2, got {value!r}")
-    beam_sizes = tuple(sorted(set(beam_sizes))) if isinstance(beam_sizes, (list, tuple)) else ()
-    if not beam_sizes or not all(isinstance(k, int) and k >= 1 for k in beam_sizes):
-        raise ValueError(f"beam_sizes must be a non-empty list of positive ints")
+    if beam_size is not None and (not _is_int(beam_size) or beam_size < 1):
+        raise ValueError(f"beam_size must be a positive int or None, got {beam_size!r}")
+    if not _is_int(batch_size) or not 1 <= batch_size <= 1024:
+        raise ValueError(f"batch_size must be an int in [1, 1024], got {batch_size!r}")
+    length_penalty = _check_length_penalty(length_penalty)
+    step_beam_sizes = (tuple(sorted(set(step_beam_sizes)))
+                       if isinstance(step_beam_sizes, (list, tuple)) else None)
+    if step_beam_sizes is None or not all(_is_int(k) and k >= 1 for k in step_beam_sizes):
+        raise ValueError(f"step_beam_sizes must be a list of positive ints, got "
+                         f"{step_beam_sizes!r}")
+    if beam_size is None and not step_beam_sizes:
+        raise ValueError("beam_size=None writes no translate signature: pass step_beam_sizes")
+    if beam_size is not None and quantization in CALIBRATED:
+        # TensorFlow 2.21's calibrator (its own TFLite interpreter) segfaults on the WHILE loop
+        raise ValueError(f"quantization={quantization!r} calibrates activations, which "
+                         "TensorFlow's converter cannot do through the translate signature's "
+                         "loop: export beam_size=None with step_beam_sizes")
     directory = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(directory):
         raise FileNotFoundError(f"folder {directory} for {path} does not exist")
     parts = transformer_layers(model)
     layers, heads, head_dim = len(parts["decoders"]), parts["num_heads"], parts["head_dim"]
-    if max(beam_sizes) > parts["vocab_size"] - 2:
-        raise ValueError(f"beam_sizes {beam_sizes}: at most vocabulary - 2 = "
+    largest = max((beam_size or 1, *step_beam_sizes))
+    if largest > parts["vocab_size"] - 2:
+        raise ValueError(f"beam size {largest}: at most vocabulary - 2 = "
                          f"{parts['vocab_size'] - 2} candidates exist")
     sources = _sample_sources(sample_sources, max_source_length, parts["vocab_size"],
                               quantization)
+
+    def translate(source):
+        tokens, scores = graph_search.translate(model, source, max_target_length, beam_size,
+                                                length_penalty)
+        return {"tokens": tokens, "score": scores}
 
     def encode(source):
         logits, caches = decoding.encode(model, source, max_target_length)
@@ -162,13 +206,19 @@ def export_translator(model, path, quantization=None, max_source_length=64,
                 tf.TensorSpec((1, max_source_length), tf.int32, name="source_mask"), *caches]
 
     cache_names = [spec.name for spec in step_spec(1)[4:]]
-    signatures = ["encode"] + [STEP_SIGNATURE.format(k) for k in beam_sizes]
+    signatures = [TRANSLATE_SIGNATURE] if beam_size is not None else []
+    if step_beam_sizes:
+        signatures += ["encode"] + [STEP_SIGNATURE.format(k) for k in step_beam_sizes]
     with tempfile.TemporaryDirectory() as saved_model_dir:
         archive = keras.export.ExportArchive()
         archive.track(model)
-        archive.add_endpoint("encode", encode, input_signature=[
-            tf.TensorSpec((1, max_source_length), tf.int32, name="source")])
-        for k in beam_sizes:
+        if beam_size is not None:
+            archive.add_endpoint(TRANSLATE_SIGNATURE, translate, input_signature=[
+                tf.TensorSpec((batch_size, max_source_length), tf.int32, name="source")])
+        if step_beam_sizes:
+            archive.add_endpoint("encode", encode, input_signature=[
+                tf.TensorSpec((1, max_source_length), tf.int32, name="source")])
+        for k in step_beam_sizes:
             archive.add_endpoint(STEP_SIGNATURE.format(k), step_function(k),
                                  input_signature=step_spec(k))
         archive.write_out(saved_model_dir, verbose=False)
@@ -177,24 +227,48 @@ def export_translator(model, path, quantization=None, max_source_length=64,
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
         if quantization is not None:
             converter.optimizations = [tf.lite.Optimize.DEFAULT]
-        if quantization == "int8":
+        if quantization in CALIBRATED:
             converter.representative_dataset = lambda: _calibration(
-                model, sources, max_target_length, beam_sizes)
+                model, sources, max_target_length, batch_size, step_beam_sizes)
+        if quantization == "int16x8":
+            converter.target_spec.supported_ops = [
+                tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8,
+                tf.lite.OpsSet.TFLITE_BUILTINS]
         try:
             content = converter.convert()
         except Exception as error:  # ConverterError carries the MLIR diagnostics
             raise TFLiteExportError(
                 f"TFLite cannot convert the translator of {model.name!r} with builtin ops only "
                 f"(quantization={quantization!r}): {str(error).strip()[-1000:]}") from error
+    settings = {"beam_size": beam_size, "length_penalty": length_penalty,
+                "batch_size": batch_size, "vocab_size": parts["vocab_size"],
+                "max_source_length": max_source_length, "max_target_length": max_target_length}
+    content = _with_metadata(content, METADATA_NAME, json.dumps(settings).encode())
     with open(path, "wb") as handle:
         handle.write(content)
     runtime = _Runtime(path)
     custom = [name for name in runtime.operators if not name.isupper() or "FLEX" in name]
     if custom:
         raise TFLiteExportError(f"{path} uses non-builtin operators {custom}")
-    difference = _compare(model, runtime, sources, max_target_length, beam_sizes)
+    same, difference = (_compare_translate(model, runtime, sources, settings)
+                        if beam_size is not None else (math.nan, 0.0))
+    if step_beam_sizes:
+        difference = max(difference, _compare(model, runtime, sources, max_target_length,
+                                              step_beam_sizes))
     return TranslatorExport(path, os.path.getsize(path), quantization, max_source_length,
-                            max_target_length, difference, tuple(runtime.operators), beam_sizes)
+                            max_target_length, difference, tuple(runtime.operators), beam_size,
+                            length_penalty, batch_size, same, step_beam_sizes)
+
+
+def _is_int(value):
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def _check_length_penalty(value):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.number)) \
+            or not math.isfinite(value) or value < 0:
+        raise ValueError(f"length_penalty must be a finite number >= 0, got {value!r}")
+    return float(value)
 
 
 def _sample_sources(sample_sources, max_source_length, vocab_size, quantization):
@@ -266,10 +340,78 @@ def _teacher_forced_steps(model, sources, max_target_length, beam_sizes, steps=4
     return records
 
 
-def _calibration(model, sources, max_target_length, beam_sizes):
-    for signature, inputs, _ in _teacher_forced_steps(model, sources, max_target_length,
-                                                      beam_sizes, 8):
-        yield signature, inputs
+def _batches(sources, batch_size):
+    """`sources` in blocks of `batch_size` rows, the last one padded with empty rows."""
+    rows = -(-len(sources) // batch_size) * batch_size
+    padded = np.zeros((rows, sources.shape[1]), "int32")
+    padded[: len(sources)] = sources
+    return [padded[start : start + batch_size] for start in range(0, rows, batch_size)]
+
+
+def _calibration(model, sources, max_target_length, batch_size, step_beam_sizes):
+    if step_beam_sizes:
+        for signature, inputs, _ in _teacher_forced_steps(model, sources, max_target_length,
+                                                          step_beam_sizes, 8):
+            yield signature, inputs
+
+
+def _keras_translate(model, sources, settings):
+    """Keras's in-graph search (`graph_search.translate`, traced once) on `sources` in blocks
+    of the file's batch size: `(tokens, scores)` for each row of `sources`."""
+    import tensorflow as tf
+
+    from keras_compress.nmt import graph_search
+
+    batch_size, length = settings["batch_size"], settings["max_source_length"]
+    function = tf.function(lambda source: graph_search.translate(
+        model, source, settings["max_target_length"], settings["beam_size"],
+        settings["length_penalty"]),
+        input_signature=[tf.TensorSpec((batch_size, length), tf.int32)])
+    tokens, scores = zip(*[(np.asarray(t), np.asarray(s)) for t, s in
+                           map(function, _batches(sources, batch_size))])
+    return np.concatenate(tokens)[: len(sources)], np.concatenate(scores)[: len(sources)]
+
+
+def _compare_translate(model, runtime, sources, settings):
+    """The fraction of `sources` whose `translate` tokens equal Keras's, and the largest score
+    difference over those."""
+    expected_tokens, expected_scores = _keras_translate(model, sources, settings)
+    got = [runtime.translate(block) for block in _batches(sources, settings["batch_size"])]
+    tokens = np.concatenate([t for t, _ in got])[: len(sources)]
+    scores = np.concatenate([s for _, s in got])[: len(sources)]
+    same = (tokens == expected_tokens).all(axis=1)
+    difference = float(np.abs(scores - expected_scores)[same].max()) if same.any() else math.inf
+    return float(same.mean()), difference
+
+
+def _with_metadata(content, name, data):
+    """The flatbuffer `content` with one more metadata entry `name` holding the bytes `data`."""
+    import flatbuffers
+    from ai_edge_litert import schema_py_generated as schema
+
+    model = schema.ModelT.InitFromPackedBuf(bytearray(content), 0)
+    buffer = schema.BufferT()
+    buffer.data = np.frombuffer(data, np.uint8)
+    model.buffers.append(buffer)
+    entry = schema.MetadataT()
+    entry.name, entry.buffer = name, len(model.buffers) - 1
+    model.metadata = [*(model.metadata or []), entry]
+    builder = flatbuffers.Builder(len(content) + 1024)
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    return bytes(builder.Output())
+
+
+def _read_metadata(path, name):
+    """The bytes of metadata entry `name` of a .tflite file, or None."""
+    from ai_edge_litert import schema_py_generated as schema
+
+    with open(path, "rb") as handle:
+        model = schema.Model.GetRootAsModel(handle.read(), 0)
+    for i in range(model.MetadataLength()):
+        entry = model.Metadata(i)
+        if entry.Name().decode() == name:
+            return model.Buffers(entry.Buffer()).DataAsNumpy().tobytes()
+    return None
 
 
 def _compare(model, runtime, sources, max_target_length, beam_sizes):
@@ -322,15 +464,15 @@ def litert_wrapper(interpreter):
 
 
 class _Runtime:
-    """The two signatures of a translator file in `ai_edge_litert`.
+    """The signatures of a translator file in `ai_edge_litert`.
 
-    Both run directly on their subgraphs through the Interpreter's wrapper (`litert_wrapper`):
+    They run directly on their subgraphs through the Interpreter's wrapper (`litert_wrapper`):
     inputs are resized and tensors allocated only when a shape changes (a new number of
     hypotheses), the `decode_step` inputs that stay the same for a sentence (cross-attention
     caches, source mask, beams) are set once per sentence, and the self-attention caches a step
     returns are copied into its inputs inside the interpreter's buffers. Without the wrapper
     (another ai_edge_litert), it warns and runs signature runners, which resize, re-allocate and
-    copy every input at every step."""
+    copy every input at every call."""
 
     def __init__(self, path, num_threads=1):
         from ai_edge_litert.interpreter import Interpreter
@@ -343,29 +485,45 @@ class _Runtime:
         for key in signatures:
             if key.startswith(STEP_SIGNATURE.format("")) and key.rsplit("beam", 1)[1].isdigit():
                 steps[int(key.rsplit("beam", 1)[1])] = key
-        if "encode" not in signatures or not steps:
+        if "encode" not in signatures:
+            steps = {}
+        self.has_translate = TRANSLATE_SIGNATURE in signatures
+        if not self.has_translate and not steps:
             raise ValueError(f"{path} is not a translator: its signatures are {sorted(signatures)}"
-                             f" (export_translator writes encode and {STEP_SIGNATURE.format('<k>')})")
+                             f" (export_translator writes {TRANSLATE_SIGNATURE}, and encode and "
+                             f"{STEP_SIGNATURE.format('<k>')} with step_beam_sizes)")
+        metadata = _read_metadata(path, METADATA_NAME)
+        self.settings = json.loads(metadata) if metadata else {}
         self.beam_sizes = tuple(sorted(steps))
         self._steps = steps
         self._inputs, self._outputs = {}, {}
-        for key in ("encode", *steps.values()):
+        keys = ((TRANSLATE_SIGNATURE,) if self.has_translate else ()) + (
+            ("encode", *steps.values()) if steps else ())
+        for key in keys:
             runner = self.interpreter.get_signature_runner(key)
             details = runner.get_input_details()
             self._inputs[key] = {name: detail["index"] for name, detail in details.items()}
             self._outputs[key] = {name: detail["index"] for name, detail in
                                   runner.get_output_details().items()}
-            if key != "encode":
+            if key == TRANSLATE_SIGNATURE:
+                self.batch_size, self.max_source_length = (
+                    int(size) for size in details["source"]["shape_signature"])
+            elif key == "encode":
+                self.vocab_size = int(runner.get_output_details()["logits"]["shape"][-1])
+            elif key != TRANSLATE_SIGNATURE:
                 self.max_target_length = int(details["self_keys_0"]["shape_signature"][1])
                 self.layers = sum(name.startswith("self_keys_") for name in details)
                 self.max_source_length = int(details["source_mask"]["shape_signature"][1])
             del runner
+        if "max_target_length" in self.settings:
+            self.max_target_length = int(self.settings["max_target_length"])
+        self.vocab_size = self.settings.get("vocab_size", getattr(self, "vocab_size", None))
         self.operators = _operators(path)
         self._wrapper = litert_wrapper(self.interpreter)
         self.direct = self._wrapper is not None
         if not self.direct:
             warnings.warn(f"{path}: this ai_edge_litert has no Interpreter wrapper methods "
-                          f"{LITERT_WRAPPER_METHODS}, so every decode step goes through a "
+                          f"{LITERT_WRAPPER_METHODS}, so every call goes through a "
                           "signature runner (slower)", stacklevel=3)
         else:
             self._graphs = {key: int(self._wrapper.GetSubgraphIndexFromSignature(key))
@@ -378,12 +536,28 @@ class _Runtime:
                                 step_outputs.items() if name in step_inputs]
             self._results[key] = [(name, index) for name, index in step_outputs.items()
                                   if name not in step_inputs]
-        self._constants, self._started, self._key = {}, False, steps[self.beam_sizes[-1]]
+        self._constants, self._started = {}, False
+        self._key = steps[self.beam_sizes[-1]] if steps else None
         self._invalidate()
         # timing: when true, `invoke_seconds` adds up the CPU time (this thread's) spent inside
-        # the interpreter's encode and decode steps (the benchmark's split between the graph
-        # and the Python beam search around it)
+        # the interpreter's invocations (the benchmark's split between the graph and the Python
+        # around it)
         self.timing, self.invoke_seconds = False, 0.0
+
+    def translate(self, source):
+        """`translate`'s `(tokens, score)` for `source` (batch_size, S)."""
+        if not self.direct:
+            outputs = self.run(TRANSLATE_SIGNATURE, {"source": source})
+        else:
+            self._prepare(TRANSLATE_SIGNATURE, {"source": source})
+            graph = self._graphs[TRANSLATE_SIGNATURE]
+            started = time.thread_time() if self.timing else 0.0
+            self._wrapper.Invoke(graph)
+            if self.timing:
+                self.invoke_seconds += time.thread_time() - started
+            outputs = {name: self._wrapper.GetTensor(index, graph)
+                       for name, index in self._outputs[TRANSLATE_SIGNATURE].items()}
+        return outputs["tokens"], outputs["score"]
 
     def _invalidate(self):
         """Forget the shapes the subgraphs were allocated with (a signature runner may have
@@ -466,14 +640,24 @@ class _Runtime:
 
 
 class Translator:
-    """Translate text on device: sentencepiece, then beam search over the `encode` and
-    `decode_step` signatures of a file written by `export_translator`, in `ai_edge_litert`.
+    """Translate text on device: sentencepiece, then the file's `translate` signature (the
+    whole beam search inside the graph, one call per sentence), or, with `search="steps"`, the
+    NumPy beam search (`keras_compress.nmt.search`) over its `encode` and `decode_step`
+    signatures, in `ai_edge_litert`.
+
+    Not thread-safe underneath (one interpreter, one set of buffers): calls from several threads
+    are serialized by a lock, so sharing a Translator between threads is safe but not parallel;
+    give each thread its own Translator to translate in parallel.
 
     Args:
-        model_path: the `.tflite` translator.
+        model_path: the `.tflite` translator written by `export_translator`.
         tokenizer: a `sentencepiece.SentencePieceProcessor` or the path of its `.model` file
             (ids as `keras_compress.nmt.data.train_tokenizer` makes them).
         num_threads: interpreter threads (1 for the benchmark's per-sentence latency).
+        search: "graph" (the `translate` signature: its beam size and length penalty were
+            fixed at export), "steps" (NumPy beam search over the step signatures: any beam size
+            exported in `step_beam_sizes`, any length penalty and `max_length`), or None: "graph"
+            when the file has `translate`.
 
     Example (not run: needs a trained model)::
 
@@ -481,7 +665,9 @@ class Translator:
         translator.translate(["In the beginning God created the heaven and the earth ."])
     """
 
-    def __init__(self, model_path, tokenizer, num_threads=1):
+    def __init__(self, model_path, tokenizer, num_threads=1, search=None):
+        if search not in (None, "graph", "steps"):
+            raise ValueError(f"search must be None, 'graph' or 'steps', got {search!r}")
         if isinstance(tokenizer, (str, os.PathLike)):
             import sentencepiece
 
@@ -490,19 +676,80 @@ class Translator:
             tokenizer = sentencepiece.SentencePieceProcessor(model_file=os.fspath(tokenizer))
         self.tokenizer = tokenizer
         self._runtime = _Runtime(model_path, num_threads)
-        self.max_source_length = self._runtime.max_source_length
-        self.max_target_length = self._runtime.max_target_length
+        runtime = self._runtime
+        if search is None:
+            search = "graph" if runtime.has_translate else "steps"
+        if search == "graph" and not runtime.has_translate:
+            raise ValueError(f"{model_path} has no {TRANSLATE_SIGNATURE!r} signature: use "
+                             "search='steps' or export it again with export_translator")
+        if search == "steps" and not runtime.beam_sizes:
+            raise ValueError(f"{model_path} has no step signatures: export it with "
+                             "export_translator(..., step_beam_sizes=[1, 4]) for search='steps'")
+        self.search = search
+        self.max_source_length = runtime.max_source_length
+        self.max_target_length = runtime.max_target_length
+        self.vocab_size = runtime.vocab_size
+        self.beam_size = runtime.settings.get("beam_size") if search == "graph" else None
+        self.length_penalty = (runtime.settings.get("length_penalty") if search == "graph"
+                               else None)
+        self._lock = threading.Lock()
 
-    def translate_ids(self, source_ids, beam_size=4, length_penalty=0.6, max_length=None):
-        """Translate one sentence given as subword ids ending with EOS (3); return target ids
-        without BOS and EOS. `max_length` (generated tokens, EOS included) defaults to
-        `2 * len(source_ids) + 10`, at most the file's T."""
-        source_ids = [int(token) for token in source_ids]
-        if not source_ids:
+    def _check_ids(self, source_ids):
+        if isinstance(source_ids, (str, bytes)) or not hasattr(source_ids, "__iter__"):
+            raise TypeError(f"source_ids must be a list of token ids, got "
+                            f"{type(source_ids).__name__}")
+        ids = list(source_ids)
+        if not all(_is_int(token) for token in ids):
+            raise ValueError("source_ids must be a flat list of integer token ids")
+        if not ids:
             raise ValueError("source_ids is empty")
-        if len(source_ids) > self.max_source_length:
-            raise ValueError(f"{len(source_ids)} source subwords, more than this translator's "
+        if len(ids) > self.max_source_length:
+            raise ValueError(f"{len(ids)} source subwords, more than this translator's "
                              f"max_source_length={self.max_source_length}")
+        vocab = self.vocab_size
+        bad = [int(t) for t in ids if not 0 <= int(t) < (vocab or 2**31)]
+        if bad:
+            raise ValueError(f"source_ids must be in [0, {vocab}) (the vocabulary), got {bad[:3]}")
+        return [int(t) for t in ids]
+
+    def translate_ids(self, source_ids, beam_size=None, length_penalty=None, max_length=None):
+        """Translate one sentence given as subword ids ending with EOS (3); return target ids
+        without BOS and EOS.
+
+        With `search="graph"`, `beam_size` and `length_penalty` are the file's (None, or the
+        exported values) and `max_length` is `2 * len(source_ids) + 10` at most T. With
+        `search="steps"`, `beam_size` defaults to 4, `length_penalty` to 0.6 and `max_length`
+        (generated tokens, EOS included) to `2 * len(source_ids) + 10`, at most T."""
+        source_ids = self._check_ids(source_ids)
+        if beam_size is not None and (not _is_int(beam_size) or beam_size < 1):
+            raise ValueError(f"beam_size must be a positive int, got {beam_size!r}")
+        if length_penalty is not None:
+            length_penalty = _check_length_penalty(length_penalty)
+        if max_length is not None and (not _is_int(max_length) or max_length < 1):
+            raise ValueError(f"max_length must be a positive int, got {max_length!r}")
+        with self._lock:
+            if self.search == "graph":
+                return self._translate_graph(source_ids, beam_size, length_penalty, max_length)
+            return self._translate_steps(source_ids, 4 if beam_size is None else beam_size,
+                                         0.6 if length_penalty is None else length_penalty,
+                                         max_length)
+
+    def _translate_graph(self, source_ids, beam_size, length_penalty, max_length):
+        default_length = min(2 * len(source_ids) + 10, self.max_target_length)
+        for name, value, exported in (("beam_size", beam_size, self.beam_size),
+                                      ("length_penalty", length_penalty, self.length_penalty),
+                                      ("max_length", max_length, default_length)):
+            if value is not None and value != exported:
+                raise ValueError(f"the translate signature was exported with {name}={exported};"
+                                 f" for {name}={value} use Translator(..., search='steps') on a"
+                                 " file exported with step_beam_sizes")
+        runtime = self._runtime
+        source = np.zeros((runtime.batch_size, self.max_source_length), "int32")
+        source[0, : len(source_ids)] = source_ids
+        tokens, _ = runtime.translate(source)
+        return [int(token) for token in tokens[0] if token != PAD_ID]
+
+    def _translate_steps(self, source_ids, beam_size, length_penalty, max_length):
         if max_length is None:
             max_length = 2 * len(source_ids) + 10
         max_length = min(int(max_length), self.max_target_length)
@@ -541,7 +788,7 @@ class Translator:
         return search.beam_search(encoded["logits"], (caches, None), step, reorder, beam_size,
                                   length_penalty, max_length)[0]
 
-    def translate(self, sentences, beam_size=4, length_penalty=0.6, max_length=None):
+    def translate(self, sentences, beam_size=None, length_penalty=None, max_length=None):
         """Translate strings one at a time (batch 1, as on a phone) and return strings.
         Sentences longer than the file's source length are cut, with a warning."""
         if isinstance(sentences, str):

@@ -1,0 +1,123 @@
+"""Beam search with the GNMT length penalty ((5 + |Y|) / 6)^alpha (Wu et al. 2016, sec. 7), as
+Prato 2019 (ch. 5) decodes, written as ONE `ops.while_loop` over fixed-shape state (the pattern
+of keras-hub's `BeamSampler`), so that the whole search runs inside a graph: TFLite's builtin
+`WHILE` runs it, and a phone app calls one signature per sentence.
+
+It is `keras_compress.nmt.search.beam_search` step for step (the same candidates, the same
+reordering, finished hypotheses extended by padding at no cost, ties to the lower index) over
+`keras_compress.nmt.decoding`'s cached `encode` and `decode_step`.
+"""
+
+from keras import ops
+
+from keras_compress.nmt import decoding
+from keras_compress.nmt.constants import EOS_ID, PAD_ID
+from keras_compress.nmt.transformer import transformer_layers
+
+__all__ = ["translate", "default_max_length"]
+
+
+def default_max_length(source_lengths, max_target_length):
+    """The most tokens (EOS included) generated for a source of `source_lengths` subwords (EOS
+    included): `2 * length + 10`, at most the cache's T (the NumPy `Translator`'s default)."""
+    return ops.minimum(2 * source_lengths + 10, max_target_length)
+
+
+def translate(model, source, max_target_length, beam_size=4, length_penalty=0.6):
+    """Translate a batch inside the graph.
+
+    Args:
+        model: a model built by `keras_compress.nmt.transformer`.
+        source: int32 `(batch, S)` source ids, padded with 0, each row ending with EOS; the
+            batch and S must be static for TFLite. An all-padding row (filling a batch) gives
+            no tokens.
+        max_target_length: T, the target positions of the self-attention cache (BOS included);
+            each sentence generates at most `default_max_length` tokens.
+        beam_size: hypotheses kept per sentence (1 is greedy).
+        length_penalty: alpha of the GNMT penalty (a Python float, fixed in the graph).
+
+    Returns:
+        `(tokens, scores)`: int32 `(batch, T)`, each sentence's best hypothesis without EOS,
+        padded with 0; float32 `(batch,)`, its log-probability divided by the length penalty.
+    """
+    parts = transformer_layers(model)
+    heads = parts["num_heads"]
+    beams = int(min(beam_size, parts["vocab_size"] - 2))
+    source = ops.convert_to_tensor(source, "int32")
+    batch = int(source.shape[0])
+    length = int(max_target_length)
+    rows_total = batch * beams
+    source_mask = ops.not_equal(source, PAD_ID)
+    source_lengths = ops.sum(ops.cast(source_mask, "int32"), axis=1)
+    # an empty row (padding a batch) is stopped from the start and yields no tokens
+    limits = ops.where(source_lengths > 0, default_max_length(source_lengths, length), 0)
+    limits = ops.repeat(limits, beams)  # one per hypothesis
+
+    logits, caches = decoding.encode(model, source, length)
+    scores, words = decoding.top_candidates(logits, beams)  # (batch, beams)
+    scores, words = ops.reshape(scores, (rows_total,)), ops.reshape(words, (rows_total,))
+    # one cache row group per sentence -> one per hypothesis
+    expand = ops.repeat(ops.arange(batch, dtype="int32"), beams)
+    head_rows = _head_rows(expand, heads)
+    self_keys = [decoding._take_rows(keys, head_rows) for keys in caches["self_keys"]]
+    self_values = [decoding._take_rows(values, head_rows) for values in caches["self_values"]]
+    positions = ops.arange(length, dtype="int32")[None, :]
+    tokens = ops.where(ops.equal(positions, 0), words[:, None],
+                       ops.zeros((rows_total, length), "int32"))
+    lengths = ops.ones((rows_total,), "int32")
+    finished = ops.equal(words, EOS_ID)
+    rows = ops.arange(rows_total, dtype="int32")
+    first_column = ops.equal(ops.arange(beams, dtype="int32"), 0)[None, :]
+    sentence_offsets = (ops.arange(batch, dtype="int32") * beams)[:, None]
+
+    def stopped(index, finished):
+        return ops.logical_or(finished, ops.greater_equal(index, limits))
+
+    def cond(index, tokens, words, scores, lengths, finished, rows, self_keys, self_values):
+        return ops.logical_not(ops.all(stopped(index, finished)))
+
+    def body(index, tokens, words, scores, lengths, finished, rows, self_keys, self_values):
+        done = stopped(index, finished)
+        step_caches = {**caches, "self_keys": list(self_keys), "self_values": list(self_values)}
+        logits, self_keys, self_values = decoding.decode_step(
+            model, words[:, None], index, step_caches, source_mask, rows, suppress=False)
+        values, ids = decoding.top_candidates(logits, beams)  # (rows, beams)
+        # a finished hypothesis goes on with padding, at no cost, as its only candidate
+        values = ops.where(done[:, None],
+                           ops.where(first_column, 0.0, float("-inf")), values)
+        ids = ops.where(ops.logical_and(done[:, None], first_column), PAD_ID, ids)
+        candidates = ops.reshape(scores[:, None] + values, (batch, beams * beams))
+        scores, picked = ops.top_k(candidates, beams)  # best first, ties to the lower index
+        picked = ops.cast(picked, "int32")
+        words = ops.reshape(ops.take_along_axis(ops.reshape(ids, (batch, beams * beams)),
+                                                picked, axis=1), (rows_total,))
+        rows = ops.reshape(picked // beams + sentence_offsets, (rows_total,))
+        scores = ops.reshape(scores, (rows_total,))
+        was_done = decoding._take_rows(done, rows)
+        tokens = ops.where(ops.equal(positions, index), words[:, None],
+                           decoding._take_rows(tokens, rows))
+        lengths = ops.where(was_done, decoding._take_rows(lengths, rows), index + 1)
+        finished = ops.logical_or(was_done, ops.equal(words, EOS_ID))
+        return (index + 1, tokens, words, scores, lengths, finished, rows,
+                tuple(self_keys), tuple(self_values))
+
+    state = ops.while_loop(
+        cond, body,
+        (ops.convert_to_tensor(1, "int32"), tokens, words, scores, lengths, finished, rows,
+         tuple(self_keys), tuple(self_values)),
+        maximum_iterations=length - 1)
+    tokens, scores, lengths = state[1], state[3], state[4]
+    penalty = ops.power((5.0 + ops.cast(lengths, "float32")) / 6.0, float(length_penalty))
+    normalized = ops.reshape(scores / penalty, (batch, beams))
+    # top_k, not argmax: Keras's argmax adds a bitwise -0.0 test that TFLite lacks
+    best = ops.cast(ops.top_k(normalized, 1)[1][:, 0], "int32")
+    best_rows = best + sentence_offsets[:, 0]
+    tokens = decoding._take_rows(tokens, best_rows)
+    ended = ops.cumsum(ops.cast(ops.equal(tokens, EOS_ID), "int32"), axis=1) > 0
+    tokens = ops.where(ops.logical_or(ended, ops.equal(source_lengths, 0)[:, None]), 0, tokens)
+    return tokens, decoding._take_rows(ops.reshape(normalized, (rows_total,)), best_rows)
+
+
+def _head_rows(rows, heads):
+    """Cache rows (hypothesis, head), hypothesis-major, of hypotheses `rows`."""
+    return ops.reshape(rows[:, None] * heads + ops.arange(heads, dtype="int32")[None], (-1,))
