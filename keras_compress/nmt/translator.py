@@ -1,12 +1,20 @@
 """An on-device translator: a `keras_compress.nmt.transformer` model exported as ONE TFLite
-file with the signatures `encode` and `decode_step_beam<k>` (a cached decoder step for k
-hypotheses, one signature per beam size; fixed shapes, builtin ops only), and `Translator`,
-NumPy beam search (GNMT length penalty, Wu et al. 2016 sec. 7; Prato 2019 ch. 5) over the
-`ai_edge_litert` Interpreter with the sentencepiece model: text in, text out. `Translator`
-imports neither Keras nor TensorFlow; it is the code a phone app would port.
+file whose `translate` signature runs the whole beam search (GNMT length penalty, Wu et al. 2016
+sec. 7; Prato 2019 ch. 5) inside the graph, one TFLite `WHILE` loop (`nmt.graph_search`), and
+`Translator`, which runs it in `ai_edge_litert` with the sentencepiece model: text in, text out.
+`Translator` imports neither Keras nor TensorFlow; a phone app calls the same signature
+(docs/mobile_translator.md).
 
-Signatures (one sentence; L layers, H heads of E dimensions, S and T the fixed source and target
-lengths; cache rows are (hypothesis, head) pairs, hypothesis-major):
+Signatures (B sentences a call, L layers, H heads of E dimensions, S and T the fixed source and
+target lengths; cache rows are (hypothesis, head) pairs, hypothesis-major):
+
+- `translate(source int32 (B, S))` -> `tokens int32 (B, T)`, each sentence's best hypothesis
+  without EOS, padded with 0, and `score float32 (B,)`, its log-probability over the GNMT length
+  penalty. Beam size, length penalty and B are fixed at export (and written in the file's
+  metadata, `METADATA_NAME`); at most `min(2 * source length + 10, T)` tokens are generated.
+
+With `step_beam_sizes`, for debugging and for other beam sizes, the file also has the steps of
+the same search, which `Translator(..., search="steps")` drives from NumPy (`nmt.search`):
 
 - `encode(source int32 (1, S))` -> `logits (1, vocab)` of the first target token, and for each
   layer l < L the self-attention caches `self_keys_<l> (H, T, E)`, `self_values_<l> (H, E, T)`
@@ -33,6 +41,7 @@ import warnings
 
 import numpy as np
 
+from keras_compress.export import flatbuffer
 from keras_compress.nmt import search
 from keras_compress.nmt.constants import CACHE_NAMES, EOS_ID, PAD_ID
 
@@ -43,7 +52,7 @@ CALIBRATED = ("int16x8", "int8")  # activations quantized, ranges from sample so
 TRANSLATE_SIGNATURE = "translate"
 STEP_SIGNATURE = "decode_step_beam{}"
 # the `translate` signature's fixed search settings, as JSON in the file's metadata
-METADATA_NAME = "keras_compress.translator"
+METADATA_NAME = "keras_compress.nmt.translator"
 
 
 def _flat(caches):
@@ -243,7 +252,7 @@ def export_translator(model, path, quantization=None, max_source_length=64,
     settings = {"beam_size": beam_size, "length_penalty": length_penalty,
                 "batch_size": batch_size, "vocab_size": parts["vocab_size"],
                 "max_source_length": max_source_length, "max_target_length": max_target_length}
-    content = _with_metadata(content, METADATA_NAME, json.dumps(settings).encode())
+    content = flatbuffer.add_metadata(content, METADATA_NAME, json.dumps(settings).encode())
     with open(path, "wb") as handle:
         handle.write(content)
     runtime = _Runtime(path)
@@ -384,36 +393,6 @@ def _compare_translate(model, runtime, sources, settings):
     return float(same.mean()), difference
 
 
-def _with_metadata(content, name, data):
-    """The flatbuffer `content` with one more metadata entry `name` holding the bytes `data`."""
-    import flatbuffers
-    from ai_edge_litert import schema_py_generated as schema
-
-    model = schema.ModelT.InitFromPackedBuf(bytearray(content), 0)
-    buffer = schema.BufferT()
-    buffer.data = np.frombuffer(data, np.uint8)
-    model.buffers.append(buffer)
-    entry = schema.MetadataT()
-    entry.name, entry.buffer = name, len(model.buffers) - 1
-    model.metadata = [*(model.metadata or []), entry]
-    builder = flatbuffers.Builder(len(content) + 1024)
-    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
-    return bytes(builder.Output())
-
-
-def _read_metadata(path, name):
-    """The bytes of metadata entry `name` of a .tflite file, or None."""
-    from ai_edge_litert import schema_py_generated as schema
-
-    with open(path, "rb") as handle:
-        model = schema.Model.GetRootAsModel(handle.read(), 0)
-    for i in range(model.MetadataLength()):
-        entry = model.Metadata(i)
-        if entry.Name().decode() == name:
-            return model.Buffers(entry.Buffer()).DataAsNumpy().tobytes()
-    return None
-
-
 def _compare(model, runtime, sources, max_target_length, beam_sizes):
     largest = 0.0
     for signature, inputs, expected in _teacher_forced_steps(model, sources, max_target_length,
@@ -422,28 +401,6 @@ def _compare(model, runtime, sources, max_target_length, beam_sizes):
         name = next(iter(expected))
         largest = max(largest, float(np.abs(got[name] - expected[name]).max()))
     return largest
-
-
-def _operators(path):
-    """The builtin operator names of every subgraph of a .tflite file (from its flatbuffer)."""
-    from ai_edge_litert import schema_py_generated as schema
-
-    with open(path, "rb") as handle:
-        model = schema.Model.GetRootAsModel(handle.read(), 0)
-    names = {value: name for name, value in vars(schema.BuiltinOperator).items()
-             if not name.startswith("_")}
-    codes = []
-    for i in range(model.OperatorCodesLength()):
-        code = model.OperatorCodes(i)
-        builtin = max(code.BuiltinCode(), code.DeprecatedBuiltinCode())
-        custom = code.CustomCode()
-        codes.append(custom.decode() if custom else names.get(builtin, str(builtin)))
-    used = set()
-    for g in range(model.SubgraphsLength()):
-        graph = model.Subgraphs(g)
-        for o in range(graph.OperatorsLength()):
-            used.add(codes[graph.Operators(o).OpcodeIndex()])
-    return sorted(used)
 
 
 # The ai_edge_litert Interpreter's own wrapper methods `_Runtime` drives subgraphs with (any
@@ -492,7 +449,7 @@ class _Runtime:
             raise ValueError(f"{path} is not a translator: its signatures are {sorted(signatures)}"
                              f" (export_translator writes {TRANSLATE_SIGNATURE}, and encode and "
                              f"{STEP_SIGNATURE.format('<k>')} with step_beam_sizes)")
-        metadata = _read_metadata(path, METADATA_NAME)
+        metadata = flatbuffer.read_metadata(path, METADATA_NAME)
         self.settings = json.loads(metadata) if metadata else {}
         self.beam_sizes = tuple(sorted(steps))
         self._steps = steps
@@ -518,7 +475,7 @@ class _Runtime:
         if "max_target_length" in self.settings:
             self.max_target_length = int(self.settings["max_target_length"])
         self.vocab_size = self.settings.get("vocab_size", getattr(self, "vocab_size", None))
-        self.operators = _operators(path)
+        self.operators = flatbuffer.operators(path)
         self._wrapper = litert_wrapper(self.interpreter)
         self.direct = self._wrapper is not None
         if not self.direct:
