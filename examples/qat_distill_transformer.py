@@ -3,7 +3,13 @@ train a teacher, distill it into an 8-bit fake-quantized student, strip the stud
 as an on-device translator (one .tflite with int8 kernels, `encode` and a cached decode step
 per beam size), then translate text with beam search in ai_edge_litert and in Keras.
 
-    python examples/qat_distill_transformer.py --data-dir ../shared/data/mt/en-es
+    python examples/qat_distill_transformer.py --data-dir ../shared/data
+
+It reads DIR/mt/en-es/{train,test}.{en,es}, line-aligned English-Spanish sentences (the
+project's are Bible verses, KJV and Reina-Valera 1909, taken from Debian packages and not
+published on their own). Any line-aligned pair of files works: the public Tatoeba pairs
+(spa-eng.zip on manythings.org/anki, one "English<TAB>Spanish" pair a line) split into
+those four files, for example. It downloads nothing: without the files it stops with one line.
 
 Tiny sizes by default so it runs in a few minutes on a laptop CPU; the BLEU of such short
 training is low. Raise --pairs, --epochs, --scale and --layers for real models.
@@ -14,22 +20,28 @@ import os
 import sys
 import tempfile
 
-DATA = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "data"))
+PARALLEL = os.path.join("mt", "en-es")
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
-    parser.add_argument("--data-dir", default=os.path.join(DATA, "mt", "en-es"),
-                        help="folder with train.en/train.es and test.en/test.es, one sentence a line")
+    parser.add_argument("--data-dir", default=None,
+                        help=f"a local data folder holding {PARALLEL}/{{train,test}}.{{en,es}}, one sentence a line "
+                             "(the project's ../shared/data)")
     parser.add_argument("--pairs", type=int, default=2000, help="training sentence pairs")
     parser.add_argument("--epochs", type=int, default=2, help="epochs for the teacher, then for the student")
     parser.add_argument("--layers", type=int, default=2, help="encoder and decoder layers of both models")
     parser.add_argument("--scale", type=float, default=0.25, help="width multiplier of the presets' sizes")
     parser.add_argument("--bits", type=int, default=8, help="weight bits of the quantized student (2-8)")
     args = parser.parse_args(argv)
-    if not os.path.exists(os.path.join(args.data_dir, "train.en")):
-        print(f"{args.data_dir} not found: nothing to do")
-        return 0
+    if args.data_dir is None:
+        parser.exit(1, f"{parser.prog}: needs English-Spanish sentence pairs: --data-dir DIR with "
+                       f"{PARALLEL}/{{train,test}}.{{en,es}} (see --help for a public source)\n")
+    missing = [name for name in ("train.en", "train.es", "test.en", "test.es")
+               if not os.path.isfile(os.path.join(args.data_dir, PARALLEL, name))]
+    if missing:
+        parser.exit(1, f"{parser.prog}: no {', '.join(missing)} under {os.path.join(args.data_dir, PARALLEL)}\n")
+    args.data_dir = os.path.join(args.data_dir, PARALLEL)
 
     # Keras and TensorFlow load only now, so --help answers at once.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")

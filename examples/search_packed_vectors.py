@@ -1,11 +1,13 @@
 """Keep word vectors as bits and search them exactly: QuantizedKeyedVectors in five steps.
 
-With the shared GloVe vectors (``../shared/data/vectors/glove6b50d_100k.txt.gz``) it
-thresholds them to 1 and 2 bits; without them it trains a small 2-bit Word2Bits model on
-the Lee corpus that gensim ships. Then it compares neighbours with the float vectors, saves
-the packed file, memory-maps it back and scores it.
+With --data-dir (the project's ../shared/data) it thresholds the GloVe 6B 50-d vectors
+there (vectors/glove6b50d_100k.txt.gz) to 1 and 2 bits and scores them on WordSim-353
+and the Google analogies there; --vectors takes any word2vec text file. With neither it
+trains a small 2-bit Word2Bits model on the Lee corpus that gensim ships and scores it on
+the WordSim-353 and Google analogy files gensim ships (no download). Then it compares
+neighbours with the float vectors, saves the packed file, memory-maps it back and scores it.
 
-    python examples/search_packed_vectors.py [--vectors PATH] [--data-dir ../shared/data]
+    python examples/search_packed_vectors.py [--data-dir ../shared/data] [--vectors PATH]
 """
 import argparse
 import os
@@ -19,22 +21,31 @@ from gensim_bits import QuantizedKeyedVectors, Word2Bits, evaluate
 
 
 def float_vectors(path):
-    if os.path.isfile(path):
+    if path is not None:
         print(f"loading {path}")
         return KeyedVectors.load_word2vec_format(path), "france"
-    print(f"{path} not found: training 2-bit Word2Bits vectors on gensim's Lee corpus instead")
+    print("training 2-bit Word2Bits vectors on gensim's Lee corpus (no --data-dir or --vectors)")
     model = Word2Bits(LineSentence(datapath("lee_background.cor")), vector_size=64, bits=2, min_count=3,
                       epochs=10, workers=2, window=5, negative=12, seed=1)
     return model.wv, "government"
 
 
-def main():
+def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
-    parser.add_argument("--data-dir", help="folder holding vectors/glove6b50d_100k.txt.gz",
-                        default=os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "data")))
-    parser.add_argument("--vectors", default=None, help="word2vec text file; None: the GloVe file under --data-dir")
-    args = parser.parse_args()
-    path = args.vectors or os.path.join(args.data_dir, "vectors", "glove6b50d_100k.txt.gz")
+    parser.add_argument("--data-dir", default=None,
+                        help="a local data folder holding vectors/glove6b50d_100k.txt.gz, wordsim/ws353.tsv and "
+                             "analogy/google.txt (the project's ../shared/data)")
+    parser.add_argument("--vectors", default=None, help="word2vec text file (default: the GloVe file under --data-dir)")
+    args = parser.parse_args(argv)
+    path = args.vectors or (args.data_dir and os.path.join(args.data_dir, "vectors", "glove6b50d_100k.txt.gz"))
+    if args.data_dir is None:  # the files gensim ships
+        similarity, analogies = datapath("wordsim353.tsv"), datapath("questions-words.txt")
+    else:
+        similarity = os.path.join(args.data_dir, "wordsim", "ws353.tsv")
+        analogies = os.path.join(args.data_dir, "analogy", "google.txt")
+    for needed in (path, similarity, analogies):
+        if needed is not None and not os.path.isfile(needed):
+            parser.exit(1, f"{parser.prog}: no {needed}\n")
 
     # 1. Float vectors: pretrained, or trained by Word2Bits (whose values are already on the levels).
     keyed_vectors, word = float_vectors(path)
@@ -68,14 +79,14 @@ def main():
             print(f"  saved {os.path.getsize(file):,} bytes; memory-mapped copy answers the same")
 
         # 5. One call scores word similarity and analogies (3CosAdd and 3CosMul).
-        similarity = os.path.join(args.data_dir, "wordsim", "ws353.tsv")
-        analogies = os.path.join(args.data_dir, "analogy", "google.txt")
-        if os.path.isfile(similarity) and os.path.isfile(analogies):
-            results = evaluate(packed, similarity=[similarity], analogies=[analogies], restrict_vocab=30000,
-                               verbose=False)
-            google = results["analogies"]["google.txt"]["total"]
-            print(f"  ws353 Spearman {results['similarity']['ws353.tsv']['spearman']:.3f}, Google analogies "
-                  f"3CosAdd {google['accuracy_3cosadd']:.1%} / 3CosMul {google['accuracy_3cosmul']:.1%}")
+        results = evaluate(packed, similarity=[similarity], analogies=[analogies], restrict_vocab=30000,
+                           verbose=False)
+        pairs = results["similarity"][os.path.basename(similarity)]
+        google = results["analogies"][os.path.basename(analogies)]["total"]
+        print(f"  WordSim-353 Spearman {pairs['spearman']:.3f} ({pairs['coverage']:.0%} of pairs in the vocabulary), "
+              f"Google analogies 3CosAdd {google['accuracy_3cosadd']:.1%} / 3CosMul {google['accuracy_3cosmul']:.1%} "
+              f"({google['questions']:,} questions)")
+    return 0
 
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
@@ -83,4 +94,4 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefau
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

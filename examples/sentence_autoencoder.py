@@ -1,6 +1,7 @@
 """Compress sentences into one vector each with the recursive autoencoder, then read them back.
 
-    python examples/sentence_autoencoder.py [--vectors PATH] [--sentences PATH] [--count N] [--epochs N]
+    python examples/sentence_autoencoder.py --data-dir ../shared/data [--count N] [--epochs N]
+    python examples/sentence_autoencoder.py --vectors glove.txt.gz --sentences corpus.txt.gz
 
 Samples short sentences from a tokenized corpus (one sentence a line, gzip) in one
 streamed pass (memory holds the sample, not the corpus), trains
@@ -8,7 +9,14 @@ streamed pass (memory holds the sample, not the corpus), trains
 length-bucketed batches, prints a few decoded held-out sentences, a sub-span
 embedding, and reloads the model from a `.keras` file. The defaults take a few
 minutes on a laptop CPU and start to recover words; docs/rae.md shows what longer
-training buys. Exits cleanly when the data is missing.
+training buys.
+
+The data: word vectors in word2vec text format and a tokenized English corpus, one
+sentence a line. --data-dir DIR reads DIR/vectors/glove6b50d_100k.txt.gz (the 100k most
+frequent words of GloVe 6B 50-d, public at nlp.stanford.edu/projects/glove as glove.6B.zip,
+822 MB) and DIR/corpus/en25m.txt.gz (the project's own mix of public texts, not published
+as one file; any tokenized corpus works). It downloads nothing: without them it stops with
+one line.
 """
 
 import argparse
@@ -18,15 +26,19 @@ import tempfile
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-DATA = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "data"))
+SHARED_VECTORS = os.path.join("vectors", "glove6b50d_100k.txt.gz")
+SHARED_SENTENCES = os.path.join("corpus", "en25m.txt.gz")
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
-    parser.add_argument("--vectors", default=os.path.join(DATA, "vectors", "glove6b50d_100k.txt.gz"),
-                        help="word vectors in word2vec text format (.gz works)")
-    parser.add_argument("--sentences", default=os.path.join(DATA, "corpus", "en25m.txt.gz"),
-                        help="tokenized corpus, one sentence a line (.gz)")
+    parser.add_argument("--data-dir", default=None,
+                        help=f"a local data folder holding {SHARED_VECTORS} and {SHARED_SENTENCES} "
+                             "(the project's ../shared/data)")
+    parser.add_argument("--vectors", default=None,
+                        help="word vectors in word2vec text format (.gz works); default: the GloVe file under --data-dir")
+    parser.add_argument("--sentences", default=None,
+                        help="tokenized corpus, one sentence a line (.gz); default: the corpus under --data-dir")
     parser.add_argument("--max-length", type=int, default=10, help="longest sentence kept, in words")
     parser.add_argument("--count", type=int, default=5000, help="training sentences")
     parser.add_argument("--embedding-dim", type=int, default=128, help="size of the sentence vector")
@@ -34,10 +46,15 @@ def main(argv=None):
     parser.add_argument("--learning-rate", type=float, default=None,
                         help="Adam's rate; default 0.15 / embedding-dim, which worked from d_emb 50 to 340 (docs/rae.md)")
     args = parser.parse_args(argv)
+    if args.data_dir is not None:
+        args.vectors = args.vectors or os.path.join(args.data_dir, SHARED_VECTORS)
+        args.sentences = args.sentences or os.path.join(args.data_dir, SHARED_SENTENCES)
+    if args.vectors is None or args.sentences is None:
+        parser.exit(1, f"{parser.prog}: needs word vectors and sentences: --data-dir DIR (with {SHARED_VECTORS} "
+                       f"and {SHARED_SENTENCES}) or --vectors and --sentences (see --help for public sources)\n")
     for path in (args.vectors, args.sentences):
-        if not os.path.exists(path):
-            print(f"skipping: {path} not found")
-            return 0
+        if not os.path.isfile(path):
+            parser.exit(1, f"{parser.prog}: no {path}\n")
 
     import keras
     import numpy as np
