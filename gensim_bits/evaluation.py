@@ -15,6 +15,7 @@ Example::
 """
 from __future__ import annotations
 
+import codecs
 import logging
 import os
 from collections.abc import Mapping, Sequence
@@ -119,12 +120,13 @@ def _restricted_vocabulary(vectors, restrict_vocab, case_insensitive):
 
 def _text_lines(path, encoding="utf-8"):
     """(line number, line without its end) of a text file; a decoding error names its line."""
+    name = "UTF-8" if codecs.lookup(encoding).name == "utf-8" else encoding
     with open(path, "rb") as lines:
         for number, raw in enumerate(lines, 1):
             try:
                 yield number, raw.decode(encoding).rstrip("\r\n")
             except UnicodeDecodeError as error:
-                raise ValueError(f"{path}:{number}: not valid {encoding} ({error.reason} at byte {error.start})") from None
+                raise ValueError(f"{path}:{number}: not valid {name} ({error.reason} at byte {error.start})") from None
 
 
 def _report_malformed(path, kind, valid, malformed, expected):

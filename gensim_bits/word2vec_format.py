@@ -6,9 +6,13 @@ A file starts with ``"<words> <dimension>\\n"``; then, one record a word, ``word
 space followed by the values as decimal text and a newline (text), or as ``dimension``
 little-endian float32 (binary, an optional newline before the next word).
 
-Unlike gensim's reader, nothing is allocated from the header: for an uncompressed file the
-header must fit the file's size before anything is read, and the vectors are stored block by
-block as the records arrive (so a compressed file cannot ask for more either). Records with
+Unlike gensim's reader, nothing is allocated from the header. Before any record is read the
+header must fit the data: an uncompressed file's size, a gzip file's size times 1032 (the
+most deflate can expand), and the machine's physical memory (count x dimension x the item
+size); ``limit=`` reads fewer. The vectors are then stored block by block as the records
+arrive, and a duplicate word's record is checked but not stored, so memory follows the
+distinct words actually read: at most the header's count x dimension x item size, plus one
+16 MiB block and one line. Records with
 the wrong number of values, non-finite values, bad UTF-8 or an over-long word raise
 :class:`Word2VecFormatError` naming the line or record.
 
@@ -57,6 +61,16 @@ COUNTS_SUFFIX = ".vocab"
 MAX_COUNT_DIGITS = 19
 # Set (True) on the KeyedVectors read_word2vec returns when it made the counts up.
 COUNTS_MADE_UP = "counts_made_up"
+# The most a deflate (gzip) stream expands: 258 bytes from one 2-bit code, about 1032:1.
+DEFLATE_MAX_RATIO = 1032
+
+
+def _memory_bytes():
+    """This machine's physical memory in bytes, or None where the system does not say."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return None
 
 
 class Word2VecFormatError(ValueError):
@@ -199,17 +213,26 @@ def _parse_header(path, line, limit):
     return count, dimension
 
 
-def _check_size(path, count, dimension, header_bytes, binary):
-    """Refuse a header that promises more records than the file's bytes can hold."""
-    if str(path).endswith(COMPRESSED_SUFFIXES) or not os.path.isfile(path):
-        return  # sizes unknown; the block-wise storage bounds memory by what is really read
-    available = os.path.getsize(path) - header_bytes
+def _check_size(path, count, dimension, header_bytes, binary, itemsize):
+    """Refuse a header that promises more records than the data can hold, or memory can."""
     # The shortest record: a one-byte word, its space and 4 bytes a value (binary); or a
     # one-byte word and a space plus one digit for each value, the last newline optional (text).
     shortest = 2 + 4 * dimension if binary else 2 * dimension + 1
-    if count * shortest - (0 if binary else 1) > available:
-        _fail(path, f"the header promises {count} vectors of {dimension} values, at least "
-                    f"{count * shortest:,} bytes, but the file has {available:,} bytes after it")
+    needed = count * shortest - (0 if binary else 1)
+    promise = f"the header promises {count} vectors of {dimension} values"
+    if os.path.isfile(path):
+        size = os.path.getsize(path)
+        if not str(path).endswith(COMPRESSED_SUFFIXES):
+            if needed > size - header_bytes:
+                _fail(path, f"{promise}, at least {count * shortest:,} bytes, but the file has "
+                            f"{size - header_bytes:,} bytes after it")
+        elif str(path).endswith(".gz") and needed + header_bytes > DEFLATE_MAX_RATIO * size:
+            _fail(path, f"{promise}, at least {needed + header_bytes:,} bytes uncompressed, but {size:,} bytes "
+                        f"of gzip data expand to at most {DEFLATE_MAX_RATIO * size:,}")
+    memory = _memory_bytes()
+    if memory and count * dimension * itemsize > memory:
+        _fail(path, f"{promise}: {count * dimension * itemsize / 2 ** 30:,.1f} GiB, more than this machine's "
+                    f"{memory / 2 ** 30:,.1f} GiB of memory (read fewer with limit=)")
 
 
 class _Rows:
@@ -239,6 +262,20 @@ def _check_finite(path, where, values):
         _fail(path, f"{where} holds a NaN or infinite value")
 
 
+def _store(word, vector, rows, keys):
+    """Keep the first vector of each word (gensim's rule); a duplicate is counted, not stored."""
+    if word in keys:
+        keys.duplicates += 1
+    else:
+        keys[word] = len(keys)
+        rows.add(vector)
+
+
+class _Keys(dict):
+    """Word -> row of the words read so far, and how many duplicate records were skipped."""
+    duplicates = 0
+
+
 def _read_text_records(path, stream, count, dimension, encoding, unicode_errors, rows, keys):
     longest = MAX_WORD_BYTES + dimension * MAX_VALUE_CHARACTERS
     for number in range(2, count + 2):
@@ -266,8 +303,7 @@ def _read_text_records(path, stream, count, dimension, encoding, unicode_errors,
         with np.errstate(over="ignore"):  # beyond float32 becomes inf, refused just below
             vector = vector.astype(rows.dtype)
         _check_finite(path, f"line {number} (values beyond float32 included)", vector)
-        keys.append(word)
-        rows.add(vector)
+        _store(word, vector, rows, keys)
 
 
 def _read_binary_records(path, stream, count, dimension, encoding, unicode_errors, rows, keys):
@@ -307,8 +343,7 @@ def _read_binary_records(path, stream, count, dimension, encoding, unicode_error
         vector = vector.astype(rows.dtype)
         _check_finite(path, f"record {number} ({word!r})", vector)
         position += vector_bytes
-        keys.append(word)
-        rows.add(vector)
+        _store(word, vector, rows, keys)
 
 
 def read_word2vec(path: str | os.PathLike, binary: bool = False, limit: int | None = None, encoding: str = "utf8",
@@ -341,21 +376,16 @@ def read_word2vec(path: str | os.PathLike, binary: bool = False, limit: int | No
         try:
             header = stream.readline(MAX_HEADER_BYTES)
             count, dimension = _parse_header(path, header, limit)
-            _check_size(path, count, dimension, len(header), binary)
-            rows, keys = _Rows(dimension, datatype), []
+            _check_size(path, count, dimension, len(header), binary, np.dtype(datatype).itemsize)
+            rows, keys = _Rows(dimension, datatype), _Keys()
             read_records = _read_binary_records if binary else _read_text_records
             read_records(path, stream, count, dimension, encoding, unicode_errors, rows, keys)
         except (EOFError, OSError, zlib.error, lzma.LZMAError) as error:  # a damaged compressed stream
             _fail(path, f"reading failed (a damaged compressed stream?): {type(error).__name__}: {error}")
     vectors = rows.matrix()
-    first_rows = {}
-    for row, word in enumerate(keys):
-        first_rows.setdefault(word, row)
-    if len(first_rows) != len(keys):
-        logger.warning("%s: %d duplicate words, keeping the first vector of each", path,
-                       len(keys) - len(first_rows))
-        keep = np.fromiter(first_rows.values(), dtype=np.int64, count=len(first_rows))
-        keys, vectors = list(first_rows), vectors[keep]
+    if keys.duplicates:
+        logger.warning("%s: %d duplicate words, keeping the first vector of each", path, keys.duplicates)
+    keys = list(keys)
     keyed_vectors = KeyedVectors(dimension, count=0, dtype=datatype)
     if keys:
         keyed_vectors.add_vectors(keys, vectors)

@@ -5,6 +5,7 @@ malformed file), words the word2vec formats cannot carry, and fuzzing of every r
 forked child under ``resource.setrlimit(RLIMIT_AS)`` and a time limit: only the readers'
 clean exceptions, never a MemoryError, a crash or a hang.
 """
+import bz2
 import gzip
 import multiprocessing
 import os
@@ -57,7 +58,7 @@ def _bounded_child(function, errors):
     os._exit(0)
 
 
-def run_bounded(function):
+def run_bounded(function, seconds=FUZZ_SECONDS):
     """Run ``function`` in a forked child with bounded memory and time; fail with its traceback."""
     if not os.path.exists("/proc/self/status"):
         pytest.skip("needs Linux /proc to size the memory limit")
@@ -65,11 +66,11 @@ def run_bounded(function):
     errors = context.Queue()
     child = context.Process(target=_bounded_child, args=(function, errors))
     child.start()
-    child.join(FUZZ_SECONDS)
+    child.join(seconds)
     if child.is_alive():
         child.kill()
         child.join()
-        pytest.fail(f"fuzzing did not finish in {FUZZ_SECONDS} s (a hang?)")
+        pytest.fail(f"fuzzing did not finish in {seconds} s (a hang?)")
     if child.exitcode != 0:
         try:
             message = errors.get(timeout=5)
@@ -80,6 +81,54 @@ def run_bounded(function):
 
 # ------------------------------------------------------------------ word2vec import: regressions
 
+def test_a_gzip_header_promising_3e9_rows_of_256_is_refused_before_reading(tmp_path, monkeypatch):
+    from gensim_bits import word2vec_format
+    record = b"w " + b" ".join([b"0.5"] * 256) + b"\n"
+    path = tmp_path / "bomb.txt.gz"
+    path.write_bytes(gzip.compress(b"3000000000 256\n" + record * 1000))
+    with pytest.raises(Word2VecFormatError, match="bytes of gzip data expand to at most"):
+        read_word2vec(path)
+    # A header the gzip size allows but the machine's memory does not (here, a 1 MiB machine).
+    monkeypatch.setattr(word2vec_format, "_memory_bytes", lambda: 1 << 20)
+    path.write_bytes(gzip.compress(b"2000 256\n" + record * 2000))
+    with pytest.raises(Word2VecFormatError, match=r"2.0 MiB|GiB, more than this machine's .* of memory"):
+        read_word2vec(path)
+    assert len(read_word2vec(path, limit=100)) == 1  # limit= reads fewer
+
+
+def test_duplicate_records_are_checked_but_not_stored(tmp_path, monkeypatch, caplog):
+    from gensim_bits import word2vec_format
+    stored = []
+    original_add = word2vec_format._Rows.add
+    monkeypatch.setattr(word2vec_format._Rows, "add", lambda self, values: stored.append(1) or original_add(self, values))
+    path = tmp_path / "duplicates.txt.gz"
+    path.write_bytes(gzip.compress(b"5001 3\nw 1 2 3\n" + b"w 4 5 6\n" * 4999 + b"v 7 8 9\n"))
+    vectors = read_word2vec(path)
+    assert vectors.index_to_key == ["w", "v"] and len(stored) == 2  # memory follows distinct words
+    np.testing.assert_array_equal(vectors["w"], [1, 2, 3])
+    assert "4999 duplicate words" in caplog.text
+    path.write_bytes(gzip.compress(b"3 3\nw 1 2 3\nw 4 5 nan\nv 7 8 9\n"))
+    with pytest.raises(Word2VecFormatError, match="line 3"):  # a duplicate record is still checked
+        read_word2vec(path)
+
+
+@pytest.mark.slow
+def test_a_gzip_bomb_of_valid_duplicate_records_reads_in_bounded_memory(tmp_path):
+    # 1,000,000 records of 256 values: 513 MB of text from about 0.5 MB of gzip, 1 GB as
+    # float32 if every record were stored; the child may map only 768 MiB more than it has.
+    path = tmp_path / "bomb.txt.gz"
+    record = b"w " + b" ".join([b"0"] * 256) + b"\n"
+    with gzip.open(path, "wb") as stream:
+        stream.write(b"1000000 256\n")
+        for _ in range(1000):
+            stream.write(record * 1000)
+
+    def load():
+        vectors = read_word2vec(path)
+        assert vectors.index_to_key == ["w"]
+    run_bounded(load, seconds=600)  # 1-3 minutes on a busy 2-core machine
+
+
 def test_a_31_byte_header_claiming_3e9_words_is_refused_before_allocating(tmp_path):
     path = tmp_path / "hostile.txt"
     path.write_bytes(b"3000000000 4\na .3 .3 .3 .3\n")
@@ -89,9 +138,14 @@ def test_a_31_byte_header_claiming_3e9_words_is_refused_before_allocating(tmp_pa
         for reader in (lambda: read_word2vec(path), lambda: QuantizedKeyedVectors.load_word2vec_format(path)):
             with pytest.raises(Word2VecFormatError, match="promises 3000000000 vectors"):
                 reader()
-        # Compressed, the size cannot be checked up front; storage grows only with what is read.
+        # Compressed: gzip expands at most 1032 times, so the header cannot fit its file either.
         compressed = tmp_path / "hostile.txt.gz"
         compressed.write_bytes(gzip.compress(path.read_bytes()))
+        with pytest.raises(Word2VecFormatError, match="bytes of gzip data expand to at most"):
+            read_word2vec(compressed)
+        # bz2 has no such bound: its storage grows only with what is read.
+        compressed = tmp_path / "hostile.txt.bz2"
+        compressed.write_bytes(bz2.compress(b"3 4\na .3 .3 .3 .3\n"))
         with pytest.raises(Word2VecFormatError, match="ends after 1"):
             read_word2vec(compressed)
         binary = tmp_path / "hostile.bin"
