@@ -20,6 +20,7 @@ import json
 import multiprocessing
 import os
 import resource
+import shlex
 import signal
 import struct
 import subprocess
@@ -319,6 +320,103 @@ def _cancelling_query_inputs(rng, count, folder):
         yield attempt
 
 
+# ------------------------------------------------------------------ issue 24: corpus_file, training, gzip bombs
+
+UNICODE_SPACES = [" ", "\t", "\x0b", "\x0c", "\r", "\x1c", "\x1d", "\x1e", "\x1f", "\x85", "\xa0", "\u1680",
+                  "\u2000", "\u2005", "\u200a", "\u2028", "\u2029", "\u202f", "\u205f", "\u3000"]
+CORPUS_WORDS = ["東京", "大阪", "the", "cat", "naïve", "a", "x\u200bz", "e\u0301", "😀", "—", "\u00ad"]
+
+
+def _corpus_file_inputs(rng, count, folder):
+    """corpus_file paths that are no regular file, and text split by Unicode whitespace: every
+    path must be refused at once, every word the vocabulary scan counts must be read."""
+    from gensim.test.utils import common_texts
+
+    from gensim_bits import Word2Bits
+
+    model = Word2Bits(common_texts, vector_size=4, min_count=1, workers=1, epochs=1)
+    fifo = os.path.join(folder, "corpus.fifo")
+    os.mkfifo(fifo)
+    paths = [fifo, "/dev/null", "/dev/zero", folder, os.path.join(folder, "missing.txt"),
+             _write(folder, "corpus.txt.gz", gzip.compress(b"a b c\n" * 10))]
+    for number in range(count):
+        if number % 3 == 0:
+            path = paths[number // 3 % len(paths)]
+
+            def attempt(path=path):
+                try:
+                    model.train(corpus_file=path, total_words=30, epochs=1)
+                except (ValueError, OSError) as error:
+                    return f"clean: {type(error).__name__} (not a plain file)"
+                return "FAILURE: trained from a non-file"
+        else:
+            lines = []
+            for _ in range(rng.integers(1, 30)):
+                words = rng.choice(CORPUS_WORDS, rng.integers(2, 8))
+                separators = rng.choice(UNICODE_SPACES, len(words))
+                lines.append("".join(word + separator for word, separator in zip(words, separators)))
+            path = _write(folder, f"unicode{number}.txt", "\n".join(lines).encode("utf-8"))
+
+            def attempt(path=path):
+                trainer = Word2Bits(vector_size=4, min_count=1, workers=2, sample=0, epochs=1)
+                trainer.build_vocab(corpus_file=path)
+                trained, raw = trainer.train(corpus_file=path, total_words=trainer.corpus_total_words, epochs=1)
+                if raw != trainer.corpus_total_words or trained != raw:
+                    return f"FAILURE: the reader saw {raw} of {trainer.corpus_total_words} counted words"
+                return "clean: every counted word read"
+        yield attempt
+
+
+def _training_argument_inputs(rng, count, folder):
+    """Word2Bits(workers=...) and other thread counts: a clear error or a trained model, never a hang."""
+    from gensim.test.utils import common_texts
+
+    from gensim_bits import Word2Bits
+
+    values = [2 ** 30, 10 ** 4, 1025, 2 ** 31, 2 ** 63, 0, -1, 1.5, True, "2", None, float("nan"), 1, 2, 16]
+    for number in range(count):
+        workers = values[number % len(values)]
+
+        def attempt(workers=workers):
+            try:
+                model = Word2Bits(common_texts, vector_size=4, min_count=1, epochs=1, workers=workers)
+            except (ValueError, TypeError) as error:
+                return f"clean: {type(error).__name__}"
+            return "clean: trained" if len(model.wv) == 12 else "FAILURE: wrong vocabulary"
+        yield attempt
+
+
+def _word2vec_bomb_inputs(rng, count, folder):
+    """Compressed word2vec text whose header promises far more than it holds, over valid-looking
+    records (identical, distinct, NUL bombs): a clean error or a correct read, bounded memory."""
+    from gensim_bits.word2vec_format import Word2VecFormatError, read_word2vec
+
+    for number in range(count):
+        dimension = int(rng.choice([4, 64, 256]))
+        declared = int(rng.choice([10, 10 ** 4, 10 ** 6, 3 * 10 ** 9, 2 ** 40]))
+        repeats = int(rng.integers(1, 20000 // dimension * 16))
+        kind = number % 3
+        values = b" ".join([b"0.25"] * dimension)
+        if kind == 0:
+            body = (b"w " + values + b"\n") * repeats
+        elif kind == 1:
+            body = b"".join(b"w%d %s\n" % (index, values) for index in range(repeats))
+        else:
+            body = b"\0" * (repeats * dimension)
+        data = b"%d %d\n" % (declared, dimension) + body
+        suffix, compress = [(".gz", gzip.compress), (".bz2", __import__("bz2").compress)][number % 2]
+        path = _write(folder, "bomb.txt" + suffix, compress(data))
+
+        def attempt(path=path, declared=declared):
+            try:
+                vectors = read_word2vec(path)
+            except Word2VecFormatError:
+                return "clean: Word2VecFormatError"
+            return "clean: read" if len(vectors) <= declared and np.isfinite(vectors.vectors).all() else \
+                "FAILURE: wrong read"
+        yield attempt
+
+
 FAMILIES = {
     "word2vec text import": _word2vec_inputs(False),
     "word2vec binary import": _word2vec_inputs(True),
@@ -328,10 +426,14 @@ FAMILIES = {
     "schedule arguments": _schedule_inputs,
     "QuantizedKeyedVectors arguments": _packed_object_inputs,
     "cancelling most_similar queries": _cancelling_query_inputs,
+    "corpus_file paths and Unicode text": _corpus_file_inputs,
+    "Word2Bits workers": _training_argument_inputs,
+    "compressed word2vec bombs": _word2vec_bomb_inputs,
 }
 COUNTS = {"word2vec text import": 1500, "word2vec binary import": 1500, ".gbits load (mutated files)": 1500,
           "pair and analogy files": 600, "TSV data sets": 400, "schedule arguments": 2000,
           "QuantizedKeyedVectors arguments": 600, "cancelling most_similar queries": 200}
+COUNTS.update({"corpus_file paths and Unicode text": 60, "Word2Bits workers": 30, "compressed word2vec bombs": 60})
 
 
 # ------------------------------------------------------------------ the command line
@@ -489,6 +591,8 @@ def main():
     parser.add_argument("--interrupts", type=int, default=65, help="SIGINTs sent to a saving process")
     parser.add_argument("--kills", type=int, default=5, help="SIGKILLs sent to fresh saving processes")
     parser.add_argument("--json", default=os.path.join("benchmarks", "results", "hostile_inputs.json"))
+    parser.add_argument("--families", nargs="+", choices=sorted(FAMILIES), metavar="FAMILY",
+                        help="run only these input families (and skip the command line and interrupted saves)")
     args = parser.parse_args()
     sys.path.insert(0, os.getcwd())
     # Import everything before the children fork: an import under the memory limit would fail.
@@ -497,22 +601,23 @@ def main():
     import keras_compress.training.schedules  # noqa: F401
     from gensim_bits import cli, word2vec_format  # noqa: F401
 
-    report = {"command": "python " + " ".join(sys.argv), "families": {}}
-    for family in FAMILIES:
+    report = {"command": "python " + shlex.join(sys.argv), "families": {}}
+    for family in args.families or FAMILIES:
         count = max(1, int(COUNTS[family] * args.scale))
         outcomes, failures, seconds = run_family(family, count, args.seed)
         report["families"][family] = {"inputs": count, "outcomes": outcomes, "failures": failures,
                                       "seconds": round(seconds, 1)}
         print(f"{family:<34} {count:>6} inputs  {seconds:6.1f} s  {outcomes}", flush=True)
-    with tempfile.TemporaryDirectory() as folder:
-        outcomes, failures = run_cli(folder)
-    report["families"]["command line"] = {"inputs": len(CLI_CASES), "outcomes": outcomes, "failures": failures}
-    print(f"{'command line':<34} {len(CLI_CASES):>6} inputs  {outcomes}", flush=True)
-    with tempfile.TemporaryDirectory() as folder:
-        outcomes, failures = run_interrupts(folder, args.interrupts, args.kills, args.seed)
-    report["families"]["interrupted saves"] = {"inputs": args.interrupts + args.kills, "outcomes": outcomes,
-                                               "failures": failures}
-    print(f"{'interrupted saves':<34} {args.interrupts + args.kills:>6} inputs  {outcomes}", flush=True)
+    if not args.families:
+        with tempfile.TemporaryDirectory() as folder:
+            outcomes, failures = run_cli(folder)
+        report["families"]["command line"] = {"inputs": len(CLI_CASES), "outcomes": outcomes, "failures": failures}
+        print(f"{'command line':<34} {len(CLI_CASES):>6} inputs  {outcomes}", flush=True)
+        with tempfile.TemporaryDirectory() as folder:
+            outcomes, failures = run_interrupts(folder, args.interrupts, args.kills, args.seed)
+        report["families"]["interrupted saves"] = {"inputs": args.interrupts + args.kills, "outcomes": outcomes,
+                                                   "failures": failures}
+        print(f"{'interrupted saves':<34} {args.interrupts + args.kills:>6} inputs  {outcomes}", flush=True)
 
     total = sum(family["inputs"] for family in report["families"].values())
     failed = sum(count for family in report["families"].values()
