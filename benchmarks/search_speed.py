@@ -18,7 +18,7 @@ one process so that the machine's load hits them alike:
   the terms built beforehand); as wall time and as process CPU time (on a shared machine the
   wall time of a short call is mostly when the scheduler preempted it); each the median over
   blocks; the per-call overhead over the kernel alone (``overhead_us``);
-* at 1 bit, d = 256: the same calls with the kernel switched to its scalar instruction sets
+* at 1 bit (16 bytes a code and more): the same calls with the kernel switched to its lower instruction sets
   (``@popcnt``, ``@avx2``), beside the best one the CPU runs, to see the blocked scan win;
 * throughput of a batch of ``--batch`` queries at each ``--threads`` count: ``search(codes,
   workers=t)`` and ``search(words)`` against faiss with ``omp_set_num_threads(t)``
@@ -242,7 +242,7 @@ def run_case(spec, args, rng, folder):
         "ours_search": lambda key: packed.search(codes[row_of[key]][None], TOPN, workers=1),
     }
     scalar_sets = [name for name in available_instruction_sets() if name != "portable"][:-1]
-    if bits == 1 and row_bytes == 32:  # the blocked AVX2 / AVX-512 scan against the scalar one, same run
+    if bits == 1 and row_bytes >= 16:  # the blocked AVX2 / AVX-512 scan against the scalar one, same run
         for name in scalar_sets:
             methods[f"ours_most_similar@{name}"] = with_instruction_set(
                 name, lambda key: packed.most_similar(key, topn=TOPN))
@@ -286,7 +286,7 @@ def run_case(spec, args, rng, folder):
     for threads in args.threads:
         batch_methods = {"ours_search": lambda: packed.search(batch_codes, TOPN, workers=threads),
                          "ours_search_words": lambda: packed.search(batch_keys, TOPN, workers=threads)}
-        if bits == 1 and row_bytes == 32:
+        if bits == 1 and row_bytes >= 16:
             for name in scalar_sets:
                 batch_methods[f"ours_search@{name}"] = with_instruction_set(
                     name, lambda: packed.search(batch_codes, TOPN, workers=threads))
@@ -324,7 +324,7 @@ def run_case(spec, args, rng, folder):
         word_scores, _ = packed.search(batch_keys, TOPN, workers=1)
         with_self, _ = indexes["faiss_binary_flat"].search(batch_codes, TOPN + 1)
         checks["words_identical_to_faiss_binary_flat"] = same_hamming(word_scores, with_self[:, 1:], dimension)
-        for name in scalar_sets if row_bytes == 32 else []:
+        for name in scalar_sets if row_bytes >= 16 else []:
             got = with_instruction_set(name, lambda: packed.search(batch_codes, TOPN, workers=1))()
             checks[f"identical_to_{instruction_set()}_with_{name}"] = int(np.sum(np.all(
                 (got[0] == ours_scores) & (got[1] == ours_rows), axis=1)))

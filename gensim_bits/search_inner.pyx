@@ -265,16 +265,17 @@ cdef extern from * nogil:
         }
     }
 
-    /* ------------------------------------------------------------ blocked 32-byte Hamming (d = 256)
+    /* ------------------------------------------------------------ blocked Hamming distances
      *
-     * Distances of GB_CHUNK rows of 32 bytes to one query, several rows a step in vector
-     * registers. AVX2 has no vector popcount: each byte's count comes from a 16-entry nibble
-     * table (vpshufb), vpsadbw sums them in four 64-bit lanes a row, and a 4 x 4 transpose-add
-     * leaves one count a row. AVX-512 VPOPCNTDQ counts two rows a register directly; an
-     * 8-row transpose-add finishes. Both give the exact counts of the scalar loop, chosen at
-     * run time (gb_isa) like the POPCNT build. */
+     * Distances of GB_CHUNK rows to one query, several rows a step in vector registers. At
+     * 32 bytes (d = 256) AVX2, which has no vector popcount, takes each byte's count from a
+     * 16-entry nibble table (vpshufb), vpsadbw sums them in four 64-bit lanes a row, and a
+     * 4 x 4 transpose-add leaves one count a row; AVX-512 VPOPCNTDQ counts two rows a
+     * register directly and an 8-row transpose-add finishes. AVX-512 also serves any width
+     * from 16 bytes (d = 800: 100 bytes, its own inlined copy). All give the exact counts of
+     * the scalar loop, chosen at run time (gb_isa) like the POPCNT build. */
     #define GB_CHUNK 64  /* rows scored into a buffer before any is offered to the heap */
-    typedef int32_t (*gb_distances_fn)(const uint8_t *rows, const uint8_t *query, int32_t *out);
+    typedef int32_t (*gb_distances_fn)(const uint8_t *rows, const uint8_t *query, int32_t *out, int64_t width);
 
     #define GB_ISA_PORTABLE 0
     #define GB_ISA_POPCNT 1
@@ -287,7 +288,7 @@ cdef extern from * nogil:
     #include <immintrin.h>
 
     __attribute__((target("avx2"))) static int32_t gb_distances32_avx2(const uint8_t *rows, const uint8_t *query,
-                                                                        int32_t *out)
+                                                                        int32_t *out, int64_t width)
     {
         __m128i lowest = _mm_set1_epi32(INT32_MAX);
         const __m256i q = _mm256_loadu_si256((const __m256i *)query);
@@ -330,7 +331,7 @@ cdef extern from * nogil:
     }
 
     __attribute__((target("avx512f,avx512vpopcntdq"))) static int32_t gb_distances32_avx512(
-        const uint8_t *rows, const uint8_t *query, int32_t *out)
+        const uint8_t *rows, const uint8_t *query, int32_t *out, int64_t width)
     {
         __m256i lowest = _mm256_set1_epi32(INT32_MAX);
         const __m512i q = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)query));
@@ -352,6 +353,79 @@ cdef extern from * nogil:
             lowest = _mm256_min_epi32(lowest, distances);
         }
         return gb_min8_avx2(lowest);
+    }
+
+    /* Any width of at least 16 bytes (d = 800: 100 bytes): 64 bytes a step, the last ones
+     * through a masked load (no read past the row), 8 rows summed side by side, then the
+     * same kind of transpose-add leaves one count a row. Up to 128 bytes the query stays in
+     * two registers; the body is inlined with a constant width for d = 800. */
+    #define GB_AVX512 __attribute__((target("avx512f,avx512bw,avx512vpopcntdq")))
+    GB_AVX512 static inline __attribute__((always_inline)) __m512i gb_row_counts_avx512(
+        const uint8_t *row, const uint8_t *query, __m512i q0, __m512i q1, int64_t width)
+    {
+        if (width <= 128) {
+            const __mmask64 low = width >= 64 ? ~0ULL : (~0ULL >> (64 - width));
+            const __mmask64 high = width >= 128 ? ~0ULL : (width > 64 ? (~0ULL >> (128 - width)) : 0);
+            __m512i sum = _mm512_popcnt_epi64(_mm512_xor_si512(_mm512_maskz_loadu_epi8(low, row), q0));
+            if (width > 64) {
+                sum = _mm512_add_epi64(sum, _mm512_popcnt_epi64(_mm512_xor_si512(
+                    _mm512_maskz_loadu_epi8(high, row + 64), q1)));
+            }
+            return sum;
+        }
+        const int64_t full = width / 64, tail = width % 64;
+        __m512i sum = _mm512_setzero_si512();
+        for (int64_t c = 0; c < full; c++) {
+            sum = _mm512_add_epi64(sum, _mm512_popcnt_epi64(_mm512_xor_si512(
+                _mm512_loadu_si512((const void *)(row + 64 * c)), _mm512_loadu_si512((const void *)(query + 64 * c)))));
+        }
+        if (tail) {
+            const __mmask64 mask = ~0ULL >> (64 - tail);
+            sum = _mm512_add_epi64(sum, _mm512_popcnt_epi64(_mm512_xor_si512(
+                _mm512_maskz_loadu_epi8(mask, row + 64 * full), _mm512_maskz_loadu_epi8(mask, query + 64 * full))));
+        }
+        return sum;
+    }
+
+    GB_AVX512 static inline __attribute__((always_inline)) int32_t gb_distances_avx512_body(
+        const uint8_t *rows, const uint8_t *query, int32_t *out, int64_t width)
+    {
+        __m512i q0 = _mm512_setzero_si512(), q1 = _mm512_setzero_si512();
+        if (width <= 128) {
+            q0 = _mm512_maskz_loadu_epi8(width >= 64 ? ~0ULL : (~0ULL >> (64 - width)), query);
+            if (width > 64) q1 = _mm512_maskz_loadu_epi8(width >= 128 ? ~0ULL : (~0ULL >> (128 - width)), query + 64);
+        }
+        __m256i lowest = _mm256_set1_epi32(INT32_MAX);
+        for (int r = 0; r < GB_CHUNK; r += 8) {
+            __m512i sums[8];
+            for (int i = 0; i < 8; i++) sums[i] = gb_row_counts_avx512(rows + (r + i) * width, query, q0, q1, width);
+            /* pairs: [A_l, B_l] in 128-bit lane l; then lanes 0+1, 2+3; then the halves */
+            __m512i pairs[4], quads[2];
+            for (int i = 0; i < 4; i++) {
+                pairs[i] = _mm512_add_epi64(_mm512_unpacklo_epi64(sums[2 * i], sums[2 * i + 1]),
+                                            _mm512_unpackhi_epi64(sums[2 * i], sums[2 * i + 1]));
+            }
+            for (int i = 0; i < 2; i++) {
+                quads[i] = _mm512_add_epi64(_mm512_shuffle_i64x2(pairs[2 * i], pairs[2 * i + 1], _MM_SHUFFLE(2, 0, 2, 0)),
+                                            _mm512_shuffle_i64x2(pairs[2 * i], pairs[2 * i + 1], _MM_SHUFFLE(3, 1, 3, 1)));
+            }
+            const __m512i total = _mm512_add_epi64(_mm512_shuffle_i64x2(quads[0], quads[1], _MM_SHUFFLE(2, 0, 2, 0)),
+                                                   _mm512_shuffle_i64x2(quads[0], quads[1], _MM_SHUFFLE(3, 1, 3, 1)));
+            const __m256i distances = _mm512_cvtepi64_epi32(total);
+            _mm256_storeu_si256((__m256i *)(out + r), distances);
+            lowest = _mm256_min_epi32(lowest, distances);
+        }
+        return gb_min8_avx2(lowest);
+    }
+
+    GB_AVX512 static int32_t gb_distances100_avx512(const uint8_t *rows, const uint8_t *query, int32_t *out, int64_t width)
+    {
+        return gb_distances_avx512_body(rows, query, out, 100);
+    }
+
+    GB_AVX512 static int32_t gb_distances_avx512(const uint8_t *rows, const uint8_t *query, int32_t *out, int64_t width)
+    {
+        return gb_distances_avx512_body(rows, query, out, width);
     }
     #endif
 
@@ -379,13 +453,16 @@ cdef extern from * nogil:
     /* The instruction set in use: the best, unless a lower one was chosen (tests, benchmarks). */
     static int gb_isa(void) { return gb_isa_forced >= 0 ? gb_isa_forced : gb_isa_best(); }
 
-    /* The 32-byte distance routine of the instruction set in use, or NULL for the scalar loop. */
-    static gb_distances_fn gb_distances32(void)
+    /* The blocked distance routine for rows of `width` bytes in the instruction set in use,
+     * or NULL for the scalar loop. */
+    static gb_distances_fn gb_distances_for(int64_t width)
     {
     #ifdef GB_HAVE_SIMD_DISPATCH
         const int isa = gb_isa();
-        if (isa == GB_ISA_AVX512) return gb_distances32_avx512;
-        if (isa == GB_ISA_AVX2) return gb_distances32_avx2;
+        if (width == 32 && isa == GB_ISA_AVX512) return gb_distances32_avx512;
+        if (width == 32 && isa == GB_ISA_AVX2) return gb_distances32_avx2;
+        if (width == 100 && isa == GB_ISA_AVX512) return gb_distances100_avx512;
+        if (width >= 16 && isa == GB_ISA_AVX512) return gb_distances_avx512;
     #endif
         return NULL;
     }
@@ -396,7 +473,7 @@ cdef extern from * nogil:
      * (vectorized) decides whether any of them can enter the top-k: after the first few
      * thousand rows almost no chunk can, and the branchy heap code is skipped. */
     GB_INLINE void gb_scan_hamming_body(const gb_search *s, int64_t q0, int64_t q1, gb_heap *heaps,
-                                        int64_t *limits, int64_t width, gb_distances_fn distances32)
+                                        int64_t *limits, int64_t width, gb_distances_fn blocked)
     {
         const uint8_t *codes = s->codes;
         const int64_t block = gb_block_rows(s);
@@ -426,8 +503,8 @@ cdef extern from * nogil:
                         for (int64_t r = 0; r < GB_CHUNK; r++) lowest = distances[r] < lowest ? distances[r] : lowest;
                     } else
     #endif
-                    if (width == 32 && distances32 != NULL && rows == GB_CHUNK) {
-                        lowest = distances32(row, query, distances);
+                    if (blocked != NULL && rows == GB_CHUNK) {
+                        lowest = blocked(row, query, distances, width);
                     } else if (rows == GB_CHUNK) {
                         for (int64_t r = 0; r < GB_CHUNK; r++) {
                             distances[r] = (int32_t)gb_xor_popcount(row + r * width, query, width);
@@ -552,20 +629,20 @@ cdef extern from * nogil:
 
     /* The widths with their own unrolled copy: plane bytes of d = 50 (GloVe), 64, 100, 128,
      * 200, 256, 300, 400, 512, 800, 1024 at one bit, and the 2-bit planes of d = 200-800. */
-    #define GB_HAMMING_CASE(W) case W: gb_scan_hamming_body(s, q0, q1, heaps, limits, W, distances32); break;
+    #define GB_HAMMING_CASE(W) case W: gb_scan_hamming_body(s, q0, q1, heaps, limits, W, blocked); break;
     #define GB_SINGLE_CASE(P, W) if (planes == P && width == W) { gb_scan_single_body(s, q0, q1, heaps, inverse_norms, P, W); return; }
     #define GB_GENERAL_CASE(P, W) if (planes == P && width == W) { gb_scan_general_body(s, q0, q1, heaps, inverse_norms, P, W); return; }
 
     #define GB_DEFINE_SCANS(SUFFIX, ATTRIBUTE)                                                       \
     ATTRIBUTE static void gb_scan_hamming_##SUFFIX(const gb_search *s, int64_t q0, int64_t q1,         \
                                                    gb_heap *heaps, int64_t *limits,                  \
-                                                   gb_distances_fn distances32)                      \
+                                                   gb_distances_fn blocked)                          \
     {                                                                                                \
         switch (s->plane_bytes) {                                                                    \
         GB_HAMMING_CASE(4) GB_HAMMING_CASE(7) GB_HAMMING_CASE(8) GB_HAMMING_CASE(13) GB_HAMMING_CASE(16)                \
         GB_HAMMING_CASE(25) GB_HAMMING_CASE(32) GB_HAMMING_CASE(38) GB_HAMMING_CASE(50)              \
         GB_HAMMING_CASE(64) GB_HAMMING_CASE(100) GB_HAMMING_CASE(128)                                \
-        default: gb_scan_hamming_body(s, q0, q1, heaps, limits, s->plane_bytes, NULL); break;        \
+        default: gb_scan_hamming_body(s, q0, q1, heaps, limits, s->plane_bytes, blocked); break;     \
         }                                                                                            \
     }                                                                                                \
     ATTRIBUTE static void gb_scan_single_##SUFFIX(const gb_search *s, int64_t q0, int64_t q1,          \
@@ -656,7 +733,7 @@ cdef extern from * nogil:
         const int popcnt = gb_use_popcnt();
         if (gb_hamming_eligible(s, q0, q1)) {
     #ifdef GB_HAVE_POPCNT_DISPATCH
-            if (popcnt) gb_scan_hamming_popcnt(s, q0, q1, heaps, limits, gb_distances32()); else
+            if (popcnt) gb_scan_hamming_popcnt(s, q0, q1, heaps, limits, gb_distances_for(s->plane_bytes)); else
     #endif
             gb_scan_hamming_portable(s, q0, q1, heaps, limits, NULL);
             for (int64_t q = 0; q < count; q++) {

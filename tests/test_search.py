@@ -187,14 +187,16 @@ def test_indexer_receives_the_unit_mean_and_zero_for_a_cancelled_query():
     assert not np.any(recorder.vector)
 
 
-def test_every_instruction_set_gives_the_same_top_k():
-    """The blocked AVX2 / AVX-512 Hamming scans (d = 256), the scalar POPCNT and the portable loop agree exactly."""
+@pytest.mark.parametrize("dimension", [256, 800, 136, 1030])
+def test_every_instruction_set_gives_the_same_top_k(dimension):
+    """The blocked AVX2 / AVX-512 Hamming scans (d = 256; AVX-512 at any width from 16 bytes: d = 800,
+    17 bytes, 129 with a masked tail), the scalar POPCNT and the portable loop agree exactly."""
     from gensim_bits import search_inner
 
     rng = np.random.default_rng(5)
-    codes = rng.integers(0, 2, size=(1000 + 37, 256), dtype=np.uint8)  # a tail shorter than a chunk
+    codes = rng.integers(0, 2, size=(1000 + 37, dimension), dtype=np.uint8)  # a tail shorter than a chunk
     codes[500:520] = codes[11]  # exact ties across chunks
-    vectors = QuantizedKeyedVectors(packing.pack_codes(codes, 1), 1, 256, [f"w{i}" for i in range(len(codes))])
+    vectors = QuantizedKeyedVectors(packing.pack_codes(codes, 1), 1, dimension, [f"w{i}" for i in range(len(codes))])
     queries = ["w11", "w0", "w1036", "w700"]
     results = {}
     try:
