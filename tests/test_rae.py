@@ -251,6 +251,24 @@ def test_decode_accepts_one_int_length_for_the_batch(which):
         model.decode(z, [4, 4])
 
 
+BAD_LENGTHS = [(2.5, "integers"), (2.9, "integers"), ("3", "string"), (2**32 + 3, "must lie in"), (True, "integers"),
+               ([[2], [3], [2]], "1-d"), (np.array([2.0, 3.0, 2.0]), "integers"), ([2, 3, 2**40], "must lie in"),
+               (np.array([True, True, False]), "integers"), ([2, "3", 2], "integers")]
+
+
+@pytest.mark.parametrize("which", ["rae", "lstm"])
+def test_decode_refuses_lengths_that_are_not_integers(which):
+    """Issue 24: 2.5 became 2, '3' was accepted, 2**32 + 3 wrapped to 3, True gave 1, [[2], [3]] was flattened."""
+    model = dict(zip(("rae", "lstm"), make_models(max_length=6)))[which]
+    z = np.zeros((3, 8), "float32")
+    for lengths, reason in BAD_LENGTHS:
+        with pytest.raises(ValueError, match=reason):
+            model.decode(z, lengths)
+        with pytest.raises(ValueError, match=reason):
+            model.encode(np.zeros((3, 4, WORD_DIM), "float32"), lengths)
+    assert numpy(model.decode(z, np.array([2, 3, 1], dtype="uint8"))).shape == (3, 3, WORD_DIM)
+
+
 @pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="shape relaxation is TensorFlow's")
 @pytest.mark.parametrize("which", ["rae", "lstm"])
 def test_unknown_width_gives_the_static_width_result(which):
@@ -355,6 +373,72 @@ def test_sentence_batches_bucket_pad_and_cover_every_sentence():
     assert [rows.tolist() for _, rows in batches.plan] != first
     with pytest.raises(KeyError, match="nope"):
         SentenceBatches([["w1", "nope"]], keyed_vectors)
+
+
+def test_sentence_batches_refuse_a_string_and_non_integer_sizes():
+    """Issue 24: SentenceBatches("abc", kv) made three one-letter sentences; batch_size=2.5 became 2."""
+    from keras_compress.rae import SentenceBatches
+
+    keyed_vectors = random_vocabulary()
+    sentences = random_sentences(keyed_vectors, 5, 1, 4, seed=2)
+    with pytest.raises(ValueError, match="got a string"):
+        SentenceBatches("w1", keyed_vectors)
+    with pytest.raises(ValueError, match="Sentence 1 is a string"):
+        SentenceBatches([["w1"], "w1 w2"], keyed_vectors)
+    for argument, value in (("batch_size", 2.5), ("batch_size", True), ("batch_size", "4"), ("bucket_width", 1.5),
+                            ("bucket_width", 0), ("batch_size", -1)):
+        with pytest.raises(ValueError, match=argument):
+            SentenceBatches(sentences, keyed_vectors, **{argument: value})
+    assert SentenceBatches(sentences, keyed_vectors, batch_size=np.int64(2)).batch_size == 2
+
+
+def test_read_sentences_skips_an_over_long_line(tmp_path):
+    """A line over max_line_chars (here a run of NULs with no newline, a small gzip bomb) is skipped with a warning."""
+    import gzip
+
+    from keras_compress.rae import read_sentences, sample_sentences
+
+    vocabulary = {"a": 0, "b": 1}
+    path = tmp_path / "bomb.txt.gz"
+    with gzip.open(path, "wt", encoding="utf-8") as handle:
+        handle.write("a b\n" + "\0" * 300_000 + " a\nb a\n" + "\0" * 5000)  # the last line has no newline
+    with pytest.warns(UserWarning, match="skipped 2 lines longer than 1000"):
+        assert read_sentences(path, vocabulary, 2, 4, max_line_chars=1000) == [["a", "b"], ["b", "a"]]
+    with pytest.warns(UserWarning, match="skipped 2 lines"):
+        assert len(sample_sentences(path, 5, vocabulary, 2, 4, max_line_chars=1000)) == 2
+    with pytest.raises(ValueError, match="max_line_chars"):
+        read_sentences(path, vocabulary, max_line_chars=0)
+
+
+@pytest.mark.slow
+def test_read_sentences_on_a_gzip_nul_bomb_stays_in_bounded_memory(tmp_path):
+    """Issue 24: read_sentences on a NUL bomb took 3.0 GB. 2 GB of NULs (2 MB gzipped) in one line."""
+    import gzip
+    import subprocess
+    import sys
+
+    path = tmp_path / "bomb.txt.gz"
+    block = b"\0" * (1 << 24)
+    with gzip.open(path, "wb", compresslevel=1) as handle:
+        handle.write(b"a b\n")
+        for _ in range(128):
+            handle.write(block)
+        handle.write(b"\nb a\n")
+    script = (
+        "import resource, sys, warnings; warnings.simplefilter('ignore')\n"
+        "from keras_compress.rae import read_sentences\n"
+        "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+        f"print(read_sentences({str(path)!r}, {{'a': 0, 'b': 1}}, 2, 4))\n"
+        "print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) // 1024)\n"
+    )
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=900,
+                          env={**os.environ, "PYTHONPATH": root})
+    assert done.returncode == 0, done.stderr[-2000:]
+    sentences, growth_mb = done.stdout.strip().splitlines()[-2:]
+    assert sentences == "[['a', 'b'], ['b', 'a']]"
+    # Peak memory after the imports: the 2 GB line is read 64k characters at a time.
+    assert int(growth_mb) < 100, f"peak memory grew by {growth_mb} MB"
 
 
 def test_sample_and_read_sentences_stream_a_gzip_file(tmp_path):

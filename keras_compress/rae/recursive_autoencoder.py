@@ -205,15 +205,24 @@ class SequenceAutoencoder(keras.Model):
         return loss
 
     def _check_lengths(self, lengths, batch, width=None):
-        lengths = np.asarray(ops.convert_to_numpy(lengths)).reshape(-1).astype("int32")
+        if isinstance(lengths, (str, bytes)):
+            raise ValueError(f"Lengths must be integers, got the string {lengths[:20]!r}.")
+        lengths = np.asarray(lengths if isinstance(lengths, (int, list, tuple, np.ndarray, np.generic))
+                             else ops.convert_to_numpy(lengths))
+        if lengths.dtype.kind not in "iu":  # 2.5 is not a length, nor True, nor '3'
+            raise ValueError(f"Lengths must be integers, got dtype {lengths.dtype} ({lengths.reshape(-1)[:3].tolist()!r}...).")
+        if lengths.ndim > 1:
+            raise ValueError(f"Lengths must be one int or one a row (1-d), got shape {lengths.shape}.")
+        lengths = lengths.reshape(-1)
         if lengths.shape[0] == 1 and batch != 1:
             lengths = np.repeat(lengths, batch)  # one length for the whole batch
         if lengths.shape[0] != batch:
             raise ValueError(f"Got {lengths.shape[0]} lengths for a batch of {batch}.")
         longest = self.max_length if width is None else min(width, self.max_length)
+        # Checked before the cast to int32, so 2**32 + 3 is refused rather than wrapped to 3.
         if lengths.size and (lengths.min() < 1 or lengths.max() > longest):
             raise ValueError(f"Lengths must lie in [1, {longest}] (the padded width), got {lengths.min()}..{lengths.max()}.")
-        return lengths
+        return lengths.astype("int32")
 
     def _eager_inputs(self, x, lengths):
         """Checked `(vectors, lengths)` for the eager `encode` API; lengths may come inside `x`."""

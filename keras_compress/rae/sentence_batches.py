@@ -8,6 +8,7 @@ of `width * word_dim` floats a sentence.
 """
 
 import gzip
+import warnings
 
 import numpy as np
 
@@ -22,26 +23,64 @@ def _open_text(path):
     return open(path, encoding="utf-8")
 
 
-def _known_sentences(path, vocabulary, min_length, max_length):
+# The longest line read, in characters: a longer one cannot be a sentence of the kept
+# lengths (unless padded with whitespace) and is skipped, read in bounded pieces, so a
+# file with no newline (a gzip bomb of NULs) never sits in memory whole.
+MAX_LINE_CHARS = 1 << 16
+_SKIP_CHUNK = 1 << 16
+
+
+def _lines(handle, max_line_chars):
+    """Lines of a text handle, each at most `max_line_chars` long; longer ones are counted in `skipped`."""
+    skipped = [0]
+
+    def generate():
+        while True:
+            line = handle.readline(max_line_chars + 1)
+            if not line:
+                return
+            if len(line) > max_line_chars:
+                while line and not line.endswith("\n"):  # drop the rest of the line, a chunk at a time
+                    line = handle.readline(_SKIP_CHUNK)
+                skipped[0] += 1
+                continue
+            yield line
+
+    return generate(), skipped
+
+
+def _known_sentences(path, vocabulary, min_length, max_length, max_line_chars=MAX_LINE_CHARS):
     """Yield each line's tokens when it has min..max tokens and every token is in `vocabulary`."""
+    for name, value in (("min_length", min_length), ("max_length", max_length), ("max_line_chars", max_line_chars)):
+        if not isinstance(value, (int, np.integer)) or isinstance(value, bool):
+            raise ValueError(f"{name} must be an integer, got {value!r}.")
     if min_length < 1 or max_length < min_length:
         raise ValueError(f"Need 1 <= min_length <= max_length, got {min_length} and {max_length}.")
+    if max_line_chars < 1:
+        raise ValueError(f"max_line_chars must be positive, got {max_line_chars}.")
     with _open_text(path) as handle:
-        for line in handle:
+        lines, skipped = _lines(handle, max_line_chars)
+        for line in lines:
             tokens = line.split()
             if min_length <= len(tokens) <= max_length and all(token in vocabulary for token in tokens):
                 yield tokens
+    if skipped[0]:
+        warnings.warn(f"{path}: skipped {skipped[0]} lines longer than {max_line_chars} characters "
+                      "(max_line_chars)", stacklevel=3)
 
 
-def read_sentences(path, vocabulary, min_length=2, max_length=30, limit=None, deduplicate=True):
+def read_sentences(path, vocabulary, min_length=2, max_length=30, limit=None, deduplicate=True,
+                   max_line_chars=MAX_LINE_CHARS):
     """Read sentences (one a line, space-tokenized, optionally gzipped) as lists of words.
 
     Keeps lines of `min_length` to `max_length` tokens whose every token is a key of
     `vocabulary` (a dict or gensim's `key_to_index`), in file order, stopping after
-    `limit` sentences. The file is streamed, never held whole.
+    `limit` sentences. The file is streamed, never held whole: a line longer than
+    `max_line_chars` characters is skipped (read in bounded pieces) with a warning
+    giving the count, so memory stays bounded on a file without newlines.
     """
     kept, seen = [], set()
-    for tokens in _known_sentences(path, vocabulary, min_length, max_length):
+    for tokens in _known_sentences(path, vocabulary, min_length, max_length, max_line_chars):
         if deduplicate:
             key = " ".join(tokens)
             if key in seen:
@@ -53,17 +92,18 @@ def read_sentences(path, vocabulary, min_length=2, max_length=30, limit=None, de
     return kept
 
 
-def sample_sentences(path, count, vocabulary, min_length=2, max_length=30, seed=0):
+def sample_sentences(path, count, vocabulary, min_length=2, max_length=30, seed=0, max_line_chars=MAX_LINE_CHARS):
     """`count` sentences drawn uniformly from the whole file in one streamed pass.
 
     Reservoir sampling (Vitter's algorithm R): memory holds `count` sentences, not
-    the file. Same filters as `read_sentences`; duplicates of a line may both be drawn.
+    the file. Same filters (and line cap) as `read_sentences`; duplicates of a line may
+    both be drawn.
     """
     if count < 1:
         raise ValueError(f"count must be positive, got {count}.")
     rng = np.random.default_rng(seed)
     reservoir = []
-    for seen, tokens in enumerate(_known_sentences(path, vocabulary, min_length, max_length)):
+    for seen, tokens in enumerate(_known_sentences(path, vocabulary, min_length, max_length, max_line_chars)):
         if seen < count:
             reservoir.append(tokens)
         else:
@@ -108,10 +148,16 @@ class SentenceBatches(keras.utils.PyDataset):
 
     def __init__(self, sentences, keyed_vectors, batch_size=64, bucket_width=5, shuffle=True, seed=0, **kwargs):
         super().__init__(**kwargs)
-        if batch_size < 1 or bucket_width < 1:
-            raise ValueError(f"batch_size and bucket_width must be positive, got {batch_size} and {bucket_width}.")
+        for name, value in (("batch_size", batch_size), ("bucket_width", bucket_width)):
+            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}.")
+        if isinstance(sentences, (str, bytes)):
+            raise ValueError("sentences must be a list of token lists, got a string (split it into sentences of words).")
         if not sentences:
             raise ValueError("No sentences to batch.")
+        bad = next((row for row, tokens in enumerate(sentences) if isinstance(tokens, (str, bytes))), None)
+        if bad is not None:
+            raise ValueError(f"Sentence {bad} is a string, not a list of tokens: {sentences[bad][:40]!r}.")
         index = keyed_vectors.key_to_index
         missing = next((token for tokens in sentences for token in tokens if token not in index), None)
         if missing is not None:
