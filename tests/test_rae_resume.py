@@ -57,7 +57,8 @@ def train(model, streams, **kwargs):
     return bench.train_batches(model, "tiny", PHASES, streams, 8, log_every=5, settings=SETTINGS, **kwargs)
 
 
-@pytest.mark.parametrize("kind", ["rae", "lstm"])
+# The loop is the same for both models; the RAE compiles longer, so its case runs in the slow group.
+@pytest.mark.parametrize("kind", [pytest.param("rae", marks=pytest.mark.slow), "lstm"])
 def test_an_interrupted_run_resumes_to_the_uninterrupted_losses_and_weights(kind, tmp_path):
     reference, streams = tiny_run(kind)
     whole = train(reference, streams)
