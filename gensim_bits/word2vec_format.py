@@ -385,15 +385,15 @@ def read_word2vec(path: str | os.PathLike, binary: bool = False, limit: int | No
     vectors = rows.matrix()
     if keys.duplicates:
         logger.warning("%s: %d duplicate words, keeping the first vector of each", path, keys.duplicates)
-    keys = list(keys)
+    words = list(keys)
     keyed_vectors = KeyedVectors(dimension, count=0, dtype=datatype)
-    if keys:
-        keyed_vectors.add_vectors(keys, vectors)
+    if words:
+        keyed_vectors.add_vectors(words, vectors)
         keyed_vectors.allocate_vecattrs(attrs=["count"], types=[np.int64])
         counts = _counts_for(path, fvocab, keyed_vectors.key_to_index, encoding, unicode_errors)
         if counts is None:
             logger.info("%s: no counts file (%s); counts made up, descending from %d", path, counts_path(path), count)
-            counts = np.arange(count, count - len(keys), -1)
+            counts = np.arange(count, count - len(words), -1)
             setattr(keyed_vectors, COUNTS_MADE_UP, True)
         keyed_vectors.expandos["count"][:] = counts
     return keyed_vectors
