@@ -417,6 +417,83 @@ def _word2vec_bomb_inputs(rng, count, folder):
         yield attempt
 
 
+
+def _rae_argument_inputs(rng, count, folder):
+    """RecursiveAutoencoder / LSTMAutoencoder decode lengths and SentenceBatches arguments (issue 24):
+    a clean error or a correct result (2.5 used as 2, '3' accepted, 2**32 + 3 wrapped to 3 were failures)."""
+    from gensim.models import KeyedVectors
+
+    from keras_compress.rae import LSTMAutoencoder, RecursiveAutoencoder, SentenceBatches
+
+    models = [RecursiveAutoencoder(4, 6, max_length=5), LSTMAutoencoder(4, 6, units=3, max_length=5)]
+    for model in models:
+        model.build()
+    words = KeyedVectors(4)
+    words.add_vectors(["a", "b", "c"], np.eye(3, 4, dtype="float32"))
+    lengths = [2.5, 2.9, "3", b"3", 2 ** 32 + 3, 2 ** 63, [2 ** 70, 2], True, [True, False], [[2], [3]], [2.0, 3.0],
+               np.array([2.0, 3.0]), None, float("nan"), -1, 0, 6, [0, 2], [2, 6], [2, 3, 4], {"a": 2},
+               3, [2, 3], np.int64(2), np.array([1, 5], dtype="uint8"), (4, 1)]
+    sentences = ["abc", b"ab", ["a b"], [["a"], "bc"], [], [[]], [["a", "zz"]], None, 5, [["a", "b"], ["c"]],
+                 [("a", "b")], {"a": ["b"]}]
+    sizes = [2.5, True, "4", 0, -1, 2 ** 40, 2 ** 16 + 1, float("nan"), None, 2, np.int32(3)]
+
+    def decode(model, value):
+        try:
+            out = np.asarray(model.decode(np.zeros((2, 6), "float32"), value))
+        except (ValueError, TypeError):
+            return "clean: ValueError/TypeError"
+        rows = np.broadcast_to(np.asarray(value).reshape(-1), (2,))
+        good = (np.asarray(value).dtype.kind in "iu" and np.asarray(value).ndim <= 1 and
+                out.shape == (2, int(rows.max()), 4) and all(not out[r, rows[r]:].any() for r in range(2)))
+        return "clean: decoded" if good else f"FAILURE: decoded {value!r} to shape {out.shape}"
+
+    def batches(sentence_list=None, **kwargs):
+        try:
+            made = SentenceBatches(sentence_list, words, **kwargs)
+        except (ValueError, TypeError, KeyError):
+            return "clean: ValueError/TypeError/KeyError"
+        (vectors, got), _ = made[0]
+        good = (isinstance(sentence_list, list) and all(isinstance(s, (list, tuple)) for s in sentence_list)
+                and vectors.shape[0] == kwargs.get("batch_size", 64) and got.min() >= 1)
+        return "clean: batched" if good else f"FAILURE: batched {sentence_list!r} {kwargs}"
+
+    cases = [lambda m=m, v=v: decode(m, v) for m in models for v in lengths]
+    cases += [lambda s=s: batches(s, batch_size=2) for s in sentences]
+    cases += [lambda n=n, k=k: batches([["a", "b"], ["c"]], **{k: n}) for n in sizes for k in ("batch_size", "bucket_width")]
+    for number in range(count):
+        yield cases[number % len(cases)]
+
+
+def _sentence_bomb_inputs(rng, count, folder):
+    """read_sentences / sample_sentences on gzip files with one huge line (NULs, or valid words with
+    no newline): the right sentences within bounded memory (the NUL bomb took 3.0 GB, issue 24)."""
+    import warnings
+
+    from keras_compress.rae import read_sentences, sample_sentences
+
+    for number in range(count):
+        size = int(rng.choice([10 ** 5, 10 ** 7, 2 * 10 ** 8]))
+        filler = [b"\0", b"a ", b"\xff", b"\t"][number % 4]
+        path = os.path.join(folder, "bomb.txt.gz")
+        with gzip.open(path, "wb", compresslevel=1) as handle:
+            handle.write(b"a b\n")
+            for _ in range(size // (1 << 20)):
+                handle.write(filler * ((1 << 20) // len(filler)))
+            handle.write(filler * ((size % (1 << 20)) // len(filler)) + b"\nb a\n")
+        reader = [read_sentences, lambda *a, **k: sample_sentences(a[0], 10, *a[1:], **k)][number % 2]
+
+        def attempt(path=path, reader=reader, filler=filler, size=size):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                try:
+                    got = reader(path, {"a": 0, "b": 1}, 2, 4)
+                except UnicodeDecodeError:
+                    return "clean: UnicodeDecodeError" if filler == b"\xff" else "FAILURE: UnicodeDecodeError"
+            got = sorted(map(tuple, got))
+            return "clean: read" if got == [("a", "b"), ("b", "a")] else f"FAILURE: read {got[:3]!r}"
+        yield attempt
+
+
 FAMILIES = {
     "word2vec text import": _word2vec_inputs(False),
     "word2vec binary import": _word2vec_inputs(True),
@@ -429,11 +506,14 @@ FAMILIES = {
     "corpus_file paths and Unicode text": _corpus_file_inputs,
     "Word2Bits workers": _training_argument_inputs,
     "compressed word2vec bombs": _word2vec_bomb_inputs,
+    "RAE lengths and SentenceBatches arguments": _rae_argument_inputs,
+    "sentence corpus gzip bombs": _sentence_bomb_inputs,
 }
 COUNTS = {"word2vec text import": 1500, "word2vec binary import": 1500, ".gbits load (mutated files)": 1500,
           "pair and analogy files": 600, "TSV data sets": 400, "schedule arguments": 2000,
           "QuantizedKeyedVectors arguments": 600, "cancelling most_similar queries": 200}
 COUNTS.update({"corpus_file paths and Unicode text": 60, "Word2Bits workers": 30, "compressed word2vec bombs": 60})
+COUNTS.update({"RAE lengths and SentenceBatches arguments": 86, "sentence corpus gzip bombs": 12})
 
 
 # ------------------------------------------------------------------ the command line
@@ -598,6 +678,7 @@ def main():
     # Import everything before the children fork: an import under the memory limit would fail.
     import gensim.models  # noqa: F401
     import keras_compress.models.datasets  # noqa: F401
+    import keras_compress.rae  # noqa: F401
     import keras_compress.training.schedules  # noqa: F401
     from gensim_bits import cli, word2vec_format  # noqa: F401
 

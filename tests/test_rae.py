@@ -386,7 +386,7 @@ def test_sentence_batches_refuse_a_string_and_non_integer_sizes():
     with pytest.raises(ValueError, match="Sentence 1 is a string"):
         SentenceBatches([["w1"], "w1 w2"], keyed_vectors)
     for argument, value in (("batch_size", 2.5), ("batch_size", True), ("batch_size", "4"), ("bucket_width", 1.5),
-                            ("bucket_width", 0), ("batch_size", -1)):
+                            ("bucket_width", 0), ("batch_size", -1), ("batch_size", 2**40)):
         with pytest.raises(ValueError, match=argument):
             SentenceBatches(sentences, keyed_vectors, **{argument: value})
     assert SentenceBatches(sentences, keyed_vectors, batch_size=np.int64(2)).batch_size == 2

@@ -27,6 +27,8 @@ def _open_text(path):
 # lengths (unless padded with whitespace) and is skipped, read in bounded pieces, so a
 # file with no newline (a gzip bomb of NULs) never sits in memory whole.
 MAX_LINE_CHARS = 1 << 16
+# The largest batch: a bucket with fewer sentences is topped up to `batch_size` rows.
+MAX_BATCH_SIZE = 1 << 16
 _SKIP_CHUNK = 1 << 16
 
 
@@ -126,7 +128,7 @@ class SentenceBatches(keras.utils.PyDataset):
         sentences: list of token lists (every token a key of `keyed_vectors`).
         keyed_vectors: gensim `KeyedVectors` (or anything with `key_to_index` and
             `vectors`) giving the word vectors.
-        batch_size: rows a batch.
+        batch_size: rows a batch, at most `MAX_BATCH_SIZE` (65,536).
         bucket_width: width step of the buckets; `bucket_width=1` pads nothing.
         shuffle: reshuffle sentences and batches after each epoch.
         seed: seed of the shuffling.
@@ -151,6 +153,8 @@ class SentenceBatches(keras.utils.PyDataset):
         for name, value in (("batch_size", batch_size), ("bucket_width", bucket_width)):
             if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}.")
+        if batch_size > MAX_BATCH_SIZE:  # a short bucket is topped up to batch_size rows: memory follows it
+            raise ValueError(f"batch_size must be at most {MAX_BATCH_SIZE}, got {batch_size}.")
         if isinstance(sentences, (str, bytes)):
             raise ValueError("sentences must be a list of token lists, got a string (split it into sentences of words).")
         if not sentences:
