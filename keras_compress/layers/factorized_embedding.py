@@ -15,6 +15,7 @@ import numpy as np
 from keras import ops
 
 from keras_compress import engine
+from keras_compress.layers import limits
 
 __all__ = [
     "FactorizedEmbedding",
@@ -125,6 +126,10 @@ class FactorizedEmbedding(keras.layers.Embedding):
         projection_constraint: constraint of the k x d projection.
         mask_zero: whether index 0 is padding to be masked, as in ``Embedding``.
         weights: optional ``[table, projection]`` initial values.
+        max_weights: most weight values the layer may create (default
+            :data:`keras_compress.layers.limits.MAX_WEIGHTS`, 2**31); larger sizes raise
+            ValueError before anything is allocated. Not saved: a ``.keras`` config cannot
+            raise it. Saved weights that are NaN or infinite are refused on load.
 
     Input shape: integer tensor of any shape ``(batch, ...)``.
     Output shape: ``(batch, ..., output_dim)``.
@@ -150,6 +155,7 @@ class FactorizedEmbedding(keras.layers.Embedding):
         projection_constraint=None,
         mask_zero=False,
         weights=None,
+        max_weights=None,
         **kwargs,
     ):
         check_positive_int("input_dim", input_dim)
@@ -166,9 +172,21 @@ class FactorizedEmbedding(keras.layers.Embedding):
             **kwargs,
         )
         self._set_factorization(rank, projection_initializer, projection_regularizer, projection_constraint)
+        self._max_weights = limits.check_limit(max_weights)  # not saved: a config cannot raise it
+        limits.check_weight_count(self, self._weight_shapes(), self._max_weights)
         if weights is not None:
             self.build()
             self.set_weights(list(weights))
+
+    def _weight_shapes(self):
+        """Shapes of the weights build() creates (checked against the limit before it runs)."""
+        untied = [] if getattr(self, "tie_weights", True) else [(self.output_dim, self.input_dim)]
+        return [(self.input_dim, self.rank), (self.rank, self.output_dim)] + untied
+
+    @classmethod
+    def from_config(cls, config):
+        limits.refuse_limit_in_config(cls, config)
+        return super().from_config(config)
 
     def _set_factorization(self, rank, initializer="glorot_uniform", regularizer=None, constraint=None):
         self.rank = check_positive_int("rank", rank)
@@ -267,6 +285,7 @@ class FactorizedEmbedding(keras.layers.Embedding):
                 f"Layer {self.name!r} expected {len(variables)} variables, but received {len(values)} "
                 "variables during loading."
             )
+        limits.check_finite(self, values)
         for variable, value in zip(variables, values):
             variable.assign(value)
 
@@ -343,6 +362,7 @@ class FactorizedReversibleEmbedding(FactorizedEmbedding, keras.layers.Reversible
         self.tie_weights = tie_weights
         self.reverse_dtype = reverse_dtype
         self.logit_soft_cap = logit_soft_cap
+        limits.check_weight_count(self, self._weight_shapes(), self._max_weights)  # with the untied projection
         if weights is not None:
             self.build()
             self.set_weights(list(weights))

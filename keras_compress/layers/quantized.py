@@ -26,6 +26,7 @@ import numpy as np
 from keras import ops
 
 from keras_compress import engine
+from keras_compress.layers import limits
 from keras_compress.layers.factorized_embedding import FactorizedEmbedding, FactorizedReversibleEmbedding, reverse_logits
 
 __all__ = [
@@ -148,8 +149,15 @@ class FakeQuantized:
                 f"Layer {self.name!r} expected {len(variables)} variables, but received "
                 f"{len(store.keys())} variables during loading."
             )
-        for index, variable in enumerate(variables):
-            variable.assign(store[str(index)])
+        values = [store[str(index)] for index in range(len(variables))]
+        limits.check_finite(self, values)
+        for variable, value in zip(variables, values):
+            variable.assign(value)
+
+    @classmethod
+    def from_config(cls, config):
+        limits.refuse_limit_in_config(cls, config)
+        return super().from_config(config)
 
     def quantize(self, *args, **kwargs):
         raise NotImplementedError(
@@ -167,9 +175,14 @@ class FakeQuantized:
 class _FakeQuantizedKernel(FakeQuantized):
     """Mixin for the layers whose `call` reads `self.kernel` (Dense, EinsumDense)."""
 
-    def build(self, *args, **kwargs):
+    # One named argument: Keras passes the input shape only to a build() whose signature names
+    # one (with *args it called build() with nothing, and Dense.build failed).
+    def build(self, input_shape):
         self._check_float_policy()
-        super().build(*args, **kwargs)
+        if isinstance(self, keras.layers.Dense) and input_shape[-1] is not None:
+            # units x input size, checked before Keras allocates the kernel.
+            limits.check_weight_count(self, [(input_shape[-1], self.units)], getattr(self, "_max_weights", None))
+        super().build(input_shape)
 
     def _float_kernel(self):
         return super().kernel
@@ -194,6 +207,8 @@ class QuantizedDense(_FakeQuantizedKernel, keras.layers.Dense):
     Args:
         units, **kwargs: as `keras.layers.Dense`.
         bits: integer in 2..8, the kernel's bit width. The bias stays float.
+        max_weights: most kernel values (default `keras_compress.layers.limits.MAX_WEIGHTS`,
+            2**31), checked before anything is allocated; not saved in the config.
 
     Input shape `(..., input_dim)`, output shape `(..., units)`.
 
@@ -203,9 +218,11 @@ class QuantizedDense(_FakeQuantizedKernel, keras.layers.Dense):
     (2, 4)
     """
 
-    def __init__(self, units, bits=8, **kwargs):
+    def __init__(self, units, bits=8, max_weights=None, **kwargs):
         super().__init__(units, **kwargs)
         self._init_bits(bits)
+        self._max_weights = limits.check_limit(max_weights)
+        limits.check_weight_count(self, [(1, self.units)], self._max_weights)  # the kernel is at least this
 
 
 @keras.saving.register_keras_serializable(package="keras_compress")
@@ -261,6 +278,8 @@ class QuantizedEmbedding(_FakeQuantizedTable, keras.layers.Embedding):
     Args:
         input_dim, output_dim, **kwargs: as `keras.layers.Embedding`.
         bits: integer in 2..8.
+        max_weights: most table values (default `keras_compress.layers.limits.MAX_WEIGHTS`,
+            2**31), checked before anything is allocated; not saved in the config.
 
     Input: integer tensor `(batch, length)`; output `(batch, length, output_dim)`.
 
@@ -270,9 +289,11 @@ class QuantizedEmbedding(_FakeQuantizedTable, keras.layers.Embedding):
     (1, 3, 4)
     """
 
-    def __init__(self, input_dim, output_dim, bits=8, **kwargs):
+    def __init__(self, input_dim, output_dim, bits=8, max_weights=None, **kwargs):
         super().__init__(input_dim, output_dim, **kwargs)
         self._init_bits(bits)
+        untied = [] if getattr(self, "tie_weights", True) else [(output_dim, input_dim)]
+        limits.check_weight_count(self, [(input_dim, output_dim)] + untied, max_weights)
 
 
 @keras.saving.register_keras_serializable(package="keras_compress")
@@ -291,9 +312,11 @@ class QuantizedReversibleEmbedding(_FakeQuantizedTable, keras.layers.ReversibleE
     (1, 3, 10)
     """
 
-    def __init__(self, input_dim, output_dim, bits=8, **kwargs):
+    def __init__(self, input_dim, output_dim, bits=8, max_weights=None, **kwargs):
         super().__init__(input_dim, output_dim, **kwargs)
         self._init_bits(bits)
+        untied = [] if getattr(self, "tie_weights", True) else [(output_dim, input_dim)]
+        limits.check_weight_count(self, [(input_dim, output_dim)] + untied, max_weights)
 
     def call(self, inputs, reverse=False):
         if not reverse or self.tie_weights:
