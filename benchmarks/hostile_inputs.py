@@ -494,6 +494,133 @@ def _sentence_bomb_inputs(rng, count, folder):
         yield attempt
 
 
+# ---- search() and most_similar (issue 24): arguments with one meaning, bounded threads and memory
+
+def _search_vectors(rng, words=2000):
+    from gensim_bits import QuantizedKeyedVectors, packing
+
+    bits = int(rng.choice([1, 2]))
+    dimension = int(rng.choice([13, 64, 256]))
+    codes = rng.integers(0, 2 ** bits, (words, dimension), dtype=np.uint8)
+    return QuantizedKeyedVectors(packing.pack_codes(codes, bits), bits, dimension, [f"w{i}" for i in range(words)])
+
+
+def _search_argument_inputs(rng, count, folder):
+    """Random hostile search / most_similar / most_similar_cosmul calls. Clean: a documented
+    error (ValueError, TypeError, KeyError), or a result of the right shape that only a valid
+    call may give; a call that a bad argument should have refused, or a scaled query whose
+    neighbours differ from the unscaled one's, is a failure."""
+    pool = [_search_vectors(np.random.default_rng(seed)) for seed in range(4)]
+    for number in range(count):
+        vectors = pool[number % len(pool)]
+        dimension, width, words = vectors.vector_size, vectors.codes.shape[1], len(vectors)
+        vector = np.random.default_rng(number).standard_normal(dimension)
+        padded = vectors.codes[:2].copy()
+        if dimension % 8:
+            padded[:, width // vectors.bits - 1] |= 0x80
+        bad_codes = padded if dimension % 8 else np.zeros((1, width + 1), np.uint8)
+        queries = [
+            ("valid", ["w1", "w2"]), ("valid", [1, 2, 3]), ("valid", "w5"), ("valid", vectors.codes[:3]),
+            ("valid", vector), ("valid", vector[None]), ("valid", [{"positive": ["w1", "w2"], "negative": ["w3"]}]),
+            ("bad", np.array([1, 2, 3])), ("bad", np.arange(8, dtype=np.uint8)), ("bad", (vector + 1j)[None]),
+            ("bad", [vector + 1j]), ("bad", np.ones((2, dimension), dtype=np.int64)), ("bad", bad_codes),
+            ("bad", [vector[:-1]]), ("bad", [np.full(dimension, np.nan)]), ("bad", [{"positiv": ["w1"]}]),
+            ("bad", ["w1", "not a word"]), ("bad", [["w1", "w2"]]), ("bad", None), ("bad", np.array([["a"]], object)),
+            ("sum", [np.full(dimension, 1e308), np.full(dimension, 1e308)]), ("bad", np.ones(4, dtype=bool)),
+            ("scaled", 1e200), ("scaled", 1e-200), ("scaled", 1e-300), ("scaled", 1e300),
+        ][rng.integers(26)]
+        topn = [10, 3, 1, 10 ** 12, np.int64(4), 0, -1, 2.7, "5", True, None][rng.integers(11)]
+        restrict_vocab = [None, None, 50, 0, 10 ** 12, -5, True, 2.5, "10"][rng.integers(9)]
+        workers = [1, 1, 2, None, 0, 3, -1, 2 ** 30, 2.5, True][rng.integers(10)]
+        method = ["search", "most_similar", "cosmul"][rng.integers(3)]
+
+        def attempt(vectors=vectors, kind=queries[0], query=queries[1], topn=topn, restrict_vocab=restrict_vocab,
+                    workers=workers, method=method, vector=vector, words=words):
+            bad_topn = isinstance(topn, (bool, float, str)) or (method == "search" and (topn is None or topn < 1))
+            bad_restrict = restrict_vocab is not None and (isinstance(restrict_vocab, (bool, float, str))
+                                                           or restrict_vocab < 0)
+            bad_workers = isinstance(workers, (bool, float)) or (workers is not None and not 0 <= workers <= 256)
+            if kind == "scaled":
+                query = vector * query if method == "search" else [vector * query]
+            elif method != "search":
+                query = query if isinstance(query, (str, list)) else [query]
+            try:
+                if method == "search":
+                    result = vectors.search(query, topn=topn, workers=workers, restrict_vocab=restrict_vocab)
+                elif method == "most_similar":
+                    result = vectors.most_similar(positive=query, topn=topn, restrict_vocab=restrict_vocab,
+                                                  workers=workers)
+                else:
+                    result = vectors.most_similar_cosmul(positive=query, topn=topn, restrict_vocab=restrict_vocab,
+                                                         workers=workers)
+            except (ValueError, TypeError, KeyError) as error:
+                return f"clean: {type(error).__name__}"
+            if bad_topn or bad_restrict or bad_workers:
+                return "FAILURE: a bad argument was accepted"
+            if method != "search" and topn is not None and topn < 1:  # gensim returns [] before reading the query
+                return "clean: empty result for topn < 1" if result == [] else "FAILURE: topn < 1 gave results"
+            if kind == "bad" or (kind == "sum" and method == "most_similar"):  # one query: the sum overflows
+                return "FAILURE: a bad query was accepted"
+            if method == "search":
+                scores, rows = result
+                if rows.shape[1] > words or scores.dtype != np.float32 or rows.min() < -1 or rows.max() >= words:
+                    return "FAILURE: result out of shape or range"
+                values = scores[rows >= 0]
+            else:
+                values = np.array([score for _, score in result] if isinstance(result, list) else result)
+            if not np.all(np.isfinite(values)):
+                return "FAILURE: non-finite scores"
+            if kind == "scaled" and method != "cosmul":  # 3CosMul takes raw vectors as they are, as gensim
+                if method == "search":
+                    expected = vectors.search(vector, topn=topn, workers=1, restrict_vocab=restrict_vocab)[1]
+                    same = np.array_equal(result[1], expected)
+                else:
+                    expected = vectors.most_similar(positive=[vector], topn=topn, restrict_vocab=restrict_vocab)
+                    same = ([word for word, _ in result] == [word for word, _ in expected] if topn
+                            else np.array_equal(np.argsort(-result, kind="stable"), np.argsort(-expected, kind="stable")))
+                return "clean: scaled query, same neighbours" if same else "FAILURE: a scaled query changed direction"
+            return "clean: valid result"
+        yield attempt
+
+
+def _search_resource_inputs(rng, count, folder):
+    """Thread counts, topn and batch sizes that used to grow threads or memory without bound."""
+    import threading
+
+    from gensim_bits import QuantizedKeyedVectors, packing
+
+    def threads_after(top):
+        vectors = _search_vectors(np.random.default_rng(0), words=300)
+        for workers in range(1, top + 1):
+            vectors.search([f"w{i}" for i in range(64)], topn=3, workers=workers)
+        alive = sum(thread.name.startswith("gensim_bits_search") for thread in threading.enumerate())
+        return f"clean: {alive} threads after workers 1..{top}" if alive <= top else f"FAILURE: {alive} threads"
+
+    def huge_topn(call, topn):
+        vectors = _search_vectors(np.random.default_rng(1), words=20000)
+        result = call(vectors, topn)
+        found = len(result) if isinstance(result, list) else result[1].shape[1]
+        return f"clean: {found} results" if found <= len(vectors) else "FAILURE: more results than words"
+
+    def float_batch(queries, dimension, words=50):
+        codes = np.random.default_rng(2).integers(0, 2, (words, dimension), dtype=np.uint8)
+        vectors = QuantizedKeyedVectors(packing.pack_codes(codes, 1), 1, dimension, [f"w{i}" for i in range(words)])
+        batch = np.random.default_rng(3).standard_normal((queries, dimension)).astype(np.float32)
+        scores, rows = vectors.search(batch, topn=5, workers=1)
+        return "clean: answered in bounded blocks" if rows.shape == (queries, 5) else "FAILURE: wrong shape"
+
+    cases = [lambda: threads_after(64), lambda: threads_after(199)]
+    for topn in (10 ** 8, 10 ** 12, 2 ** 62):
+        cases += [lambda topn=topn: huge_topn(lambda v, n: v.search(["w1"], topn=n), topn),
+                  lambda topn=topn: huge_topn(lambda v, n: v.most_similar("w1", topn=n), topn),
+                  lambda topn=topn: huge_topn(lambda v, n: v.most_similar(positive=["w1", "w2"], negative=["w3"],
+                                                                           topn=n), topn),
+                  lambda topn=topn: huge_topn(lambda v, n: v.most_similar_cosmul(positive=["w1"], topn=n), topn)]
+    cases += [lambda: float_batch(100000, 64), lambda: float_batch(20000, 300)]
+    for case in cases[:count]:
+        yield case
+
+
 FAMILIES = {
     "word2vec text import": _word2vec_inputs(False),
     "word2vec binary import": _word2vec_inputs(True),
@@ -512,6 +639,9 @@ FAMILIES = {
 COUNTS = {"word2vec text import": 1500, "word2vec binary import": 1500, ".gbits load (mutated files)": 1500,
           "pair and analogy files": 600, "TSV data sets": 400, "schedule arguments": 2000,
           "QuantizedKeyedVectors arguments": 600, "cancelling most_similar queries": 200}
+FAMILIES.update({"search() arguments": _search_argument_inputs,
+                 "search() threads and memory": _search_resource_inputs})
+COUNTS.update({"search() arguments": 1200, "search() threads and memory": 16})
 COUNTS.update({"corpus_file paths and Unicode text": 60, "Word2Bits workers": 30, "compressed word2vec bombs": 60})
 COUNTS.update({"RAE lengths and SentenceBatches arguments": 86, "sentence corpus gzip bombs": 12})
 

@@ -135,7 +135,7 @@ def interleave(methods, items, block=BLOCK):
     """(wall, CPU) seconds a query for each method; blocks of ``items`` go to every method in turn.
 
     Each figure is the median over blocks of the block's time per query, so a block the
-    scheduler preempted does not move it. On a shared machine the wall time of a short call
+    scheduler preempted does not move it; the order of the methods turns from block to block. On a shared machine the wall time of a short call
     mostly measures when the scheduler preempted it; the process CPU time measures the
     call's own work (every method timed here runs on one thread).
     """
@@ -143,9 +143,12 @@ def interleave(methods, items, block=BLOCK):
     cpu = {name: [] for name in methods}
     for function in methods.values():
         function(items[0])  # warm up
-    for start in range(0, len(items), block):
+    names = list(methods)
+    for number, start in enumerate(range(0, len(items), block)):
         chunk = items[start:start + block]
-        for name, function in methods.items():
+        # The order turns every block, so no method always runs right after one that evicted the caches.
+        for name in names[number % len(names):] + names[:number % len(names)]:
+            function = methods[name]
             begin, begin_cpu = time.perf_counter(), time.process_time()
             for item in chunk:
                 function(item)

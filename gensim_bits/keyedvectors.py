@@ -303,7 +303,7 @@ class QuantizedKeyedVectors:
                 and workers == 1):
             # One word, the common call: one compiled call from the key to the result list.
             return self.packed_index.most_similar_word(positive, topn)
-        check_search_arguments(topn, clip_start=clip_start, clip_end=clip_end, restrict_vocab=restrict_vocab)
+        check_search_arguments(topn, workers, clip_start=clip_start, clip_end=clip_end, restrict_vocab=restrict_vocab)
         if isinstance(topn, Integral) and topn < 1:
             return []
         clip_end = clip_end or len(self)
@@ -350,7 +350,7 @@ class QuantizedKeyedVectors:
         is honoured: only the first ``restrict_vocab`` words are searched. Runs in the same
         top-k kernel as :meth:`most_similar`.
         """
-        check_search_arguments(topn, restrict_vocab=restrict_vocab)
+        check_search_arguments(topn, workers, restrict_vocab=restrict_vocab)
         if isinstance(topn, Integral) and topn < 1:
             return []
         positive, negative = as_list(positive), as_list(negative)
@@ -371,9 +371,16 @@ class QuantizedKeyedVectors:
         terms.end_query(sorted(excluded))
         arguments = dict(mode=MODE_MUL, epsilon=COSMUL_EPSILON)
         if not topn:
-            return self._run_search(terms, 0, 0, end, **arguments)[0][0].astype(np.float32)
-        scores, rows = self._run_search(terms, self._clip_topn(topn, 0, end), 0, end, workers=workers, **arguments)
-        return self._neighbours(scores[0], rows[0])
+            scores = self._run_search(terms, 0, 0, end, **arguments)[0][0]
+            with np.errstate(over="ignore"):
+                scores = scores.astype(np.float32)  # gensim's float32 array of every score
+        else:
+            scores, rows = self._run_search(terms, self._clip_topn(topn, 0, end), 0, end, workers=workers, **arguments)
+            scores, rows = scores[0][rows[0] >= 0], rows[0]
+        if not np.all(np.isfinite(scores)):
+            # Raw vectors enter 3CosMul unnormalized (as in gensim): huge ones overflow the product.
+            raise ValueError("3CosMul scores overflow: scale the query vectors down")
+        return scores if not topn else self._neighbours(scores, rows[rows >= 0])
 
     def search(self, queries: Sequence[Key | np.ndarray] | np.ndarray, topn: int = 10, workers: int | None = None,
                restrict_vocab: int | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -414,7 +421,7 @@ class QuantizedKeyedVectors:
               and topn > 0 and restrict_vocab is None and type(workers) is int and workers == 1):
             scores, rows = self.packed_index.search_codes(np.ascontiguousarray(queries), topn)
             return scores.astype(np.float32), rows
-        check_search_arguments(topn, restrict_vocab=restrict_vocab)
+        check_search_arguments(topn, workers, restrict_vocab=restrict_vocab)
         if topn is None or topn < 1:
             raise ValueError(f"topn must be an int >= 1, got {topn!r}")
         end = min(restrict_vocab or len(self), len(self))

@@ -20,8 +20,6 @@ from gensim_bits.search_inner import dots_with_rows, dots_with_table
 
 PACKED_BITS = (1, 2, 4, 8)
 
-# BYTE_BITS[b, k] is bit k of byte value b (little-endian bit order, as np.packbits writes).
-BYTE_BITS = np.unpackbits(np.arange(256, dtype=np.uint8)[:, None], axis=1, bitorder="little").astype(np.float64)
 
 
 def check_packed_bits(bits):
@@ -110,16 +108,33 @@ def vector_table(vector, bits, dimension):
     vector = np.asarray(vector, dtype=np.float64).ravel()
     if vector.shape[0] != dimension:
         raise ValueError(f"vector has {vector.shape[0]} dimensions, the vectors have {dimension}")
-    width = plane_bytes(dimension)
-    padded = np.zeros(width * 8, dtype=np.float64)
-    padded[:dimension] = vector
-    # ones_sum[t, b]: sum of the query over the elements whose bit is set in byte value b at byte t.
-    ones_sum = padded.reshape(width, 8) @ BYTE_BITS.T
+    tables, constants = vector_tables(vector[None], bits, dimension)
+    return tables[0].reshape(-1, 256), float(constants[0])
+
+
+def vector_tables(vectors, bits, dimension):
+    """:func:`vector_table` of every row of ``vectors`` (n, dimension) at once:
+    ``(tables (n, row_bytes * 256), constants (n,))``, the same values as one at a time.
+
+    Memory: the tables (n * row_bytes * 2 KiB) and one temporary of the same size.
+    """
+    vectors = np.asarray(vectors, dtype=np.float64)
+    count, width = vectors.shape[0], plane_bytes(dimension)
+    padded = np.zeros((count, width * 8), dtype=np.float64)
+    padded[:, :dimension] = vectors
+    padded = padded.reshape(count, width, 8)
+    # ones_sum[b]: sum of the query over the elements whose bit is set in byte value b, each
+    # built from b without its lowest bit (one fixed order of additions, whatever the batch).
+    ones_sum = np.zeros((256, count, width), dtype=np.float64)
+    for value in range(1, 256):
+        lowest = (value & -value).bit_length() - 1
+        np.add(ones_sum[value & (value - 1)], padded[:, :, lowest], out=ones_sum[value])
+    ones_sum = ones_sum.transpose(1, 2, 0)
     unit = level_unit(bits)
     # s_j = 2*bit - 1, so plane j adds 2^j * unit * (2 * ones_sum - sum(query)).
-    table = np.concatenate([(2.0 * unit * 2 ** plane) * ones_sum for plane in range(bits)])
-    constant = -unit * (2 ** bits - 1) * vector.sum()
-    return np.ascontiguousarray(table), float(constant)
+    tables = np.concatenate([(2.0 * unit * 2 ** plane) * ones_sum for plane in range(bits)], axis=1)
+    constants = -unit * (2 ** bits - 1) * np.array([row.sum() for row in vectors], dtype=np.float64)
+    return tables.reshape(count, -1), constants
 
 
 def dots_with_vector(packed, vector, bits, dimension):

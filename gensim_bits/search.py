@@ -9,6 +9,11 @@ kernel (``search_inner``) keeps the k best rows of every query in a bounded heap
 the codes once per block of queries, without the GIL, so ``workers`` threads run in parallel:
 a batch is split by queries, a single query by rows (each thread keeps its own top-k, then
 they are merged with the same order: higher score, then lower row).
+
+The calls users make most (``most_similar(word)``, ``search(words)``, ``search(codes)``,
+words-only analogies) skip the term arrays: ``search_inner.PackedIndex`` answers each in
+one compiled call. Query building for ``QuantizedKeyedVectors`` lives here too
+(:func:`add_mean_query`, :func:`search_batch`).
 """
 import os
 from concurrent.futures import ThreadPoolExecutor
@@ -37,8 +42,9 @@ TABLE_BLOCK_BYTES = 32 << 20
 # left is rounding (~1e-17 relative), far below the smallest mean two different codes give.
 CANCELLED = 1e-10
 
-# One pool for every call, grown to the largest ``workers`` asked for; a pool it replaces is
-# shut down, so the threads alive never exceed that largest count.
+# One pool for every call, grown to the largest split asked for but never past the cores
+# (more threads than cores only wait: the parts queue instead); a pool it replaces is shut
+# down, so the threads alive never exceed the cores.
 _pool = None
 _pool_size = 0
 _pool_lock = Lock()
@@ -57,23 +63,26 @@ def resolve_workers(workers):
 def _submit_all(calls):
     """Start every ``(function, args)`` of ``calls`` on the shared pool; returns their futures."""
     global _pool, _pool_size
+    size = max(1, min(len(calls), os.cpu_count() or 1))
     with _pool_lock:  # submitting under the lock: no other call can shut this pool down meanwhile
-        if _pool is None or _pool_size < len(calls):
+        if _pool is None or _pool_size < size:
             if _pool is not None:
                 _pool.shutdown(wait=False)  # its running jobs finish, then its threads exit
-            _pool = ThreadPoolExecutor(max_workers=len(calls), thread_name_prefix="gensim_bits_search")
-            _pool_size = len(calls)
+            _pool = ThreadPoolExecutor(max_workers=size, thread_name_prefix="gensim_bits_search")
+            _pool_size = size
         return [_pool.submit(function, *args) for function, args in calls]
 
 
-def check_search_arguments(topn, **bounds):
-    """gensim's types for ``topn`` (an int or None) and the row bounds (ints >= 0 or None).
+def check_search_arguments(topn, workers=1, **bounds):
+    """gensim's types for ``topn`` (an int or None) and the row bounds (ints >= 0 or None),
+    and ``workers`` (see :func:`resolve_workers`).
 
     A negative bound used to slice from the end and silently search the wrong rows; a float
     or str ``topn`` was truncated or parsed.
     """
     if topn is not None and (isinstance(topn, bool) or not isinstance(topn, Integral)):
         raise TypeError(f"topn must be an integer or None, got {topn!r}")
+    resolve_workers(workers)
     for name, value in bounds.items():
         if value is not None and (isinstance(value, bool) or not isinstance(value, Integral) or value < 0):
             raise ValueError(f"{name} must be a non-negative integer or None, got {value!r}")
@@ -359,6 +368,27 @@ def word_terms(vectors, rows):
     return _single_code_terms(vectors, np.ascontiguousarray(vectors.codes[rows]), weights, rows)
 
 
+def _vector_query_terms(vectors, block):
+    """Term arrays of float vector queries (rows of ``block``), all at once: the same tables
+    and scores as :func:`add_mean_query` builds for each vector alone."""
+    block = np.asarray(block)
+    if block.shape[1:] != (vectors.vector_size,):
+        raise ValueError(f"query vectors must be finite with shape ({vectors.vector_size},), "
+                         f"got shape {block.shape[1:]}")
+    block = np.ascontiguousarray(block, dtype=np.float64)
+    if not np.all(np.isfinite(block)):
+        raise ValueError(f"query vectors must be finite with shape ({vectors.vector_size},), got non-finite values")
+    norms = vectors.packed_index.vector_norms(block)
+    # gensim's unitvec leaves a zero vector at zero: every similarity is then 0.
+    scaled = np.divide(block, norms[:, None], out=np.zeros_like(block), where=norms[:, None] > 0)
+    tables, constants = packing.vector_tables(scaled, vectors.bits, vectors.vector_size)
+    count, row_bytes = len(block), vectors.codes.shape[1]
+    return dict(term_start=np.arange(count + 1, dtype=np.int64), term_codes=np.zeros((count, row_bytes), np.uint8),
+                term_weight=np.zeros(count), term_negative=np.zeros(count, np.int8),
+                term_table=np.arange(count, dtype=np.int64), tables=tables, table_constant=constants,
+                exclude_start=np.zeros(count + 1, dtype=np.int64), excluded=np.zeros(0, dtype=np.int64))
+
+
 def _mixed_query_terms(vectors, queries):
     terms = QueryTerms(vectors.bits, vectors.vector_size)
     for query in queries:
@@ -376,7 +406,8 @@ def _mixed_query_terms(vectors, queries):
 
 
 def _query_kind(queries):
-    """("codes", 2-d uint8 array), ("keys", list) or ("mixed", list) for :func:`search_batch`.
+    """("codes", 2-d uint8 array), ("vectors", 2-d float array), ("keys", list) or ("mixed", list)
+    for :func:`search_batch`.
 
     A list (or tuple) holds keys, 1-d vectors or query dicts; an array is vectors (float,
     1-d or 2-d), packed codes (uint8, 2-d) or keys (str). Integer arrays are refused: a list
@@ -389,7 +420,7 @@ def _query_kind(queries):
         if kind == "u" and queries.dtype.itemsize == 1 and queries.ndim == 2:
             return "codes", queries
         if kind == "f" and queries.ndim in (1, 2):
-            return "mixed", list(np.atleast_2d(queries))
+            return "vectors", np.atleast_2d(queries)
         if kind in "US" and queries.ndim == 1:
             queries = queries.tolist()
         elif kind in "iub":
@@ -432,7 +463,8 @@ def search_batch(vectors, queries, k, end, workers):
         scores, found = split_search(part, len(queries), 0, end, k, workers)
         return scores.astype(np.float32), found
     block = max(1, TABLE_BLOCK_BYTES // (vectors.codes.shape[1] * 256 * 8))
-    parts = [search_vectors(vectors, _mixed_query_terms(vectors, queries[first:first + block]), k, 0, end, workers)
+    terms_of = _vector_query_terms if kind == "vectors" else _mixed_query_terms
+    parts = [search_vectors(vectors, terms_of(vectors, queries[first:first + block]), k, 0, end, workers)
              for first in range(0, max(len(queries), 1), block)]
     if len(parts) == 1:
         return parts[0][0].astype(np.float32), parts[0][1]

@@ -1527,3 +1527,16 @@ cdef class PackedIndex:
                                                                  self.plane_bytes)
                 weights[q] = self.unit_squared * (1.0 / sqrt(self.unit_squared * <double> scaled)) / 1.0
         return self._search_single_terms(term_codes, weights, NULL, n, topn, start, end)
+
+    def vector_norms(self, const double[:, ::1] vectors):
+        """The norm of every row, each value divided by the row's largest first (no overflow or
+        underflow in the squares): the arithmetic of :meth:`add_word_mean`."""
+        norms = np.empty(vectors.shape[0], dtype=np.float64)
+        cdef double[::1] out = norms
+        cdef Py_ssize_t row
+        if vectors.shape[1] != self.dimension:
+            raise ValueError(f"query vectors must have {self.dimension} values, got {vectors.shape[1]}")
+        with nogil:
+            for row in range(vectors.shape[0]):
+                out[row] = _safe_norm(&vectors[row, 0], self.dimension)
+        return norms

@@ -74,8 +74,12 @@ def test_float_query_batches_run_in_bounded_blocks(monkeypatch):
     np.testing.assert_array_equal(got[1], expected[1])
     # 300 queries' tables at once were 4.9 MB (twice with the stacked copy); a block is 40 of them.
     assert peak < 3 * 40 * table_bytes + (1 << 20)
-    dicts = [{"positive": [query]} for query in queries[:50]]
-    np.testing.assert_array_equal(vectors.search(dicts, topn=5)[1], expected[1][:50])
+    # Vectors one by one (a list, dicts, most_similar) score exactly as the batched tables do.
+    for one_by_one in (list(queries[:50]), [{"positive": [query]} for query in queries[:50]]):
+        np.testing.assert_array_equal(vectors.search(one_by_one, topn=5)[0], expected[0][:50])
+        np.testing.assert_array_equal(vectors.search(one_by_one, topn=5)[1], expected[1][:50])
+    scores, rows = vectors._run_search(search._vector_query_terms(vectors, queries[7:8]), 5, 0, len(vectors))
+    assert vectors.most_similar(positive=[queries[7]], topn=5) == vectors._neighbours(scores[0], rows[0])
 
 
 @pytest.mark.parametrize("restrict_vocab", [-5, True, False, 2.5, "10"])
@@ -175,3 +179,15 @@ def test_vocabularies_of_other_keys_and_pickling():
     vectors.most_similar("w2")
     copy = pickle.loads(pickle.dumps(make(words=40)))
     assert copy.most_similar("w1") == make(words=40).most_similar("w1")
+
+
+def test_workers_are_checked_before_anything_and_cosmul_overflow_is_refused():
+    vectors = make(words=30)
+    for call in (vectors.most_similar, vectors.most_similar_cosmul):
+        with pytest.raises(ValueError, match="workers"):
+            call("w1", topn=0, workers=2 ** 30)
+        assert call("w1", topn=0) == []  # gensim returns [] for topn < 1
+    huge = np.full(64, 1e300)
+    for topn in (3, None):
+        with pytest.raises(ValueError, match="overflow"):
+            vectors.most_similar_cosmul(positive=[huge, huge], topn=topn)
