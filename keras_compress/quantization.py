@@ -1,9 +1,8 @@
 """Quantization-aware training: make a model's weights train fake-quantized, in place, at every
 depth, and strip it for deployment (Jacob et al. 2018, sec. 3; Prato 2019, M.Sc. thesis, sec. 5.2).
-The layers and the quantizer are in `keras_compress.layers.quantized`.
+This module is the rule (which layers, what they become); `keras_compress.engine` applies and
+reverts it. The layers and the quantizer are in `keras_compress.layers.quantized`.
 """
-
-import sys
 
 import keras
 from keras import ops
@@ -23,25 +22,22 @@ from keras_compress.layers.quantized import (
     quantize_codes,
 )
 
-__all__ = ["quantize_model", "strip", "finalize", "quantized_weights", "quantized_codes", "is_quantized"]
+__all__ = ["quantize_model", "strip", "finalize", "quantized_weights", "quantized_codes", "is_quantized", "QUANTIZE"]
 
 
-def _quantizable_classes():
+def _targets():
     """Exact classes quantize_model changes, and the class each becomes."""
-    classes = {
+    return engine.keras_hub_alias({
         keras.layers.Dense: QuantizedDense,
         keras.layers.EinsumDense: QuantizedEinsumDense,
         keras.layers.Embedding: QuantizedEmbedding,
         keras.layers.ReversibleEmbedding: QuantizedReversibleEmbedding,
         FactorizedEmbedding: QuantizedFactorizedEmbedding,
         FactorizedReversibleEmbedding: QuantizedFactorizedReversibleEmbedding,
-    }
-    hub = sys.modules.get("keras_hub")
-    if hub is not None:
-        classes[hub.layers.ReversibleEmbedding] = QuantizedReversibleEmbedding
-    return classes
+    }, "ReversibleEmbedding")
 
 
+# The float class of each quantized class, for layers built as quantized ones (no recorded change).
 _FLOAT_CLASS = {
     QuantizedDense: keras.layers.Dense,
     QuantizedEinsumDense: keras.layers.EinsumDense,
@@ -49,25 +45,73 @@ _FLOAT_CLASS = {
     QuantizedReversibleEmbedding: keras.layers.ReversibleEmbedding,
     QuantizedFactorizedEmbedding: FactorizedEmbedding,
     QuantizedFactorizedReversibleEmbedding: FactorizedReversibleEmbedding,
+    QuantizedMultiHeadAttention: keras.layers.MultiHeadAttention,
 }
 
 
 def is_quantized(layer):
-    """Whether `layer` is one of this module's fake-quantized layers."""
+    """Whether `layer` is one of the fake-quantized layers of `keras_compress.layers.quantized`."""
     return isinstance(layer, FakeQuantized)
 
 
-def _quantize_in_place(layer, bits, merge_on_save):
-    float_class = type(layer)
-    target = _quantizable_classes()[engine.base_class(layer)]
-    # The class the layer's parent re-creates on load: the user's own, before any of our changes.
-    user_class = vars(layer).get("original_class", float_class)
-    engine.change_class(layer, target, saved_as=user_class if merge_on_save else None, bits=bits,
-                        merge_on_save=merge_on_save, float_class=float_class)
+def _considers(site):
+    """Leaves with a float kernel (2-D or more) that are not fake-quantized yet."""
+    return site.leaf and not is_quantized(site.layer) and any(
+        len(variable.shape) >= 2 and "float" in str(variable.dtype) for variable in site.layer.weights)
 
 
-def _has_float_kernel(layer):
-    return any(len(variable.shape) >= 2 and "float" in str(variable.dtype) for variable in layer.weights)
+def _check(layer, bits=8):
+    return None, {"bits": bits}
+
+
+def _quantize(layer, swap, bits):
+    swap(bits=bits)
+
+
+def _restorable_attention(sites, bits=8):
+    """A plain MultiHeadAttention whose config the file records becomes a
+    QuantizedMultiHeadAttention, whose build() quantizes its projections again on load: they
+    can then save their float master weights."""
+    for site in sites:
+        layer = site.layer
+        if type(layer) is not keras.layers.MultiHeadAttention or not site.restorable or not layer.built:
+            continue
+        projections = list(engine.attention_projections(layer).values())
+        if all(is_quantized(child) and child.bits == bits for child in projections):
+            engine.change(layer, QuantizedMultiHeadAttention, "quantize", bits=bits)
+            for child in projections:
+                engine.now_restorable(child)
+
+
+def _unrecorded(layer):
+    """A layer built as a quantized one (or reloaded from a file): its float class, without `bits`."""
+    float_class = _FLOAT_CLASS.get(engine.base_class(layer))
+    return None if float_class is None else engine.Change("quantize", float_class, ("bits",))
+
+
+def _on_the_grid(layer):
+    if is_quantized(layer):
+        for variable, value in layer.quantized_weights():
+            variable.assign(value)
+
+
+QUANTIZE = engine.Rule(
+    name="quantize",
+    function="quantize_model",
+    targets=_targets,
+    considers=_considers,
+    check=_check,
+    convert=_quantize,
+    finish=_restorable_attention,
+    restore=_on_the_grid,
+    unrecorded=_unrecorded,
+    noun="layer",
+    nothing="has no layer quantize_model can quantize",
+    left="quantize_model left these layers float ({converted} quantized)",
+    merged=("{merged} of {converted} quantized layers are created by their parent layer's code; a .keras file "
+            "stores their weights on the grid and they reload as float layers with equal outputs "
+            "(export_tflite from this model emits int8 kernels)"),
+)
 
 
 def quantize_model(model, bits=8, layers=None, exclude=None):
@@ -108,61 +152,7 @@ def quantize_model(model, bits=8, layers=None, exclude=None):
     ('QuantizedDense', True)
     """
     bits = check_bits(bits)
-    if not isinstance(model, keras.layers.Layer):
-        raise TypeError(f"quantize_model needs a Keras model, got {type(model).__name__}")
-    if not model.built:
-        raise ValueError(f"Model {model.name!r} is not built: build or call it before quantize_model")
-    sites = engine.walk(model)
-    chosen = engine.select(sites, "layers", layers)
-    excluded = engine.select(sites, "exclude", exclude)
-    classes = _quantizable_classes()
-    convert, skipped, restored_plain = [], [], []
-    for site in sites:
-        layer = site.layer
-        if not site.leaf or is_quantized(layer) or not _has_float_kernel(layer):
-            continue
-        if excluded is not None and excluded(site) or chosen is not None and not chosen(site):
-            continue
-        if engine.base_class(layer) not in classes:
-            skipped.append(f"{site.path} ({type(layer).__name__})")
-        elif layer.quantization_mode is not None or getattr(layer, "lora_enabled", False):
-            skipped.append(f"{site.path} ({type(layer).__name__}, already quantized or LoRA)")
-        else:
-            convert.append(site)
-    if not convert:
-        raise ValueError(
-            f"Model {model.name!r} has no layer quantize_model can quantize"
-            + (f"; found but skipped: {', '.join(skipped)}" if skipped else "")
-        )
-    for site in convert:
-        _quantize_in_place(site.layer, bits, merge_on_save=not site.restorable)
-    _mark_restorable_attention(sites, bits)
-    restored_plain = [site.path for site in convert if site.layer.merge_on_save]
-    engine.after_change(model)
-    engine.warn_once(f"quantize_model left these layers float ({len(convert)} quantized)", skipped)
-    if restored_plain:
-        engine.warn_once(
-            f"{len(restored_plain)} of {len(convert)} quantized layers are created by their parent "
-            "layer's code; a .keras file stores their weights on the grid and they reload as float "
-            "layers with equal outputs (export_tflite from this model emits int8 kernels)",
-            restored_plain[:5] + ([f"... {len(restored_plain) - 5} more"] if len(restored_plain) > 5 else []),
-        )
-    return model
-
-
-def _mark_restorable_attention(sites, bits):
-    """A plain MultiHeadAttention whose config the file records becomes a
-    QuantizedMultiHeadAttention, whose build() quantizes its projections again on load: they
-    can then save their float master weights."""
-    for site in sites:
-        layer = site.layer
-        if type(layer) is not keras.layers.MultiHeadAttention or not site.restorable:
-            continue
-        projections = [child for child in engine.children(layer) if isinstance(child, keras.layers.EinsumDense)]
-        if projections and all(is_quantized(child) and child.bits == bits for child in projections):
-            engine.change_class(layer, QuantizedMultiHeadAttention, bits=bits, float_class=type(layer))
-            for child in projections:
-                engine.change_class(child, engine.base_class(child), merge_on_save=False)
+    return engine.apply(model, engine.plan(model, QUANTIZE, layers, exclude, bits=bits))
 
 
 def quantized_weights(model):
@@ -181,24 +171,7 @@ def strip(model):
     `keras_compress.export_tflite(..., quantization="int8")` gives int8 kernels. Returns
     `model`.
     """
-    for layer, variable, value in list(quantized_weights(model)):
-        variable.assign(value)
-    for layer in engine.all_layers(model) + [model]:
-        if isinstance(layer, QuantizedMultiHeadAttention):
-            engine.change_class(layer, vars(layer).get("float_class", keras.layers.MultiHeadAttention))
-            for attribute in ("bits", "float_class"):
-                vars(layer).pop(attribute, None)
-        if is_quantized(layer):
-            original = vars(layer).get("float_class") or _FLOAT_CLASS[engine.base_class(layer)]
-            engine.change_class(layer, original)
-            # A factorized layer keeps merge_on_save: its own save rule uses it.
-            dropped = ("bits", "float_class") if isinstance(layer, FactorizedEmbedding) else (
-                "bits", "float_class", "merge_on_save")
-            for attribute in dropped:
-                if attribute in vars(layer):
-                    object.__delattr__(layer, attribute)
-    engine.after_change(model)
-    return model
+    return engine.revert(model, QUANTIZE)
 
 
 finalize = strip

@@ -193,9 +193,12 @@ class FactorizedEmbedding(keras.layers.Embedding):
         self.projection_initializer = keras.initializers.get(initializer)
         self.projection_regularizer = keras.regularizers.get(regularizer)
         self.projection_constraint = keras.constraints.get(constraint)
-        # Set by compress_embeddings for a layer its parent re-creates as a plain Embedding
-        # when a .keras file loads: such a layer saves the merged V x d product (see save_own_variables).
-        self.merge_on_save = False
+
+    @property
+    def merge_on_save(self):
+        """Whether this layer saves the merged V x d product: its parent re-creates it as a plain
+        embedding when a `.keras` file loads (see `keras_compress.engine`)."""
+        return engine.saves_merged(self)
 
     def build(self, input_shape=None):
         if self.built:
@@ -278,7 +281,7 @@ class FactorizedEmbedding(keras.layers.Embedding):
         values = [store[str(index)] for index in range(len(store.keys()))]
         variables = self._saved_variables()
         if len(values) == len(variables) - 1 and tuple(values[0].shape) == (self.input_dim, self.output_dim):
-            # A merged V x d matrix (saved with merge_on_save): factorize it again at this rank.
+            # A merged V x d matrix (saved by a merge_on_save layer): factorize it again at this rank.
             values = list(svd_factors(np.asarray(values[0]), self.rank, "split")) + values[1:]
         if len(values) != len(variables):
             raise ValueError(

@@ -113,9 +113,6 @@ class FakeQuantized:
 
     def _init_bits(self, bits):
         self.bits = check_bits(bits)
-        # Set by quantize_model for a layer its parent re-creates as the plain Keras layer when
-        # a .keras file loads: it then saves its weights already on the grid (see engine).
-        self.merge_on_save = False
         if getattr(self, "lora_rank", None):
             raise ValueError(
                 f"{type(self).__name__} cannot be combined with LoRA (lora_rank="
@@ -128,6 +125,12 @@ class FakeQuantized:
                 f"Layer {self.name!r} already uses post-training quantization "
                 f"({self.quantization_mode!r}); quantization-aware training needs float weights."
             )
+
+    @property
+    def merge_on_save(self):
+        """Whether this layer saves its weights on the grid: its parent re-creates it as the plain
+        Keras layer when a `.keras` file loads (see `keras_compress.engine`)."""
+        return engine.saves_merged(self)
 
     def quantized_weights(self):
         raise NotImplementedError
@@ -252,7 +255,7 @@ class _FakeQuantizedTable(FakeQuantized):
         super().build(input_shape)
 
     def _float_table(self):
-        return keras.layers.Embedding.embeddings.fget(self)
+        return engine.embedding_table(self)
 
     @property
     def embeddings(self):
@@ -412,8 +415,7 @@ class QuantizedMultiHeadAttention(keras.layers.MultiHeadAttention):
         # build() creates plain EinsumDense projections (also when a .keras file loads).
         for projection in engine.children(self):
             if type(projection) is keras.layers.EinsumDense:
-                engine.change_class(projection, QuantizedEinsumDense, bits=self.bits, merge_on_save=False,
-                                    float_class=keras.layers.EinsumDense)
+                engine.change(projection, QuantizedEinsumDense, "quantize", bits=self.bits)
 
     def get_config(self):
         return {**super().get_config(), "bits": self.bits}

@@ -8,7 +8,6 @@ penalty (Wu et al. 2016, sec. 7; Prato 2019 ch. 5) is `keras_compress.nmt.search
 """
 
 import math
-import weakref
 
 import keras
 import keras_hub
@@ -242,7 +241,7 @@ def uncached_logits(model, source, target_prefix):
     return _suppress_special(logits[:, -1])
 
 
-_COMPILED = weakref.WeakKeyDictionary()
+_COMPILED = engine.ModelCache()  # emptied by the engine when a model changes
 
 
 def _functions(model):

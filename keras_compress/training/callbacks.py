@@ -9,7 +9,7 @@ import keras
 import numpy as np
 
 from keras_compress import engine
-from keras_compress.factorization import apply_compression, check_compression_arguments, plan_compression
+from keras_compress.factorization import check_compression_arguments, plan_compression
 from keras_compress.layers.factorized_embedding import DEFAULT_SINGULAR_VALUES
 from keras_compress.training.schedules import CALR, CyclicLR
 
@@ -133,7 +133,7 @@ class EmbeddingCompression(keras.callbacks.Callback):
         self.params_before = model.count_params()
         plan = self._plan if self.at_epoch == 0 and self._plan is not None else plan_compression(
             model, self.reduction, self.layers, self.rank, self.singular_values)
-        apply_compression(model, plan)
+        engine.apply(model, plan)
         rebuild_optimizer(model)
         # fit() calls model.train_function every step: trace it again for the new layers.
         model.make_train_function(force=True)
@@ -163,14 +163,14 @@ class LearningRateScheduleCallback(keras.callbacks.Callback):
             raise TypeError(f"schedule must be callable (step -> rate), got {type(schedule).__name__}")
         self.schedule = schedule
 
-    def _optimizer(self):
-        optimizer = self.model.optimizer
-        if isinstance(getattr(optimizer, "_learning_rate", None), keras.optimizers.schedules.LearningRateSchedule):
+    def on_train_begin(self, logs=None):
+        # An optimizer built with a schedule serializes it as a dict (public API; its rate is
+        # then not settable).
+        if isinstance(self.model.optimizer.get_config().get("learning_rate"), dict):
             raise ValueError("the optimizer already has a LearningRateSchedule; use one or the other")
-        return optimizer
 
     def on_train_batch_begin(self, batch, logs=None):
-        optimizer = self._optimizer()
+        optimizer = self.model.optimizer
         optimizer.learning_rate = float(keras.ops.convert_to_numpy(self.schedule(optimizer.iterations)))
 
     def on_epoch_end(self, epoch, logs=None):
