@@ -1204,16 +1204,11 @@ cdef class PackedIndex:
         """A word's term weight in popcount units: its unit vector (as ``_word_terms`` computes it)."""
         return self.unit_squared * (1.0 / (<double> self.row_norm[row] if self.row_norm != NULL else self.norm)) / 1.0
 
-    cdef int _search(self, const uint8_t *term_codes, const double *weights, const int8_t *negative,
-                     const int64_t *tables, int64_t nterms, const int64_t *excluded, int64_t nexcluded,
-                     int64_t start, int64_t end, int64_t k, int mode, double epsilon, bint clip,
-                     double *out_score, int64_t *out_row) noexcept nogil:
-        """One query of ``nterms`` code terms over rows ``start:end``; 0, or -1 without memory."""
-        cdef gb_search s
-        cdef int64_t term_start[2]
-        cdef int64_t exclude_start[2]
-        term_start[0], term_start[1] = 0, nterms
-        exclude_start[0], exclude_start[1] = 0, nexcluded
+    cdef void _describe(self, gb_search *s, int64_t start, int64_t end, const int64_t *term_start,
+                        const uint8_t *term_codes, const double *weights, const int8_t *negative,
+                        const int64_t *tables, const int64_t *exclude_start, const int64_t *excluded, int64_t k,
+                        double *out_score, int64_t *out_row) noexcept nogil:
+        """Fill ``s`` for "add" queries of code terms over rows ``start:end``, cosines clipped."""
         s.codes = self.code_data + start * self.row_bytes
         s.nrows = end - start
         s.first_row = start
@@ -1231,12 +1226,24 @@ cdef class PackedIndex:
         s.table_constant = NULL
         s.exclude_start = exclude_start
         s.excluded = excluded
-        s.mode = mode
-        s.epsilon = epsilon
-        s.clip = clip
+        s.mode = GB_MODE_ADD
+        s.epsilon = 0.0
+        s.clip = True
         s.k = k
         s.out_score = out_score
         s.out_row = out_row
+
+    cdef int _search(self, const uint8_t *term_codes, const double *weights, const int8_t *negative,
+                     const int64_t *tables, int64_t nterms, const int64_t *excluded, int64_t nexcluded,
+                     int64_t start, int64_t end, int64_t k, double *out_score, int64_t *out_row) noexcept nogil:
+        """One query of ``nterms`` code terms over rows ``start:end``; 0, or -1 without memory."""
+        cdef gb_search s
+        cdef int64_t term_start[2]
+        cdef int64_t exclude_start[2]
+        term_start[0], term_start[1] = 0, nterms
+        exclude_start[0], exclude_start[1] = 0, nexcluded
+        self._describe(&s, start, end, term_start, term_codes, weights, negative, tables, exclude_start, excluded,
+                       k, out_score, out_row)
         return gb_search_run(&s, 0, 1)
 
     cdef list _neighbours(self, const double *scores, const int64_t *rows, int64_t k):
@@ -1274,7 +1281,7 @@ cdef class PackedIndex:
         try:
             with nogil:
                 status = self._search(self.code_data + row * self.row_bytes, &weight, &negative, &table, 1,
-                                      &row, 1, start, end, k, GB_MODE_ADD, 0.0, True, scores, rows)
+                                      &row, 1, start, end, k, scores, rows)
             if status != 0:
                 raise MemoryError("out of memory for the top-k heap")
             return self._neighbours(scores, rows, k)
@@ -1296,7 +1303,7 @@ cdef class PackedIndex:
         weight = self.word_weight(row)
         with nogil:
             status = self._search(self.code_data + row * self.row_bytes, &weight, &negative, &table, 1,
-                                  &row, 1, 0, self.nrows, k, GB_MODE_ADD, 0.0, True, &out_score[0], &out_row[0])
+                                  &row, 1, 0, self.nrows, k, &out_score[0], &out_row[0])
         if status != 0:
             raise MemoryError("out of memory for the top-k heap")
 
@@ -1395,7 +1402,7 @@ cdef class PackedIndex:
                 excluded[other] = row
                 nexcluded += 1
             status = self._search(term_codes, term_weight, negative, tables, nterms, excluded, nexcluded,
-                                  start, end, k, GB_MODE_ADD, 0.0, True, scores, out_rows)
+                                  start, end, k, scores, out_rows)
         if status != 0:
             raise MemoryError("out of memory for the top-k heap")
         return self._neighbours(scores, out_rows, k)
@@ -1426,29 +1433,9 @@ cdef class PackedIndex:
             for q in range(n):
                 tables[q] = -1
                 negative[q] = 0
-            s.codes = self.code_data + start * self.row_bytes
-            s.nrows = end - start
-            s.first_row = start
-            s.planes = self.planes
-            s.plane_bytes = self.plane_bytes
-            s.offset = self.offset
-            s.row_norm = NULL if self.row_norm == NULL else self.row_norm + start
-            s.norm = self.norm
-            s.term_start = starts
-            s.term_codes = term_codes
-            s.term_weight = weights
-            s.term_negative = negative
-            s.term_table = tables
-            s.tables = NULL
-            s.table_constant = NULL
-            s.exclude_start = starts + n + 1
-            s.excluded = excluded if excluded != NULL else starts
-            s.mode = GB_MODE_ADD
-            s.epsilon = 0.0
-            s.clip = True
-            s.k = k
-            s.out_score = <double *> cnp.PyArray_DATA(scores)
-            s.out_row = <int64_t *> cnp.PyArray_DATA(rows)
+            self._describe(&s, start, end, starts, term_codes, weights, negative, tables, starts + n + 1,
+                           excluded if excluded != NULL else starts, k, <double *> cnp.PyArray_DATA(scores),
+                           <int64_t *> cnp.PyArray_DATA(rows))
             if n:
                 with nogil:
                     status = gb_search_run(&s, 0, n)
@@ -1460,6 +1447,16 @@ cdef class PackedIndex:
             free(weights)
         return scores, rows
 
+    cdef int _term_buffers(self, int64_t n, uint8_t **term_codes, double **weights) except -1:
+        """malloc the codes and weights of ``n`` one-term queries (freed by _search_single_terms)."""
+        term_codes[0] = <uint8_t *> malloc(n * self.row_bytes + 1)
+        weights[0] = <double *> malloc(n * sizeof(double) + 1)
+        if term_codes[0] == NULL or weights[0] == NULL:
+            free(term_codes[0])
+            free(weights[0])
+            raise MemoryError("out of memory for the query terms")
+        return 0
+
     def search_words(self, const int64_t[::1] rows, int64_t topn, int64_t start=0, int64_t end=-1):
         """Top-``topn`` (float64 scores, int64 rows), shape (len(rows), k), of the words of ``rows``
         over rows ``start:end``, each word left out of its own list: what ``most_similar(word)``
@@ -1470,12 +1467,7 @@ cdef class PackedIndex:
         for q in range(n):
             if not 0 <= rows[q] < self.nrows:
                 raise IndexError(f"row {rows[q]} out of range for {self.nrows} rows")
-        term_codes = <uint8_t *> malloc(n * self.row_bytes + 1)
-        weights = <double *> malloc(n * sizeof(double) + 1)
-        if term_codes == NULL or weights == NULL:
-            free(term_codes)
-            free(weights)
-            raise MemoryError("out of memory for the query terms")
+        self._term_buffers(n, &term_codes, &weights)
         for q in range(n):
             memcpy(term_codes + q * self.row_bytes, self.code_data + rows[q] * self.row_bytes, self.row_bytes)
             weights[q] = self.word_weight(rows[q])
@@ -1486,7 +1478,7 @@ cdef class PackedIndex:
         compiled call: (float32 scores, int64 rows) of shape (len(words), k). None when some
         item is not a str (the caller takes the general path)."""
         cdef Py_ssize_t n = len(words), q
-        cdef int64_t row, k, slot
+        cdef int64_t row
         for q in range(n):
             if not isinstance(words[q], str):
                 return None
@@ -1512,12 +1504,7 @@ cdef class PackedIndex:
             for plane in range(self.planes if padding else 0):
                 if codes[q, plane * self.plane_bytes + self.plane_bytes - 1] & padding:
                     raise ValueError("packed queries have padding bits set (see gensim_bits.packing)")
-        term_codes = <uint8_t *> malloc(n * self.row_bytes + 1)
-        weights = <double *> malloc(n * sizeof(double) + 1)
-        if term_codes == NULL or weights == NULL:
-            free(term_codes)
-            free(weights)
-            raise MemoryError("out of memory for the query terms")
+        self._term_buffers(n, &term_codes, &weights)
         for q in range(n):
             memcpy(term_codes + q * self.row_bytes, &codes[q, 0], self.row_bytes)
             if self.planes == 1:  # every 1-bit norm is the same
