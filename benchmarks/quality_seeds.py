@@ -315,8 +315,10 @@ def main(argv=None):
     done = list(report["runs"])
     if done:
         names = list(report["runs"][done[0]]["scores"])
-        print("\n" + " | ".join(["score"] + [f"{run} (n={len(report['runs'][run]['seeds'])})" for run in done]
-                                + ([f"{done[0]} vs {other}" for other in done[1:]])))
+        header = (["score"] + [f"{label(run)} ({len(report['runs'][run]['seeds'])} seeds)" for run in done]
+                  + [f"{done[0]} vs {other}" for other in done[1:]])
+        print("\nmean [min, max] over seeds; '>'/'<': the ranges do not overlap, '~': they do\n")
+        print("| " + " | ".join(header) + " |\n|" + "---|" * len(header))
         for name in names:
             cells = []
             for run in done:
@@ -326,7 +328,7 @@ def main(argv=None):
             for other in done[1:]:
                 row = report["runs"][other]["scores"].get(name)
                 cells.append("-" if first is None or row is None else separated(first, row))
-            print(" | ".join([name] + cells))
+            print("| " + " | ".join([name] + cells) + " |")
     print(f"\nwrote {args.output}")
     if args.plot and done:
         plot_report(report, args.plot, f"{args.lines:,} lines, {args.epochs} epochs")
