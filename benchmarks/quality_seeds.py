@@ -143,6 +143,68 @@ def score(vectors, args, counts):
     return scores, pairs
 
 
+def band_name(low, high):
+    """The band names of ``evaluate(by_frequency=...)``: '< 100', '100-500', '>= 500'."""
+    return f"< {high:g}" if low == 0 else (f">= {low:g}" if high == np.inf else f"{low:g}-{high:g}")
+
+
+def _rank_rows(matrix):
+    from scipy.stats import rankdata
+    return rankdata(matrix, axis=1)
+
+
+def _spearman_rows(gold, model):
+    """Spearman of every row of ``gold`` with the same row of ``model`` (resampled pair sets)."""
+    gold, model = _rank_rows(gold), _rank_rows(model)
+    gold -= gold.mean(axis=1, keepdims=True)
+    model -= model.mean(axis=1, keepdims=True)
+    return (gold * model).sum(axis=1) / np.sqrt((gold ** 2).sum(axis=1) * (model ** 2).sum(axis=1))
+
+
+def pair_bootstrap(args, counts, runs, saved, resamples):
+    """95% intervals of (first run - other run), Spearman averaged over seeds, resampling the pairs.
+
+    The seeds measure training noise; this measures how much a score on a few dozen rare pairs
+    depends on which pairs the set happens to hold. Paired: each resample scores every run on
+    the same pairs. Pairs are those whose two words every run's vectors hold.
+    """
+    from gensim.models import KeyedVectors
+
+    loaded = {run: [KeyedVectors.load(path) for path in paths] for run, paths in saved.items() if paths}
+    if len(loaded) < 2 or runs[0] not in loaded:
+        return {}
+    edges = [0.0] + list(args.bands) + [np.inf]
+    rng = np.random.default_rng(0)
+    intervals = {}
+    for path in args.wordsim:
+        name = os.path.splitext(os.path.basename(path))[0]
+        pairs = []
+        for line in open(path, encoding="utf-8"):
+            fields = line.rstrip("\n").split("\t")
+            if line.startswith("#") or len(fields) != 3:
+                continue
+            first, second = fields[0].lower(), fields[1].lower()
+            if all(first in kv.key_to_index and second in kv.key_to_index for kvs in loaded.values() for kv in kvs):
+                pairs.append((first, second, float(fields[2])))
+        frequency = np.array([max(counts.get(a, 0), counts.get(b, 0)) for a, b, _ in pairs])
+        cosines = {run: np.array([[kv.similarity(a, b) for a, b, _ in pairs] for kv in kvs])
+                   for run, kvs in loaded.items()}
+        gold = np.array([score for _, _, score in pairs])
+        bands = [(name, np.ones(len(pairs), dtype=bool))] + [
+            (f"{name} count {band_name(low, high)}", (frequency >= low) & (frequency < high))
+            for low, high in zip(edges, edges[1:])]
+        for score_name, mask in bands:
+            if mask.sum() < 3:
+                continue
+            picks = rng.integers(0, mask.sum(), (resamples, mask.sum()))
+            means = {run: np.mean([_spearman_rows(gold[mask][picks], values[mask][picks]) for values in cos], axis=0)
+                     for run, cos in cosines.items()}
+            for other in [run for run in runs[1:] if run in means]:
+                low, high = np.nanpercentile(means[runs[0]] - means[other], [2.5, 97.5])
+                intervals.setdefault(f"{runs[0]} - {other}", {})[score_name] = [round(low, 4), round(high, 4)]
+    return intervals
+
+
 def write_entry(path, entry):
     with open(path + ".partial", "w") as handle:
         json.dump(entry, handle, indent=2)
@@ -240,6 +302,9 @@ def main(argv=None):
                         help="train nothing; score the vectors in --save-dir again (e.g. with other --bands)")
     parser.add_argument("--summary-only", action="store_true", help="train nothing; rebuild --output")
     parser.add_argument("--plot", metavar="PNG", help="also draw every score with its min-max bars")
+    parser.add_argument("--bootstrap", type=int, default=0, metavar="N",
+                        help="with --save-dir: N paired resamples of each set's pairs, 95%% intervals of the "
+                             "first run minus each other (Spearman averaged over seeds)")
     args = parser.parse_args(argv)
     runs_dir = args.runs_dir or os.path.splitext(args.output)[0]
     command = "python " + " ".join([sys.argv[0]] + (argv if argv is not None else sys.argv[1:]))
@@ -308,6 +373,14 @@ def main(argv=None):
             report["runs"][run] = dict(seeds=[entry["seed"] for entry in entries], band_pairs=entries[0]["band_pairs"],
                                        train_seconds=[entry["train_seconds"] for entry in entries],
                                        scores=summarize(entries))
+    if args.bootstrap and args.save_dir:
+        saved = {run: [os.path.join(args.save_dir, f"{run.replace(':', '_')}_seed{seed}.kv") for seed in args.seeds
+                       if os.path.exists(os.path.join(args.save_dir, f"{run.replace(':', '_')}_seed{seed}.kv"))]
+                 for run in args.runs}
+        report["pair_bootstrap"] = dict(
+            resamples=args.bootstrap, what="95% interval of the first run minus the other, Spearman averaged "
+            "over seeds, pairs resampled with replacement (the same resample for both runs)",
+            intervals=pair_bootstrap(args, counts or corpus_counts(corpus_file), args.runs, saved, args.bootstrap))
     with open(args.output + ".partial", "w") as handle:
         json.dump(report, handle, indent=2)
     os.replace(args.output + ".partial", args.output)
@@ -329,6 +402,10 @@ def main(argv=None):
                 row = report["runs"][other]["scores"].get(name)
                 cells.append("-" if first is None or row is None else separated(first, row))
             print("| " + " | ".join([name] + cells) + " |")
+    for comparison, scores in report.get("pair_bootstrap", {}).get("intervals", {}).items():
+        print(f"\n{comparison}, Spearman averaged over seeds: 95% interval over {args.bootstrap} resamples of the pairs")
+        for name, (low, high) in scores.items():
+            print(f"  {name:<28} [{low:+.3f}, {high:+.3f}]{'  (excludes 0)' if low > 0 or high < 0 else ''}")
     print(f"\nwrote {args.output}")
     if args.plot and done:
         plot_report(report, args.plot, f"{args.lines:,} lines, {args.epochs} epochs")

@@ -41,6 +41,19 @@ def test_runs_write_json_resume_and_summarize(quality_seeds, tmp_path, capsys):
     assert "training" not in capsys.readouterr().out
 
 
+def test_pair_bootstrap_from_saved_vectors(quality_seeds, tmp_path, capsys):
+    argv = ["--corpus", datapath("lee_background.cor"), "--lines", "120", "--epochs", "1", "--seeds", "1", "2",
+            "--runs", "1:8", "gensim:8", "--min-count", "2", "--bands", "5", "--restrict-vocab", "500",
+            "--wordsim", datapath("wordsim353.tsv"), "--analogies", datapath("questions-words.txt"),
+            "--work-dir", str(tmp_path / "work"), "--output", str(tmp_path / "out.json"),
+            "--save-dir", str(tmp_path / "vectors"), "--bootstrap", "40"]
+    assert quality_seeds.main(argv) == 0
+    intervals = json.loads((tmp_path / "out.json").read_text())["pair_bootstrap"]["intervals"]["1:8 - gensim:8"]
+    assert set(intervals) == {"wordsim353", "wordsim353 count < 5", "wordsim353 count >= 5"}
+    assert all(-2 <= low <= high <= 2 for low, high in intervals.values())
+    assert "95% interval over 40 resamples" in capsys.readouterr().out
+
+
 def test_sentinel_rules_match_word2bits_cpp(quality_seeds):
     model = Word2Bits(vector_size=8, min_count=5, sample=1e-3, workers=1)
     model.build_vocab(corpus_file=datapath("lee_background.cor"))
