@@ -8,9 +8,12 @@ number of epochs on the same subset. Reported per configuration:
 
 - dev perplexity (teacher forcing, no label smoothing);
 - test BLEU (sacrebleu, beam 4, GNMT length penalty 0.6) of the Keras model (cached decoding),
-  of the LiteRT translator (`keras_compress.nmt.translator`: one .tflite with `encode` and a cached
-  `decode_step`, float32 for float models, int8 weights for QAT models, run by `Translator` in
-  `ai_edge_litert`) and of CTranslate2 int8 (our weights through `keras_compress.nmt.ctranslate2_export`);
+  of the LiteRT translator (`keras_compress.nmt.translator`) run two ways by `Translator` in
+  `ai_edge_litert` -- its `translate` signature (the whole beam search inside the .tflite, one
+  call per sentence) and the NumPy search over its `encode` / `decode_step` signatures -- in
+  float32 and dynamic-range (int8 weights) files, plus full int8 (step signatures only), and of
+  CTranslate2 int8 (our weights through `keras_compress.nmt.ctranslate2_export`); every engine
+  generates at most min(2 * (source subwords + 1) + 10, max_length + 10) tokens;
 - how often LiteRT gives exactly Keras's translation, at beam 1 and 4;
 - batch-1 latency per sentence, median and p90, at beam 1 and 4, on 1 thread, for Keras (cached),
   LiteRT and CTranslate2 int8, measured side by side in this process, plus the decoding of before
@@ -25,9 +28,12 @@ separate processes (and a rerun evaluates without retraining). Data: ../shared/d
 
     nice -n 10 python benchmarks/nmt_compression.py
 
-`--latency-only` skips BLEU and times, side by side and interleaved, the LiteRT translator
-exported float32, dynamic-range and int8, CTranslate2 int8 and Keras (cached), and writes
-benchmarks/results/nmt_latency.json (the ratio LiteRT / CTranslate2 per mode and beam):
+`--latency-only` skips BLEU and times, side by side and interleaved, the LiteRT `translate`
+signature (float32, dynamic-range), the step-signature Translator (float32, dynamic-range, full
+int8), CTranslate2 int8 and Keras (cached), and writes benchmarks/results/nmt_latency.json (the
+ratio LiteRT / CTranslate2 per engine and beam). `--compare-quantizers` reports BLEU, weight
+bytes and exportability of each configuration and of Keras's own `model.quantize` modes
+(benchmarks/results/nmt_quantizers.json):
 
     PYTHONPATH=. nice -n 10 python benchmarks/nmt_compression.py --latency-only --configs "base fp32"
 """
@@ -44,6 +50,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
+from keras_compress.export import flatbuffer  # noqa: E402
 from keras_compress.nmt import decoding, search  # noqa: E402
 from keras_compress.quantization import quantize_model, quantized_weights, strip  # noqa: E402
 from keras_compress.training import Distiller  # noqa: E402
@@ -72,8 +79,11 @@ CONFIGURATIONS = [
     ("small fp32", "small", None, False),
     ("small KD", "small", None, True),
     ("small KD + 8-bit", "small", 8, True),
+    ("small 8-bit QAT", "small", 8, False),
     ("small 4-bit QAT", "small", 4, False),
     ("small 2-bit QAT", "small", 2, False),
+    ("small KD + 4-bit", "small", 4, True),
+    ("small KD + 2-bit", "small", 2, True),
 ]
 DEFAULT_CONFIGS = "base fp32,base 8-bit QAT,small KD + 8-bit"
 
@@ -109,6 +119,10 @@ def parse_arguments(argv):
     parser.add_argument("--models-dir", default="/tmp/nmt_compression_models",
                         help="trained weights and the tokenizer, reused when present")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--compare-quantizers", action="store_true",
+                        help="BLEU, weight bytes and export of each configuration and of Keras's "
+                             "model.quantize modes (int8, int4, gptq, awq) applied to the float "
+                             "ones; writes benchmarks/results/nmt_quantizers.json")
     parser.add_argument("--latency-only", action="store_true",
                         help="skip BLEU: time the LiteRT translator (float32, dynamic-range and "
                              "int8 files), CTranslate2 int8 and Keras side by side (weights from "
@@ -183,21 +197,23 @@ def trained_model(args, name, preset, bits, distilled, vocab_size, train_data, d
     keras.utils.set_random_seed(args.seed)
     model = build(args, preset, vocab_size, bits)
     float_path = os.path.join(args.models_dir, f"{preset}_fp32.weights.h5")
-    if (bits and not distilled and args.qat_from_float and not os.path.exists(path)
-            and os.path.exists(float_path)):
-        # Quantization-aware fine-tuning of the trained float model (Jacob et al. 2018 sec. 3)
+    if (bits and args.qat_from_float and not os.path.exists(path)
+            and os.path.exists(float_path) and (teacher is not None or not distilled)):
+        # Quantization-aware fine-tuning of the trained float model (Jacob et al. 2018 sec. 3),
+        # distilled from the base fp32 teacher for the KD configurations
         model = transformer(vocab_size, preset, num_layers=args.layers, scale=args.scale,
                             dropout=0.1, name=f"transformer_{preset}")
         model.load_weights(float_path)
         quantize_model(model, bits=bits)
         epochs, args.epochs = args.epochs, args.qat_from_float
         try:
-            seconds = train(args, model, train_data, dev)
+            seconds = train(args, model, train_data, dev, teacher if distilled else None)
         finally:
             args.epochs = epochs
         model.save_weights(path)
         with open(info_path, "w") as handle:
-            training = f"QAT fine-tuning of {preset} fp32 for {args.qat_from_float} epochs"
+            training = (f"QAT {'+ KD ' if distilled else ''}fine-tuning of {preset} fp32 for "
+                        f"{args.qat_from_float} epochs")
             json.dump({"train_seconds": seconds, "settings": vars(args), "training": training},
                       handle)
         return model, seconds, False, training
@@ -257,14 +273,18 @@ def uncached_beam_search(model, source, beam_size, length_penalty, max_length):
 RSS_SCRIPT = r"""
 import json, os, sys, types
 runtime, path, tokenizer, beam, sentences = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), json.loads(sys.argv[5])
-if runtime == "litert":
+if runtime.startswith("litert"):
     # load keras_compress.nmt.translator without the packages' __init__ (which import Keras):
     # a phone app ships only this module, search.py, constants.py, the runtime and sentencepiece
-    for name, folder in (("keras_compress", sys.argv[6]), ("keras_compress.nmt", os.path.join(sys.argv[6], "nmt"))):
+    for name, folder in (("keras_compress", sys.argv[6]), ("keras_compress.nmt", os.path.join(sys.argv[6], "nmt")),
+                         ("keras_compress.export", os.path.join(sys.argv[6], "export"))):
         package = types.ModuleType(name); package.__path__ = [folder]
         sys.modules[name] = package
     from keras_compress.nmt.translator import Translator
-    Translator(path, tokenizer, num_threads=1).translate(sentences, beam_size=beam)
+    if runtime == "litert-graph":  # the file's translate signature: its beam size
+        Translator(path, tokenizer, num_threads=1).translate(sentences)
+    else:
+        Translator(path, tokenizer, num_threads=1, search="steps").translate(sentences, beam_size=beam)
 else:
     import ctranslate2, sentencepiece
     sp = sentencepiece.SentencePieceProcessor(model_file=tokenizer)
@@ -317,28 +337,70 @@ def time_side_by_side(functions, sentences, warmup=2):
 LITERT_MODES = (None, "dynamic", "int8")
 
 
+def max_length_of(tokenizer, sentence, target_length):
+    """The translate signature's limit for a sentence: min(2 * (subwords + EOS) + 10, T); every
+    engine gets the same one."""
+    return min(2 * (len(tokenizer.encode(sentence)) + 1) + 10, target_length)
+
+
+def keras_translate(deployable, tokenizer, sentences, beam_size, alpha, target_length):
+    """Keras cached beam search with each sentence's own max_length (batched by limit)."""
+    limits = [max_length_of(tokenizer, s, target_length) for s in sentences]
+    results = [None] * len(sentences)
+    for limit in sorted(set(limits)):
+        chosen = [i for i, value in enumerate(limits) if value == limit]
+        for i, text in zip(chosen, translate(deployable, tokenizer, [sentences[i] for i in chosen],
+                                             beam_size, alpha, max_length=limit)):
+            results[i] = text
+    return results
+
+
 def litert_engines(args, slug, deployable, tokenizer, dev):
-    """Export `deployable` as a LiteRT translator in each of LITERT_MODES; return
-    ({label: Translator}, {label: path}, {label: export info})."""
-    max_length = args.max_length + 10
-    translators, paths, info = {}, {}, {}
+    """Export `deployable` as LiteRT translators in each of LITERT_MODES. Float32 and
+    dynamic-range: one file per beam size with the `translate` signature (the whole search in
+    the graph; the beam size is fixed at export), the --beam-size one also with the step
+    signatures for beam 1 and --beam-size; int8 (activations calibrated): the step signatures
+    only (TensorFlow's calibrator cannot run the loop). Returns ({engine: function(sentences,
+    beam) -> strings}, {engine: Translator per beam}, {engine: path}, {label: export info})."""
+    target_length = args.max_length + 10
+    beams = sorted({1, args.beam_size})
+    alpha = args.length_penalty
+    engines, translators, paths, info = {}, {}, {}, {}
+    common = {"max_source_length": args.max_length + 1, "max_target_length": target_length,
+              "sample_sources": dev[0][0][: args.calibration_sentences],
+              "length_penalty": alpha}
     for quantization in LITERT_MODES:
         label = quantization or "float32"
-        path = os.path.join(args.models_dir, f"{slug}_{label}.tflite")
-        started = time.time()
-        exported = export_translator(deployable, path, quantization,
-                                     max_source_length=args.max_length + 1,
-                                     max_target_length=max_length,
-                                     sample_sources=dev[0][0][: args.calibration_sentences],
-                                     beam_size=None if quantization == "int8" else args.beam_size,
-                                     step_beam_sizes=sorted({1, args.beam_size}))
-        info[label] = {"bytes": exported.size_bytes,
-                       "max_abs_logit_diff": round(exported.max_abs_diff, 4),
-                       "export_seconds": round(time.time() - started, 1)}
-        translators[label] = Translator(path, tokenizer, num_threads=1, search="steps")
-        paths[label] = path
-        print(f"  exported LiteRT {label}: {info[label]}", flush=True)
-    return translators, paths, info
+        files = {}
+        for b in ([None] if quantization == "int8" else beams):
+            path = os.path.join(args.models_dir, f"{slug}_{label}" + (f"_beam{b}" if b else "")
+                                + ".tflite")
+            started = time.time()
+            exported = export_translator(
+                deployable, path, quantization, beam_size=b,
+                step_beam_sizes=beams if b in (None, args.beam_size) else (), **common)
+            key = f"{label}_beam{b}" if b else label
+            info[key] = {"bytes": exported.size_bytes,
+                         "translate_same_tokens_as_keras_on_calibration": exported.same_tokens,
+                         "max_abs_diff": round(exported.max_abs_diff, 4),
+                         "export_seconds": round(time.time() - started, 1),
+                         "operator_types": flatbuffer.operator_types(path)}
+            files[b] = path
+            print(f"  exported LiteRT {key}: bytes {exported.size_bytes}, same tokens "
+                  f"{exported.same_tokens}, max diff {exported.max_abs_diff:.4f}", flush=True)
+        if quantization != "int8":
+            graph = {b: Translator(files[b], tokenizer, num_threads=1) for b in beams}
+            translators[f"translate_{label}"] = graph
+            paths[f"translate_{label}"] = files[args.beam_size]
+            engines[f"translate_{label}"] = (
+                lambda sentences, b, graph=graph: graph[b].translate(sentences))
+        steps = Translator(files[None if quantization == "int8" else args.beam_size], tokenizer,
+                           num_threads=1, search="steps")
+        translators[f"steps_{label}"] = {b: steps for b in beams}
+        paths[f"steps_{label}"] = files[None if quantization == "int8" else args.beam_size]
+        engines[f"steps_{label}"] = (lambda sentences, b, steps=steps:
+                                     steps.translate(sentences, b, alpha))
+    return engines, translators, paths, info
 
 
 def side_by_side_latency(args, engines, timed):
@@ -347,12 +409,12 @@ def side_by_side_latency(args, engines, timed):
     latency, same, ratios = {}, {}, {}
     for b in sorted({1, args.beam_size}):
         timings, outputs = time_side_by_side(
-            {engine: (lambda s, f=function, b=b: f(s, b)) for engine, function in engines.items()},
+            {engine: (lambda s, f=function, b=b: f([s], b)[0]) for engine, function in engines.items()},
             timed)
         for engine, timing in timings.items():
             latency[f"{engine}_beam{b}"] = timing
         for engine in engines:
-            if engine.startswith("litert"):
+            if engine.startswith(("translate", "steps")):
                 same[f"{engine}_beam{b}"] = round(float(np.mean(
                     [a == k for a, k in zip(outputs[engine], outputs["keras_cached"])])), 3)
                 ratios[f"{engine}_beam{b}"] = {
@@ -362,25 +424,29 @@ def side_by_side_latency(args, engines, timed):
     return latency, same, ratios
 
 
-def interpreter_split(translators, sentences, beams, alpha, max_length):
-    """Per sentence, the CPU time inside the LiteRT interpreter (encode and decode_step
-    invocations) against the whole translation (sentencepiece, NumPy beam search, copies):
-    what a native port of the search loop would leave. A separate pass after the side-by-side
-    timing, so its clock reads do not touch those figures."""
+def interpreter_split(translators, sentences, beams, alpha):
+    """Per sentence, the CPU time inside the LiteRT interpreter (translate, or encode and
+    decode_step invocations) against the whole translation (sentencepiece, the NumPy beam
+    search and copies for the step engines). A separate pass after the side-by-side timing, so
+    its clock reads do not touch those figures."""
     split = {}
-    for label, translator in translators.items():
-        runtime = translator._runtime
+    for label, per_beam in translators.items():
         for b in beams:
+            translator = per_beam[b]
+            runtime = translator._runtime
             inside, total = [], []
             runtime.timing = True
             for sentence in sentences:
                 runtime.invoke_seconds = 0.0
                 started = time.thread_time()
-                translator.translate([sentence], b, alpha, max_length)
+                if translator.search == "graph":
+                    translator.translate([sentence])
+                else:
+                    translator.translate([sentence], b, alpha)
                 total.append(time.thread_time() - started)
                 inside.append(runtime.invoke_seconds)
             runtime.timing = False
-            split[f"litert_{label}_beam{b}"] = {
+            split[f"{label}_beam{b}"] = {
                 "interpreter_cpu_ms_median": round(1000 * float(np.median(inside)), 2),
                 "total_cpu_ms_median": round(1000 * float(np.median(total)), 2),
                 "interpreter_share": round(float(np.sum(inside) / np.sum(total)), 3)}
@@ -395,25 +461,33 @@ def ctranslate2_engine(args, slug, deployable, tokenizer):
     return ct2_path, ctranslate2.Translator(ct2_path, intra_threads=1, inter_threads=1)
 
 
+def ctranslate2_engine_function(ct2, tokenizer, alpha, target_length):
+    def run(sentences, b):
+        return [ctranslate2_translate(ct2, tokenizer, [s], b, alpha,
+                                      max_length_of(tokenizer, s, target_length))[0]
+                for s in sentences]
+
+    return run
+
+
 def latency_comparison(args, name, model, bits, tokenizer, dev, test):
     """--latency-only: batch-1 latency per sentence on 1 thread, at beam 1 and --beam-size, of
-    the LiteRT translator in each quantization mode, CTranslate2 int8 and Keras (cached), on the
-    same weights and sentences, interleaved in this one process."""
+    the LiteRT translate signature (float32, dynamic-range), the step-signature Translator
+    (float32, dynamic-range, full int8), CTranslate2 int8 and Keras (cached), on the same
+    weights and sentences, interleaved in this one process."""
     deployable = strip(model) if bits else model
     slug = name.replace(" ", "_").replace("+", "").replace("__", "_")
-    max_length = args.max_length + 10
+    target_length = args.max_length + 10
     alpha = args.length_penalty
     timed = test[0][: args.latency_sentences]
-    translators, _, info = litert_engines(args, slug, deployable, tokenizer, dev)
-    engines = {f"litert_{label}": (lambda s, b, t=t: t.translate([s], b, alpha, max_length)[0])
-               for label, t in translators.items()}
+    engines, translators, _, info = litert_engines(args, slug, deployable, tokenizer, dev)
     _, ct2 = ctranslate2_engine(args, slug, deployable, tokenizer)
-    engines["ctranslate2_int8"] = (
-        lambda s, b: ctranslate2_translate(ct2, tokenizer, [s], b, alpha, max_length)[0])
-    engines["keras_cached"] = lambda s, b: translate(deployable, tokenizer, [s], b, alpha,
-                                                     max_length=max_length)[0]
+    engines["ctranslate2_int8"] = ctranslate2_engine_function(ct2, tokenizer, alpha,
+                                                              target_length)
+    engines["keras_cached"] = lambda sentences, b: keras_translate(
+        deployable, tokenizer, sentences, b, alpha, target_length)
     latency, same, ratios = side_by_side_latency(args, engines, timed)
-    split = interpreter_split(translators, timed, sorted({1, args.beam_size}), alpha, max_length)
+    split = interpreter_split(translators, timed, sorted({1, args.beam_size}), alpha)
     return {"tflite": info, "latency_per_sentence_1_thread": latency,
             "litert_over_ctranslate2_int8_median": ratios, "litert_interpreter_split": split,
             "litert_translation_equals_keras": same, "latency_sentences": len(timed)}
@@ -436,8 +510,8 @@ def evaluate(args, name, model, bits, tokenizer, tokenizer_path, dev, test, base
     keras_translations = {}
     for beam_size in beams:
         started = time.time()
-        keras_translations[beam_size] = translate(deployable, tokenizer, sentences, beam_size,
-                                                  alpha, max_length=max_length)
+        keras_translations[beam_size] = keras_translate(deployable, tokenizer, sentences,
+                                                        beam_size, alpha, max_length)
         row[f"keras_decode_seconds_beam{beam_size}"] = round(time.time() - started, 1)
     bleu = corpus_bleu(keras_translations[beam], references)
     row["keras_bleu"] = round(bleu.score, 2)
@@ -447,24 +521,27 @@ def evaluate(args, name, model, bits, tokenizer, tokenizer_path, dev, test, base
           flush=True)
 
     # the on-device translator in each mode a user may deploy
-    translators, paths, info = litert_engines(args, slug, deployable, tokenizer, dev)
+    engines, translators, paths, info = litert_engines(args, slug, deployable, tokenizer, dev)
+    row["litert_files"] = info
     timed = sentences[: args.latency_sentences]
-    litert_translations = {}
-    for label, translator in translators.items():
-        outputs = {b: translator.translate(sentences, b, alpha, max_length) for b in beams}
-        litert_translations[label] = outputs[beam]
-        info[label].update({
+    litert_translations, row["litert"] = {}, {}
+    for engine, function in engines.items():
+        outputs = {b: function(sentences, b) for b in beams}
+        litert_translations[engine] = outputs[beam]
+        row["litert"][engine] = {
             "bleu": round(corpus_bleu(outputs[beam], references).score, 2),
             "bleu_beam1": round(corpus_bleu(outputs[1], references).score, 2),
             "equals_keras": {f"beam{b}": round(float(np.mean(
                 [a == k for a, k in zip(outputs[b], keras_translations[b])])), 3) for b in beams},
-            f"peak_rss_mb_beam{beam}": peak_rss_mb("litert", paths[label], tokenizer_path, beam,
-                                                   timed)})
-        print(f"  LiteRT {label}: {info[label]}", flush=True)
-    row["litert"] = info
+            "bytes": os.path.getsize(paths[engine]),
+            f"peak_rss_mb_beam{beam}": peak_rss_mb(
+                "litert-" + ("graph" if engine.startswith("translate") else "steps"),
+                paths[engine], tokenizer_path, beam, timed)}
+        print(f"  LiteRT {engine}: {row['litert'][engine]}", flush=True)
 
     ct2_path, ct2 = ctranslate2_engine(args, slug, deployable, tokenizer)
-    ct2_translations = ctranslate2_translate(ct2, tokenizer, sentences, beam, alpha, max_length)
+    ct2_function = ctranslate2_engine_function(ct2, tokenizer, alpha, max_length)
+    ct2_translations = ct2_function(sentences, beam)
     row["ctranslate2_int8"] = {
         "bleu": round(corpus_bleu(ct2_translations, references).score, 2),
         "bytes": sum(os.path.getsize(os.path.join(ct2_path, f)) for f in os.listdir(ct2_path)),
@@ -472,12 +549,9 @@ def evaluate(args, name, model, bits, tokenizer, tokenizer_path, dev, test, base
                                                timed)}
     print(f"  CTranslate2 int8: {row['ctranslate2_int8']}", flush=True)
 
-    engines = {f"litert_{label}": (lambda s, b, t=t: t.translate([s], b, alpha, max_length)[0])
-               for label, t in translators.items()}
-    engines["ctranslate2_int8"] = (
-        lambda s, b: ctranslate2_translate(ct2, tokenizer, [s], b, alpha, max_length)[0])
-    engines["keras_cached"] = lambda s, b: translate(deployable, tokenizer, [s], b, alpha,
-                                                     max_length=max_length)[0]
+    engines["ctranslate2_int8"] = ct2_function
+    engines["keras_cached"] = lambda batch, b: keras_translate(deployable, tokenizer, batch, b,
+                                                               alpha, max_length)
     latency, same, ratios = side_by_side_latency(args, engines, timed)
 
     def uncached(sentence):
@@ -487,21 +561,102 @@ def evaluate(args, name, model, bits, tokenizer, tokenizer_path, dev, test, base
     latency[f"keras_uncached_beam{beam}"] = time_each(uncached, sentences[: args.baseline_sentences], 1)
     row["latency_per_sentence_1_thread"] = latency
     row["litert_over_ctranslate2_int8_median"] = ratios
-    row["litert_interpreter_split"] = interpreter_split(translators, timed, beams, alpha,
-                                                        max_length)
+    row["litert_interpreter_split"] = interpreter_split(translators, timed, beams, alpha)
     row["latency_sentences"] = len(timed)
     row["sample_translation"] = {"source": sentences[0], "reference": references[0],
                                  "keras": keras_translations[beam][0],
-                                 **{f"litert_{label}": t[0]
-                                    for label, t in litert_translations.items()},
+                                 **{engine: t[0] for engine, t in litert_translations.items()},
                                  "ctranslate2_int8": ct2_translations[0]}
     return row
+
+
+KERAS_QUANTIZERS = ("int8", "int4", "gptq", "awq")
+
+
+def stored_weight_bytes(model):
+    """Bytes of the model's variables as stored (Keras's int8 and packed int4 kernels at their
+    own dtype, scales and float weights at theirs)."""
+    return int(sum(int(np.prod(variable.shape)) * np.dtype(variable.dtype).itemsize
+                   for variable in model.weights))
+
+
+def export_check(model, path, quantization, args, dev):
+    """Whether `export_translator` takes the model: "yes (<size> bytes)" or its one-line error."""
+    try:
+        exported = export_translator(model, path, quantization,
+                                     max_source_length=args.max_length + 1,
+                                     max_target_length=args.max_length + 10,
+                                     sample_sources=dev[0][0][:4], beam_size=args.beam_size)
+    except Exception as error:  # reported, not raised: the refusal is the result
+        return f"no: {type(error).__name__}: {str(error).splitlines()[0][:300]}"
+    return f"yes ({quantization or 'float32'}, {exported.size_bytes} bytes)"
+
+
+def quantizer_comparison(args, name, model, bits, tokenizer, dev, test, base_bits):
+    """--compare-quantizers: BLEU (Keras cached beam search), weight bytes and whether
+    `export_translator` takes the model, for this configuration and, for a float model, for
+    each of Keras's post-training `model.quantize` modes applied to a copy of it."""
+    slug = name.replace(" ", "_").replace("+", "").replace("__", "_")
+    sentences, references = test
+    target_length = args.max_length + 10
+    rows = []
+
+    def bleu(candidate):
+        started = time.time()
+        output = keras_translate(candidate, tokenizer, sentences, args.beam_size,
+                                 args.length_penalty, target_length)
+        return round(corpus_bleu(output, references).score, 2), round(time.time() - started, 1)
+
+    if bits:
+        deployed_bytes = weight_bits(model, bits) // 8
+        deployable = strip(model)
+        score, seconds = bleu(deployable)
+        rows.append({"method": f"ours: QAT {bits}-bit" + (" + KD" if "KD" in name else ""),
+                     "bleu": score, "weight_bytes": int(deployed_bytes),
+                     "exports": export_check(deployable, os.path.join(
+                         args.models_dir, f"{slug}_cmp.tflite"), "dynamic", args, dev),
+                     "decode_seconds": seconds})
+        return rows
+    score, seconds = bleu(model)
+    rows.append({"method": "float32 (no quantization)", "bleu": score,
+                 "weight_bytes": stored_weight_bytes(model),
+                 "exports": export_check(model, os.path.join(args.models_dir, f"{slug}_cmp.tflite"),
+                                         "dynamic", args, dev), "decode_seconds": seconds})
+    for mode in KERAS_QUANTIZERS:
+        copy = keras.models.clone_model(model)
+        copy.set_weights(model.get_weights())
+        row = {"method": f"Keras model.quantize({mode!r})"}
+        try:
+            if mode in ("gptq", "awq"):
+                # calibration text through the model's own tokenizer, default settings
+                config_class = (keras.quantizers.GPTQConfig if mode == "gptq"
+                                else keras.quantizers.AWQConfig)
+                copy.quantize(mode, config=config_class(
+                    dataset=list(dev[0][0][:16]), tokenizer=lambda text: text,
+                    sequence_length=args.max_length + 1, num_samples=16))
+            else:
+                copy.quantize(mode)
+        except Exception as error:
+            row.update({"bleu": None, "error": f"{type(error).__name__}: "
+                                               f"{str(error).splitlines()[0][:300]}"})
+            rows.append(row)
+            print(f"  {row}", flush=True)
+            continue
+        score, seconds = bleu(copy)
+        row.update({"bleu": score, "weight_bytes": stored_weight_bytes(copy),
+                    "exports": export_check(copy, os.path.join(
+                        args.models_dir, f"{slug}_keras_{mode}.tflite"), None, args, dev),
+                    "decode_seconds": seconds})
+        rows.append(row)
+        print(f"  {row}", flush=True)
+    return rows
 
 
 def main(argv=None):
     args = parse_arguments(sys.argv[1:] if argv is None else argv)
     if args.output is None:
-        args.output = ("benchmarks/results/nmt_latency.json" if args.latency_only
+        args.output = ("benchmarks/results/nmt_quantizers.json" if args.compare_quantizers
+                       else "benchmarks/results/nmt_latency.json" if args.latency_only
                        else "benchmarks/results/nmt_compression.json")
     if not os.path.exists(os.path.join(args.data_dir, "train.en")):
         print(f"{args.data_dir} not found: skipping the benchmark")
@@ -541,7 +696,10 @@ def main(argv=None):
                "d_model": model.get_layer("embedding").embedding_dim,
                "train_seconds": round(seconds, 1), "training": training,
                "weights_reused": reused}
-        if args.latency_only:
+        if args.compare_quantizers:
+            row["quantizers"] = quantizer_comparison(args, name, model, bits, tokenizer, dev,
+                                                     test, base_bits)
+        elif args.latency_only:
             row.update(latency_comparison(args, name, model, bits, tokenizer, dev, test))
         else:
             row.update(evaluate(args, name, model, bits, tokenizer, tokenizer_path, dev, test,
@@ -591,29 +749,61 @@ def main(argv=None):
     }
     if args.latency_only:
         report["notes"] = LATENCY_NOTES + report["notes"][:1] + report["notes"][-1:]
+    if args.compare_quantizers:
+        report["notes"] = QUANTIZER_NOTES + report["notes"][:1]
     os.makedirs(os.path.dirname(args.output) or ".", exist_ok=True)
     with open(args.output, "w", encoding="utf-8") as handle:
         json.dump(report, handle, indent=2, ensure_ascii=False)
-    (print_latency_table if args.latency_only else print_table)(results, args.beam_size)
+    (print_quantizer_table if args.compare_quantizers else print_latency_table
+     if args.latency_only else print_table)(results, args.beam_size)
     print(f"\nwrote {args.output} in {report['total_seconds']:.0f}s")
     return 0
 
 
 LATENCY_NOTES = [
-    "--latency-only: no BLEU. Per configuration, the LiteRT translator exported three times "
-    "(float32, dynamic-range: int8 weights, int8: int8 weights and activations calibrated on "
-    "calibration_sentences dev sentences), CTranslate2 with int8 weights, and Keras cached beam search, on the same "
-    "weights and the first latency_sentences test sentences.",
+    "--latency-only: no BLEU. Per configuration, on the same weights and the first "
+    "latency_sentences test sentences: translate_<mode>, the LiteRT translate signature (the "
+    "whole beam search inside the .tflite; one file per beam size, the beam size being fixed at "
+    "export); steps_<mode>, the NumPy beam search over the encode / decode_step_beam<k> "
+    "signatures of the same file (Translator(search='steps')); modes float32 and dynamic "
+    "(int8 weights, float activations), plus steps_int8 (int8 weights and activations "
+    "calibrated on calibration_sentences dev sentences; TensorFlow's calibrator cannot run the "
+    "translate loop, so full int8 has no translate signature); CTranslate2 with int8 weights; "
+    "Keras cached beam search. Every engine generates at most min(2 (subwords + 1) + 10, "
+    "max_length + 10) tokens per sentence.",
     "Latency per sentence (sentencepiece in and out included), batch 1, 1 thread for every "
     "engine (LiteRT num_threads=1, CTranslate2 intra_threads=1, TensorFlow intra/inter-op 1), "
-    "median and p90 after 2 warm-up sentences. Engines run interleaved sentence by sentence in "
-    "one process, so a change of load hits all alike.",
-    "The machine was loaded: another benchmark held both cores at normal priority while this ran "
-    "under nice -n 10. Absolute times are inflated and noisy; the ratios between engines "
-    "(litert_over_ctranslate2_int8_median, on CPU time and on wall time) are the result.",
+    "median and p90 after 2 warm-up sentences, CPU time of this process (process_time) and "
+    "wall time. Engines run interleaved sentence by sentence in one process, so a change of "
+    "load hits all alike.",
+    "The machine was loaded (see load_average_1_5_15_min; 2 cores shared by several other "
+    "benchmarks and test runs, this one under nice -n 10). Absolute times are inflated and "
+    "noisy; the ratios between engines (litert_over_ctranslate2_int8_median, on CPU time and "
+    "on wall time) are the result.",
     "litert_translation_equals_keras: fraction of the timed sentences where the LiteRT "
     "translation is exactly Keras's.",
 ]
+
+
+QUANTIZER_NOTES = [
+    "--compare-quantizers: per configuration, test BLEU of the Keras cached beam search (beam "
+    "beam_size, GNMT length penalty, each sentence's max_length min(2 (subwords + 1) + 10, "
+    "max_length + 10)), the weight bytes and whether export_translator takes the model. QAT "
+    "rows: weights at their bits (weight_bits / 8), exported as dynamic-range LiteRT after strip. "
+    "Keras rows: model.quantize(mode) on a copy of the float model (post-training), bytes of the "
+    "variables as Keras stores them (int8, packed int4, scales); GPTQ/AWQ get the dev sources as "
+    "calibration data; a mode Keras refuses for these layers is reported with its error.",
+]
+
+
+def print_quantizer_table(results, beam):
+    print(f"\n| config | method | BLEU b{beam} | weight KB | exports through export_translator |"
+          "\n|---|---|---|---|---|")
+    for row in results:
+        for entry in row["quantizers"]:
+            size = f"{entry['weight_bytes'] / 1024:.0f}" if "weight_bytes" in entry else ""
+            print(f"| {row['config']} | {entry['method']} | {entry.get('bleu')} | {size} | "
+                  f"{entry.get('exports', entry.get('error', ''))} |")
 
 
 def print_latency_table(results, beam):
@@ -638,7 +828,7 @@ def print_table(results, beam):
         lat = row["latency_per_sentence_1_thread"]
         ratios = row["litert_over_ctranslate2_int8_median"]
         engines = [("keras_cached", {"bleu": row["keras_bleu"], "bleu_beam1": row["keras_bleu_beam1"]})]
-        engines += [(f"litert_{label}", info) for label, info in row["litert"].items()]
+        engines += list(row["litert"].items())
         engines += [("ctranslate2_int8", row["ctranslate2_int8"])]
         for engine, info in engines:
             same = info.get("equals_keras", {})

@@ -218,6 +218,18 @@ def test_quantized_translators_use_builtin_int8_kernels(copy_model, tmp_path, qu
     assert np.isfinite(exported.max_abs_diff) and exported.max_abs_diff < 5.0
     result = Translator(exported.path, None).translate_ids([5, 6, 7, 3], beam_size=4)
     assert all(4 <= token < 30 or token == 1 for token in result)
+    # which operators compute in integers: all the matmuls in full int8, none in dynamic-range
+    # (int8 weights, float activations)
+    from keras_compress.export.flatbuffer import operator_types
+
+    types = operator_types(exported.path)
+    for name in ("FULLY_CONNECTED", "BATCH_MATMUL"):
+        if quantization == "int8":
+            assert types[name]["integer"] > 0 and types[name]["float"] == 0, (name, types[name])
+        else:
+            assert types[name]["integer"] == 0 and types[name]["float"] > 0, (name, types[name])
+    if quantization == "dynamic":
+        assert "WHILE" in types  # the translate signature's search
 
 
 def test_export_rejects_bad_arguments(copy_model, tmp_path):
@@ -238,6 +250,22 @@ def test_export_rejects_bad_arguments(copy_model, tmp_path):
             export_translator(copy_model, str(tmp_path / "x.tflite"), length_penalty=penalty)
     with pytest.raises(ValueError, match="step_beam_sizes"):
         export_translator(copy_model, str(tmp_path / "x.tflite"), beam_size=None)
+
+
+def test_keras_quantized_model_is_compared_in_keras_and_refused_by_the_exporter(
+        copy_model, tmp_path):
+    # Keras's own post-training int8 (model.quantize): decoded by the same Keras search, and
+    # refused by export_translator with a one-line reason, not a converter trace
+    quantized = keras.models.clone_model(copy_model)
+    quantized.set_weights(copy_model.get_weights())
+    quantized.quantize("int8")
+    assert any(getattr(layer, "quantization_mode", None) == "int8"
+               for layer in quantized._flatten_layers())
+    source = sources()
+    got = beam_search(quantized, source, 4, 0.6, max_length=9)
+    assert len(got) == len(source) and all(isinstance(ids, list) for ids in got)
+    with pytest.raises(ValueError, match="model.quantize.*quantization='dynamic'"):
+        export_translator(quantized, str(tmp_path / "keras_int8.tflite"))
 
 
 def test_numpy_beam_search_prefers_the_penalized_best():

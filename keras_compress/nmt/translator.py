@@ -171,6 +171,15 @@ def export_translator(model, path, quantization=None, max_source_length=64,
     if not os.path.isdir(directory):
         raise FileNotFoundError(f"folder {directory} for {path} does not exist")
     parts = transformer_layers(model)
+    keras_quantized = sorted({f"{layer.name} ({layer.quantization_mode})"
+                              for layer in model._flatten_layers()
+                              if getattr(layer, "quantization_mode", None) is not None})
+    if keras_quantized:
+        raise ValueError(
+            f"{model.name!r} was quantized by Keras's model.quantize ({len(keras_quantized)} "
+            f"layers, e.g. {keras_quantized[0]}): its integer matmuls have no TFLite builtin "
+            "kernel. Export the float model with quantization='dynamic' (int8 weights), or "
+            "train with keras_compress.quantize_model and export strip(model)")
     layers, heads, head_dim = len(parts["decoders"]), parts["num_heads"], parts["head_dim"]
     largest = max((beam_size or 1, *step_beam_sizes))
     if largest > parts["vocab_size"] - 2:
@@ -372,10 +381,12 @@ def _keras_translate(model, sources, settings):
     from keras_compress.nmt import graph_search
 
     batch_size, length = settings["batch_size"], settings["max_source_length"]
-    function = tf.function(lambda source: graph_search.translate(
-        model, source, settings["max_target_length"], settings["beam_size"],
-        settings["length_penalty"]),
-        input_signature=[tf.TensorSpec((batch_size, length), tf.int32)])
+    @tf.function(input_signature=[tf.TensorSpec((batch_size, length), tf.int32)],
+                 autograph=False)  # the loop is ops.while_loop already
+    def function(source):
+        return graph_search.translate(model, source, settings["max_target_length"],
+                                      settings["beam_size"], settings["length_penalty"])
+
     tokens, scores = zip(*[(np.asarray(t), np.asarray(s)) for t, s in
                            map(function, _batches(sources, batch_size))])
     return np.concatenate(tokens)[: len(sources)], np.concatenate(scores)[: len(sources)]
