@@ -78,26 +78,6 @@ class _PackedCosines:
         products = self.squared_norms[start:end, None] * self.squared_norms[indices][None, :]
         return _exact_cosines(self.dots(indices, start, end), products)
 
-    def add_scores(self, dots, squared_norms, chunk_squared_norms):
-        """3CosAdd, cos(x, b) + cos(x, c) - cos(x, a), with exact ties.
-
-        ``dots``: the integer dots of a, b and c with the chunk rows, each (questions, rows);
-        ``squared_norms``: those of a, b and c, each (questions, 1). The dots of question words
-        with equal norms are summed as integers before one exact cosine is taken, so two rows
-        whose scores are equal (always when the three norms are equal, e.g. at one bit) tie
-        exactly.
-        """
-        dot_a, dot_b, dot_c = dots
-        norm_a, norm_b, norm_c = squared_norms
-        same_ab, same_ac, same_bc = norm_a == norm_b, norm_a == norm_c, norm_b == norm_c
-        slot_b = dot_b + np.where(same_bc, dot_c, 0.0) - np.where(same_ab, dot_a, 0.0)
-        slot_c = np.where(same_bc, 0.0, dot_c) - np.where(same_ac & ~same_ab, dot_a, 0.0)
-        slot_a = np.where(same_ab | same_ac, 0.0, -dot_a)
-        score = _exact_cosines(slot_b, norm_b * chunk_squared_norms)
-        score += _exact_cosines(slot_c, norm_c * chunk_squared_norms)
-        score += _exact_cosines(slot_a, norm_a * chunk_squared_norms)
-        return score
-
 
 def _restricted_vocabulary(vectors, restrict_vocab, case_insensitive):
     """gensim's rule: the first ``restrict_vocab`` words; upper-cased, the first variant wins.
@@ -314,36 +294,61 @@ def answer_analogies(questions, canonical, cosines, vocabulary_size, epsilon=EPS
     first ``vocabulary_size`` rows, the question words and their case variants excluded.
 
     Tied scores go to the lower row, always: argmax takes the first maximum of a chunk and a
-    later chunk must score strictly higher. For packed vectors the cosines come from exact
-    integer dot products and a fixed sequence of float operations (no BLAS), so scores, ties
-    and answers are the same on every CPU and thread count. Float vectors are scored with a
-    BLAS matrix product, as in gensim, so candidates whose float cosines tie only up to
-    rounding may be ordered differently on another machine.
+    later chunk must score strictly higher. For packed vectors every score is a fixed sequence
+    of float64 operations on exact integer dot products and squared norms (no BLAS), so the
+    answers are the same on every CPU and thread count. 3CosMul uses the exact cosines of
+    :func:`_exact_cosines` (in float32, as for float vectors). 3CosAdd ranks x by (sum of +-dot(x, w) / |w|) / |x|, the dots of
+    question words with equal norms summed as integers first: rows with equal norms whose
+    combined dots are equal tie exactly (at one bit every question is of this kind). Float
+    vectors are scored with a BLAS matrix product, as in gensim, so candidates whose float
+    cosines tie only up to rounding may be ordered differently on another machine.
     """
     count = len(questions)
+    exact = isinstance(cosines, _PackedCosines)
+    order = None
+    if exact and count:
+        # Questions grouped by which of their words share a norm, so that each kind of question
+        # is a contiguous run with its own formula (see _add_numerators).
+        kinds = _norm_kinds(cosines.squared_norms[questions[:, 1:4]])
+        order = np.argsort(kinds, kind="stable")
+        questions, kinds = questions[order], kinds[order]
     best = {name: (np.full(count, -np.inf), np.full(count, -1, dtype=np.int64)) for name in ("3cosadd", "3cosmul")}
     if count == 0:
         return {name: rows for name, (_, rows) in best.items()}
     words, positions = np.unique(questions[:, 1:4], return_inverse=True)
     positions = positions.reshape(-1, 3)
     excluded = _exclusions(questions, canonical)
-    exact = isinstance(cosines, _PackedCosines)
-    # Packed scores are float64 and take a few more temporaries: smaller question batches.
-    batch = max(1, QUESTION_BATCH // 4) if exact else QUESTION_BATCH
+    # Packed scores are float32 while every integer dot and sum of three is exact in it (below
+    # 2**24: any dimension at 1-2 bits, up to 24,000 at 4 bits, 86 at 8), float64 beyond.
+    dtype = np.float32
+    if exact and 3 * float(cosines.squared_norms.max(initial=0)) >= 2**24:
+        dtype = np.float64
+    batch = QUESTION_BATCH if dtype == np.float32 else max(1, QUESTION_BATCH // 2)
     for start in range(0, vocabulary_size, VOCABULARY_CHUNK):
         end = min(start + VOCABULARY_CHUNK, vocabulary_size)
         # (question words, chunk rows): gathering whole rows per question is a contiguous copy.
-        shifted = np.ascontiguousarray((1.0 + cosines(words, start, end)).T)  # 2 cos' = 1 + cos
-        if exact:
+        if exact:  # one kernel pass: the integer dots give both the cosines and 3CosAdd
             dots = np.ascontiguousarray(cosines.dots(words, start, end).T)
             word_norms = cosines.squared_norms[words]
-            chunk_norms = cosines.squared_norms[start:end][None, :]
+            chunk_norms = cosines.squared_norms[start:end]
+            # 2 cos' = 1 + cos; exact cosines equal as reals are equal floats, in float32 too.
+            shifted = (1.0 + _exact_cosines(dots, word_norms[:, None] * chunk_norms[None, :])).astype(np.float32)
+            dots = dots.astype(dtype)
+            inverse_chunk_norms = (1.0 / np.sqrt(chunk_norms)).astype(dtype)
+            inverse_word_norms = (1.0 / np.sqrt(word_norms)).astype(dtype)
+        else:
+            shifted = np.ascontiguousarray((1.0 + cosines(words, start, end)).T)
         for first in range(0, count, batch):
             last = min(first + batch, count)
             cos_a, cos_b, cos_c = (shifted[positions[first:last, k]] for k in range(3))
             if exact:
-                add = cosines.add_scores([dots[positions[first:last, k]] for k in range(3)],
-                                         [word_norms[positions[first:last, k]][:, None] for k in range(3)], chunk_norms)
+                add = np.empty(cos_a.shape, dtype)
+                runs = np.flatnonzero(np.diff(kinds[first:last])) + 1
+                for low, high in zip(np.concatenate([[0], runs]), np.concatenate([runs, [last - first]])):
+                    picked = positions[first + low:first + high]
+                    add[low:high] = _add_numerators(kinds[first + low], [dots[picked[:, k]] for k in range(3)],
+                                                    [inverse_word_norms[picked[:, k]][:, None] for k in range(3)])
+                add *= inverse_chunk_norms
             else:
                 add = cos_b + cos_c  # the +1 shifts cancel up to a constant
                 add -= cos_a
@@ -363,7 +368,42 @@ def answer_analogies(questions, canonical, cosines, vocabulary_size, epsilon=EPS
                 better = chunk_values > values[first:last]
                 values[first:last][better] = chunk_values[better]
                 rows[first:last][better] = chunk_rows[better] + start
-    return {name: rows for name, (_, rows) in best.items()}
+    answers = {name: rows for name, (_, rows) in best.items()}
+    if order is not None:
+        for name, rows in answers.items():
+            answers[name] = np.empty_like(rows)
+            answers[name][order] = rows
+    return answers
+
+
+# Which words of a question (a, b, c) share a norm: none, all, a and b, a and c, b and c.
+DISTINCT, ALL_EQUAL, A_IS_B, A_IS_C, B_IS_C = range(5)
+
+
+def _norm_kinds(squared_norms):
+    """The kind of each question from the squared norms (questions, 3) of a, b and c."""
+    a, b, c = squared_norms.T
+    kinds = np.full(len(squared_norms), DISTINCT, dtype=np.int8)
+    kinds[b == c] = B_IS_C
+    kinds[a == c] = A_IS_C
+    kinds[a == b] = A_IS_B
+    kinds[(a == b) & (b == c)] = ALL_EQUAL
+    return kinds
+
+
+def _add_numerators(kind, dots, inverse_norms):
+    """3CosAdd times |x| for questions of one kind: dot(x, b)/|b| + dot(x, c)/|c| - dot(x, a)/|a|,
+    the integer dots of words with equal norms summed before the one division they share."""
+    (dot_a, dot_b, dot_c), (scale_a, scale_b, scale_c) = dots, inverse_norms
+    if kind == ALL_EQUAL:
+        return (dot_b + dot_c - dot_a) * scale_b
+    if kind == A_IS_B:
+        return (dot_b - dot_a) * scale_b + dot_c * scale_c
+    if kind == A_IS_C:
+        return dot_b * scale_b + (dot_c - dot_a) * scale_c
+    if kind == B_IS_C:
+        return (dot_b + dot_c) * scale_b - dot_a * scale_a
+    return dot_b * scale_b + dot_c * scale_c - dot_a * scale_a
 
 
 def answered_correctly(rows, questions, canonical):
