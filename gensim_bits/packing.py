@@ -17,6 +17,7 @@ import numpy as np
 
 from gensim_bits.quantizers import check_bits, levels
 from gensim_bits.search_inner import dots_with_rows, dots_with_table
+from gensim_bits.search_inner import vector_tables as table_rows
 
 PACKED_BITS = (1, 2, 4, 8)
 
@@ -116,25 +117,15 @@ def vector_tables(vectors, bits, dimension):
     """:func:`vector_table` of every row of ``vectors`` (n, dimension) at once:
     ``(tables (n, row_bytes * 256), constants (n,))``, the same values as one at a time.
 
-    Memory: the tables (n * row_bytes * 2 KiB) and one temporary of the same size.
+    Memory: the tables, n * row_bytes * 2 KiB.
     """
-    vectors = np.asarray(vectors, dtype=np.float64)
-    count, width = vectors.shape[0], plane_bytes(dimension)
-    padded = np.zeros((count, width * 8), dtype=np.float64)
-    padded[:, :dimension] = vectors
-    padded = padded.reshape(count, width, 8)
-    # ones_sum[b]: sum of the query over the elements whose bit is set in byte value b, each
-    # built from b without its lowest bit (one fixed order of additions, whatever the batch).
-    ones_sum = np.zeros((256, count, width), dtype=np.float64)
-    for value in range(1, 256):
-        lowest = (value & -value).bit_length() - 1
-        np.add(ones_sum[value & (value - 1)], padded[:, :, lowest], out=ones_sum[value])
-    ones_sum = ones_sum.transpose(1, 2, 0)
+    vectors = np.ascontiguousarray(vectors, dtype=np.float64)
     unit = level_unit(bits)
     # s_j = 2*bit - 1, so plane j adds 2^j * unit * (2 * ones_sum - sum(query)).
-    tables = np.concatenate([(2.0 * unit * 2 ** plane) * ones_sum for plane in range(bits)], axis=1)
-    constants = -unit * (2 ** bits - 1) * np.array([row.sum() for row in vectors], dtype=np.float64)
-    return tables.reshape(count, -1), constants
+    tables = table_rows(vectors, bits, dimension, unit)
+    # Row sums along the contiguous axis: the same pairwise order as one vector's sum().
+    constants = -unit * (2 ** bits - 1) * vectors.sum(axis=1)
+    return tables, constants
 
 
 def dots_with_vector(packed, vector, bits, dimension):

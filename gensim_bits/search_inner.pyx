@@ -1527,3 +1527,35 @@ cdef class PackedIndex:
             for row in range(vectors.shape[0]):
                 out[row] = _safe_norm(&vectors[row, 0], self.dimension)
         return norms
+
+
+def vector_tables(const double[:, ::1] vectors, int planes, int64_t dimension, double unit):
+    """Lookup tables (n, planes * ceil(dimension / 8) * 256) of float vectors: entry
+    [plane, byte t, value b] is ``2 * unit * 2**plane`` times the sum of the vector over the
+    elements whose bit is set in b at byte t. Each sum is built from b without its lowest bit
+    (one fixed order of additions); :func:`gensim_bits.packing.vector_tables` adds the constants."""
+    cdef int64_t count = vectors.shape[0], width = (dimension + 7) // 8, q, t, element
+    cdef int value, lowest, plane
+    cdef double ones[256]
+    cdef double factor
+    cdef double *out
+    if vectors.shape[1] != dimension or not 1 <= planes <= 8:
+        raise ValueError(f"vectors must have {dimension} values a row and planes 1..8")
+    tables = np.empty((count, planes * width * 256), dtype=np.float64)
+    cdef double *data = <double *> cnp.PyArray_DATA(tables)
+    with nogil:
+        for q in range(count):
+            for t in range(width):
+                ones[0] = 0.0
+                for value in range(1, 256):
+                    lowest = 0
+                    while not (value >> lowest) & 1:
+                        lowest += 1
+                    element = t * 8 + lowest
+                    ones[value] = ones[value & (value - 1)] + (vectors[q, element] if element < dimension else 0.0)
+                for plane in range(planes):
+                    factor = 2.0 * unit * <double> (1 << plane)
+                    out = data + (q * planes + plane) * width * 256 + t * 256
+                    for value in range(256):
+                        out[value] = ones[value] * factor
+    return tables
