@@ -274,8 +274,9 @@ RSS_SCRIPT = r"""
 import json, os, sys, types
 runtime, path, tokenizer, beam, sentences = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), json.loads(sys.argv[5])
 if runtime.startswith("litert"):
-    # load keras_compress.nmt.translator without the packages' __init__ (which import Keras):
-    # a phone app ships only this module, search.py, constants.py, the runtime and sentencepiece
+    # load keras_compress.nmt.translator without the packages' __init__ (which import Keras): a phone
+    # app ships this module, search.py, constants.py, export/litert.py and export/flatbuffer.py, the
+    # runtime and sentencepiece
     for name, folder in (("keras_compress", sys.argv[6]), ("keras_compress.nmt", os.path.join(sys.argv[6], "nmt")),
                          ("keras_compress.export", os.path.join(sys.argv[6], "export"))):
         package = types.ModuleType(name); package.__path__ = [folder]

@@ -48,7 +48,7 @@ def interpreter(path):
 
 def run_step(it, signature, inputs):
     """The decode step's outputs and {tensor name: (float value, detail)} of its subgraph."""
-    from keras_compress.nmt.translator import litert_wrapper
+    from keras_compress.export.litert import litert_wrapper
 
     outputs = it.get_signature_runner(signature)(**inputs)
     graph = int(litert_wrapper(it).GetSubgraphIndexFromSignature(signature))

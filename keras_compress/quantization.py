@@ -9,44 +9,28 @@ from keras import ops
 
 from keras_compress import engine
 from keras_compress.layers.factorized_embedding import FactorizedEmbedding, FactorizedReversibleEmbedding
-from keras_compress.layers.quantized import (
-    FakeQuantized,
-    QuantizedDense,
-    QuantizedEinsumDense,
-    QuantizedEmbedding,
-    QuantizedFactorizedEmbedding,
-    QuantizedFactorizedReversibleEmbedding,
-    QuantizedMultiHeadAttention,
-    QuantizedReversibleEmbedding,
-    check_bits,
-    quantize_codes,
-)
+from keras_compress.layers import quantized
+from keras_compress.layers.quantized import FakeQuantized, QuantizedMultiHeadAttention, check_bits, quantize_codes
 
 __all__ = ["quantize_model", "strip", "finalize", "quantized_weights", "quantized_codes", "is_quantized", "QUANTIZE"]
 
 
-def _targets():
-    """Exact classes quantize_model changes, and the class each becomes."""
-    return engine.keras_hub_alias({
-        keras.layers.Dense: QuantizedDense,
-        keras.layers.EinsumDense: QuantizedEinsumDense,
-        keras.layers.Embedding: QuantizedEmbedding,
-        keras.layers.ReversibleEmbedding: QuantizedReversibleEmbedding,
-        FactorizedEmbedding: QuantizedFactorizedEmbedding,
-        FactorizedReversibleEmbedding: QuantizedFactorizedReversibleEmbedding,
-    }, "ReversibleEmbedding")
-
-
-# The float class of each quantized class, for layers built as quantized ones (no recorded change).
-_FLOAT_CLASS = {
-    QuantizedDense: keras.layers.Dense,
-    QuantizedEinsumDense: keras.layers.EinsumDense,
-    QuantizedEmbedding: keras.layers.Embedding,
-    QuantizedReversibleEmbedding: keras.layers.ReversibleEmbedding,
-    QuantizedFactorizedEmbedding: FactorizedEmbedding,
-    QuantizedFactorizedReversibleEmbedding: FactorizedReversibleEmbedding,
-    QuantizedMultiHeadAttention: keras.layers.MultiHeadAttention,
+# The exact classes quantize_model changes, and the class each becomes.
+_QUANTIZED_CLASS = {
+    keras.layers.Dense: quantized.QuantizedDense,
+    keras.layers.EinsumDense: quantized.QuantizedEinsumDense,
+    keras.layers.Embedding: quantized.QuantizedEmbedding,
+    keras.layers.ReversibleEmbedding: quantized.QuantizedReversibleEmbedding,
+    FactorizedEmbedding: quantized.QuantizedFactorizedEmbedding,
+    FactorizedReversibleEmbedding: quantized.QuantizedFactorizedReversibleEmbedding,
 }
+# The float class of each quantized class, for layers built as quantized ones (no recorded change).
+_FLOAT_CLASS = {new: old for old, new in _QUANTIZED_CLASS.items()}
+_FLOAT_CLASS[QuantizedMultiHeadAttention] = keras.layers.MultiHeadAttention
+
+
+def _targets():
+    return engine.keras_hub_alias(_QUANTIZED_CLASS, "ReversibleEmbedding")
 
 
 def is_quantized(layer):

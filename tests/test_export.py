@@ -204,3 +204,49 @@ def test_sequence_length_fixes_a_dynamic_length(tmp_path):
     assert result.max_abs_diff < 1e-5
     detail = Interpreter(model_path=result.path).get_input_details()[0]
     assert list(detail["shape_signature"]) == [-1, LENGTH]
+
+
+@pytest.mark.parametrize("name", sorted(__import__("keras_compress.export.litert", fromlist=["x"]).LITERT_INTERNALS))
+def test_litert_internal_is_where_the_export_module_expects(name):
+    from keras_compress.export import litert
+
+    litert.LITERT_INTERNALS[name]()  # raises, and this test's id names the interface, if LiteRT moved it
+
+
+def test_converter_error_is_the_error_line_not_the_trailing_note():
+    from keras_compress.export.tflite import converter_error
+
+    message = ("<unknown>:0: error: loc(fused[callsite(\"GatherV2\" at \"x\")]): 'tfl.gather' op operand #0 "
+               "must be ..., but got 'tensor<100x16x!quant.uniform<i4:f32, 0.0067>>'\n"
+               "<unknown>:0: note: loc(fused[\"StatefulPartitionedCall:\"]): called from")
+    assert converter_error(RuntimeError(message)).startswith("'tfl.gather' op operand #0 must be")
+
+
+def test_unstripped_low_bit_model_names_strip_and_leaves_no_file(tmp_path):
+    from keras_compress import quantize_model, strip
+
+    model = quantize_model(tiny_dan(), bits=4)
+    target = tmp_path / "qat4.tflite"
+    target.write_bytes(b"an older file")
+    with pytest.raises(TFLiteExportError, match=r"(?s)strip\(model\) first.*Converter said: .*'tfl.gather' op operand #0"):
+        export_tflite(model, target, "dynamic", sample_inputs=token_rows())
+    assert target.read_bytes() == b"an older file"  # a failed export leaves what was there
+    assert [path.name for path in tmp_path.iterdir()] == ["qat4.tflite"]
+    result = export_tflite(strip(model), target, "dynamic", sample_inputs=token_rows())
+    assert result.max_abs_diff < 1e-4 and result.size_bytes == os.path.getsize(target)
+
+
+def test_dynamic_length_tagger_hint_says_sequence_length_and_a_wrong_shape_is_refused(tmp_path):
+    keras.utils.set_random_seed(3)
+    tokens = keras.Input((None,), dtype="int32")
+    x = keras.layers.Embedding(VOCAB, 8)(tokens)
+    tagger = keras.Model(tokens, keras.layers.TimeDistributed(keras.layers.Dense(9))(x))
+    rows = token_rows(8)
+    with pytest.raises(TFLiteExportError, match="dynamic length: pass sequence_length=N") as raised:
+        export_tflite(tagger, tmp_path / "tagger.tflite", sample_inputs=rows)
+    assert "unroll" not in str(raised.value)  # no LSTM here: the LSTM hint would mislead
+    with pytest.raises(TFLiteExportError, match=rf"has shape \(8, 1, 9\), the Keras model's \(8, {LENGTH}, 9\)"):
+        export_tflite(tagger, tmp_path / "static.tflite", sample_inputs=rows, batch_size=1)
+    assert list(tmp_path.iterdir()) == []  # neither failed export left a file
+    result = export_tflite(tagger, tmp_path / "fixed.tflite", sample_inputs=rows, sequence_length=LENGTH)
+    assert result.max_abs_diff < 1e-5

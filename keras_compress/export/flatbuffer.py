@@ -4,16 +4,36 @@ no Keras or TensorFlow, so on-device runtimes can import it."""
 
 import numpy as np
 
-__all__ = ["operators", "add_metadata", "read_metadata"]
+__all__ = ["operators", "constant_tensors", "operator_types", "add_metadata", "read_metadata"]
+
+# TensorType -> numpy dtype. Sub-byte integers (INT4, INT2, UINT4) have no numpy dtype: they are
+# reported as the byte-sized integer of the same sign, so that they count as integer tensors.
+_NUMPY_TYPES = {
+    "FLOAT32": np.float32, "FLOAT16": np.float16, "FLOAT64": np.float64, "INT32": np.int32,
+    "UINT8": np.uint8, "INT64": np.int64, "BOOL": np.bool_, "INT16": np.int16, "INT8": np.int8,
+    "UINT64": np.uint64, "UINT32": np.uint32, "UINT16": np.uint16, "INT4": np.int8, "INT2": np.int8,
+    "UINT4": np.uint8,
+}
 
 
-def operators(path):
-    """The builtin operator names (custom ones by their code) of every subgraph of a .tflite
-    file, sorted."""
+def _model(source):
+    """The schema's `Model` of a .tflite file (a path) or of flatbuffer bytes."""
     from ai_edge_litert import schema_py_generated as schema
 
-    with open(path, "rb") as handle:
-        model = schema.Model.GetRootAsModel(handle.read(), 0)
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        content = bytes(source)
+    else:
+        with open(source, "rb") as handle:
+            content = handle.read()
+    return schema.Model.GetRootAsModel(content, 0)
+
+
+def operators(source):
+    """The builtin operator names (custom ones by their code) of every subgraph of a .tflite
+    file (a path, or the flatbuffer's bytes), sorted."""
+    from ai_edge_litert import schema_py_generated as schema
+
+    model = _model(source)
     names = {value: name for name, value in vars(schema.BuiltinOperator).items()
              if not name.startswith("_")}
     codes = []
@@ -28,6 +48,28 @@ def operators(path):
         for o in range(graph.OperatorsLength()):
             used.add(codes[graph.Operators(o).OpcodeIndex()])
     return sorted(used)
+
+
+def constant_tensors(source, min_rank=0):
+    """``(name, numpy dtype, shape)`` of the constant tensors (stored with data in the file) of
+    at least ``min_rank`` dimensions, over every subgraph of a .tflite file or its bytes."""
+    from ai_edge_litert import schema_py_generated as schema
+
+    model = _model(source)
+    types = {value: name for name, value in vars(schema.TensorType).items() if not name.startswith("_")}
+    found = []
+    for graph_index in range(model.SubgraphsLength()):
+        graph = model.Subgraphs(graph_index)
+        for tensor_index in range(graph.TensorsLength()):
+            tensor = graph.Tensors(tensor_index)
+            buffer = model.Buffers(tensor.Buffer())
+            # data inline, or (files over 2 GB) at an offset after the flatbuffer
+            stored = buffer is not None and (buffer.DataLength() > 0 or buffer.Offset() > 1)
+            shape = tuple(int(size) for size in tensor.ShapeAsNumpy()) if tensor.ShapeLength() else ()
+            if stored and not tensor.IsVariable() and len(shape) >= min_rank:
+                kind = types.get(tensor.Type(), str(tensor.Type()))
+                found.append((tensor.Name().decode(), np.dtype(_NUMPY_TYPES.get(kind, np.void)), shape))
+    return found
 
 
 def add_metadata(content, name, data):
@@ -48,12 +90,9 @@ def add_metadata(content, name, data):
     return bytes(builder.Output())
 
 
-def read_metadata(path, name):
-    """The bytes of the metadata entry `name` of a .tflite file, or None."""
-    from ai_edge_litert import schema_py_generated as schema
-
-    with open(path, "rb") as handle:
-        model = schema.Model.GetRootAsModel(handle.read(), 0)
+def read_metadata(source, name):
+    """The bytes of the metadata entry `name` of a .tflite file (or its bytes), or None."""
+    model = _model(source)
     for i in range(model.MetadataLength()):
         entry = model.Metadata(i)
         if entry.Name().decode() == name:
@@ -61,15 +100,14 @@ def read_metadata(path, name):
     return None
 
 
-def operator_types(path):
+def operator_types(source):
     """How each builtin operator of a .tflite file computes: `{name: {"integer": n, "float": m,
     "other": k}}` over all subgraphs, by the type of each operator's first output (int8 or
     int16: integer; float32 or float16: float; int32, bool and the like: other, e.g. token ids,
     shapes and control flow). QUANTIZE and DEQUANTIZE count as what they output."""
     from ai_edge_litert import schema_py_generated as schema
 
-    with open(path, "rb") as handle:
-        model = schema.Model.GetRootAsModel(handle.read(), 0)
+    model = _model(source)
     names = {value: name for name, value in vars(schema.BuiltinOperator).items()
              if not name.startswith("_")}
     kinds = {schema.TensorType.INT8: "integer", schema.TensorType.INT16: "integer",

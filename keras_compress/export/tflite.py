@@ -18,6 +18,7 @@ import warnings
 import numpy as np
 
 from keras_compress import engine
+from keras_compress.export import flatbuffer
 
 __all__ = ["TFLiteExportError", "TFLiteExport", "export_tflite"]
 
@@ -165,10 +166,39 @@ def _random_rows(model, specs, count, seed=0):
     return rows
 
 
+def converter_error(error):
+    """The converter's own error messages (its structured ``ConverterError.errors``, else the
+    ``error:`` lines of its MLIR diagnostics without their ``loc(...)`` prefix), not the
+    ``note: called from`` line that ends the message."""
+    found = [str(getattr(item, "error_message", "")).strip() for item in getattr(error, "errors", None) or []]
+    found = [text for text in found if text]
+    if not found:
+        for line in str(error).splitlines():
+            if "error:" in line:
+                found.append(_without_location(line.split("error:", 1)[1].strip()))
+    if not found:
+        lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+        found = lines[-1:] or [repr(error)]
+    unique = list(dict.fromkeys(found))
+    return " | ".join(unique[:3])[:1500]
+
+
+def _without_location(text):
+    """``text`` without a leading MLIR location ``loc(...):`` (nested parentheses)."""
+    if not text.startswith("loc("):
+        return text
+    depth = 0
+    for index, character in enumerate(text[3:], 3):  # from the "(" of "loc("
+        depth += {"(": 1, ")": -1}.get(character, 0)
+        if depth == 0:
+            return text[index + 1:].lstrip(": ").strip()
+    return text
+
+
 def _unsupported_ops(message):
     ops = re.findall(r"'(tf\.[A-Za-z0-9_]+)'", message)
     ops += re.findall(r"\b(tf\.[A-Za-z0-9_]+)\b", message)
-    return sorted(set(ops))
+    return sorted({op for op in ops if op != "tf.lite"})  # tf.lite: the converter's advice, not an op
 
 
 def _convert(model, specs, quantization, calibration_rows, integer_io, names=None):
@@ -213,19 +243,47 @@ def _convert(model, specs, quantization, calibration_rows, integer_io, names=Non
         except Exception as error:  # ConverterError and friends carry MLIR text
             message = str(error)
             ops = _unsupported_ops(message)
-            hint = ""
-            if any("TensorList" in op or "While" in op for op in ops) or "tensor list" in message.lower():
-                hint = (
-                    " Recurrent layers (LSTM/GRU) need unroll=True, or pass batch_size=1 "
-                    "to export_tflite for a static batch."
-                )
-            elif any(None in tuple(spec.shape)[1:] for spec in specs):
-                hint = " Inputs have a dynamic sequence length: try sequence_length=N (a fixed length)."
             raise TFLiteExportError(
                 f"TFLite cannot convert model {model.name!r} with builtin ops only "
-                f"(quantization={quantization!r}). Unsupported: {', '.join(ops) or 'see below'}.{hint}\n"
-                f"Converter said: {message.strip().splitlines()[-1][:1000] if message.strip() else error!r}"
+                f"(quantization={quantization!r}). Unsupported: {', '.join(ops) or 'see below'}."
+                f"{_shape_hint(model, specs)}{_low_bit_hint(model, quantization)}\n"
+                f"Converter said: {converter_error(error)}"
             ) from error
+
+
+def _low_bit_hint(model, quantization):
+    """Fake-quantized tables under 8 bits convert to 4-bit (or narrower) tensors that TFLite's
+    GATHER does not take; `strip` puts the weights on their grid and they export as int8."""
+    if quantization not in ("dynamic", "int8"):
+        return ""
+    from keras_compress.quantization import is_quantized
+
+    low = [layer.name for layer in engine.all_layers(model) if is_quantized(layer) and layer.bits < 8]
+    if not low:
+        return ""
+    return (f" The model is fake-quantized under 8 bits ({', '.join(low[:5])}{', ...' if len(low) > 5 else ''}): "
+            "call keras_compress.strip(model) first, which puts every weight on its grid and keeps the "
+            "model's outputs; the file then stores the weights as int8.")
+
+
+def _rolled_recurrent_layers(model):
+    import keras
+
+    return [layer.name for layer in engine.all_layers(model) if isinstance(layer, keras.layers.RNN) and not layer.unroll]
+
+
+def _shape_hint(model, specs):
+    """What to change for a model whose shapes TFLite cannot express: a rolled LSTM/GRU needs
+    unroll=True (or a static batch); any other dynamic length needs sequence_length=N."""
+    recurrent = _rolled_recurrent_layers(model)
+    if recurrent:
+        return (f" The recurrent layers {recurrent} need unroll=True (with a fixed sequence length), "
+                "or pass batch_size=1 to export_tflite for a static batch.")
+    dynamic = [spec.name for spec in specs if None in tuple(spec.shape)[1:]]
+    if dynamic:
+        return (f" The inputs {dynamic} have a dynamic length: pass sequence_length=N (the fixed length "
+                "the TFLite model will take).")
+    return ""
 
 
 def _check_calibratable(model):
@@ -311,17 +369,9 @@ def _check_writable(path):
 
 
 def stored_kernels(model_content):
-    """(name, dtype, shape) of the constant tensors of at least 2 dimensions in a TFLite model."""
-    from ai_edge_litert.interpreter import Interpreter
-
-    interpreter = Interpreter(model_content=model_content)
-    produced = {index for op in interpreter._get_ops_details() for index in op["outputs"]}
-    produced |= {detail["index"] for detail in interpreter.get_input_details()}
-    return [
-        (detail["name"], np.dtype(detail["dtype"]), tuple(detail["shape"]))
-        for detail in interpreter.get_tensor_details()
-        if detail["index"] not in produced and len(detail["shape"]) >= 2
-    ]
+    """(name, numpy dtype, shape) of the constant tensors of at least 2 dimensions in a TFLite
+    model (sub-byte integer kernels are reported as int8/uint8)."""
+    return flatbuffer.constant_tensors(model_content, min_rank=2)
 
 
 # TFLite's dynamic-range quantization leaves weights with fewer elements than this float.
@@ -389,7 +439,8 @@ def export_tflite(
     Models with a dict of inputs (every keras-hub model) take ``sample_inputs`` and
     ``representative_data`` as dicts of arrays keyed by input name; the TFLite signature has
     one input per key. The output path is checked (its folder created and written to) before
-    anything is converted. With ``"dynamic"`` or ``"int8"``, a UserWarning names the model's
+    anything is converted, and the file is written only once the TFLite model matched Keras (an
+    export or check that fails leaves the path as it was). With ``"dynamic"`` or ``"int8"``, a UserWarning names the model's
     large kernels that TFLite left float32, and says so when no kernel came out as integers.
 
     Returns:
@@ -401,7 +452,10 @@ def export_tflite(
         ValueError: a bad argument.
         OSError: the output path cannot be written (checked before converting).
         TFLiteExportError: the converter cannot express the model with TFLite builtin ops
-            (the message names the ops, e.g. ``tf.TensorListReserve`` from a non-unrolled LSTM).
+            (the message names the ops, e.g. ``tf.TensorListReserve`` from a non-unrolled LSTM,
+            what to change - ``unroll=True``, ``sequence_length=N``, ``strip(model)`` for a
+            model fake-quantized under 8 bits - and the converter's own error lines), or the
+            TFLite model's outputs do not have the Keras model's shapes.
 
     Example:
 
@@ -452,25 +506,56 @@ def export_tflite(
     if quantization == "int8" and calibration_rows is not None:
         _check_calibratable(model)
     content = _convert(model, specs, quantization, calibration_rows, integer_io, names)
-    with open(path, "wb") as handle:
-        handle.write(content)
-
-    tflite_outputs = run_tflite(content, check_rows, batch_size, [spec.name for spec in specs])
+    # Everything is checked on the bytes in memory; only a model that passed is written.
+    try:
+        tflite_outputs = run_tflite(content, check_rows, batch_size, [spec.name for spec in specs])
+    except (RuntimeError, ValueError) as error:
+        raise TFLiteExportError(
+            f"the TFLite model of {model.name!r} does not run in ai_edge_litert on inputs of shapes "
+            f"{[tuple(array.shape) for array in check_rows]}: {error}{_shape_hint(model, specs)}") from error
+    keras_outputs = _keras_outputs(model, check_rows, names)
+    max_diff = _compare(model, specs, tflite_outputs, keras_outputs)
     if quantization in ("dynamic", "int8"):
         _warn_float_kernels(content, model, quantization)
-    keras_outputs = _keras_outputs(model, check_rows, names)
-    if len(tflite_outputs) != len(keras_outputs):
-        raise TFLiteExportError(
-            f"TFLite model has {len(tflite_outputs)} outputs, Keras model {len(keras_outputs)}"
-        )
-    max_diff = max(
-        float(np.max(np.abs(lite.reshape(keras_out.shape) - keras_out))) if keras_out.size else 0.0
-        for lite, keras_out in zip(tflite_outputs, keras_outputs)
-    )
+    write_atomically(path, content)
     return TFLiteExport(
         path=path,
-        size_bytes=os.path.getsize(path),
+        size_bytes=len(content),
         quantization=quantization,
         max_abs_diff=max_diff,
         num_samples=len(check_rows[0]),
     )
+
+
+def _compare(model, specs, tflite_outputs, keras_outputs):
+    """Largest absolute difference between the TFLite and the Keras outputs; TFLiteExportError
+    naming the shapes when they cannot be compared."""
+    if len(tflite_outputs) != len(keras_outputs):
+        raise TFLiteExportError(
+            f"the TFLite model of {model.name!r} has {len(tflite_outputs)} outputs, the Keras model "
+            f"{len(keras_outputs)}")
+    largest = 0.0
+    for index, (lite, expected) in enumerate(zip(tflite_outputs, keras_outputs)):
+        if lite.size != expected.size:
+            raise TFLiteExportError(
+                f"output {index} of the TFLite model of {model.name!r} has shape {tuple(lite.shape)}, "
+                f"the Keras model's {tuple(expected.shape)}: the converted model computes something "
+                f"else.{_shape_hint(model, specs)}")
+        if expected.size:
+            largest = max(largest, float(np.max(np.abs(lite.reshape(expected.shape) - expected))))
+    return largest
+
+
+def write_atomically(path, content):
+    """Write ``content`` to ``path`` through a temporary file in the same folder: ``path`` holds
+    either its old content or all of the new one, never a part."""
+    directory = os.path.dirname(os.path.abspath(path))
+    handle = tempfile.NamedTemporaryFile(dir=directory, prefix=".", suffix=".tflite.partial", delete=False)
+    try:
+        with handle:
+            handle.write(content)
+        os.replace(handle.name, path)
+    except BaseException:
+        if os.path.exists(handle.name):
+            os.remove(handle.name)
+        raise

@@ -41,7 +41,7 @@ import warnings
 
 import numpy as np
 
-from keras_compress.export import flatbuffer
+from keras_compress.export import flatbuffer, litert
 from keras_compress.nmt import search
 from keras_compress.nmt.constants import CACHE_NAMES, EOS_ID, PAD_ID
 
@@ -141,6 +141,7 @@ def export_translator(model, path, quantization=None, max_source_length=64,
     import tensorflow as tf
 
     from keras_compress.export import TFLiteExportError
+    from keras_compress.export.tflite import converter_error
     from keras_compress.nmt import decoding, graph_search
     from keras_compress.nmt.transformer import transformer_layers
 
@@ -257,24 +258,34 @@ def export_translator(model, path, quantization=None, max_source_length=64,
         except Exception as error:  # ConverterError carries the MLIR diagnostics
             raise TFLiteExportError(
                 f"TFLite cannot convert the translator of {model.name!r} with builtin ops only "
-                f"(quantization={quantization!r}): {str(error).strip()[-1000:]}") from error
+                f"(quantization={quantization!r}): {converter_error(error)}") from error
     settings = {"beam_size": beam_size, "length_penalty": length_penalty,
                 "batch_size": batch_size, "vocab_size": parts["vocab_size"],
                 "max_source_length": max_source_length, "max_target_length": max_target_length}
     content = flatbuffer.add_metadata(content, METADATA_NAME, json.dumps(settings).encode())
-    with open(path, "wb") as handle:
-        handle.write(content)
-    runtime = _Runtime(path)
-    custom = [name for name in runtime.operators if not name.isupper() or "FLEX" in name]
-    if custom:
-        raise TFLiteExportError(f"{path} uses non-builtin operators {custom}")
-    same, difference = (_compare_translate(model, runtime, sources, settings)
-                        if beam_size is not None else (math.nan, 0.0))
-    if step_beam_sizes:
-        difference = max(difference, _compare(model, runtime, sources, max_target_length,
-                                              step_beam_sizes))
-    return TranslatorExport(path, os.path.getsize(path), quantization, max_source_length,
-                            max_target_length, difference, tuple(runtime.operators), beam_size,
+    # Checked as a partial file beside `path` and renamed to `path` only when it passed: a failed
+    # export or check leaves `path` as it was.
+    partial = f"{path}.partial"
+    try:
+        with open(partial, "wb") as handle:
+            handle.write(content)
+        runtime = _Runtime(partial)
+        operators = tuple(runtime.operators)
+        custom = [name for name in operators if not name.isupper() or "FLEX" in name]
+        if custom:
+            raise TFLiteExportError(f"the translator of {model.name!r} uses non-builtin operators {custom}")
+        same, difference = (_compare_translate(model, runtime, sources, settings)
+                            if beam_size is not None else (math.nan, 0.0))
+        if step_beam_sizes:
+            difference = max(difference, _compare(model, runtime, sources, max_target_length,
+                                                  step_beam_sizes))
+        del runtime  # the interpreter holds the file open
+        os.replace(partial, path)
+    finally:
+        if os.path.exists(partial):
+            os.remove(partial)
+    return TranslatorExport(path, len(content), quantization, max_source_length,
+                            max_target_length, difference, operators, beam_size,
                             length_penalty, batch_size, same, step_beam_sizes)
 
 
@@ -414,27 +425,10 @@ def _compare(model, runtime, sources, max_target_length, beam_sizes):
     return largest
 
 
-# The ai_edge_litert Interpreter's own wrapper methods `_Runtime` drives subgraphs with (any
-# subgraph, by index; the public Interpreter methods reach only the first one, and signature
-# runners resize, re-allocate and copy every input on every call). Private API of
-# ai_edge_litert, used here only: `tests/test_translator.py` fails by name if one goes.
-LITERT_WRAPPER_METHODS = ("GetSubgraphIndexFromSignature", "ResizeInputTensor", "AllocateTensors",
-                          "SetTensor", "Invoke", "GetTensor", "tensor")
-
-
-def litert_wrapper(interpreter):
-    """The private wrapper of an `ai_edge_litert` Interpreter, or None when it lacks any of
-    `LITERT_WRAPPER_METHODS`."""
-    wrapper = getattr(interpreter, "_interpreter", None)
-    if wrapper is None or not all(hasattr(wrapper, name) for name in LITERT_WRAPPER_METHODS):
-        return None
-    return wrapper
-
-
 class _Runtime:
     """The signatures of a translator file in `ai_edge_litert`.
 
-    They run directly on their subgraphs through the Interpreter's wrapper (`litert_wrapper`):
+    They run directly on their subgraphs through the Interpreter's wrapper (`litert.litert_wrapper`):
     inputs are resized and tensors allocated only when a shape changes (a new number of
     hypotheses), the `decode_step` inputs that stay the same for a sentence (cross-attention
     caches, source mask, beams) are set once per sentence, and the self-attention caches a step
@@ -487,11 +481,11 @@ class _Runtime:
             self.max_target_length = int(self.settings["max_target_length"])
         self.vocab_size = self.settings.get("vocab_size", getattr(self, "vocab_size", None))
         self.operators = flatbuffer.operators(path)
-        self._wrapper = litert_wrapper(self.interpreter)
+        self._wrapper = litert.litert_wrapper(self.interpreter)
         self.direct = self._wrapper is not None
         if not self.direct:
             warnings.warn(f"{path}: this ai_edge_litert has no Interpreter wrapper methods "
-                          f"{LITERT_WRAPPER_METHODS}, so every call goes through a "
+                          f"{litert.LITERT_WRAPPER_METHODS}, so every call goes through a "
                           "signature runner (slower)", stacklevel=3)
         else:
             self._graphs = {key: int(self._wrapper.GetSubgraphIndexFromSignature(key))
