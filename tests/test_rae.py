@@ -488,3 +488,16 @@ def test_gradient_reaches_the_leaves_through_a_deep_recursion():
     assert ratio > 1e-3, ratio
     for variable, gradient in zip(model.trainable_variables, at_weights):
         assert gradient is not None and float(tf.reduce_max(tf.abs(gradient))) > 0, variable.path
+
+
+@pytest.mark.parametrize("model_class", [RecursiveAutoencoder, LSTMAutoencoder])
+def test_encode_and_decode_build_the_model_on_first_use(model_class):
+    vectors = np.random.default_rng(0).normal(size=(3, 5, WORD_DIM)).astype("float32")
+    lengths = np.array([5, 3, 1])
+    first, second = model_class(WORD_DIM, 8, max_length=5), model_class(WORD_DIM, 8, max_length=5)
+    sentence = first.encode(vectors, lengths)  # not built yet: builds, as a Keras layer does
+    assert first.built and tuple(sentence.shape) == (3, 8)
+    rebuilt = second.decode(np.zeros((3, 8), "float32"), lengths)
+    assert second.built and tuple(rebuilt.shape) == (3, 5, WORD_DIM)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(first.decode(sentence, lengths)),
+                               keras.ops.convert_to_numpy(first((vectors, lengths))), atol=1e-5)

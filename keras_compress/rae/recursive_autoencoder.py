@@ -224,8 +224,14 @@ class SequenceAutoencoder(keras.Model):
             raise ValueError(f"Lengths must lie in [1, {longest}] (the padded width), got {lengths.min()}..{lengths.max()}.")
         return lengths.astype("int32")
 
+    def _build_on_first_use(self):
+        # Keras layers build on their first call; encode/decode are called before `call` too.
+        if not self.built:
+            self.build()
+
     def _eager_inputs(self, x, lengths):
         """Checked `(vectors, lengths)` for the eager `encode` API; lengths may come inside `x`."""
+        self._build_on_first_use()
         if isinstance(x, dict):
             x, lengths = x["vectors"], x.get("lengths", lengths)
         elif isinstance(x, (tuple, list)):
@@ -251,6 +257,7 @@ class SequenceAutoencoder(keras.Model):
             raise ValueError(f"Expected embeddings of shape (batch, {self.embedding_dim}), got {tuple(z.shape)}.")
         lengths = self._check_lengths(lengths, z.shape[0])
         width = int(lengths.max()) if lengths.size else 1
+        self._build_on_first_use()
         return self._decode(z, ops.convert_to_tensor(lengths), width)
 
     def call(self, inputs, training=None):

@@ -64,9 +64,10 @@ class EmbeddingCompression(keras.callbacks.Callback):
     Embeddings are found at every depth (custom layers, nested models, keras-hub backbones; see
     :func:`~keras_compress.compress_embeddings`). Tested on the TensorFlow backend (also under
     ``tf.distribute.MirroredStrategy``: the factors and the optimizer are created in the
-    model's strategy scope) and on PyTorch. The JAX trainer captures its variables once per
-    ``fit`` call, so on JAX the callback raises; call :func:`~keras_compress.compress_embeddings`
-    between two ``fit`` calls and re-compile instead.
+    model's strategy scope), on PyTorch, and on JAX (also under
+    ``keras.distribution.DataParallel``): Keras's JAX trainer reads the model's variables again
+    at the start of every epoch, after ``on_epoch_begin``, and the new train function is traced
+    for them.
 
     Args:
         at_epoch: 0-based epoch at whose start to compress (0 compresses before training).
@@ -116,11 +117,6 @@ class EmbeddingCompression(keras.callbacks.Callback):
         self._plan = None
 
     def on_train_begin(self, logs=None):
-        if keras.backend.backend() == "jax":
-            raise RuntimeError(
-                "EmbeddingCompression cannot change variables inside fit on the JAX backend; "
-                "call keras_compress.compress_embeddings() between fit calls instead"
-            )
         # Layer names and reductions that do not fit this model fail here, before training.
         self._plan = None
         if self.model.built:
