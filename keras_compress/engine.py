@@ -37,7 +37,7 @@ import dataclasses
 import sys
 import warnings
 import weakref
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, Sequence, Union
 
 import keras
 
@@ -67,6 +67,11 @@ __all__ = [
 ]
 
 TESTED_KERAS = "3.15"
+
+# What `layers=` and `exclude=` take: a layer name or path, a layer, a list of them, or a
+# predicate ``layer -> bool`` (None: every layer).
+LayerChoice = Union[None, str, keras.layers.Layer, Sequence[Union[str, keras.layers.Layer]],
+                    Callable[[keras.layers.Layer], bool]]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -160,13 +165,13 @@ class Change:
 _CHANGES = "_keras_compress_changes"  # the one attribute the engine adds to a layer it changed
 
 
-def changes(layer):
+def changes(layer: keras.layers.Layer) -> tuple:
     """The `Change` records of ``layer``, oldest first (empty for a layer the engine never changed,
     including one constructed directly as one of this library's classes)."""
     return vars(layer).get(_CHANGES, ())
 
 
-def changed_by(layer, rule):
+def changed_by(layer: keras.layers.Layer, rule: str) -> bool:
     """Whether a `Rule` named ``rule`` changed ``layer`` and the change was not reverted."""
     return any(change.rule == rule for change in changes(layer))
 
@@ -316,7 +321,8 @@ def check_model(model, function):
         raise ValueError(f"Model {model.name!r} is not built: build, call or train it before {function}")
 
 
-def plan(model, rule, layers=None, exclude=None, **options):
+def plan(model: keras.layers.Layer, rule: Rule, layers: LayerChoice = None, exclude: LayerChoice = None,
+         **options: Any) -> Plan:
     """What `apply` would do to ``model`` under ``rule``, without doing it.
 
     Args:
@@ -375,7 +381,7 @@ def plan(model, rule, layers=None, exclude=None, **options):
     return Plan(rule, convert, skipped, options)
 
 
-def apply(model, plan):
+def apply(model: keras.layers.Layer, plan: Plan) -> keras.layers.Layer:
     """Carry out a `plan` on ``model``, in place, in its distribution scope; then `after_change`
     and one warning for the layers left and one for those a `.keras` file reloads as plain
     layers. Returns ``model``."""
@@ -406,7 +412,7 @@ def apply(model, plan):
     return model
 
 
-def revert(model, rule):
+def revert(model: keras.layers.Layer, rule: Rule) -> keras.layers.Layer:
     """Undo every change of ``rule`` in ``model`` (the newest change of each layer, if it is the
     rule's; layers of the rule's classes that were never recorded through ``rule.unrecorded``):
     ``rule.restore(layer)`` first, then the layer's class before the change, without the
@@ -475,7 +481,7 @@ _CACHES = []  # every ModelCache (module-level caches, alive as long as their mo
 _COMPILED_ATTRIBUTES = ("train_function", "test_function", "predict_function", "generate_function")
 
 
-def after_change(model):
+def after_change(model: keras.layers.Layer) -> None:
     """Make ``model`` use its changed layers: drop every function compiled from the old ones -
     Keras's train/test/predict functions and keras-hub's ``generate_function`` at every depth,
     and this library's `ModelCache` entries - and, on PyTorch, re-register parameters (as

@@ -77,7 +77,8 @@ FACTORIZE = engine.Rule(
 )
 
 
-def compress_embeddings(model, reduction=0.9, layers=None, rank=None, singular_values=DEFAULT_SINGULAR_VALUES):
+def compress_embeddings(model: keras.layers.Layer, reduction: float = 0.9, layers: engine.LayerChoice = None,
+                        rank: int | None = None, singular_values: str = DEFAULT_SINGULAR_VALUES) -> keras.layers.Layer:
     """Factorize a trained model's embeddings by truncated SVD, in place, at every depth.
 
     Every ``keras.layers.Embedding`` and ``ReversibleEmbedding`` (keras-hub's token embedding,
@@ -131,7 +132,8 @@ def check_compression_arguments(reduction, rank, singular_values):
         raise ValueError(f"singular_values must be one of {SINGULAR_VALUE_PLACEMENTS}, got {singular_values!r}")
 
 
-def plan_compression(model, reduction=0.9, layers=None, rank=None, singular_values=DEFAULT_SINGULAR_VALUES):
+def plan_compression(model: keras.layers.Layer, reduction: float = 0.9, layers: engine.LayerChoice = None,
+                     rank: int | None = None, singular_values: str = DEFAULT_SINGULAR_VALUES) -> engine.Plan:
     """What :func:`compress_embeddings` would do, without doing it (an `engine.Plan`; carry it
     out with `engine.apply`)."""
     engine.check_model(model, "compress_embeddings")

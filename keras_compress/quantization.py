@@ -4,7 +4,10 @@ This module is the rule (which layers, what they become); `keras_compress.engine
 reverts it. The layers and the quantizer are in `keras_compress.layers.quantized`.
 """
 
+from typing import Any, Iterator
+
 import keras
+import numpy as np
 from keras import ops
 
 from keras_compress import engine
@@ -33,7 +36,7 @@ def _targets():
     return engine.keras_hub_alias(_QUANTIZED_CLASS, "ReversibleEmbedding")
 
 
-def is_quantized(layer):
+def is_quantized(layer: object) -> bool:
     """Whether `layer` is one of the fake-quantized layers of `keras_compress.layers.quantized`."""
     return isinstance(layer, FakeQuantized)
 
@@ -98,7 +101,8 @@ QUANTIZE = engine.Rule(
 )
 
 
-def quantize_model(model, bits=8, layers=None, exclude=None):
+def quantize_model(model: keras.layers.Layer, bits: int = 8, layers: engine.LayerChoice = None,
+                   exclude: engine.LayerChoice = None) -> keras.layers.Layer:
     """Make `model` train with fake-quantized weights, in place (quantization-aware training,
     Jacob et al. 2018; Prato 2019 sec. 5.2).
 
@@ -139,7 +143,7 @@ def quantize_model(model, bits=8, layers=None, exclude=None):
     return engine.apply(model, engine.plan(model, QUANTIZE, layers, exclude, bits=bits))
 
 
-def quantized_weights(model):
+def quantized_weights(model: keras.layers.Layer) -> Iterator[tuple[keras.layers.Layer, Any, Any]]:
     """(layer, float variable, fake-quantized value) for every quantized weight in `model`."""
     for layer in engine.all_layers(model) + [model]:
         if is_quantized(layer):
@@ -147,7 +151,7 @@ def quantized_weights(model):
                 yield layer, variable, value
 
 
-def strip(model):
+def strip(model: keras.layers.Layer) -> keras.layers.Layer:
     """Make `model` deployable, in place: every `Quantized*` layer gets its weights replaced by
     their fake-quantized values (at most 2^bits levels per tensor) and its float class back.
 
@@ -161,7 +165,7 @@ def strip(model):
 finalize = strip
 
 
-def quantized_codes(model):
+def quantized_codes(model: keras.layers.Layer) -> dict[str, tuple[np.ndarray, np.float32, np.float32]]:
     """Integer codes of every quantized weight: `{variable path: (codes, scale, offset)}` with
     `codes` uint8 and `codes * scale + offset` the weight used by the quantized model."""
     return {

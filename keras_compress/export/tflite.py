@@ -14,6 +14,7 @@ import os
 import re
 import tempfile
 import warnings
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -311,7 +312,8 @@ def _keras_outputs(model, rows, names=None):
     return [np.asarray(keras.ops.convert_to_numpy(output)) for output in outputs]
 
 
-def run_tflite(model_content, rows, batch_size=None, input_names=None):
+def run_tflite(model_content: bytes, rows: Sequence[np.ndarray], batch_size: int | None = None,
+               input_names: Sequence[str] | None = None) -> list[np.ndarray]:
     """Run a TFLite flatbuffer in ``ai_edge_litert`` on a list of input arrays.
 
     ``input_names`` gives the signature input each array feeds (the model's input order); without
@@ -368,7 +370,7 @@ def _check_writable(path):
         raise type(error)(f"cannot write the TFLite model to {path!r}: {error.strerror or error}") from error
 
 
-def stored_kernels(model_content):
+def stored_kernels(model_content: bytes) -> list[tuple[str, np.dtype, tuple[int, ...]]]:
     """(name, numpy dtype, shape) of the constant tensors of at least 2 dimensions in a TFLite
     model (sub-byte integer kernels are reported as int8/uint8)."""
     return flatbuffer.constant_tensors(model_content, min_rank=2)
@@ -397,16 +399,16 @@ def _warn_float_kernels(content, model, quantization):
 
 
 def export_tflite(
-    model,
-    path,
-    quantization=None,
-    representative_data=None,
-    sample_inputs=None,
-    batch_size=None,
-    num_samples=64,
-    integer_io=False,
-    sequence_length=None,
-):
+    model: Any,
+    path: str | os.PathLike,
+    quantization: str | None = None,
+    representative_data: Any = None,
+    sample_inputs: Any = None,
+    batch_size: int | None = None,
+    num_samples: int = 64,
+    integer_io: bool = False,
+    sequence_length: int | None = None,
+) -> TFLiteExport:
     """Convert ``model`` to a ``.tflite`` file with builtin ops and check it against Keras.
 
     Args:
@@ -546,7 +548,7 @@ def _compare(model, specs, tflite_outputs, keras_outputs):
     return largest
 
 
-def write_atomically(path, content):
+def write_atomically(path: str, content: bytes) -> None:
     """Write ``content`` to ``path`` through a temporary file in the same folder: ``path`` holds
     either its old content or all of the new one, never a part."""
     directory = os.path.dirname(os.path.abspath(path))
