@@ -253,7 +253,8 @@ def test_keras_hub_causal_lm_keeps_generating_with_tied_factorized_quantized_emb
     np.testing.assert_array_equal(reloaded.generate(prompt, stop_token_ids=None)["token_ids"], generated)
 
 
-@pytest.mark.slow  # ~15 s of CPU: converter + interpreter on a 2-layer seq2seq
+# In the default run (~15 s of CPU: converter + interpreter on a 2-layer seq2seq): the path the
+# translation models take, QAT -> fit -> strip -> int8 TFLite, on keras-hub layers.
 def test_qat_keras_hub_encoder_decoder_exports_int8_tflite(tmp_path):
     """What the translation model on keras-hub needs: every kernel of TransformerEncoder,
     TransformerDecoder and a tied ReversibleEmbedding trains quantized and exports as int8."""
