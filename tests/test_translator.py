@@ -367,3 +367,13 @@ def test_graph_top_candidates_equal_the_numpy_ones():
     np.testing.assert_array_equal(keras.ops.convert_to_numpy(ids), expected_ids)
     np.testing.assert_allclose(keras.ops.convert_to_numpy(values), expected_values, atol=1e-5)
     assert expected_ids[2, 0] == 1 and not {0, 2} & set(expected_ids.ravel().tolist())
+
+
+def test_translator_refuses_unordered_token_containers_and_names_the_export_argument(float_file):
+    translator = Translator(float_file.path, None)
+    for ids in ({5: 3}, {5, 3}, frozenset([5, 3])):
+        with pytest.raises(TypeError, match="list of token ids"):
+            translator.translate_ids(ids)
+    steps = Translator(float_file.path, None, search="steps")
+    with pytest.raises(ValueError, match=r"step_beam_sizes=\[\.\.\., 3\]"):
+        steps.translate_ids([5, 3], beam_size=3)

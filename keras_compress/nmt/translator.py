@@ -564,7 +564,7 @@ class _Runtime:
         if beams not in self._steps:
             raise ValueError(f"this translator has decode steps for beam sizes {self.beam_sizes}, "
                              f"not {beams}: export it with export_translator(..., "
-                             f"beam_sizes=[..., {beams}])")
+                             f"step_beam_sizes=[..., {beams}])")
         self._key = self._steps[beams]
         self._constants, self._started, self._carried = dict(constants), False, {}
 
@@ -657,7 +657,9 @@ class Translator:
         self._lock = threading.Lock()
 
     def _check_ids(self, source_ids):
-        if isinstance(source_ids, (str, bytes)) or not hasattr(source_ids, "__iter__"):
+        # a dict would give its keys, a set an arbitrary order
+        if isinstance(source_ids, (str, bytes, dict, set, frozenset)) \
+                or not hasattr(source_ids, "__iter__"):
             raise TypeError(f"source_ids must be a list of token ids, got "
                             f"{type(source_ids).__name__}")
         ids = list(source_ids)
