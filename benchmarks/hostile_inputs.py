@@ -62,38 +62,55 @@ def _child(family, count, seed, results):
     signal.signal(signal.SIGALRM, _alarm)
     outcomes, failures = collections.Counter(), []
     rng = np.random.default_rng(seed)
-    with tempfile.TemporaryDirectory() as folder:
-        for number, attempt in enumerate(FAMILIES[family](rng, count, folder)):
-            signal.alarm(INPUT_SECONDS)
-            try:
-                outcome = attempt()
-            except InputTimeout:
-                outcome = "FAILURE: timeout"
-            except MemoryError:
-                outcome = "FAILURE: MemoryError"
-            except Exception as error:  # noqa: BLE001 - counted, the point of the probe
-                outcome = f"FAILURE: {type(error).__name__}"
-                if len(failures) < 5:
-                    failures.append(traceback.format_exc(limit=3))
-            finally:
-                signal.alarm(0)
-            outcomes[outcome] += 1
-    results.put((dict(outcomes), failures))
+    try:
+        with tempfile.TemporaryDirectory() as folder:
+            for number, attempt in enumerate(FAMILIES[family](rng, count, folder)):
+                signal.alarm(INPUT_SECONDS)
+                try:
+                    outcome = attempt()
+                except InputTimeout:
+                    outcome = "FAILURE: timeout"
+                except MemoryError:
+                    outcome = "FAILURE: MemoryError"
+                except Exception as error:  # noqa: BLE001 - counted, the point of the probe
+                    outcome = f"FAILURE: {type(error).__name__}"
+                    if len(failures) < 5:
+                        failures.append(traceback.format_exc(limit=3))
+                finally:
+                    signal.alarm(0)
+                outcomes[outcome] += 1
+    except BaseException as error:  # noqa: BLE001 - the family itself broke: report it, do not die silently
+        outcomes[f"FAILURE: family stopped ({type(error).__name__})"] += 1
+        failures.append(traceback.format_exc(limit=3))
+    # A pipe, not a multiprocessing.Queue: a Queue sends from a feeder thread, which a child that
+    # has run out of threads or address space cannot start, and the parent then waited for the
+    # whole family's time (the "Word2Bits workers" family stalled a full run for 660 s).
+    results.send((dict(outcomes), failures))
     results.close()
-    results.join_thread()  # os._exit would drop what the feeder thread has not yet written
     os._exit(0)
 
 
 def run_family(family, count, seed):
     context = multiprocessing.get_context("fork")
-    results = context.Queue()
-    child = context.Process(target=_child, args=(family, count, seed, results))
+    receiver, sender = context.Pipe(duplex=False)
+    child = context.Process(target=_child, args=(family, count, seed, sender))
     started = time.perf_counter()
     child.start()
-    try:
-        outcomes, failures = results.get(timeout=INPUT_SECONDS * count + 60)
-    except Exception:  # noqa: BLE001
-        outcomes, failures = {f"FAILURE: child died (exit code {child.exitcode})": 1}, []
+    sender.close()
+    deadline = started + INPUT_SECONDS * count + 60
+    outcomes, failures = None, []
+    while outcomes is None and time.perf_counter() < deadline:
+        try:
+            if receiver.poll(1.0):
+                outcomes, failures = receiver.recv()
+        except (EOFError, OSError):  # the child died before it reported
+            break
+    if outcomes is None:
+        child.join(1)
+        if child.is_alive():
+            child.kill()
+        child.join(10)
+        outcomes = {f"FAILURE: child died (exit code {child.exitcode})": 1}
     child.join(10)
     return outcomes, failures, time.perf_counter() - started
 
@@ -368,21 +385,34 @@ def _corpus_file_inputs(rng, count, folder):
 
 
 def _training_argument_inputs(rng, count, folder):
-    """Word2Bits(workers=...) and other thread counts: a clear error or a trained model, never a hang."""
+    """Word2Bits(workers=...) and other thread counts: a clear error or a trained model, never a
+    hang, and no thread left behind. Under the family's address-space limit (+1 GiB) a few
+    hundred threads cannot start (8 MiB of stack each, and up to 64 MiB of malloc arena for
+    each of the first 8 x cores threads): WorkerThreadError, one line, is the clean outcome then."""
+    import threading
+
     from gensim.test.utils import common_texts
 
     from gensim_bits import Word2Bits
+    from gensim_bits.word2bits import WorkerThreadError
 
-    values = [2 ** 30, 10 ** 4, 1025, 2 ** 31, 2 ** 63, 0, -1, 1.5, True, "2", None, float("nan"), 1, 2, 16]
+    values = [2 ** 30, 10 ** 4, 1025, 2 ** 31, 2 ** 63, 0, -1, 1.5, True, "2", None, float("nan"), 1, 2, 16,
+              1024, 512, 128]
+    baseline = threading.active_count()
     for number in range(count):
         workers = values[number % len(values)]
 
         def attempt(workers=workers):
             try:
                 model = Word2Bits(common_texts, vector_size=4, min_count=1, epochs=1, workers=workers)
-            except (ValueError, TypeError) as error:
-                return f"clean: {type(error).__name__}"
-            return "clean: trained" if len(model.wv) == 12 else "FAILURE: wrong vocabulary"
+                outcome = "clean: trained" if len(model.wv) == 12 else "FAILURE: wrong vocabulary"
+            except (ValueError, TypeError, WorkerThreadError) as error:
+                if isinstance(error, WorkerThreadError) and len(str(error).splitlines()) != 1:
+                    return "FAILURE: WorkerThreadError of several lines"
+                outcome = f"clean: {type(error).__name__}" + (
+                    f" (workers={workers})" if isinstance(error, WorkerThreadError) else "")
+            left = threading.active_count() - baseline
+            return f"FAILURE: {left} threads left running" if left > 0 else outcome
         yield attempt
 
 
@@ -621,6 +651,99 @@ def _search_resource_inputs(rng, count, folder):
         yield case
 
 
+# The translator family's .tflite file: exported once in the parent (TensorFlow's converter
+# needs more address space than a family's limit), read by the child through the fork.
+TRANSLATOR_FILE = None
+
+
+def _export_tiny_translator(folder):
+    """An untrained one-layer Transformer (vocabulary 32) as a translator file with a translate
+    signature (beam 2) and step signatures for beams 1, 2 and 4: the argument checks, the vocabulary
+    bounds and the sharing between threads need no trained model."""
+    import keras
+
+    from keras_compress.nmt import export_translator, transformer
+
+    keras.utils.set_random_seed(0)
+    model = transformer(32, "small", num_layers=1, d_model=16, d_ff=32, num_heads=2, dropout=0.0)
+    return export_translator(model, os.path.join(folder, "tiny.tflite"), None, max_source_length=8,
+                             max_target_length=8, beam_size=2, step_beam_sizes=(1, 2, 4)).path
+
+
+def _translator_inputs(rng, count, folder):
+    """Translator.translate_ids (issue 24): hostile token ids, max_length, length_penalty and
+    beam_size on both searches, and one Translator shared by threads. Clean: ValueError or
+    TypeError for a bad argument; for a good one, target ids in [0, vocabulary) equal to the
+    same call's single-threaded result."""
+    import concurrent.futures
+
+    from keras_compress.nmt import Translator
+
+    graph, steps = Translator(TRANSLATOR_FILE, None), Translator(TRANSLATOR_FILE, None, search="steps")
+    vocab, longest = graph.vocab_size, graph.max_source_length
+    expected = {}
+
+    def reference(translator, ids, kwargs):
+        key = (translator.search, tuple(int(t) for t in ids), tuple(sorted(kwargs.items())))
+        if key not in expected:
+            expected[key] = translator.translate_ids(list(ids), **kwargs)
+        return expected[key]
+
+    def case(translator, ids, kwargs, good):
+        def attempt():
+            try:
+                result = translator.translate_ids(ids, **kwargs)
+            except (ValueError, TypeError) as error:
+                if len(str(error).splitlines()) != 1:
+                    return f"FAILURE: {type(error).__name__} of several lines"
+                return f"clean: {type(error).__name__}" if not good else \
+                    f"FAILURE: valid input refused ({str(error)[:80]})"
+            if not good:
+                return f"FAILURE: bad input accepted ({translator.search}, {ids!r:.40}, {kwargs!r:.40})"
+            if not all(isinstance(t, int) and 0 <= t < vocab for t in result):
+                return "FAILURE: target ids out of the vocabulary"
+            return "clean: translated"
+        return attempt
+
+    def shared(translator, threads):
+        def attempt():
+            rows = [[int(t) for t in rng.integers(4, vocab, rng.integers(1, longest))] + [3]
+                    for _ in range(6)]
+            single = [reference(translator, row, {}) for row in rows]
+            with concurrent.futures.ThreadPoolExecutor(threads) as pool:
+                got = list(pool.map(translator.translate_ids, rows * threads))
+            return f"clean: {threads} threads, single-thread results" if got == single * threads \
+                else "FAILURE: threads changed the translations"
+        return attempt
+
+    bad_ids = [[-1, 3], [-5, 3], [-30, 3], [-2 ** 40, 3], [2 ** 40, 3], [vocab, 3], [vocab + 7, 3],
+               [5, 2 ** 70], [np.int64(-1), 3], [np.uint64(2 ** 63), 3], np.array([5, -2]),
+               [2.5, 3], [True, 3], ["5", 3], [[5], [3]], [None, 3], [float("nan"), 3], [], [5] * (longest + 1),
+               "5 3", b"\x05\x03", None, 5, {5: 3}]
+    cases = [case(translator, ids, {}, False) for ids in bad_ids for translator in (graph, steps)]
+    for value in (2.5, 0, -1, True, "3", np.float64(3.0), float("nan"), float("inf")):
+        cases.append(case(steps, [5, 3], {"max_length": value}, False))
+    for value in (float("nan"), float("inf"), -float("inf"), -0.5, True, "0.6", 1j):
+        cases.append(case(steps, [5, 3], {"length_penalty": value}, False))
+    for value in (0, -1, 2.5, True, "2", 3, 2 ** 40):
+        cases.append(case(steps, [5, 3], {"beam_size": value}, False))
+    for kwargs in ({"beam_size": 1}, {"length_penalty": 0.7}, {"max_length": 5}):
+        cases.append(case(graph, [5, 3], kwargs, False))  # the translate signature's are fixed
+    for kwargs in ({}, {"max_length": 2 ** 40}, {"length_penalty": 0.0}, {"length_penalty": 1e300},
+                   {"beam_size": 1}, {"beam_size": 2, "max_length": 1}):
+        cases.append(case(steps, [5, 6, 3], kwargs, True))
+    cases += [case(graph, [5, 6, 3], {}, True), case(graph, np.array([5, 6, 3], dtype=np.uint8), {}, True),
+              case(graph, [vocab - 1] * longest, {}, True)]
+    cases += [shared(graph, 4), shared(steps, 4), shared(graph, 16), shared(steps, 16)]
+    while len(cases) < count:  # random id lists: valid only when non-empty, short enough and in range
+        length = int(rng.integers(0, longest + 3))
+        ids = [int(t) for t in rng.integers(-40, vocab + 40, length)] if rng.random() < 0.5 else \
+            [int(t) for t in rng.integers(0, vocab, length)]
+        good = 0 < length <= longest and all(0 <= t < vocab for t in ids)
+        cases.append(case(graph if rng.random() < 0.5 else steps, ids, {}, good))
+    yield from cases[:count]
+
+
 FAMILIES = {
     "word2vec text import": _word2vec_inputs(False),
     "word2vec binary import": _word2vec_inputs(True),
@@ -642,8 +765,10 @@ COUNTS = {"word2vec text import": 1500, "word2vec binary import": 1500, ".gbits 
 FAMILIES.update({"search() arguments": _search_argument_inputs,
                  "search() threads and memory": _search_resource_inputs})
 COUNTS.update({"search() arguments": 1200, "search() threads and memory": 16})
-COUNTS.update({"corpus_file paths and Unicode text": 60, "Word2Bits workers": 30, "compressed word2vec bombs": 60})
+COUNTS.update({"corpus_file paths and Unicode text": 60, "Word2Bits workers": 36, "compressed word2vec bombs": 60})
 COUNTS.update({"RAE lengths and SentenceBatches arguments": 86, "sentence corpus gzip bombs": 12})
+FAMILIES["Translator arguments and threads"] = _translator_inputs
+COUNTS["Translator arguments and threads"] = 200
 
 
 # ------------------------------------------------------------------ the command line
@@ -813,6 +938,10 @@ def main():
     from gensim_bits import cli, word2vec_format  # noqa: F401
 
     report = {"command": "python " + shlex.join(sys.argv), "families": {}}
+    exports = tempfile.TemporaryDirectory()
+    if "Translator arguments and threads" in (args.families or FAMILIES):
+        global TRANSLATOR_FILE
+        TRANSLATOR_FILE = _export_tiny_translator(exports.name)
     for family in args.families or FAMILIES:
         count = max(1, int(COUNTS[family] * args.scale))
         outcomes, failures, seconds = run_family(family, count, args.seed)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 import stat
@@ -43,6 +44,35 @@ MAX_WORKERS = 1024
 
 class EmptyVocabularyError(ValueError, RuntimeError):
     """Training with no vocabulary: gensim raises RuntimeError, older Word2Bits ValueError."""
+
+
+class WorkerThreadError(RuntimeError):
+    """Training could not start its worker threads: the process's thread or memory limit (a
+    container's pids limit, ``ulimit -u`` or ``ulimit -v``) is below what ``workers`` needs."""
+
+
+def check_threads_start(workers):
+    """Start the ``workers + 1`` threads a training epoch needs (gensim's workers and its job
+    producer) as idle threads, then stop them all. Raises :class:`WorkerThreadError`, leaving no
+    thread behind, when the process cannot start that many: otherwise gensim fails half-way
+    through starting them with "can't start new thread" and the threads it did start wait on
+    their job queue forever."""
+    release, started = threading.Event(), []
+    try:
+        for _ in range(workers + 1):
+            thread = threading.Thread(target=release.wait, daemon=True)
+            thread.start()
+            started.append(thread)
+    except RuntimeError as error:
+        raise WorkerThreadError(
+            f"workers={workers} needs {workers + 1} training threads, but this process could start "
+            f"only {len(started)} ({error}): its thread or memory limit (a container's pids limit, "
+            f"ulimit -u or -v) is too low; pass fewer workers (under ulimit -v, MALLOC_ARENA_MAX=2 "
+            f"in the environment also helps)") from None
+    finally:
+        release.set()
+        for thread in started:
+            thread.join()
 
 
 class Word2Bits(Word2Vec):
@@ -269,6 +299,7 @@ class Word2Bits(Word2Vec):
         self._check_training_arguments()
         if corpus_file is not None:
             check_corpus_file(corpus_file)
+        check_threads_start(self.workers)
         self._adopt_written_vectors()
         lockf = getattr(self.wv, "vectors_lockf", None)
         lockf = np.ones(1, dtype=np.float32) if lockf is None else lockf

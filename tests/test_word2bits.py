@@ -304,3 +304,52 @@ def test_vocabulary_emptied_by_min_count_only_warns_in_build_vocab(caplog):
     model = Word2Bits(vector_size=8, min_count=5, workers=1)
     model.build_vocab([["rare", "words", "only"]])  # gensim warns here and raises only in train()
     assert len(model.wv) == 0
+
+
+def test_threads_that_cannot_start_raise_one_clear_error_and_leave_none_behind(monkeypatch):
+    import threading
+
+    from gensim_bits.word2bits import WorkerThreadError
+
+    model = Word2Bits(common_texts, vector_size=4, min_count=1, workers=3, epochs=1)
+    before = threading.active_count()
+    start, starts = threading.Thread.start, []
+
+    def limited_start(thread):  # the process can start two more threads, as under a pids limit
+        if len(starts) >= 2:
+            raise RuntimeError("can't start new thread")
+        starts.append(thread)
+        start(thread)
+
+    monkeypatch.setattr(threading.Thread, "start", limited_start)
+    with pytest.raises(WorkerThreadError, match=r"workers=3 needs 4 .*only 2 .*pass fewer workers"):
+        model.train(common_texts, total_examples=len(common_texts), epochs=1)
+    assert threading.active_count() == before
+    monkeypatch.setattr(threading.Thread, "start", start)
+    model.train(common_texts, total_examples=len(common_texts), epochs=1)  # trains once it can
+
+
+def test_workers_beyond_an_address_space_limit_raise_the_clear_error(tmp_path):
+    """A real limit: 1024 threads' stacks (8 MiB each by default, 2 MiB at least) do not fit in
+    256 MiB more address space; the error is one line and the process exits on its own."""
+    import subprocess
+    import sys
+    import textwrap
+
+    script = textwrap.dedent("""
+        import resource
+        from gensim.test.utils import common_texts
+        from gensim_bits import Word2Bits
+        from gensim_bits.word2bits import WorkerThreadError
+        with open("/proc/self/status") as status:
+            size = next(int(line.split()[1]) * 1024 for line in status if line.startswith("VmSize:"))
+        resource.setrlimit(resource.RLIMIT_AS, (size + (256 << 20), size + (256 << 20)))
+        try:
+            Word2Bits(common_texts, vector_size=4, min_count=1, epochs=1, workers=1024)
+        except WorkerThreadError as error:
+            print("REFUSED", error)
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.startswith("REFUSED workers=1024 needs 1025 training threads"), done.stdout
+    assert len(done.stdout.strip().splitlines()) == 1
