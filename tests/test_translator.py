@@ -259,7 +259,7 @@ def test_export_rejects_bad_arguments(copy_model, tmp_path):
     with pytest.raises(ValueError, match="max_source_length"):
         export_translator(copy_model, str(tmp_path / "x.tflite"), max_source_length=1)
     with pytest.raises(ValueError, match="loop"):
-        export_translator(copy_model, str(tmp_path / "x.tflite"), "int16x8",
+        export_translator(copy_model, str(tmp_path / "x.tflite"), "int8",
                           sample_sources=sources())
     for penalty in (float("nan"), float("inf"), -1.0, True):
         with pytest.raises(ValueError, match="length_penalty"):

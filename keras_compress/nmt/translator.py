@@ -47,8 +47,11 @@ from keras_compress.nmt.constants import CACHE_NAMES, EOS_ID, PAD_ID
 
 __all__ = ["TranslatorExport", "export_translator", "Translator"]
 
-QUANTIZATIONS = (None, "dynamic", "int16x8", "int8")
-CALIBRATED = ("int16x8", "int8")  # activations quantized, ranges from sample sources
+# No "int16x8" (TFLite's 16x8 mode): TensorFlow 2.21's converter asks for a calibrated range of
+# the int32 token ids that feed the embedding GATHER and fails (tensorflow/model-optimization
+# issue 1090, google-ai-edge/LiteRT issue 168), already on `encode` alone.
+QUANTIZATIONS = (None, "dynamic", "int8")
+CALIBRATED = ("int8",)  # activations quantized, ranges from sample sources
 TRANSLATE_SIGNATURE = "translate"
 STEP_SIGNATURE = "decode_step_beam{}"
 # the `translate` signature's fixed search settings, as JSON in the file's metadata
@@ -72,7 +75,7 @@ class TranslatorExport:
     Attributes:
         path: the `.tflite` file.
         size_bytes: its size on disk.
-        quantization: None (float32), "dynamic", "int16x8" or "int8".
+        quantization: None (float32), "dynamic" or "int8".
         max_source_length, max_target_length: the fixed lengths S and T.
         beam_size, length_penalty, batch_size: the `translate` signature's search (fixed).
         same_tokens: the fraction of the sample sources that `translate` translates exactly as
@@ -118,16 +121,15 @@ def export_translator(model, path, quantization=None, max_source_length=64,
         model: the Keras Transformer.
         path: the `.tflite` file to write (its folder must exist).
         quantization: None for float32; "dynamic" for int8 weights and float activations (the
-            thesis's setting for a QAT model); "int16x8" for int8 weights and int16 activations
-            calibrated on `sample_sources`; "int8" for int8 weights and activations calibrated
+            thesis's setting for a QAT model); "int8" for int8 weights and activations calibrated
             on `sample_sources` (float inputs and outputs).
         max_source_length: S, the most source subwords (EOS included) a sentence may have.
         max_target_length: T, the most target positions (BOS included).
         sample_sources: int array `(rows, length <= S)` of source ids for the comparison with
-            Keras and the calibration; random ids when None (not allowed for "int8", "int16x8").
+            Keras and the calibration; random ids when None (not allowed for "int8").
         beam_size: hypotheses `translate` keeps per sentence (1 is greedy); None writes no
-            `translate` signature (then pass `step_beam_sizes`; required for "int8" and
-            "int16x8": TensorFlow's calibrator crashes on the loop).
+            `translate` signature (then pass `step_beam_sizes`; required for "int8": TensorFlow's
+            calibrator crashes on the loop).
         length_penalty: alpha of `translate`'s GNMT length penalty (finite, >= 0).
         batch_size: sentences per `translate` call (rows of its `source`).
         step_beam_sizes: also write `encode` and one cached `decode_step_beam<k>` signature per
@@ -172,9 +174,9 @@ def export_translator(model, path, quantization=None, max_source_length=64,
     if not os.path.isdir(directory):
         raise FileNotFoundError(f"folder {directory} for {path} does not exist")
     parts = transformer_layers(model)
-    keras_quantized = sorted({f"{layer.name} ({layer.quantization_mode})"
-                              for layer in model._flatten_layers()
-                              if getattr(layer, "quantization_mode", None) is not None})
+    keras_quantized = [f"{layer.path} ({layer.quantization_mode})"
+                       for layer in model._flatten_layers()
+                       if getattr(layer, "quantization_mode", None) is not None]
     if keras_quantized:
         raise ValueError(
             f"{model.name!r} was quantized by Keras's model.quantize ({len(keras_quantized)} "
@@ -249,10 +251,6 @@ def export_translator(model, path, quantization=None, max_source_length=64,
         if quantization in CALIBRATED:
             converter.representative_dataset = lambda: _calibration(
                 model, sources, max_target_length, batch_size, step_beam_sizes)
-        if quantization == "int16x8":
-            converter.target_spec.supported_ops = [
-                tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8,
-                tf.lite.OpsSet.TFLITE_BUILTINS]
         try:
             content = converter.convert()
         except Exception as error:  # ConverterError carries the MLIR diagnostics
