@@ -119,6 +119,10 @@ def parse_arguments(argv):
     parser.add_argument("--models-dir", default="/tmp/nmt_compression_models",
                         help="trained weights and the tokenizer, reused when present")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--distill-from-float", action="store_true",
+                        help="with --qat-from-float, the KD + QAT configurations also fine-tune "
+                             "the trained float model of their size (distilled from base fp32) "
+                             "instead of training from scratch")
     parser.add_argument("--compare-quantizers", action="store_true",
                         help="BLEU, weight bytes and export of each configuration and of Keras's "
                              "model.quantize modes (int8, int4, gptq, awq) applied to the float "
@@ -198,7 +202,8 @@ def trained_model(args, name, preset, bits, distilled, vocab_size, train_data, d
     model = build(args, preset, vocab_size, bits)
     float_path = os.path.join(args.models_dir, f"{preset}_fp32.weights.h5")
     if (bits and args.qat_from_float and not os.path.exists(path)
-            and os.path.exists(float_path) and (teacher is not None or not distilled)):
+            and os.path.exists(float_path)
+            and (not distilled or (args.distill_from_float and teacher is not None))):
         # Quantization-aware fine-tuning of the trained float model (Jacob et al. 2018 sec. 3),
         # distilled from the base fp32 teacher for the KD configurations
         model = transformer(vocab_size, preset, num_layers=args.layers, scale=args.scale,
