@@ -113,6 +113,11 @@ def test_translate_signature_gives_the_step_and_keras_tokens(copy_model, tokeniz
     assert np.isfinite(scores).all()
     block[1] = 0  # an empty row fills a batch and gives nothing
     assert not runtime.translate(block)[0][1].any()
+    # text: two sentences a call, the last call half empty
+    texts = ["light day night", "water earth", "heaven luz dia"]
+    batched = Translator(greedy.path, tokenizer).translate(texts)
+    assert batched == [tokenizer.decode(Translator(greedy.path, tokenizer).translate_ids(
+        tokenizer.encode(text) + [3])) for text in texts]
     # the graph's search is fixed at export; other settings need the step signatures
     with pytest.raises(ValueError, match="beam_size=4"):
         translator.translate_ids(rows[1], beam_size=3)

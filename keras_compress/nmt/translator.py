@@ -751,17 +751,32 @@ class Translator:
                                   length_penalty, max_length)[0]
 
     def translate(self, sentences, beam_size=None, length_penalty=None, max_length=None):
-        """Translate strings one at a time (batch 1, as on a phone) and return strings.
-        Sentences longer than the file's source length are cut, with a warning."""
+        """Translate strings and return strings: one sentence per call (as on a phone), or, with
+        the `translate` signature of a file exported with `batch_size` B > 1 and the default
+        settings, B sentences per call. Sentences longer than the file's source length are cut,
+        with a warning."""
         if isinstance(sentences, str):
             raise TypeError("translate takes a list of sentences, not one string")
-        results = []
+        sources = []
         for sentence in sentences:
             ids = self.tokenizer.encode(sentence)
             if len(ids) + 1 > self.max_source_length:
                 warnings.warn(f"sentence of {len(ids)} subwords cut to "
                               f"{self.max_source_length - 1}: {sentence[:60]!r}", stacklevel=2)
                 ids = ids[: self.max_source_length - 1]
-            target = self.translate_ids(ids + [EOS_ID], beam_size, length_penalty, max_length)
-            results.append(self.tokenizer.decode(target))
-        return results
+            sources.append(ids + [EOS_ID])
+        batch = self._runtime.batch_size if self.search == "graph" else 1
+        if batch > 1 and (beam_size, length_penalty, max_length) == (None, None, None):
+            targets = []
+            with self._lock:
+                for start in range(0, len(sources), batch):
+                    block = np.zeros((batch, self.max_source_length), "int32")
+                    for row, ids in enumerate(sources[start : start + batch]):
+                        block[row, : len(ids)] = self._check_ids(ids)
+                    tokens, _ = self._runtime.translate(block)
+                    targets += [[int(t) for t in row if t != PAD_ID]
+                                for row in tokens[: len(sources) - start]]
+        else:
+            targets = [self.translate_ids(ids, beam_size, length_penalty, max_length)
+                       for ids in sources]
+        return [self.tokenizer.decode(target) for target in targets]
