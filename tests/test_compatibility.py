@@ -15,7 +15,7 @@ import pytest
 
 from keras_compress import compress_embeddings, export_tflite, quantization
 from keras_compress.training import EmbeddingCompression
-from keras_compress.layers import FactorizedEmbedding, rank_for_reduction
+from keras_compress.layers import FactorizedEmbedding, QuantizedFactorizedReversibleEmbedding, rank_for_reduction
 
 VOCAB, LENGTH, WIDTH, ROWS = 64, 8, 16, 16
 REDUCTION = 0.5
@@ -235,7 +235,7 @@ def test_keras_hub_causal_lm_keeps_generating_with_tied_factorized_quantized_emb
         compress_embeddings(lm, reduction=REDUCTION)
         quantization.quantize_model(lm, bits=8)
     embedding = backbone.token_embedding
-    assert isinstance(embedding, quantization.QuantizedFactorizedReversibleEmbedding) and embedding.tie_weights
+    assert isinstance(embedding, QuantizedFactorizedReversibleEmbedding) and embedding.tie_weights
     # Tied logits use the same (quantized) factors as the lookup.
     hidden = np.random.default_rng(0).normal(size=(2, WIDTH)).astype("float32")
     table = keras.ops.convert_to_numpy(embedding.embeddings)
