@@ -41,6 +41,7 @@ import warnings
 
 import numpy as np
 
+from keras_compress import engine
 from keras_compress.export import flatbuffer, litert
 from keras_compress.nmt import search
 from keras_compress.nmt.constants import CACHE_NAMES, EOS_ID, PAD_ID
@@ -175,7 +176,7 @@ def export_translator(model, path, quantization=None, max_source_length=64,
         raise FileNotFoundError(f"folder {directory} for {path} does not exist")
     parts = transformer_layers(model)
     keras_quantized = [f"{layer.path} ({layer.quantization_mode})"
-                       for layer in model._flatten_layers()
+                       for layer in engine.all_layers(model)
                        if getattr(layer, "quantization_mode", None) is not None]
     if keras_quantized:
         raise ValueError(
