@@ -723,13 +723,13 @@ def _translator_inputs(rng, count, folder):
     cases = [case(translator, ids, {}, False) for ids in bad_ids for translator in (graph, steps)]
     for value in (2.5, 0, -1, True, "3", np.float64(3.0), float("nan"), float("inf")):
         cases.append(case(steps, [5, 3], {"max_length": value}, False))
-    for value in (float("nan"), float("inf"), -float("inf"), -0.5, True, "0.6", 1j):
+    for value in (float("nan"), float("inf"), -float("inf"), -0.5, 1e300, True, "0.6", 1j):
         cases.append(case(steps, [5, 3], {"length_penalty": value}, False))
     for value in (0, -1, 2.5, True, "2", 3, 2 ** 40):
         cases.append(case(steps, [5, 3], {"beam_size": value}, False))
     for kwargs in ({"beam_size": 1}, {"length_penalty": 0.7}, {"max_length": 5}):
         cases.append(case(graph, [5, 3], kwargs, False))  # the translate signature's are fixed
-    for kwargs in ({}, {"max_length": 2 ** 40}, {"length_penalty": 0.0}, {"length_penalty": 1e300},
+    for kwargs in ({}, {"max_length": 2 ** 40}, {"length_penalty": 0.0}, {"length_penalty": 10},
                    {"beam_size": 1}, {"beam_size": 2, "max_length": 1}):
         cases.append(case(steps, [5, 6, 3], kwargs, True))
     cases += [case(graph, [5, 6, 3], {}, True), case(graph, np.array([5, 6, 3], dtype=np.uint8), {}, True),

@@ -184,7 +184,7 @@ def test_translator_refuses_bad_ids_and_settings(float_file):
     for length in (2.5, 0, True, "3"):
         with pytest.raises(ValueError, match="max_length"):
             steps.translate_ids([5, 3], max_length=length)
-    for penalty in (float("nan"), float("inf"), -0.5):
+    for penalty in (float("nan"), float("inf"), -0.5, 1e300, 10.5):
         with pytest.raises(ValueError, match="length_penalty"):
             steps.translate_ids([5, 3], length_penalty=penalty)
     with pytest.raises(ValueError, match="search"):
@@ -266,7 +266,7 @@ def test_export_rejects_bad_arguments(copy_model, tmp_path):
     with pytest.raises(ValueError, match="loop"):
         export_translator(copy_model, str(tmp_path / "x.tflite"), "int8",
                           sample_sources=sources())
-    for penalty in (float("nan"), float("inf"), -1.0, True):
+    for penalty in (float("nan"), float("inf"), -1.0, True, 1e300):
         with pytest.raises(ValueError, match="length_penalty"):
             export_translator(copy_model, str(tmp_path / "x.tflite"), length_penalty=penalty)
     with pytest.raises(ValueError, match="step_beam_sizes"):

@@ -7,6 +7,8 @@ with Keras layers and `keras_compress.nmt.translator.Translator` with `ai_edge_l
 runners, which is the code a phone app would port.
 """
 
+import math
+
 import numpy as np
 
 from keras_compress.nmt.constants import BOS_ID, EOS_ID, PAD_ID
@@ -35,6 +37,20 @@ def top_candidates(logits, count):
     return np.take_along_axis(log_probs, ids, axis=1), ids.astype("int32")
 
 
+# GNMT uses alpha in [0, 1]. ((5 + 512) / 6) ** 10 is 2e19, inside float32 (the in-graph search's
+# precision); at alpha 20 it overflows and every hypothesis would score the same.
+MAX_LENGTH_PENALTY = 10.0
+
+
+def check_length_penalty(value):
+    """The GNMT alpha as a float, or a one-line ValueError (not a number, NaN/inf, < 0 or > 10)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.number)) \
+            or not math.isfinite(value) or not 0 <= value <= MAX_LENGTH_PENALTY:
+        raise ValueError(f"length_penalty must be a number from 0 to {MAX_LENGTH_PENALTY:g} "
+                         f"(GNMT uses 0-1), got {value!r}")
+    return float(value)
+
+
 def beam_search(first_logits, state, step, reorder, beam_size=4, length_penalty=0.6,
                 max_length=50):
     """Search for each of a batch of sentences the target maximizing
@@ -61,8 +77,7 @@ def beam_search(first_logits, state, step, reorder, beam_size=4, length_penalty=
     """
     if not isinstance(beam_size, (int, np.integer)) or beam_size < 1:
         raise ValueError(f"beam_size must be a positive int, got {beam_size!r}")
-    if length_penalty < 0:
-        raise ValueError(f"length_penalty must be >= 0, got {length_penalty}")
+    length_penalty = check_length_penalty(length_penalty)
     if not isinstance(max_length, (int, np.integer)) or max_length < 1:
         raise ValueError(f"max_length must be a positive int, got {max_length!r}")
     batch, vocab = np.shape(first_logits)

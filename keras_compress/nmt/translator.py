@@ -131,7 +131,7 @@ def export_translator(model, path, quantization=None, max_source_length=64,
         beam_size: hypotheses `translate` keeps per sentence (1 is greedy); None writes no
             `translate` signature (then pass `step_beam_sizes`; required for "int8": TensorFlow's
             calibrator crashes on the loop).
-        length_penalty: alpha of `translate`'s GNMT length penalty (finite, >= 0).
+        length_penalty: alpha of `translate`'s GNMT length penalty (0 to 10; GNMT uses 0-1).
         batch_size: sentences per `translate` call (rows of its `source`).
         step_beam_sizes: also write `encode` and one cached `decode_step_beam<k>` signature per
             beam size k, which `Translator(..., search="steps")` drives from NumPy (debugging,
@@ -158,7 +158,7 @@ def export_translator(model, path, quantization=None, max_source_length=64,
         raise ValueError(f"beam_size must be a positive int or None, got {beam_size!r}")
     if not _is_int(batch_size) or not 1 <= batch_size <= 1024:
         raise ValueError(f"batch_size must be an int in [1, 1024], got {batch_size!r}")
-    length_penalty = _check_length_penalty(length_penalty)
+    length_penalty = search.check_length_penalty(length_penalty)
     step_beam_sizes = (tuple(sorted(set(step_beam_sizes)))
                        if isinstance(step_beam_sizes, (list, tuple)) else None)
     if step_beam_sizes is None or not all(_is_int(k) and k >= 1 for k in step_beam_sizes):
@@ -290,13 +290,6 @@ def export_translator(model, path, quantization=None, max_source_length=64,
 
 def _is_int(value):
     return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
-
-
-def _check_length_penalty(value):
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.number)) \
-            or not math.isfinite(value) or value < 0:
-        raise ValueError(f"length_penalty must be a finite number >= 0, got {value!r}")
-    return float(value)
 
 
 def _sample_sources(sample_sources, max_source_length, vocab_size, quantization):
@@ -687,7 +680,7 @@ class Translator:
         if beam_size is not None and (not _is_int(beam_size) or beam_size < 1):
             raise ValueError(f"beam_size must be a positive int, got {beam_size!r}")
         if length_penalty is not None:
-            length_penalty = _check_length_penalty(length_penalty)
+            length_penalty = search.check_length_penalty(length_penalty)
         if max_length is not None and (not _is_int(max_length) or max_length < 1):
             raise ValueError(f"max_length must be a positive int, got {max_length!r}")
         with self._lock:
