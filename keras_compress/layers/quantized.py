@@ -250,6 +250,12 @@ class QuantizedEinsumDense(_FakeQuantizedKernel, keras.layers.EinsumDense):
 class _FakeQuantizedTable(FakeQuantized):
     """Mixin for Embedding and ReversibleEmbedding: the table (and an untied output projection)."""
 
+    def __init__(self, input_dim, output_dim, bits=8, max_weights=None, **kwargs):
+        super().__init__(input_dim, output_dim, **kwargs)
+        self._init_bits(bits)
+        untied = [] if getattr(self, "tie_weights", True) else [(output_dim, input_dim)]
+        limits.check_weight_count(self, [(input_dim, output_dim)] + untied, max_weights)
+
     def build(self, input_shape=None):
         self._check_float_policy()
         super().build(input_shape)
@@ -292,12 +298,6 @@ class QuantizedEmbedding(_FakeQuantizedTable, keras.layers.Embedding):
     (1, 3, 4)
     """
 
-    def __init__(self, input_dim, output_dim, bits=8, max_weights=None, **kwargs):
-        super().__init__(input_dim, output_dim, **kwargs)
-        self._init_bits(bits)
-        untied = [] if getattr(self, "tie_weights", True) else [(output_dim, input_dim)]
-        limits.check_weight_count(self, [(input_dim, output_dim)] + untied, max_weights)
-
 
 @keras.saving.register_keras_serializable(package="keras_compress")
 class QuantizedReversibleEmbedding(_FakeQuantizedTable, keras.layers.ReversibleEmbedding):
@@ -314,12 +314,6 @@ class QuantizedReversibleEmbedding(_FakeQuantizedTable, keras.layers.ReversibleE
     >>> tuple(layer(layer(np.array([[1, 2, 3]])), reverse=True).shape)
     (1, 3, 10)
     """
-
-    def __init__(self, input_dim, output_dim, bits=8, max_weights=None, **kwargs):
-        super().__init__(input_dim, output_dim, **kwargs)
-        self._init_bits(bits)
-        untied = [] if getattr(self, "tie_weights", True) else [(output_dim, input_dim)]
-        limits.check_weight_count(self, [(input_dim, output_dim)] + untied, max_weights)
 
     def call(self, inputs, reverse=False):
         if not reverse or self.tie_weights:
