@@ -69,6 +69,8 @@ def translate(model, source, max_target_length, beam_size=4, length_penalty=0.6)
     rows = ops.arange(rows_total, dtype="int32")
     first_column = ops.equal(ops.arange(beams, dtype="int32"), 0)[None, :]
     sentence_offsets = (ops.arange(batch, dtype="int32") * beams)[:, None]
+    candidate_offsets = sentence_offsets * beams
+    finished_values = ops.where(first_column, 0.0, float("-inf"))
 
     def stopped(index, finished):
         return ops.logical_or(finished, ops.greater_equal(index, limits))
@@ -77,24 +79,28 @@ def translate(model, source, max_target_length, beam_size=4, length_penalty=0.6)
         return ops.logical_not(ops.all(stopped(index, finished)))
 
     def body(index, tokens, words, scores, lengths, finished, rows, self_keys, self_values):
-        done = stopped(index, finished)
+        # `x[:, None]` is a RESHAPE and an identity STRIDED_SLICE in TFLite; reshape is one op
+        stopped_rows = stopped(index, finished)
+        done = ops.reshape(stopped_rows, (rows_total, 1))
         step_caches = {**caches, "self_keys": list(self_keys), "self_values": list(self_values)}
         logits, self_keys, self_values = decoding.decode_step(
-            model, words[:, None], index, step_caches, source_mask, rows, suppress=False)
+            model, ops.reshape(words, (rows_total, 1)), index, step_caches, source_mask, rows,
+            suppress=False)
         values, ids = decoding.top_candidates(logits, beams)  # (rows, beams)
         # a finished hypothesis goes on with padding, at no cost, as its only candidate
-        values = ops.where(done[:, None],
-                           ops.where(first_column, 0.0, float("-inf")), values)
-        ids = ops.where(ops.logical_and(done[:, None], first_column), PAD_ID, ids)
-        candidates = ops.reshape(scores[:, None] + values, (batch, beams * beams))
+        values = ops.where(done, finished_values, values)
+        ids = ops.where(ops.logical_and(done, first_column), PAD_ID, ids)
+        candidates = ops.reshape(ops.reshape(scores, (rows_total, 1)) + values,
+                                 (batch, beams * beams))
         scores, picked = ops.top_k(candidates, beams)  # best first, ties to the lower index
         picked = ops.cast(picked, "int32")
-        words = ops.reshape(ops.take_along_axis(ops.reshape(ids, (batch, beams * beams)),
-                                                picked, axis=1), (rows_total,))
+        # candidate k of sentence s is the flat position s * beams^2 + k
+        words = decoding._take_rows(ops.reshape(ids, (-1,)),
+                                    ops.reshape(picked + candidate_offsets, (rows_total,)))
         rows = ops.reshape(picked // beams + sentence_offsets, (rows_total,))
         scores = ops.reshape(scores, (rows_total,))
-        was_done = decoding._take_rows(done, rows)
-        tokens = ops.where(ops.equal(positions, index), words[:, None],
+        was_done = decoding._take_rows(stopped_rows, rows)
+        tokens = ops.where(ops.equal(positions, index), ops.reshape(words, (rows_total, 1)),
                            decoding._take_rows(tokens, rows))
         lengths = ops.where(was_done, decoding._take_rows(lengths, rows), index + 1)
         finished = ops.logical_or(was_done, ops.equal(words, EOS_ID))
