@@ -63,7 +63,8 @@ def test_bad_sizes_are_rejected():
         transformer(2)
 
 
-def test_cached_decoding_equals_uncached(model):
+@pytest.mark.parametrize("self_attention", ["matmul", "products"])
+def test_cached_decoding_equals_uncached(model, self_attention):
     source, decoder_inputs, _ = copy_task(rows=4, seed=1)
     source[0, 3:] = 0  # a padded source row
     source[0, 2] = 3
@@ -72,12 +73,15 @@ def test_cached_decoding_equals_uncached(model):
     for length in range(1, decoder_inputs.shape[1] + 1):
         if length > 1:
             logits, keys, values = decoding.decode_step(
-                model, decoder_inputs[:, length - 1 : length], length - 1, caches, mask)
+                model, decoder_inputs[:, length - 1 : length], length - 1, caches, mask,
+                self_attention=self_attention)
             caches = {**caches, "self_keys": keys, "self_values": values}
         full = decoding.uncached_logits(model, source, decoder_inputs[:, :length])
         np.testing.assert_allclose(keras.ops.convert_to_numpy(logits),
                                    keras.ops.convert_to_numpy(full), atol=1e-5)
     assert len(transformer_layers(model)["decoders"]) == 2
+    with pytest.raises(ValueError, match="self_attention"):
+        decoding.decode_step(model, decoder_inputs[:, :1], 0, caches, mask, self_attention="dot")
 
 
 def test_hypotheses_share_the_source_cache_and_reorder_inside_the_step(model):

@@ -129,7 +129,8 @@ def encode(model, source, max_target_length):
     return logits, {**caches, "self_keys": self_keys, "self_values": self_values}
 
 
-def decode_step(model, tokens, index, caches, source_mask, rows=None, suppress=True):
+def decode_step(model, tokens, index, caches, source_mask, rows=None, suppress=True,
+                self_attention="matmul"):
     """Feed `tokens` `(rows, 1)` at target position `index` and return `(logits (rows, vocab),
     self_keys, self_values)`, the lists of self-attention caches updated at `index`.
 
@@ -145,7 +146,13 @@ def decode_step(model, tokens, index, caches, source_mask, rows=None, suppress=T
             gathered before the step (beam search's reordering, done inside the graph).
         suppress: set the logits of padding and BOS 20 below the row's smallest (for greedy
             argmax); False when `top_candidates` follows, which drops those columns itself.
+        self_attention: how the query meets the self-attention cache: "matmul" (BATCH_MATMUL,
+            integer in full-int8 TFLite) or "products" (elementwise MUL and SUM: XNNPack repacks
+            a matmul operand that is not constant at every call, one small matrix per
+            hypothesis and head, which cost more than the products at beam 4).
     """
+    if self_attention not in ("matmul", "products"):
+        raise ValueError(f"self_attention must be 'matmul' or 'products', got {self_attention!r}")
     parts = transformer_layers(model)
     heads, head_dim = parts["num_heads"], parts["head_dim"]
     tokens = ops.convert_to_tensor(tokens, "int32")
@@ -176,8 +183,14 @@ def decode_step(model, tokens, index, caches, source_mask, rows=None, suppress=T
         values = ops.slice_update(self_values[layer], (0, 0, index), value)
         new_keys.append(keys)
         new_values.append(values)
-        weights = _masked_softmax(ops.einsum("bqd,bkd->bqk", query, keys), visible)
-        context = ops.einsum("bqk,bdk->bqd", weights, values)  # (batch * H, 1, E)
+        if self_attention == "matmul":
+            weights = _masked_softmax(ops.einsum("bqd,bkd->bqk", query, keys), visible)
+            context = ops.einsum("bqk,bdk->bqd", weights, values)  # (batch * H, 1, E)
+        else:
+            scores = ops.sum(query * keys, axis=-1)  # (batch * H, T)
+            weights = _masked_softmax(scores, visible)
+            weights = ops.reshape(weights, (batch * heads, 1, -1))  # not [:, None]: a slice
+            context = ops.reshape(ops.sum(weights * values, axis=-1), (batch * heads, 1, head_dim))
         attended = attention["output"](ops.reshape(context, (batch, 1, heads, head_dim)))
         hidden = part["self_attention_norm"](hidden + attended)
 

@@ -5,7 +5,9 @@ of keras-hub's `BeamSampler`), so that the whole search runs inside a graph: TFL
 
 It is `keras_compress.nmt.search.beam_search` step for step (the same candidates, the same
 reordering, finished hypotheses extended by padding at no cost, ties to the lower index) over
-`keras_compress.nmt.decoding`'s cached `encode` and `decode_step`.
+`keras_compress.nmt.decoding`'s cached `encode` and `decode_step`, whose self-attention it runs
+as elementwise products (`self_attention="products"`: XNNPack repacks the cache of every
+hypothesis and head for a BATCH_MATMUL at every step, which cost more than the products).
 """
 
 from keras import ops
@@ -85,7 +87,7 @@ def translate(model, source, max_target_length, beam_size=4, length_penalty=0.6)
         step_caches = {**caches, "self_keys": list(self_keys), "self_values": list(self_values)}
         logits, self_keys, self_values = decoding.decode_step(
             model, ops.reshape(words, (rows_total, 1)), index, step_caches, source_mask, rows,
-            suppress=False)
+            suppress=False, self_attention="products")
         values, ids = decoding.top_candidates(logits, beams)  # (rows, beams)
         # a finished hypothesis goes on with padding, at no cost, as its only candidate
         values = ops.where(done, finished_values, values)
