@@ -237,6 +237,55 @@ def test_quantized_translators_use_builtin_int8_kernels(copy_model, tmp_path, qu
         assert "WHILE" in types  # the translate signature's search
 
 
+def test_int16x8_translator_runs_the_layers_in_integers(copy_model, tmp_path):
+    """ai-edge-quantizer's int16-activation / int8-weight recipe on the float32 file: the
+    translate signature and the step signatures, every matmul in integers, the beam
+    bookkeeping float, and the copies still copied."""
+    pytest.importorskip("ai_edge_quantizer")
+    from keras_compress.export.flatbuffer import operator_types
+
+    exported = export_translator(copy_model, str(tmp_path / "int16x8.tflite"), "int16x8",
+                                 max_source_length=8, max_target_length=10,
+                                 sample_sources=sources(), beam_size=4, step_beam_sizes=(4,))
+    assert exported.quantization == "int16x8"
+    assert all(name.isupper() and "FLEX" not in name for name in exported.operators)
+    types = operator_types(exported.path)
+    # the quantizer has no int16 kernels for these (or we keep them float): the search (top-k,
+    # the candidates' log-probabilities, the scores), LayerNorm's squared difference
+    for name in ("TOPK_V2", "SQUARED_DIFFERENCE"):
+        assert types[name]["integer"] == 0 and types[name]["float"] > 0, (name, types[name])
+    for name in ("LOG_SOFTMAX", "LOG", "EXP"):
+        assert types.get(name, {}).get("integer", 0) == 0, (name, types[name])
+    assert types["FULLY_CONNECTED"]["integer"] > 0 and types["FULLY_CONNECTED"]["float"] == 0
+    # attention: every BATCH_MATMUL but those on a folded constant (the BOS step of encode and
+    # of the search's first step)
+    assert types["BATCH_MATMUL"]["integer"] > 2 * types["BATCH_MATMUL"]["float"]
+    for name in ("MEAN", "RSQRT", "SOFTMAX"):
+        assert types[name]["integer"] > 0, (name, types[name])
+    unseen = copy_sources()
+    copied = [row for row, out in zip(unseen, _keras_rows(copy_model, unseen, 4, 10)) if out == row[:-1]]
+    assert len(copied) >= 4, "the float model must copy for this test to mean anything"
+    for search_kind in ("graph", "steps"):
+        translator = Translator(exported.path, None, search=search_kind)
+        assert [translator.translate_ids(row, beam_size=4) for row in copied] == \
+            [row[:-1] for row in copied], search_kind
+
+
+def test_int16x8_without_the_quantizer_is_a_one_line_error(copy_model, tmp_path, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "ai_edge_quantizer", None)  # import fails
+    with pytest.raises(ImportError, match="pip install ai-edge-quantizer") as error:
+        export_translator(copy_model, str(tmp_path / "x.tflite"), "int16x8",
+                          sample_sources=sources())
+    assert "\n" not in str(error.value)
+    assert not (tmp_path / "x.tflite").exists()
+    monkeypatch.undo()
+    with pytest.raises(ValueError, match="sample_sources"):
+        export_translator(copy_model, str(tmp_path / "x.tflite"), "int16x8",
+                          step_beam_sizes=(1,))
+
+
 def copy_sources(rows=6, seed=11):
     """Unseen copy-task sources: 5 tokens and EOS, as the fixture trains on."""
     tokens = np.random.default_rng(seed).integers(4, 30, (rows, 5))

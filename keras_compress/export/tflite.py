@@ -202,19 +202,29 @@ def _unsupported_ops(message):
     return sorted({op for op in ops if op != "tf.lite"})  # tf.lite: the converter's advice, not an op
 
 
-def _convert(model, specs, quantization, calibration_rows, integer_io, names=None):
+def convert(model, endpoints, quantization=None, representative_dataset=None, integer_io=False,
+            integer_ops_only=True):
+    """The one conversion pipeline: `model`'s `endpoints` (`[(name, function, input_signature)]`)
+    written as a SavedModel by `keras.export.ExportArchive` and converted by
+    `tf.lite.TFLiteConverter.from_saved_model` with builtin operators only; returns the
+    flatbuffer's bytes (the converter's own exception when it fails).
+
+    `quantization`: None (float32), "float16", "dynamic" or "int8". With "int8" and a
+    `representative_dataset` (the converter's: lists of inputs, or `(signature, inputs)` pairs for
+    several endpoints), activations are calibrated: full-integer quantization, every operator an
+    int8 kernel when `integer_ops_only` (else float fallbacks are allowed), and int8 float inputs
+    and outputs with `integer_io`."""
     import keras
     import tensorflow as tf
-
-    def serve(*args):
-        return model(_pack(names, args), training=False)
 
     with tempfile.TemporaryDirectory() as saved_model_dir:
         archive = keras.export.ExportArchive()
         archive.track(model)
-        archive.add_endpoint("serve", serve, input_signature=specs)
+        for name, function, signature in endpoints:
+            archive.add_endpoint(name, function, input_signature=signature)
         archive.write_out(saved_model_dir, verbose=False)
-        converter = tf.lite.TFLiteConverter.from_saved_model(saved_model_dir)
+        converter = tf.lite.TFLiteConverter.from_saved_model(
+            saved_model_dir, signature_keys=[name for name, _, _ in endpoints])
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
         if quantization is not None:
             # Optimize.DEFAULT alone is dynamic-range quantization (int8 weights, float
@@ -223,33 +233,43 @@ def _convert(model, specs, quantization, calibration_rows, integer_io, names=Non
             converter.optimizations = [tf.lite.Optimize.DEFAULT]
         if quantization == "float16":
             converter.target_spec.supported_types = [tf.float16]
-        if quantization == "int8" and calibration_rows is not None:
-            converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-
-            step = specs[0].shape[0] or 1  # a static batch size must be matched
-
-            def representative_dataset():
-                for start in range(0, len(calibration_rows[0]) - step + 1, step):
-                    yield [
-                        np.asarray(array[start : start + step], dtype=spec.dtype.as_numpy_dtype)
-                        for array, spec in zip(calibration_rows, specs)
-                    ]
-
+        if quantization == "int8" and representative_dataset is not None:
+            if integer_ops_only:
+                converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
             converter.representative_dataset = representative_dataset
             if integer_io:
                 converter.inference_input_type = tf.int8
                 converter.inference_output_type = tf.int8
-        try:
-            return converter.convert()
-        except Exception as error:  # ConverterError and friends carry MLIR text
-            message = str(error)
-            ops = _unsupported_ops(message)
-            raise TFLiteExportError(
-                f"TFLite cannot convert model {model.name!r} with builtin ops only "
-                f"(quantization={quantization!r}). Unsupported: {', '.join(ops) or 'see below'}."
-                f"{_shape_hint(model, specs)}{_low_bit_hint(model, quantization)}\n"
-                f"Converter said: {converter_error(error)}"
-            ) from error
+        return converter.convert()
+
+
+def _convert(model, specs, quantization, calibration_rows, integer_io, names=None):
+    def serve(*args):
+        return model(_pack(names, args), training=False)
+
+    representative_dataset = None
+    if quantization == "int8" and calibration_rows is not None:
+        step = specs[0].shape[0] or 1  # a static batch size must be matched
+
+        def representative_dataset():
+            for start in range(0, len(calibration_rows[0]) - step + 1, step):
+                yield [
+                    np.asarray(array[start : start + step], dtype=spec.dtype.as_numpy_dtype)
+                    for array, spec in zip(calibration_rows, specs)
+                ]
+
+    try:
+        return convert(model, [("serve", serve, specs)], quantization, representative_dataset,
+                       integer_io)
+    except Exception as error:  # ConverterError and friends carry MLIR text
+        message = str(error)
+        ops = _unsupported_ops(message)
+        raise TFLiteExportError(
+            f"TFLite cannot convert model {model.name!r} with builtin ops only "
+            f"(quantization={quantization!r}). Unsupported: {', '.join(ops) or 'see below'}."
+            f"{_shape_hint(model, specs)}{_low_bit_hint(model, quantization)}\n"
+            f"Converter said: {converter_error(error)}"
+        ) from error
 
 
 def _low_bit_hint(model, quantization):

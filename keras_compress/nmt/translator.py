@@ -48,11 +48,12 @@ from keras_compress.nmt.constants import CACHE_NAMES, EOS_ID, PAD_ID
 
 __all__ = ["TranslatorExport", "export_translator", "Translator"]
 
-# No "int16x8" (TFLite's 16x8 mode): TensorFlow 2.21's converter asks for a calibrated range of
-# the int32 token ids that feed the embedding GATHER and fails (tensorflow/model-optimization
-# issue 1090, google-ai-edge/LiteRT issue 168), already on `encode` alone.
-QUANTIZATIONS = (None, "dynamic", "int8")
-CALIBRATED = ("int8",)  # activations quantized, ranges from sample sources
+# "int16x8" is not TFLite's converter's 16x8 mode, which asks for a calibrated range of the int32
+# token ids that feed the embedding GATHER and fails (tensorflow/model-optimization issue 1090,
+# google-ai-edge/LiteRT issue 168): it is ai-edge-quantizer's static int16 recipe applied to the
+# float32 file (keras_compress.export.int16x8).
+QUANTIZATIONS = (None, "dynamic", "int8", "int16x8")
+CALIBRATED = ("int8", "int16x8")  # activations quantized, ranges from sample sources
 TRANSLATE_SIGNATURE = "translate"
 STEP_SIGNATURE = "decode_step_beam{}"
 # the `translate` signature's fixed search settings, as JSON in the file's metadata
@@ -76,7 +77,7 @@ class TranslatorExport:
     Attributes:
         path: the `.tflite` file.
         size_bytes: its size on disk.
-        quantization: None (float32), "dynamic" or "int8".
+        quantization: None (float32), "dynamic", "int8" or "int16x8".
         max_source_length, max_target_length: the fixed lengths S and T.
         beam_size, length_penalty, batch_size: the `translate` signature's search (fixed).
         same_tokens: the fraction of the sample sources that `translate` translates exactly as
@@ -123,11 +124,15 @@ def export_translator(model, path, quantization=None, max_source_length=64,
         path: the `.tflite` file to write (its folder must exist).
         quantization: None for float32; "dynamic" for int8 weights and float activations (the
             thesis's setting for a QAT model); "int8" for int8 weights and activations calibrated
-            on `sample_sources` (float inputs and outputs).
+            on `sample_sources` (float inputs and outputs); "int16x8" for int8 weights and int16
+            activations calibrated on `sample_sources` by Google's ai-edge-quantizer (needs
+            `pip install ai-edge-quantizer`; float inputs and outputs, and the beam bookkeeping,
+            LayerNorm variances and masked softmaxes stay float: `keras_compress.export.int16x8`).
         max_source_length: S, the most source subwords (EOS included) a sentence may have.
         max_target_length: T, the most target positions (BOS included).
         sample_sources: int array `(rows, length <= S)` of source ids for the comparison with
-            Keras and the calibration; random ids when None (not allowed for "int8").
+            Keras and the calibration; random ids when None (not allowed for "int8" and
+            "int16x8").
         beam_size: hypotheses `translate` keeps per sentence (1 is greedy); None writes no
             `translate` signature (then pass `step_beam_sizes`; required for "int8": TensorFlow's
             calibrator crashes on the loop).
@@ -140,11 +145,10 @@ def export_translator(model, path, quantization=None, max_source_length=64,
     Returns:
         A `TranslatorExport`.
     """
-    import keras
     import tensorflow as tf
 
-    from keras_compress.export import TFLiteExportError
-    from keras_compress.export.tflite import converter_error
+    from keras_compress.export import TFLiteExportError, int16x8
+    from keras_compress.export.tflite import convert, converter_error
     from keras_compress.nmt import decoding, graph_search
     from keras_compress.nmt.transformer import transformer_layers
 
@@ -166,7 +170,9 @@ def export_translator(model, path, quantization=None, max_source_length=64,
                          f"{step_beam_sizes!r}")
     if beam_size is None and not step_beam_sizes:
         raise ValueError("beam_size=None writes no translate signature: pass step_beam_sizes")
-    if beam_size is not None and quantization in CALIBRATED:
+    if quantization == "int16x8":
+        int16x8.check_installed()
+    if beam_size is not None and quantization == "int8":
         # TensorFlow 2.21's calibrator (its own TFLite interpreter) segfaults on the WHILE loop
         raise ValueError(f"quantization={quantization!r} calibrates activations, which "
                          "TensorFlow's converter cannot do through the translate signature's "
@@ -228,40 +234,39 @@ def export_translator(model, path, quantization=None, max_source_length=64,
                 tf.TensorSpec((1, max_source_length), tf.int32, name="source_mask"), *caches]
 
     cache_names = [spec.name for spec in step_spec(1)[4:]]
-    signatures = [TRANSLATE_SIGNATURE] if beam_size is not None else []
+    endpoints = []
+    if beam_size is not None:
+        endpoints.append((TRANSLATE_SIGNATURE, translate, [
+            tf.TensorSpec((batch_size, max_source_length), tf.int32, name="source")]))
     if step_beam_sizes:
-        signatures += ["encode"] + [STEP_SIGNATURE.format(k) for k in step_beam_sizes]
-    with tempfile.TemporaryDirectory() as saved_model_dir:
-        archive = keras.export.ExportArchive()
-        archive.track(model)
-        if beam_size is not None:
-            archive.add_endpoint(TRANSLATE_SIGNATURE, translate, input_signature=[
-                tf.TensorSpec((batch_size, max_source_length), tf.int32, name="source")])
-        if step_beam_sizes:
-            archive.add_endpoint("encode", encode, input_signature=[
-                tf.TensorSpec((1, max_source_length), tf.int32, name="source")])
-        for k in step_beam_sizes:
-            archive.add_endpoint(STEP_SIGNATURE.format(k), step_function(k),
-                                 input_signature=step_spec(k))
-        archive.write_out(saved_model_dir, verbose=False)
-        converter = tf.lite.TFLiteConverter.from_saved_model(saved_model_dir,
-                                                             signature_keys=signatures)
-        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
-        if quantization is not None:
-            converter.optimizations = [tf.lite.Optimize.DEFAULT]
-        if quantization in CALIBRATED:
-            converter.representative_dataset = lambda: _calibration(
-                model, sources, max_target_length, batch_size, step_beam_sizes)
-        try:
-            content = converter.convert()
-        except Exception as error:  # ConverterError carries the MLIR diagnostics
-            raise TFLiteExportError(
-                f"TFLite cannot convert the translator of {model.name!r} with builtin ops only "
-                f"(quantization={quantization!r}): {converter_error(error)}") from error
+        endpoints.append(("encode", encode, [
+            tf.TensorSpec((1, max_source_length), tf.int32, name="source")]))
+    endpoints += [(STEP_SIGNATURE.format(k), step_function(k), step_spec(k))
+                  for k in step_beam_sizes]
+    try:
+        # int16x8 quantizes the float32 file afterwards (ai-edge-quantizer)
+        content = convert(model, endpoints, None if quantization == "int16x8" else quantization,
+                          (lambda: _calibration(model, sources, max_target_length, batch_size,
+                                                step_beam_sizes))
+                          if quantization == "int8" else None, integer_ops_only=False)
+    except Exception as error:  # ConverterError carries the MLIR diagnostics
+        raise TFLiteExportError(
+            f"TFLite cannot convert the translator of {model.name!r} with builtin ops only "
+            f"(quantization={quantization!r}): {converter_error(error)}") from error
     settings = {"beam_size": beam_size, "length_penalty": length_penalty,
                 "batch_size": batch_size, "vocab_size": parts["vocab_size"],
                 "max_source_length": max_source_length, "max_target_length": max_target_length}
     content = flatbuffer.add_metadata(content, METADATA_NAME, json.dumps(settings).encode())
+    if quantization == "int16x8":  # after the metadata: the quantizer keeps it, and writes
+        # constant buffers past the flatbuffer, which add_metadata's rewrite would lose
+        calibration = {}
+        for signature, inputs in _calibration(model, sources, max_target_length, batch_size,
+                                              step_beam_sizes):
+            calibration.setdefault(signature, []).append(inputs)
+        if beam_size is not None:
+            calibration[TRANSLATE_SIGNATURE] = [{"source": block}
+                                                for block in _batches(sources, batch_size)]
+        content = int16x8.quantize_int16x8(content, calibration)
     # Checked as a partial file beside `path` and renamed to `path` only when it passed: a failed
     # export or check leaves `path` as it was.
     partial = f"{path}.partial"
@@ -294,8 +299,9 @@ def _is_int(value):
 
 def _sample_sources(sample_sources, max_source_length, vocab_size, quantization):
     if sample_sources is None:
-        if quantization == "int8":
-            raise ValueError("quantization='int8' calibrates activations: pass sample_sources")
+        if quantization in CALIBRATED:
+            raise ValueError(f"quantization={quantization!r} calibrates activations: pass "
+                             "sample_sources")
         rng = np.random.default_rng(0)
         sources = rng.integers(4, vocab_size, (4, max_source_length // 2)).astype("int32")
         sources[:, -1] = EOS_ID
