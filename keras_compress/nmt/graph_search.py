@@ -8,6 +8,10 @@ reordering, finished hypotheses extended by padding at no cost, ties to the lowe
 `keras_compress.nmt.decoding`'s cached `encode` and `decode_step`, whose self-attention it runs
 as elementwise products (`self_attention="products"`: XNNPack repacks the cache of every
 hypothesis and head for a BATCH_MATMUL at every step, which cost more than the products).
+The loop runs in two phases, over caches of the first half of the target positions, then of
+all (`_phase_lengths`); the positions not yet written get the same masked score either way, so
+only the weight e^-20 of each such hidden position is left out of the softmax sums, well below
+float32 rounding (the tests check the tokens against the step search and Keras).
 """
 
 from keras import ops
@@ -17,6 +21,9 @@ from keras_compress.nmt.constants import EOS_ID, PAD_ID
 from keras_compress.nmt.transformer import transformer_layers
 
 __all__ = ["translate", "default_max_length"]
+
+# caches of at least this many target positions are searched in two loops (`translate`)
+PHASE_MIN_LENGTH = 8
 
 
 def default_max_length(source_lengths, max_target_length):
@@ -61,8 +68,14 @@ def translate(model, source, max_target_length, beam_size=4, length_penalty=0.6)
     # one cache row group per sentence -> one per hypothesis
     expand = ops.repeat(ops.arange(batch, dtype="int32"), beams)
     head_rows = _head_rows(expand, heads)
-    self_keys = [decoding._take_rows(keys, head_rows) for keys in caches["self_keys"]]
-    self_values = [decoding._take_rows(values, head_rows) for values in caches["self_values"]]
+    # The first steps attend over caches of the first half of the positions, and a second loop
+    # goes on with the whole caches: the loop copies, reorders and attends over the whole cache
+    # at every step, and most sentences stop within the first half.
+    phases = _phase_lengths(length)
+    self_keys = [decoding._take_rows(keys[:, : phases[0]], head_rows)
+                 for keys in caches["self_keys"]]
+    self_values = [decoding._take_rows(values[:, :, : phases[0]], head_rows)
+                   for values in caches["self_values"]]
     positions = ops.arange(length, dtype="int32")[None, :]
     tokens = ops.where(ops.equal(positions, 0), words[:, None],
                        ops.zeros((rows_total, length), "int32"))
@@ -109,11 +122,17 @@ def translate(model, source, max_target_length, beam_size=4, length_penalty=0.6)
         return (index + 1, tokens, words, scores, lengths, finished, rows,
                 tuple(self_keys), tuple(self_values))
 
-    state = ops.while_loop(
-        cond, body,
-        (ops.convert_to_tensor(1, "int32"), tokens, words, scores, lengths, finished, rows,
-         tuple(self_keys), tuple(self_values)),
-        maximum_iterations=length - 1)
+    state = (ops.convert_to_tensor(1, "int32"), tokens, words, scores, lengths, finished, rows,
+             tuple(self_keys), tuple(self_values))
+    for phase, cache_length in enumerate(phases):
+        if phase:  # the hidden positions of a longer cache are zeros, as `encode` makes them
+            grow = cache_length - phases[phase - 1]
+            keys = tuple(ops.pad(keys, [[0, 0], [0, grow], [0, 0]]) for keys in state[7])
+            values = tuple(ops.pad(values, [[0, 0], [0, 0], [0, grow]]) for values in state[8])
+            state = (*state[:7], keys, values)
+        # index runs from 1 up to cache_length - 1 over the phases
+        state = ops.while_loop(cond, body, state, maximum_iterations=cache_length - (
+            phases[phase - 1] if phase else 1))
     tokens, scores, lengths = state[1], state[3], state[4]
     penalty = ops.power((5.0 + ops.cast(lengths, "float32")) / 6.0, float(length_penalty))
     normalized = ops.reshape(scores / penalty, (batch, beams))
@@ -124,6 +143,12 @@ def translate(model, source, max_target_length, beam_size=4, length_penalty=0.6)
     ended = ops.cumsum(ops.cast(ops.equal(tokens, EOS_ID), "int32"), axis=1) > 0
     tokens = ops.where(ops.logical_or(ended, ops.equal(source_lengths, 0)[:, None]), 0, tokens)
     return tokens, decoding._take_rows(ops.reshape(normalized, (rows_total,)), best_rows)
+
+
+def _phase_lengths(length):
+    """The cache lengths of the search's loops: half of `length`, then `length` (only `length`
+    below PHASE_MIN_LENGTH). A third loop over a quarter of the positions was slower."""
+    return [(length + 1) // 2, length] if length >= PHASE_MIN_LENGTH else [length]
 
 
 def _head_rows(rows, heads):
