@@ -131,6 +131,12 @@ def parse_arguments(argv):
                         help="skip BLEU: time the LiteRT translator (float32, dynamic-range and "
                              "int8 files), CTranslate2 int8 and Keras side by side (weights from "
                              "--models-dir when there, else trained as set)")
+    parser.add_argument("--integer-only", action="store_true",
+                        help="the integer-only translators (int16x8 / int8x8: ai-edge-quantizer's "
+                             "int16 / int8 activations, int8 weights; TensorFlow's full int8) "
+                             "against float32 and "
+                             "dynamic-range: operators, BLEU, agreement, latency ratios; writes "
+                             "benchmarks/results/nmt_integer_only.json")
     parser.add_argument("--output", default=None, help="default benchmarks/results/"
                         "nmt_compression.json, or nmt_latency.json with --latency-only")
     return parser.parse_args(argv)
@@ -361,21 +367,22 @@ def keras_translate(deployable, tokenizer, sentences, beam_size, alpha, target_l
     return results
 
 
-def litert_engines(args, slug, deployable, tokenizer, dev):
-    """Export `deployable` as LiteRT translators in each of LITERT_MODES. Float32 and
-    dynamic-range: one file per beam size with the `translate` signature (the whole search in
-    the graph; the beam size is fixed at export), the --beam-size one also with the step
-    signatures for beam 1 and --beam-size; int8 (activations calibrated): the step signatures
-    only (TensorFlow's calibrator cannot run the loop). Returns ({engine: function(sentences,
-    beam) -> strings}, {engine: Translator per beam}, {engine: path}, {label: export info})."""
+def litert_engines(args, slug, deployable, tokenizer, dev, modes=LITERT_MODES, beams=None):
+    """Export `deployable` as LiteRT translators in each of `modes`. Float32, dynamic-range,
+    int16x8 and int8x8: one file per beam size (`beams`, default 1 and --beam-size) with the
+    `translate` signature (the whole search in the graph; the beam size is fixed at export), the
+    --beam-size one also with the step signatures for `beams`; int8 (activations calibrated):
+    the step signatures only (TensorFlow's calibrator cannot run the loop). Returns ({engine:
+    function(sentences, beam) -> strings}, {engine: Translator per beam}, {engine: path},
+    {label: export info})."""
     target_length = args.max_length + 10
-    beams = sorted({1, args.beam_size})
+    beams = sorted(beams or {1, args.beam_size})
     alpha = args.length_penalty
     engines, translators, paths, info = {}, {}, {}, {}
     common = {"max_source_length": args.max_length + 1, "max_target_length": target_length,
               "sample_sources": dev[0][0][: args.calibration_sentences],
               "length_penalty": alpha}
-    for quantization in LITERT_MODES:
+    for quantization in modes:
         label = quantization or "float32"
         files = {}
         for b in ([None] if quantization == "int8" else beams):
@@ -392,6 +399,9 @@ def litert_engines(args, slug, deployable, tokenizer, dev):
                          "export_seconds": round(time.time() - started, 1),
                          "operator_types": flatbuffer.operator_types(path)}
             files[b] = path
+            info[key]["operators_by_kind"] = {
+                kind: sum(counts[kind] for counts in info[key]["operator_types"].values())
+                for kind in ("integer", "float", "other")}
             print(f"  exported LiteRT {key}: bytes {exported.size_bytes}, same tokens "
                   f"{exported.same_tokens}, max diff {exported.max_abs_diff:.4f}", flush=True)
         if quantization != "int8":
@@ -497,6 +507,47 @@ def latency_comparison(args, name, model, bits, tokenizer, dev, test):
     return {"tflite": info, "latency_per_sentence_1_thread": latency,
             "litert_over_ctranslate2_int8_median": ratios, "litert_interpreter_split": split,
             "litert_translation_equals_keras": same, "latency_sentences": len(timed)}
+
+
+INTEGER_MODES = (None, "dynamic", "int16x8", "int8x8", "int8")
+
+
+def integer_comparison(args, name, model, bits, tokenizer, dev, test):
+    """--integer-only: the integer-only translators against float32 and dynamic-range on the
+    same weights, at --beam-size: per engine, which operators compute in integers, test BLEU,
+    how often it translates as Keras and as the float32 file, and CPU time per sentence side by
+    side (interleaved) with its ratio to the float32 and dynamic-range `translate` files."""
+    deployable = strip(model) if bits else model
+    slug = name.replace(" ", "_").replace("+", "").replace("__", "_")
+    target_length = args.max_length + 10
+    beam, alpha = args.beam_size, args.length_penalty
+    sentences, references = test
+    keras_translations = keras_translate(deployable, tokenizer, sentences, beam, alpha,
+                                         target_length)
+    row = {"keras_bleu": round(corpus_bleu(keras_translations, references).score, 2)}
+    engines, _, paths, row["litert_files"] = litert_engines(args, slug, deployable, tokenizer,
+                                                            dev, INTEGER_MODES, [beam])
+    outputs = {engine: function(sentences, beam) for engine, function in engines.items()}
+    row["litert"] = {
+        engine: {"bleu": round(corpus_bleu(outputs[engine], references).score, 2),
+                 "equals_keras": round(float(np.mean([a == k for a, k in zip(
+                     outputs[engine], keras_translations)])), 3),
+                 "equals_float32": round(float(np.mean([a == f for a, f in zip(
+                     outputs[engine], outputs["translate_float32"])])), 3),
+                 "bytes": os.path.getsize(paths[engine])}
+        for engine in engines}
+    timed = sentences[: args.latency_sentences]
+    timings, _ = time_side_by_side(
+        {engine: (lambda s, f=function: f([s], beam)[0]) for engine, function in engines.items()},
+        timed)
+    for engine, timing in timings.items():
+        row["litert"][engine][f"latency_beam{beam}"] = timing
+        for reference in ("translate_float32", "translate_dynamic"):
+            row["litert"][engine][f"cpu_over_{reference}"] = round(
+                timing["cpu"]["median_ms"] / timings[reference]["cpu"]["median_ms"], 2)
+        print(f"  {engine}: {row['litert'][engine]}", flush=True)
+    row["latency_sentences"] = len(timed)
+    return row
 
 
 def evaluate(args, name, model, bits, tokenizer, tokenizer_path, dev, test, base_bits):
@@ -662,6 +713,7 @@ def main(argv=None):
     args = parse_arguments(sys.argv[1:] if argv is None else argv)
     if args.output is None:
         args.output = ("benchmarks/results/nmt_quantizers.json" if args.compare_quantizers
+                       else "benchmarks/results/nmt_integer_only.json" if args.integer_only
                        else "benchmarks/results/nmt_latency.json" if args.latency_only
                        else "benchmarks/results/nmt_compression.json")
     if not os.path.exists(os.path.join(args.data_dir, "train.en")):
@@ -705,6 +757,8 @@ def main(argv=None):
         if args.compare_quantizers:
             row["quantizers"] = quantizer_comparison(args, name, model, bits, tokenizer, dev,
                                                      test, base_bits)
+        elif args.integer_only:
+            row.update(integer_comparison(args, name, model, bits, tokenizer, dev, test))
         elif args.latency_only:
             row.update(latency_comparison(args, name, model, bits, tokenizer, dev, test))
         else:
@@ -757,11 +811,14 @@ def main(argv=None):
         report["notes"] = LATENCY_NOTES + report["notes"][:1] + report["notes"][-1:]
     if args.compare_quantizers:
         report["notes"] = QUANTIZER_NOTES + report["notes"][:1]
+    if args.integer_only:
+        report["notes"] = INTEGER_NOTES + report["notes"][:1]
     os.makedirs(os.path.dirname(args.output) or ".", exist_ok=True)
     with open(args.output, "w", encoding="utf-8") as handle:
         json.dump(report, handle, indent=2, ensure_ascii=False)
-    (print_quantizer_table if args.compare_quantizers else print_latency_table
-     if args.latency_only else print_table)(results, args.beam_size)
+    (print_quantizer_table if args.compare_quantizers else print_integer_table
+     if args.integer_only else print_latency_table if args.latency_only
+     else print_table)(results, args.beam_size)
     print(f"\nwrote {args.output} in {report['total_seconds']:.0f}s")
     return 0
 
@@ -800,6 +857,47 @@ QUANTIZER_NOTES = [
     "variables as Keras stores them (int8, packed int4, scales); GPTQ/AWQ get the dev sources as "
     "calibration data; a mode Keras refuses for these layers is reported with its error.",
 ]
+
+
+INTEGER_NOTES = [
+    "--integer-only: per configuration, on the same weights, at beam beam_size (GNMT length "
+    "penalty length_penalty): translate_<mode> runs the file's translate signature (the whole "
+    "beam search in the graph), steps_<mode> the NumPy search over its encode / "
+    "decode_step_beam<k> signatures. Modes: float32; dynamic (int8 weights, float "
+    "activations); int16x8 and int8x8 (keras_compress.export.static_quantization: "
+    "ai-edge-quantizer's static int16- / int8-activation, int8 per-channel weight recipes on "
+    "the float32 file, per-tensor activation ranges (min/max) calibrated on "
+    "calibration_sentences dev sentences -- the translate loop by the interpreter's profiler, "
+    "the steps on 8 teacher-forced steps; the search bookkeeping after top-k, the encoder's "
+    "-1e9-masked softmax and, in int16, LayerNorm's squared difference stay float); int8 "
+    "(TensorFlow's full-integer converter, per-tensor activation ranges, step signatures only).",
+    "litert_files.<file>.operators_by_kind: operators by the type of their first output "
+    "(int8/int16: integer; float32: float; int32/bool: other) over all subgraphs, from "
+    "keras_compress.export.flatbuffer.operator_types.",
+    "BLEU (sacrebleu) on the test_sentences test verses; equals_keras / equals_float32: share "
+    "of those translated exactly as the Keras cached beam search / the float32 translate file.",
+    "Latency: CPU time per sentence (process_time; sentencepiece in and out included), batch "
+    "1, 1 thread, median and p90 over the first latency_sentences test verses after 2 warm-up "
+    "ones, engines interleaved sentence by sentence in one process on the shared, loaded "
+    "machine (load_average_1_5_15_min): the ratios cpu_over_translate_float32 / "
+    "cpu_over_translate_dynamic are the result, not the milliseconds.",
+]
+
+
+def print_integer_table(results, beam):
+    print(f"\n| config | engine | integer / float / other operators | BLEU b{beam} | "
+          "same as Keras | same as float32 | CPU ms median | x float32 | x dynamic |"
+          "\n|---|---|---|---|---|---|---|---|---|")
+    for row in results:
+        for engine, info in row["litert"].items():
+            label = engine.split("_", 1)[1]
+            files = row["litert_files"]
+            kinds = (files.get(f"{label}_beam{beam}") or files[label])["operators_by_kind"]
+            print(f"| {row['config']} | {engine} | {kinds['integer']} / {kinds['float']} / "
+                  f"{kinds['other']} | {info['bleu']} | {info['equals_keras']} | "
+                  f"{info['equals_float32']} | {info[f'latency_beam{beam}']['cpu']['median_ms']} | "
+                  f"{info['cpu_over_translate_float32']} | {info['cpu_over_translate_dynamic']} |")
+        print(f"| {row['config']} | keras_cached | | {row['keras_bleu']} | | | | | |")
 
 
 def print_quantizer_table(results, beam):

@@ -237,22 +237,27 @@ def test_quantized_translators_use_builtin_int8_kernels(copy_model, tmp_path, qu
         assert "WHILE" in types  # the translate signature's search
 
 
-def test_int16x8_translator_runs_the_layers_in_integers(copy_model, tmp_path):
-    """ai-edge-quantizer's int16-activation / int8-weight recipe on the float32 file: the
-    translate signature and the step signatures, every matmul in integers, the beam
+@pytest.mark.parametrize("quantization", ["int16x8", "int8x8"])
+def test_static_translator_runs_the_layers_in_integers(copy_model, tmp_path, quantization):
+    """ai-edge-quantizer's int16- or int8-activation / int8-weight recipe on the float32 file:
+    the translate signature and the step signatures, every matmul in integers, the beam
     bookkeeping float, and the copies still copied."""
     pytest.importorskip("ai_edge_quantizer")
+    from ai_edge_litert.interpreter import Interpreter
+
     from keras_compress.export.flatbuffer import operator_types
 
-    exported = export_translator(copy_model, str(tmp_path / "int16x8.tflite"), "int16x8",
-                                 max_source_length=8, max_target_length=10,
+    exported = export_translator(copy_model, str(tmp_path / f"{quantization}.tflite"),
+                                 quantization, max_source_length=8, max_target_length=10,
                                  sample_sources=sources(), beam_size=4, step_beam_sizes=(4,))
-    assert exported.quantization == "int16x8"
+    assert exported.quantization == quantization
     assert all(name.isupper() and "FLEX" not in name for name in exported.operators)
+    activations = {"int16x8": np.int16, "int8x8": np.int8}[quantization]
+    assert activations in {t["dtype"] for t in Interpreter(model_path=exported.path).get_tensor_details()}
     types = operator_types(exported.path)
-    # the quantizer has no int16 kernels for these (or we keep them float): the search (top-k,
-    # the candidates' log-probabilities, the scores), LayerNorm's squared difference
-    for name in ("TOPK_V2", "SQUARED_DIFFERENCE"):
+    # float: the search (top-k, the candidates' log-probabilities, the scores); in int16,
+    # LayerNorm's squared difference too (the quantizer has no int16 kernel for it)
+    for name in ("TOPK_V2",) + (("SQUARED_DIFFERENCE",) if quantization == "int16x8" else ()):
         assert types[name]["integer"] == 0 and types[name]["float"] > 0, (name, types[name])
     for name in ("LOG_SOFTMAX", "LOG", "EXP"):
         assert types.get(name, {}).get("integer", 0) == 0, (name, types[name])
@@ -271,11 +276,12 @@ def test_int16x8_translator_runs_the_layers_in_integers(copy_model, tmp_path):
             [row[:-1] for row in copied], search_kind
 
 
-def test_int16x8_without_the_quantizer_is_a_one_line_error(copy_model, tmp_path, monkeypatch):
+def test_static_modes_without_the_quantizer_are_a_one_line_error(copy_model, tmp_path,
+                                                                 monkeypatch):
     import sys
 
     monkeypatch.setitem(sys.modules, "ai_edge_quantizer", None)  # import fails
-    with pytest.raises(ImportError, match="pip install ai-edge-quantizer") as error:
+    with pytest.raises(ImportError, match="'int16x8' needs .*pip install ai-edge-quantizer") as error:
         export_translator(copy_model, str(tmp_path / "x.tflite"), "int16x8",
                           sample_sources=sources())
     assert "\n" not in str(error.value)

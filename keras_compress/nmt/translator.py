@@ -50,10 +50,12 @@ __all__ = ["TranslatorExport", "export_translator", "Translator"]
 
 # "int16x8" is not TFLite's converter's 16x8 mode, which asks for a calibrated range of the int32
 # token ids that feed the embedding GATHER and fails (tensorflow/model-optimization issue 1090,
-# google-ai-edge/LiteRT issue 168): it is ai-edge-quantizer's static int16 recipe applied to the
-# float32 file (keras_compress.export.int16x8).
-QUANTIZATIONS = (None, "dynamic", "int8", "int16x8")
-CALIBRATED = ("int8", "int16x8")  # activations quantized, ranges from sample sources
+# google-ai-edge/LiteRT issue 168): it is ai-edge-quantizer's static int16-activation recipe
+# applied to the float32 file (keras_compress.export.static_quantization); "int8x8" is its int8
+# one. "int8" is TensorFlow's full-integer converter.
+STATIC = {"int16x8": 16, "int8x8": 8}  # mode -> activation bits
+QUANTIZATIONS = (None, "dynamic", "int8", *STATIC)
+CALIBRATED = ("int8", *STATIC)  # activations quantized, ranges from sample sources
 TRANSLATE_SIGNATURE = "translate"
 STEP_SIGNATURE = "decode_step_beam{}"
 # the `translate` signature's fixed search settings, as JSON in the file's metadata
@@ -77,7 +79,7 @@ class TranslatorExport:
     Attributes:
         path: the `.tflite` file.
         size_bytes: its size on disk.
-        quantization: None (float32), "dynamic", "int8" or "int16x8".
+        quantization: None (float32), "dynamic", "int8", "int16x8" or "int8x8".
         max_source_length, max_target_length: the fixed lengths S and T.
         beam_size, length_penalty, batch_size: the `translate` signature's search (fixed).
         same_tokens: the fraction of the sample sources that `translate` translates exactly as
@@ -124,15 +126,16 @@ def export_translator(model, path, quantization=None, max_source_length=64,
         path: the `.tflite` file to write (its folder must exist).
         quantization: None for float32; "dynamic" for int8 weights and float activations (the
             thesis's setting for a QAT model); "int8" for int8 weights and activations calibrated
-            on `sample_sources` (float inputs and outputs); "int16x8" for int8 weights and int16
-            activations calibrated on `sample_sources` by Google's ai-edge-quantizer (needs
-            `pip install ai-edge-quantizer`; float inputs and outputs, and the beam bookkeeping,
-            LayerNorm variances and masked softmaxes stay float: `keras_compress.export.int16x8`).
+            on `sample_sources` by TensorFlow's converter (float inputs and outputs; step
+            signatures only); "int16x8" / "int8x8" for int8 weights and int16 / int8 activations
+            calibrated on `sample_sources` by Google's ai-edge-quantizer (needs `pip install
+            ai-edge-quantizer`; inputs and outputs, the beam bookkeeping after top-k and masked
+            softmaxes stay float: `keras_compress.export.static_quantization`).
         max_source_length: S, the most source subwords (EOS included) a sentence may have.
         max_target_length: T, the most target positions (BOS included).
         sample_sources: int array `(rows, length <= S)` of source ids for the comparison with
-            Keras and the calibration; random ids when None (not allowed for "int8" and
-            "int16x8").
+            Keras and the calibration; random ids when None (not allowed for "int8",
+            "int16x8" and "int8x8").
         beam_size: hypotheses `translate` keeps per sentence (1 is greedy); None writes no
             `translate` signature (then pass `step_beam_sizes`; required for "int8": TensorFlow's
             calibrator crashes on the loop).
@@ -147,7 +150,7 @@ def export_translator(model, path, quantization=None, max_source_length=64,
     """
     import tensorflow as tf
 
-    from keras_compress.export import TFLiteExportError, int16x8
+    from keras_compress.export import TFLiteExportError, static_quantization
     from keras_compress.export.tflite import convert, converter_error
     from keras_compress.nmt import decoding, graph_search
     from keras_compress.nmt.transformer import transformer_layers
@@ -170,8 +173,8 @@ def export_translator(model, path, quantization=None, max_source_length=64,
                          f"{step_beam_sizes!r}")
     if beam_size is None and not step_beam_sizes:
         raise ValueError("beam_size=None writes no translate signature: pass step_beam_sizes")
-    if quantization == "int16x8":
-        int16x8.check_installed()
+    if quantization in STATIC:
+        static_quantization.check_installed(quantization)
     if beam_size is not None and quantization == "int8":
         # TensorFlow 2.21's calibrator (its own TFLite interpreter) segfaults on the WHILE loop
         raise ValueError(f"quantization={quantization!r} calibrates activations, which "
@@ -244,8 +247,8 @@ def export_translator(model, path, quantization=None, max_source_length=64,
     endpoints += [(STEP_SIGNATURE.format(k), step_function(k), step_spec(k))
                   for k in step_beam_sizes]
     try:
-        # int16x8 quantizes the float32 file afterwards (ai-edge-quantizer)
-        content = convert(model, endpoints, None if quantization == "int16x8" else quantization,
+        # int16x8 and int8x8 quantize the float32 file afterwards (ai-edge-quantizer)
+        content = convert(model, endpoints, None if quantization in STATIC else quantization,
                           (lambda: _calibration(model, sources, max_target_length, batch_size,
                                                 step_beam_sizes))
                           if quantization == "int8" else None, integer_ops_only=False)
@@ -257,7 +260,7 @@ def export_translator(model, path, quantization=None, max_source_length=64,
                 "batch_size": batch_size, "vocab_size": parts["vocab_size"],
                 "max_source_length": max_source_length, "max_target_length": max_target_length}
     content = flatbuffer.add_metadata(content, METADATA_NAME, json.dumps(settings).encode())
-    if quantization == "int16x8":  # after the metadata: the quantizer keeps it, and writes
+    if quantization in STATIC:  # after the metadata: the quantizer keeps it, and writes
         # constant buffers past the flatbuffer, which add_metadata's rewrite would lose
         calibration = {}
         for signature, inputs in _calibration(model, sources, max_target_length, batch_size,
@@ -266,7 +269,7 @@ def export_translator(model, path, quantization=None, max_source_length=64,
         if beam_size is not None:
             calibration[TRANSLATE_SIGNATURE] = [{"source": block}
                                                 for block in _batches(sources, batch_size)]
-        content = int16x8.quantize_int16x8(content, calibration)
+        content = static_quantization.quantize_static(content, calibration, STATIC[quantization])
     # Checked as a partial file beside `path` and renamed to `path` only when it passed: a failed
     # export or check leaves `path` as it was.
     partial = f"{path}.partial"

@@ -1,8 +1,9 @@
-"""Static int16-activation / int8-weight quantization of a float32 `.tflite` file with Google's
-`ai-edge-quantizer` (its `static_wi8_ai16` recipe: int8 per-channel weights, int16 per-tensor
-activations calibrated on sample inputs), the route TensorFlow's own converter cannot take for
-models with token ids (its 16x8 mode asks a calibrated range for the int32 ids:
-tensorflow/model-optimization issue 1090).
+"""Static quantization of a float32 `.tflite` file with Google's `ai-edge-quantizer`: int8
+per-channel weights and int16 (its `static_wi8_ai16` recipe) or int8 (`static_wi8_ai8`)
+per-tensor activations calibrated on sample inputs. For int16 it is the route TensorFlow's own
+converter cannot take for models with token ids (its 16x8 mode asks a calibrated range for the
+int32 ids: tensorflow/model-optimization issue 1090); for int8 it is the same recipe with the
+converter's blind spots left float (below), which TensorFlow's full-integer mode quantizes.
 
 The quantizer reads the flatbuffer and calibrates by running it in LiteRT's interpreter, per
 signature, so files with several signatures and a `WHILE` loop work. What stays float32, and why:
@@ -13,12 +14,12 @@ signature, so files with several signatures and a `WHILE` loop work. What stays 
   steps and masked with large negatives, no meaningful int16 range; the quantizer keeps
   `LOG_SOFTMAX` and `TOPK_V2` float itself);
 - an operator with a constant input of magnitude 1e6 or more (attention masks filled with -1e9:
-  an int16 grid spanning 1e9 would round every score to zero) and the `SOFTMAX` it feeds;
+  an integer grid spanning 1e9 would round every score to zero) and the `SOFTMAX` it feeds;
 - a `BATCH_MATMUL` whose first operand is a folded constant, and `DYNAMIC_UPDATE_SLICE` /
   `SELECT` / `CONCATENATION` / `PACK` with a float constant operand (the quantizer would give
   them int8 weight types or fail on broadcast constants).
 
-Needs `pip install ai-edge-quantizer` (the `int16` extra).
+Needs `pip install ai-edge-quantizer` (the `aeq` extra).
 """
 
 import contextlib
@@ -30,10 +31,10 @@ import warnings
 
 import numpy as np
 
-__all__ = ["quantize_int16x8", "float_scopes", "check_installed", "MISSING"]
+__all__ = ["quantize_static", "float_scopes", "check_installed", "MISSING"]
 
-MISSING = ("quantization='int16x8' needs Google's ai-edge-quantizer: pip install ai-edge-quantizer "
-           "(or nlp-compress[int16])")
+MISSING = ("quantization={!r} needs Google's ai-edge-quantizer: pip install ai-edge-quantizer "
+           "(or nlp-compress[aeq])")
 # beam bookkeeping starts at these: everything computed from their outputs stays float
 _SEARCH_OPERATORS = ("LOG_SOFTMAX", "TOPK_V2")
 _SAME_SCALE_OPERATORS = ("DYNAMIC_UPDATE_SLICE", "SELECT", "SELECT_V2", "CONCATENATION", "PACK")
@@ -42,17 +43,18 @@ _WEIGHT_OPERATORS = ("FULLY_CONNECTED", "CONV_2D", "DEPTHWISE_CONV_2D", "EMBEDDI
 _MASK_MAGNITUDE = 1e6
 
 
-def check_installed():
-    """ImportError with a one-line install hint when ai-edge-quantizer is missing."""
-    _import()
+def check_installed(mode):
+    """ImportError with a one-line install hint, naming `mode`, when ai-edge-quantizer is
+    missing."""
+    _import(mode)
 
 
-def _import():
+def _import(mode=None):
     try:
         from ai_edge_quantizer import calibrator, quantizer, recipe
         from ai_edge_quantizer.utils import qsv_utils
     except ImportError as error:
-        raise ImportError(MISSING) from error
+        raise ImportError(MISSING.format(mode)) from error
     return calibrator, quantizer, recipe, qsv_utils
 
 
@@ -148,20 +150,24 @@ def _float_outputs(content):
     return bytes(content)
 
 
-def quantize_int16x8(content, calibration):
-    """`content` (a float32 .tflite file's bytes) with int8 weights and int16 activations.
+def quantize_static(content, calibration, activation_bits=16):
+    """`content` (a float32 .tflite file's bytes) with int8 weights and int16 or int8
+    activations.
 
     Args:
         content: the float32 flatbuffer.
         calibration: `{signature: [inputs dict, ...]}`, the sample inputs of each signature to
             calibrate on (every signature the file has).
+        activation_bits: 16 or 8.
 
     Returns:
         The quantized flatbuffer's bytes (metadata kept).
     """
-    calibrator, quantizer, recipe, qsv_utils = _import()
+    if activation_bits not in (8, 16):
+        raise ValueError(f"activation_bits must be 8 or 16, got {activation_bits!r}")
+    calibrator, quantizer, recipe, qsv_utils = _import(f"int{activation_bits}x8")
     content = bytes(content)
-    rules = recipe.static_wi8_ai16()
+    rules = (recipe.static_wi8_ai16 if activation_bits == 16 else recipe.static_wi8_ai8)()
     rules += [{"regex": ".*", "operation": name, "algorithm_key": "no_quantize"}
               for name in ("INPUT", "OUTPUT")]
     rules += [{"regex": "^" + re.escape(scope) + "$", "operation": "*", "algorithm_key": "no_quantize"}
@@ -169,8 +175,8 @@ def quantize_int16x8(content, calibration):
     engine = quantizer.Quantizer(content, rules)
     modes = calibrator.CalibrationMode
     ranges = {}
-    # Ranges over all calibration inputs (min/max, not the quantizer's moving average: an int16
-    # grid has room for the extremes). Signatures with a WHILE loop are calibrated by the
+    # Ranges over all calibration inputs (min/max, not the quantizer's moving average, which
+    # clips the extremes that later inputs reach). Signatures with a WHILE loop are calibrated by the
     # interpreter's profiler, which sees every iteration; the others keep all tensors.
     loops = [key for key in calibration if _has_loop(content, key)]
     for keys, mode in ((loops, modes.CALIBRATION_PROFILER_BASED),
