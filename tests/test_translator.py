@@ -127,6 +127,26 @@ def test_translate_signature_gives_the_step_and_keras_tokens(copy_model, tokeniz
         steps.translate_ids(rows[1], beam_size=3)
 
 
+def test_translate_in_two_loops_gives_the_keras_tokens(copy_model, tokenizer, tmp_path,
+                                                        monkeypatch):
+    # large caches are searched over half the positions first, then all (graph_search); the
+    # copy model's cache is small, so force it: its 6-token sentences cross into the second loop
+    from keras_compress.export.flatbuffer import _model
+    from keras_compress.nmt import graph_search
+
+    monkeypatch.setattr(graph_search, "PHASE_MIN_CACHE_VALUES", 0)
+    assert graph_search._phase_lengths(10, 1) == [5, 10] and graph_search._phase_lengths(7, 1) == [7]
+    source = sources(vocab=tokenizer.get_piece_size())
+    rows = [[int(t) for t in row if t] for row in source]
+    exported = export_translator(copy_model, str(tmp_path / "phases.tflite"), None,
+                                 max_source_length=16, max_target_length=10,
+                                 sample_sources=source, beam_size=4)
+    assert _model(exported.path).SubgraphsLength() == 5  # translate, 2 x (cond, body)
+    assert exported.same_tokens == 1.0 and exported.max_abs_diff < 1e-4
+    translator = Translator(exported.path, tokenizer)
+    assert [translator.translate_ids(row) for row in rows] == _keras_rows(copy_model, rows, 4, 10)
+
+
 def test_litert_step_translator_gives_the_keras_tokens(copy_model, tokenizer, float_file):
     source = sources(vocab=tokenizer.get_piece_size())
     exported = float_file

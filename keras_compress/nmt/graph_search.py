@@ -1,17 +1,19 @@
 """Beam search with the GNMT length penalty ((5 + |Y|) / 6)^alpha (Wu et al. 2016, sec. 7), as
 Prato 2019 (ch. 5) decodes, written as ONE `ops.while_loop` over fixed-shape state (the pattern
-of keras-hub's `BeamSampler`), so that the whole search runs inside a graph: TFLite's builtin
-`WHILE` runs it, and a phone app calls one signature per sentence.
+of keras-hub's `BeamSampler`; two loops for large caches, below), so that the whole search runs
+inside a graph: TFLite's builtin `WHILE` runs it, and a phone app calls one signature per
+sentence.
 
 It is `keras_compress.nmt.search.beam_search` step for step (the same candidates, the same
 reordering, finished hypotheses extended by padding at no cost, ties to the lower index) over
 `keras_compress.nmt.decoding`'s cached `encode` and `decode_step`, whose self-attention it runs
 as elementwise products (`self_attention="products"`: XNNPack repacks the cache of every
 hypothesis and head for a BATCH_MATMUL at every step, which cost more than the products).
-The loop runs in two phases, over caches of the first half of the target positions, then of
-all (`_phase_lengths`); the positions not yet written get the same masked score either way, so
-only the weight e^-20 of each such hidden position is left out of the softmax sums, well below
-float32 rounding (the tests check the tokens against the step search and Keras).
+With large caches the loop runs in two phases, over caches of the first half of the target
+positions, then of all (`_phase_lengths`); the positions not yet written get the same masked
+score either way, so only the weight e^-20 of each such hidden position is left out of the
+softmax sums, well below float32 rounding (the tests check the tokens against the step search
+and Keras).
 """
 
 from keras import ops
@@ -22,8 +24,13 @@ from keras_compress.nmt.transformer import transformer_layers
 
 __all__ = ["translate", "default_max_length"]
 
-# caches of at least this many target positions are searched in two loops (`translate`)
+# `translate` searches in two loops (`_phase_lengths`) when a layer's self-attention cache has at
+# least this many target positions and float32 values: at beam 4 that paid on the scaled base
+# model (4 x 8 heads x 42 x 16 = 21,504 values, 1.23x -> 1.17x CTranslate2) and cost on the small
+# one and at beam 1 (5,376 values, 0.94x -> 0.97x and 0.66x -> 0.75x), where the second loop's
+# fixed cost (TFLite allocates and releases a WHILE's subgraphs at every call) outweighs it.
 PHASE_MIN_LENGTH = 8
+PHASE_MIN_CACHE_VALUES = 16384
 
 
 def default_max_length(source_lengths, max_target_length):
@@ -71,7 +78,7 @@ def translate(model, source, max_target_length, beam_size=4, length_penalty=0.6)
     # The first steps attend over caches of the first half of the positions, and a second loop
     # goes on with the whole caches: the loop copies, reorders and attends over the whole cache
     # at every step, and most sentences stop within the first half.
-    phases = _phase_lengths(length)
+    phases = _phase_lengths(length, rows_total * heads * parts["head_dim"])
     self_keys = [decoding._take_rows(keys[:, : phases[0]], head_rows)
                  for keys in caches["self_keys"]]
     self_values = [decoding._take_rows(values[:, :, : phases[0]], head_rows)
@@ -145,10 +152,13 @@ def translate(model, source, max_target_length, beam_size=4, length_penalty=0.6)
     return tokens, decoding._take_rows(ops.reshape(normalized, (rows_total,)), best_rows)
 
 
-def _phase_lengths(length):
-    """The cache lengths of the search's loops: half of `length`, then `length` (only `length`
-    below PHASE_MIN_LENGTH). A third loop over a quarter of the positions was slower."""
-    return [(length + 1) // 2, length] if length >= PHASE_MIN_LENGTH else [length]
+def _phase_lengths(length, values_per_position):
+    """The cache lengths of the search's loops: half of `length`, then `length`; only `length`
+    for a cache below PHASE_MIN_LENGTH positions or PHASE_MIN_CACHE_VALUES values. A third loop
+    over a quarter of the positions was slower."""
+    if length < PHASE_MIN_LENGTH or length * values_per_position < PHASE_MIN_CACHE_VALUES:
+        return [length]
+    return [(length + 1) // 2, length]
 
 
 def _head_rows(rows, heads):
