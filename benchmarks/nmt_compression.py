@@ -139,6 +139,9 @@ def parse_arguments(argv):
                              "benchmarks/results/nmt_integer_only.json")
     parser.add_argument("--output", default=None, help="default benchmarks/results/"
                         "nmt_compression.json, or nmt_latency.json with --latency-only")
+    parser.add_argument("--note", action="append", default=[],
+                        help="a line added to the JSON's notes (e.g. what else loaded the "
+                             "machine); repeatable")
     return parser.parse_args(argv)
 
 
@@ -813,6 +816,7 @@ def main(argv=None):
         report["notes"] = QUANTIZER_NOTES + report["notes"][:1]
     if args.integer_only:
         report["notes"] = INTEGER_NOTES + report["notes"][:1]
+    report["notes"] += args.note
     os.makedirs(os.path.dirname(args.output) or ".", exist_ok=True)
     with open(args.output, "w", encoding="utf-8") as handle:
         json.dump(report, handle, indent=2, ensure_ascii=False)

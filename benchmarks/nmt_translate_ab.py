@@ -1,0 +1,163 @@
+"""A/B timing of LiteRT `translate` files against CTranslate2 int8, side by side in one process
+(issue 23: the `translate` signature's beam-4 latency).
+
+`nmt_compression.py --latency-only` times the files the current code exports. This script
+compares files exported by different versions of the code on the same trained weights, so that
+each change to the in-graph search is measured as a ratio in one run:
+
+    # at each commit to compare (a git worktree per commit), one file per beam size:
+    PYTHONPATH=<worktree> python benchmarks/nmt_translate_ab.py export --models-dir DIR \\
+        --preset base --beam-size 4 --output base_b4_<commit>.tflite
+    # then, with any version:
+    PYTHONPATH=. nice -n 10 python benchmarks/nmt_translate_ab.py time --models-dir DIR \\
+        --preset base --beam-size 4 --repeats 3 --files base_b4_*.tflite
+
+`--models-dir` holds what `nmt_compression.py --stage train` saved: `<preset>_fp32.weights.h5`,
+`spm<vocab>.model` and the CTranslate2 int8 conversion `<preset>_fp32_ct2` (written by
+`nmt_compression.py --latency-only`). Files are dynamic-range (int8 weights), S = max_length +
+1 and T = max_length + 10, as in `nmt_compression.py`. Timing: CPU time of this process per
+sentence (sentencepiece in and out included), batch 1, 1 thread, engines interleaved sentence
+by sentence over the first `--sentences` test sentences, `--repeats` passes.
+"""
+
+import argparse
+import json
+import os
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import numpy as np  # noqa: E402
+
+
+def parse_arguments(argv):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("mode", choices=("export", "time"))
+    parser.add_argument("--models-dir", required=True)
+    parser.add_argument("--data-dir", default="/work/shared/data/mt/en-es")
+    parser.add_argument("--preset", default="base", choices=("base", "small"))
+    parser.add_argument("--vocab-size", type=int, default=2000)
+    parser.add_argument("--max-length", type=int, default=32)
+    parser.add_argument("--layers", type=int, default=2)
+    parser.add_argument("--scale", type=float, default=0.25)
+    parser.add_argument("--beam-size", type=int, default=4)
+    parser.add_argument("--length-penalty", type=float, default=0.6)
+    parser.add_argument("--sentences", type=int, default=30)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--output", help="export: the .tflite file; time: a JSON report")
+    parser.add_argument("--files", nargs="*", default=[], help="time: the .tflite files")
+    parser.add_argument("--note", action="append", default=[], help="time: a line for the JSON")
+    return parser.parse_args(argv)
+
+
+def test_sentences(args, tokenizer):
+    """The first --sentences test sentences that fit --max-length (nmt_compression.py's)."""
+    from keras_compress.nmt import make_examples, read_parallel
+
+    sources, targets = read_parallel(args.data_dir, "test")
+    _, kept = make_examples(tokenizer, sources, targets, args.max_length)
+    return [sources[i] for i in kept[: args.sentences]]
+
+
+def export(args, tokenizer):
+    from keras_compress.nmt import export_translator, transformer
+
+    model = transformer(args.vocab_size, args.preset, num_layers=args.layers, scale=args.scale,
+                        dropout=0.1, name=f"transformer_{args.preset}")
+    model.load_weights(os.path.join(args.models_dir, f"{args.preset}_fp32.weights.h5"))
+    rows = [tokenizer.encode(s) + [3] for s in test_sentences(args, tokenizer)]
+    sample = np.zeros((len(rows), args.max_length + 1), "int32")
+    for i, row in enumerate(rows):
+        sample[i, : len(row)] = row
+    exported = export_translator(model, args.output, "dynamic",
+                                 max_source_length=args.max_length + 1,
+                                 max_target_length=args.max_length + 10,
+                                 sample_sources=sample, beam_size=args.beam_size,
+                                 length_penalty=args.length_penalty)
+    print(f"wrote {args.output}: {exported.size_bytes} bytes, same tokens as Keras "
+          f"{exported.same_tokens}")
+
+
+def time_files(args, tokenizer):
+    import ctranslate2
+
+    from keras_compress.nmt import Translator
+
+    sentences = test_sentences(args, tokenizer)
+    target_length = args.max_length + 10
+    ct2 = ctranslate2.Translator(os.path.join(args.models_dir, f"{args.preset}_fp32_ct2"),
+                                 intra_threads=1, inter_threads=1)
+
+    def ctranslate2_int8(sentence):
+        limit = min(2 * (len(tokenizer.encode(sentence)) + 1) + 10, target_length)
+        result = ct2.translate_batch(
+            [tokenizer.encode(sentence, out_type=str) + ["</s>"]], beam_size=args.beam_size,
+            length_penalty=args.length_penalty, max_decoding_length=limit,
+            min_decoding_length=0)[0]
+        return tokenizer.decode([tokenizer.piece_to_id(p) for p in result.hypotheses[0]])
+
+    engines = {"ctranslate2_int8": ctranslate2_int8}
+    for path in args.files:
+        translator = Translator(path, tokenizer, num_threads=1)
+        if translator.beam_size != args.beam_size:
+            raise SystemExit(f"{path} was exported with beam {translator.beam_size}, "
+                             f"not --beam-size {args.beam_size}")
+        engines[os.path.basename(path)] = lambda s, t=translator: t.translate([s])[0]
+    for sentence in sentences[:2]:  # warm-up
+        for engine in engines.values():
+            engine(sentence)
+    cpu = {name: [] for name in engines}
+    outputs = {name: [] for name in engines}
+    for _ in range(args.repeats):
+        for sentence in sentences:
+            for name, engine in engines.items():
+                started = time.process_time()
+                outputs[name].append(engine(sentence))
+                cpu[name].append(time.process_time() - started)
+    baseline = float(np.median(cpu["ctranslate2_int8"]))
+    first = list(engines)[1] if len(engines) > 1 else None
+    rows = {}
+    print(f"| {args.preset} beam {args.beam_size} | CPU ms median | p90 | x CT2 int8 | same "
+          f"as {first} |\n|---|---|---|---|---|")
+    for name in engines:
+        median = float(np.median(cpu[name]))
+        rows[name] = {"cpu_median_ms": round(1000 * median, 2),
+                      "cpu_p90_ms": round(1000 * float(np.percentile(cpu[name], 90)), 2),
+                      "over_ctranslate2_int8": round(median / baseline, 3),
+                      "same_translations_as_first_file": round(float(np.mean(
+                          [a == b for a, b in zip(outputs[name], outputs[first])])), 3)}
+        row = rows[name]
+        print(f"| {name} | {row['cpu_median_ms']} | {row['cpu_p90_ms']} | "
+              f"{row['over_ctranslate2_int8']} | {row['same_translations_as_first_file']} |")
+    return rows
+
+
+def main(argv=None):
+    args = parse_arguments(sys.argv[1:] if argv is None else argv)
+    from keras_compress.nmt import load_tokenizer
+
+    tokenizer = load_tokenizer(os.path.join(args.models_dir, f"spm{args.vocab_size}.model"))
+    if args.mode == "export":
+        if not args.output:
+            raise SystemExit("export needs --output FILE.tflite")
+        return export(args, tokenizer)
+    if not args.files:
+        raise SystemExit("time needs --files")
+    load = [round(value, 2) for value in os.getloadavg()]
+    rows = time_files(args, tokenizer)
+    if args.output:
+        report = {"command": "python " + " ".join(sys.argv if argv is None else [__file__] + argv),
+                  "settings": {k: v for k, v in vars(args).items() if k != "note"},
+                  "load_average_1_5_15_min": {"start": load,
+                                              "end": [round(v, 2) for v in os.getloadavg()],
+                                              "cores": os.cpu_count()},
+                  "results": rows, "notes": args.note}
+        with open(args.output, "w", encoding="utf-8") as handle:
+            json.dump(report, handle, indent=2)
+        print(f"wrote {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
