@@ -75,6 +75,29 @@ def test_full_integer_int8_has_int8_activations(tmp_path):
     assert interpreter.get_output_details()[0]["dtype"] == np.float32
 
 
+@pytest.mark.parametrize("quantization", ["int16x8", "int8x8"])
+def test_static_quantization_has_integer_activations_and_float_io(tmp_path, quantization):
+    """ai-edge-quantizer's int16- / int8-activation recipes through the same export and check."""
+    pytest.importorskip("ai_edge_quantizer")
+    from ai_edge_litert.interpreter import Interpreter
+
+    from keras_compress.export.flatbuffer import operator_types
+
+    model = tiny_dan()
+    result = export_tflite(model, tmp_path / f"{quantization}.tflite", quantization,
+                           representative_data=token_rows(32, seed=3))
+    assert result.max_abs_diff < 0.05  # softmax probabilities
+    interpreter = Interpreter(model_path=result.path)
+    activations = {"int16x8": np.int16, "int8x8": np.int8}[quantization]
+    assert activations in {detail["dtype"] for detail in interpreter.get_tensor_details()}
+    assert interpreter.get_input_details()[0]["dtype"] == np.int32
+    assert interpreter.get_output_details()[0]["dtype"] == np.float32
+    types = operator_types(result.path)
+    assert types["FULLY_CONNECTED"]["integer"] == 2 and types["FULLY_CONNECTED"]["float"] == 0
+    with pytest.raises(ValueError, match="representative_data"):
+        export_tflite(model, tmp_path / "x.tflite", quantization, sample_inputs=token_rows())
+
+
 def test_lstm_needs_unroll_or_static_batch(tmp_path):
     with pytest.raises(TFLiteExportError, match="unroll=True"):
         export_tflite(tiny_lstm(unroll=False), tmp_path / "a.tflite", sample_inputs=token_rows())

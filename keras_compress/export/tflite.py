@@ -23,7 +23,10 @@ from keras_compress.export import flatbuffer
 
 __all__ = ["TFLiteExportError", "TFLiteExport", "export_tflite"]
 
-QUANTIZATIONS = (None, "float16", "dynamic", "int8")
+QUANTIZATIONS = (None, "float16", "dynamic", "int8", "int16x8", "int8x8")
+# ai-edge-quantizer's static recipes on the float32 file (keras_compress.export.static_quantization):
+# mode -> activation bits
+STATIC = {"int16x8": 16, "int8x8": 8}
 
 
 class TFLiteExportError(ValueError):
@@ -442,7 +445,11 @@ def export_tflite(
             inputs and outputs unless ``integer_io=True`` (integer token ids stay int32).
             Without it, ``"int8"`` is meant for models trained with fake-quant ops
             (``keras.quantizers.fake_quant_with_min_max_vars``): the converter turns them into
-            int8 tensors using the trained ranges; weights become int8 too.
+            int8 tensors using the trained ranges; weights become int8 too. ``"int16x8"`` and
+            ``"int8x8"`` (int16 / int8 activations, int8 per-channel weights) quantize the
+            float32 file with Google's ai-edge-quantizer (``pip install ai-edge-quantizer``),
+            calibrated on ``representative_data`` (required); inputs and outputs stay as they
+            are (see ``keras_compress.export.static_quantization``).
         representative_data: calibration inputs for ``"int8"``: an array, a list of arrays
             (one per model input), an ``(x, y)`` pair, a ``tf.data.Dataset`` or a generator
             of batches. Its first ``num_samples`` rows are also the check inputs.
@@ -499,6 +506,14 @@ def export_tflite(
         raise ValueError(f"sequence_length must be a positive int or None, got {sequence_length!r}")
     if not getattr(model, "built", False):
         raise ValueError(f"Model {getattr(model, 'name', model)!r} is not built: call it on data or build() it first")
+    if quantization in STATIC:
+        if representative_data is None:
+            raise ValueError(f"quantization={quantization!r} calibrates activations: pass representative_data")
+        if integer_io:
+            raise ValueError(f"integer_io=True is for quantization='int8'; {quantization!r} keeps float inputs and outputs")
+        from keras_compress.export import static_quantization
+
+        static_quantization.check_installed(quantization)
     path = os.fspath(path)
     if not path.endswith(".tflite"):
         raise ValueError(f"path must end with '.tflite', got {path!r}")
@@ -527,7 +542,17 @@ def export_tflite(
 
     if quantization == "int8" and calibration_rows is not None:
         _check_calibratable(model)
-    content = _convert(model, specs, quantization, calibration_rows, integer_io, names)
+    content = _convert(model, specs, None if quantization in STATIC else quantization, calibration_rows,
+                       integer_io, names)
+    if quantization in STATIC:
+        from keras_compress.export import static_quantization
+
+        step = batch_size or 1
+        calibration = {"serve": [
+            {spec.name: np.asarray(array[start : start + step], dtype=spec.dtype.as_numpy_dtype)
+             for array, spec in zip(calibration_rows, specs)}
+            for start in range(0, len(calibration_rows[0]) - step + 1, step)]}
+        content = static_quantization.quantize_static(content, calibration, STATIC[quantization])
     # Everything is checked on the bytes in memory; only a model that passed is written.
     try:
         tflite_outputs = run_tflite(content, check_rows, batch_size, [spec.name for spec in specs])
@@ -537,7 +562,7 @@ def export_tflite(
             f"{[tuple(array.shape) for array in check_rows]}: {error}{_shape_hint(model, specs)}") from error
     keras_outputs = _keras_outputs(model, check_rows, names)
     max_diff = _compare(model, specs, tflite_outputs, keras_outputs)
-    if quantization in ("dynamic", "int8"):
+    if quantization in ("dynamic", "int8", *STATIC):
         _warn_float_kernels(content, model, quantization)
     write_atomically(path, content)
     return TFLiteExport(
