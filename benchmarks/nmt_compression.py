@@ -41,6 +41,7 @@ bytes and exportability of each configuration and of Keras's own `model.quantize
 import argparse
 import json
 import os
+import shlex
 import subprocess
 import sys
 import time
@@ -773,7 +774,7 @@ def main(argv=None):
         print(f"trained in {time.time() - total_started:.0f}s; weights in {args.models_dir}")
         return 0
     report = {
-        "command": "python " + " ".join(sys.argv if argv is None else [__file__] + argv),
+        "command": "python " + shlex.join(sys.argv if argv is None else [__file__] + argv),
         "settings": vars(args),
         "data": counts,
         "total_seconds": round(time.time() - total_started, 1),

@@ -23,6 +23,7 @@ by sentence over the first `--sentences` test sentences, `--repeats` passes.
 import argparse
 import json
 import os
+import shlex
 import sys
 import time
 
@@ -147,7 +148,7 @@ def main(argv=None):
     load = [round(value, 2) for value in os.getloadavg()]
     rows = time_files(args, tokenizer)
     if args.output:
-        report = {"command": "python " + " ".join(sys.argv if argv is None else [__file__] + argv),
+        report = {"command": "python " + shlex.join(sys.argv if argv is None else [__file__] + argv),
                   "settings": {k: v for k, v in vars(args).items() if k != "note"},
                   "load_average_1_5_15_min": {"start": load,
                                               "end": [round(v, 2) for v in os.getloadavg()],
