@@ -236,6 +236,15 @@ def test_litert_internal_is_where_the_export_module_expects(name):
     litert.LITERT_INTERNALS[name]()  # raises, and this test's id names the interface, if LiteRT moved it
 
 
+@pytest.mark.parametrize("name", sorted(__import__("keras_compress.export.static_quantization",
+                                                   fromlist=["x"]).QUANTIZER_INTERNALS))
+def test_quantizer_internal_is_where_the_export_module_expects(name):
+    pytest.importorskip("ai_edge_quantizer")
+    from keras_compress.export import static_quantization
+
+    static_quantization.QUANTIZER_INTERNALS[name]()  # raises, naming the interface, if a release moved it
+
+
 def test_converter_error_is_the_error_line_not_the_trailing_note():
     from keras_compress.export.tflite import converter_error
 

@@ -19,7 +19,9 @@ signature, so files with several signatures and a `WHILE` loop work. What stays 
   `SELECT` / `CONCATENATION` / `PACK` with a float constant operand (the quantizer would give
   them int8 weight types or fail on broadcast constants).
 
-Needs `pip install ai-edge-quantizer` (the `aeq` extra).
+Needs `pip install ai-edge-quantizer` (the `aeq` extra). `QUANTIZER_INTERNALS` lists, with a
+probe each, what this module uses below the quantizer's public API (the test suite runs them by
+name).
 """
 
 import contextlib
@@ -31,7 +33,7 @@ import warnings
 
 import numpy as np
 
-__all__ = ["quantize_static", "float_scopes", "check_installed", "MISSING"]
+__all__ = ["quantize_static", "float_scopes", "check_installed", "MISSING", "QUANTIZER_INTERNALS"]
 
 MISSING = ("quantization={!r} needs Google's ai-edge-quantizer: pip install ai-edge-quantizer "
            "(or nlp-compress[aeq])")
@@ -224,3 +226,51 @@ def _quiet():
             yield
     finally:
         logger.setLevel(level)
+
+
+def _probe_recipe_manager():
+    from keras_compress.export.litert import _tiny_model
+
+    _, quantizer, recipe, _ = _import("int16x8")
+    engine = quantizer.Quantizer(_tiny_model(), recipe.static_wi8_ai16())
+    assert engine._recipe_manager is not None
+
+
+def _probe_calibrator():
+    import inspect
+
+    calibrator, _, _, qsv_utils = _import("int16x8")
+    parameters = inspect.signature(calibrator.Calibrator).parameters
+    assert {"num_threads", "mode", "qsv_update_func"} <= set(parameters)
+    assert {"CALIBRATION_PROFILER_BASED", "CALIBRATION_PRESERVE_ALL_TENSORS"} <= set(
+        calibrator.CalibrationMode.__members__)
+    assert callable(qsv_utils.min_max_update)
+
+
+def _probe_tensor_map_table():
+    import tempfile
+
+    import tensorflow as tf
+    from ai_edge_litert import schema_py_generated as schema
+
+    module = tf.Module()
+    module.double = tf.function(lambda x: {"y": x * 2.0}, input_signature=[tf.TensorSpec((1, 4), tf.float32)])
+    with tempfile.TemporaryDirectory() as folder:
+        tf.saved_model.save(module, folder, signatures={"double": module.double})
+        content = tf.lite.TFLiteConverter.from_saved_model(folder).convert()
+    model = schema.Model.GetRootAsModel(content, 0)
+    entry = model.SignatureDefs(0).Outputs(0)
+    offset = entry._tab.Offset(6)
+    stored = struct.unpack_from("<I", content, entry._tab.Pos + offset)[0] if offset else 0
+    assert stored == entry.TensorIndex()
+
+
+# The ai-edge-quantizer and flatbuffer interfaces below their public API that `quantize_static`
+# uses, each with a probe; tests run every probe by name, so a release that moves one fails
+# naming it.
+QUANTIZER_INTERNALS = {
+    "ai_edge_quantizer Quantizer._recipe_manager (passed to Calibrator.calibrate)": _probe_recipe_manager,
+    "ai_edge_quantizer Calibrator(num_threads, mode, qsv_update_func), CalibrationMode, "
+    "qsv_utils.min_max_update": _probe_calibrator,
+    "flatbuffers Table _tab of TensorMap (signature outputs repointed in place)": _probe_tensor_map_table,
+}
