@@ -33,7 +33,12 @@ import warnings
 
 import numpy as np
 
-__all__ = ["quantize_static", "float_scopes", "check_installed", "MISSING", "QUANTIZER_INTERNALS"]
+__all__ = ["quantize_static", "float_scopes", "check_installed", "MISSING", "QUANTIZER_INTERNALS",
+           "ACTIVATION_BITS"]
+
+# the quantization modes of export_tflite and export_translator that this module makes -> the
+# activation bits of their recipe
+ACTIVATION_BITS = {"int16x8": 16, "int8x8": 8}
 
 MISSING = ("quantization={!r} needs Google's ai-edge-quantizer: pip install ai-edge-quantizer "
            "(or nlp-compress[aeq])")

@@ -20,13 +20,14 @@ import numpy as np
 
 from keras_compress import engine
 from keras_compress.export import flatbuffer
+from keras_compress.export.static_quantization import ACTIVATION_BITS
 
 __all__ = ["TFLiteExportError", "TFLiteExport", "export_tflite"]
 
 QUANTIZATIONS = (None, "float16", "dynamic", "int8", "int16x8", "int8x8")
 # ai-edge-quantizer's static recipes on the float32 file (keras_compress.export.static_quantization):
 # mode -> activation bits
-STATIC = {"int16x8": 16, "int8x8": 8}
+STATIC = ACTIVATION_BITS
 
 
 class TFLiteExportError(ValueError):

@@ -43,6 +43,7 @@ import numpy as np
 
 from keras_compress import engine
 from keras_compress.export import flatbuffer, litert
+from keras_compress.export.static_quantization import ACTIVATION_BITS
 from keras_compress.nmt import search
 from keras_compress.nmt.constants import CACHE_NAMES, EOS_ID, PAD_ID
 
@@ -53,7 +54,7 @@ __all__ = ["TranslatorExport", "export_translator", "Translator"]
 # google-ai-edge/LiteRT issue 168): it is ai-edge-quantizer's static int16-activation recipe
 # applied to the float32 file (keras_compress.export.static_quantization); "int8x8" is its int8
 # one. "int8" is TensorFlow's full-integer converter.
-STATIC = {"int16x8": 16, "int8x8": 8}  # mode -> activation bits
+STATIC = ACTIVATION_BITS  # mode -> activation bits
 QUANTIZATIONS = (None, "dynamic", "int8", *STATIC)
 CALIBRATED = ("int8", *STATIC)  # activations quantized, ranges from sample sources
 TRANSLATE_SIGNATURE = "translate"
