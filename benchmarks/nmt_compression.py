@@ -74,6 +74,12 @@ from keras_compress.nmt import (  # noqa: E402
 CONFIGURATIONS = [
     ("base fp32", "base", None, False),
     ("base 8-bit QAT", "base", 8, False),
+    ("base 4-bit QAT", "base", 4, False),
+    ("base 2-bit QAT", "base", 2, False),
+    ("base KD + 8-bit", "base", 8, True),
+    ("base KD + 4-bit", "base", 4, True),
+    ("base KD + 2-bit", "base", 2, True),
+    ("base fp32 fine-tuned", "base", None, False),
     ("medium fp32", "medium", None, False),
     ("medium KD", "medium", None, True),
     ("medium KD + 8-bit", "medium", 8, True),
@@ -85,7 +91,10 @@ CONFIGURATIONS = [
     ("small 2-bit QAT", "small", 2, False),
     ("small KD + 4-bit", "small", 4, True),
     ("small KD + 2-bit", "small", 2, True),
+    ("small fp32 fine-tuned", "small", None, False),
 ]
+# "<preset> fp32 fine-tuned": the trained float model trained --qat-from-float more epochs in
+# float, the control for the QAT fine-tuning (same epochs, no quantization)
 DEFAULT_CONFIGS = "base fp32,base 8-bit QAT,small KD + 8-bit"
 
 
@@ -211,15 +220,20 @@ def trained_model(args, name, preset, bits, distilled, vocab_size, train_data, d
     keras.utils.set_random_seed(args.seed)
     model = build(args, preset, vocab_size, bits)
     float_path = os.path.join(args.models_dir, f"{preset}_fp32.weights.h5")
-    if (bits and args.qat_from_float and not os.path.exists(path)
+    fine_tuned_float = name.endswith("fp32 fine-tuned")
+    if fine_tuned_float and not args.qat_from_float:
+        raise SystemExit(f"{name!r} is the control of QAT fine-tuning: it needs --qat-from-float")
+    if ((bits or fine_tuned_float) and args.qat_from_float and not os.path.exists(path)
             and os.path.exists(float_path)
             and (not distilled or (args.distill_from_float and teacher is not None))):
         # Quantization-aware fine-tuning of the trained float model (Jacob et al. 2018 sec. 3),
-        # distilled from the base fp32 teacher for the KD configurations
+        # distilled from the base fp32 teacher for the KD configurations; without bits, the
+        # float control of the same fine-tuning
         model = transformer(vocab_size, preset, num_layers=args.layers, scale=args.scale,
                             dropout=0.1, name=f"transformer_{preset}")
         model.load_weights(float_path)
-        quantize_model(model, bits=bits)
+        if bits:
+            quantize_model(model, bits=bits)
         epochs, args.epochs = args.epochs, args.qat_from_float
         try:
             seconds = train(args, model, train_data, dev, teacher if distilled else None)
@@ -227,8 +241,8 @@ def trained_model(args, name, preset, bits, distilled, vocab_size, train_data, d
             args.epochs = epochs
         model.save_weights(path)
         with open(info_path, "w") as handle:
-            training = (f"QAT {'+ KD ' if distilled else ''}fine-tuning of {preset} fp32 for "
-                        f"{args.qat_from_float} epochs")
+            training = (f"{'QAT ' if bits else 'float '}{'+ KD ' if distilled else ''}"
+                        f"fine-tuning of {preset} fp32 for {args.qat_from_float} epochs")
             json.dump({"train_seconds": seconds, "settings": vars(args), "training": training},
                       handle)
         return model, seconds, False, training
@@ -679,7 +693,10 @@ def quantizer_comparison(args, name, model, bits, tokenizer, dev, test, base_bit
                      "decode_seconds": seconds})
         return rows
     score, seconds = bleu(model)
-    rows.append({"method": "float32 (no quantization)", "bleu": score,
+    method = "float32 (no quantization)"
+    if name.endswith("fine-tuned"):
+        method = f"float32, fine-tuned {args.qat_from_float} more epochs (control)"
+    rows.append({"method": method, "bleu": score,
                  "weight_bytes": stored_weight_bytes(model),
                  "exports": export_check(model, os.path.join(args.models_dir, f"{slug}_cmp.tflite"),
                                          "dynamic", args, dev), "decode_seconds": seconds})
