@@ -247,20 +247,25 @@ def convert(model, endpoints, quantization=None, representative_dataset=None, in
         return converter.convert()
 
 
+def _calibration_batches(calibration_rows, specs):
+    """The calibration rows as whole batches of the exported inputs' static batch size (1 when
+    dynamic; a last, partial batch is dropped), each a list of arrays in `specs`' order and
+    dtypes: what TF's converter and ai-edge-quantizer both calibrate on."""
+    step = specs[0].shape[0] or 1  # a static batch size must be matched
+    for start in range(0, len(calibration_rows[0]) - step + 1, step):
+        yield [np.asarray(array[start : start + step], dtype=spec.dtype.as_numpy_dtype)
+               for array, spec in zip(calibration_rows, specs)]
+
+
 def _convert(model, specs, quantization, calibration_rows, integer_io, names=None):
     def serve(*args):
         return model(_pack(names, args), training=False)
 
     representative_dataset = None
     if quantization == "int8" and calibration_rows is not None:
-        step = specs[0].shape[0] or 1  # a static batch size must be matched
 
         def representative_dataset():
-            for start in range(0, len(calibration_rows[0]) - step + 1, step):
-                yield [
-                    np.asarray(array[start : start + step], dtype=spec.dtype.as_numpy_dtype)
-                    for array, spec in zip(calibration_rows, specs)
-                ]
+            yield from _calibration_batches(calibration_rows, specs)
 
     try:
         return convert(model, [("serve", serve, specs)], quantization, representative_dataset,
@@ -548,11 +553,8 @@ def export_tflite(
     if quantization in STATIC:
         from keras_compress.export import static_quantization
 
-        step = batch_size or 1
-        calibration = {"serve": [
-            {spec.name: np.asarray(array[start : start + step], dtype=spec.dtype.as_numpy_dtype)
-             for array, spec in zip(calibration_rows, specs)}
-            for start in range(0, len(calibration_rows[0]) - step + 1, step)]}
+        calibration = {"serve": [dict(zip([spec.name for spec in specs], batch))
+                                 for batch in _calibration_batches(calibration_rows, specs)]}
         content = static_quantization.quantize_static(content, calibration, STATIC[quantization])
     # Everything is checked on the bytes in memory; only a model that passed is written.
     try:
