@@ -78,6 +78,10 @@ def parse_args(argv=None):
     parser.add_argument("--checkpoint-every", type=int, default=500, help="batches between checkpoints")
     parser.add_argument("--resume", action="store_true", help="continue from the checkpoints of --checkpoint-dir "
                         "(a model without one trains from batch 0, and says so)")
+    parser.add_argument("--init-from", metavar="DIR", help="start each model from the weights of the checkpoint "
+                        "<model>_<d_emb>.npz in DIR (an earlier run's --checkpoint-dir): weights only, with a fresh "
+                        "optimizer, schedule and data order (a warm restart); --resume still continues this run's "
+                        "own checkpoint")
     parser.add_argument("--eval-every", type=int, default=0, help="also measure dev MSE and words recovered every "
                         "this many batches (0: only at the end); recorded as 'evals' in the partial results")
     parser.add_argument("--throughput-only", action="store_true", help="only time encode + decode of untrained models")
@@ -233,13 +237,42 @@ def keras_numpy(variable):
     return ops.convert_to_numpy(variable.value)
 
 
-def load_checkpoint(path, model, streams, settings):
-    """Restore what `save_checkpoint` wrote into a built, compiled `model` and its `streams`; return the record."""
+def _read_checkpoint(path):
     with np.load(path, allow_pickle=False) as stored:
         arrays = {key: stored[key] for key in stored.files}
     meta = json.loads(str(arrays["meta"]))
     if meta.get("format") != CHECKPOINT_FORMAT:
         raise SystemExit(f"{path}: checkpoint format {meta.get('format')!r}, this code reads {CHECKPOINT_FORMAT}")
+    return arrays, meta
+
+
+def _assign(path, prefix, variables, arrays, meta):
+    """Assign the checkpoint's `prefix` ("model" or "optimizer") arrays to `variables`, checked
+    one by one: a count or shape that differs is a one-line error naming the variable."""
+    if meta[f"{prefix}_variables"] != len(variables):
+        raise SystemExit(f"{path}: {meta[f'{prefix}_variables']} {prefix} variables saved, this model has "
+                         f"{len(variables)}")
+    for index, variable in enumerate(variables):
+        value = arrays[f"{prefix}_{index:04d}"]
+        if tuple(value.shape) != tuple(variable.shape):
+            raise SystemExit(f"{path}: {prefix} variable {index} ({variable.path}) has shape {value.shape} "
+                             f"saved, {tuple(variable.shape)} in this model")
+        variable.assign(value)
+
+
+def load_weights_from_checkpoint(path, model):
+    """Only the model weights of a checkpoint (`--init-from`): the optimizer, step and data
+    position stay fresh. Returns the batch the checkpoint was saved at."""
+    if not os.path.exists(path):
+        raise SystemExit(f"--init-from: no checkpoint at {path}")
+    arrays, meta = _read_checkpoint(path)
+    _assign(path, "model", model.variables, arrays, meta)
+    return meta["seen"]
+
+
+def load_checkpoint(path, model, streams, settings):
+    """Restore what `save_checkpoint` wrote into a built, compiled `model` and its `streams`; return the record."""
+    arrays, meta = _read_checkpoint(path)
     changed = [key for key in settings if meta["settings"].get(key) != settings[key]]
     if changed:
         raise SystemExit(f"{path} was made with other settings ("
@@ -248,15 +281,7 @@ def load_checkpoint(path, model, streams, settings):
     if not model.optimizer.built:
         model.optimizer.build(model.trainable_variables)
     for prefix, variables in (("model", model.variables), ("optimizer", model.optimizer.variables)):
-        if meta[f"{prefix}_variables"] != len(variables):
-            raise SystemExit(f"{path}: {meta[f'{prefix}_variables']} {prefix} variables saved, this model has "
-                             f"{len(variables)}")
-        for index, variable in enumerate(variables):
-            value = arrays[f"{prefix}_{index:04d}"]
-            if tuple(value.shape) != tuple(variable.shape):
-                raise SystemExit(f"{path}: {prefix} variable {index} ({variable.path}) has shape {value.shape} "
-                                 f"saved, {tuple(variable.shape)} in this model")
-            variable.assign(value)
+        _assign(path, prefix, variables, arrays, meta)
     for key, stream in streams.items():
         stream.restore(key, meta["streams"][str(key)], arrays)
     record = {key: meta[key] for key in ("seen", "curve", "evals", "train_seconds", "first_batch_seconds")}
@@ -717,6 +742,12 @@ def main(argv=None):
                     print(f"  {name} {size}: curriculum (longest sentence, batches) {phases}", flush=True)
                 settings = {**{k: getattr(args, k) for k in RUN_SETTINGS}, "model": name, "size": size,
                             "peak_learning_rate": peak, "vectors": os.path.basename(args.vectors)}
+                if args.init_from:
+                    source = os.path.join(args.init_from, f"{name}_{size}.npz")
+                    settings["init_from"] = os.path.abspath(source)
+                    at = load_weights_from_checkpoint(source, model)
+                    print(f"  {name} {size}: weights from {source} (batch {at} of that run); fresh optimizer, "
+                          f"schedule and data order", flush=True)
 
                 def partial(record, key=key, peak=peak, units=units, checkpoint=checkpoint):
                     results["models"][key] = {

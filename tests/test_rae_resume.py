@@ -123,3 +123,21 @@ def test_partial_results_land_at_each_evaluation(tmp_path):
                    on_progress=lambda r: seen.append((r["seen"], len(r["evals"]))))
     assert record["evals"] == [{"batch": 10, "dev_mse": 1.0}, {"batch": 20, "dev_mse": 1.0}]
     assert seen == [(10, 1), (20, 2), (STEPS, 2)]
+
+
+def test_init_from_takes_the_weights_only(tmp_path):
+    """--init-from (a warm restart): the checkpoint's weights, with a fresh optimizer and data order."""
+    model, streams = tiny_run("lstm")
+    path = str(tmp_path / "lstm.npz")
+    train(model, streams, checkpoint=path, stop_at=7)
+    keras.utils.set_random_seed(5)
+    restarted, _ = tiny_run("lstm")
+    assert bench.load_weights_from_checkpoint(path, restarted) == 7
+    for mine, theirs in zip(restarted.variables, model.variables):
+        np.testing.assert_allclose(keras.ops.convert_to_numpy(mine), keras.ops.convert_to_numpy(theirs), rtol=1e-6)
+    assert int(keras.ops.convert_to_numpy(restarted.optimizer.iterations)) == 0
+    # a model of another shape, or no file: a one-line refusal, not a crash
+    with pytest.raises(SystemExit, match="variables saved|has shape"):
+        bench.load_weights_from_checkpoint(path, tiny_run("rae")[0])
+    with pytest.raises(SystemExit, match="no checkpoint at"):
+        bench.load_weights_from_checkpoint(str(tmp_path / "gone.npz"), restarted)
