@@ -137,6 +137,11 @@ def parse_arguments(argv):
                         help="BLEU, weight bytes and export of each configuration and of Keras's "
                              "model.quantize modes (int8, int4, gptq, awq) applied to the float "
                              "ones; writes benchmarks/results/nmt_quantizers.json")
+    parser.add_argument("--significance", type=int, default=0, metavar="SAMPLES",
+                        help="with --compare-quantizers: paired bootstrap (sacrebleu, SAMPLES "
+                             "resamples) of each row's BLEU against the float32 row of its size "
+                             "(the 'fp32 fine-tuned' control when compared): 95%% confidence "
+                             "interval and p-value per row")
     parser.add_argument("--latency-only", action="store_true",
                         help="skip BLEU: time the LiteRT translator (float32, dynamic-range and "
                              "int8 files), CTranslate2 int8 and Keras side by side (weights from "
@@ -667,6 +672,53 @@ def export_check(model, path, quantization, args, dev):
     return f"yes ({quantization or 'float32'}, {exported.size_bytes} bytes)"
 
 
+# (configuration, row index) -> the row's test translations, for --significance
+TRANSLATIONS = {}
+
+
+def paired_significance(results, references, samples):
+    """--significance: sacrebleu's paired bootstrap of every compared row against the float32 row
+    of its preset (the fine-tuned control when it was compared, else the 8-epoch model), on the
+    same test sentences; adds `bleu_bootstrap` (mean, 95% CI half-width, p-value) to each row."""
+    from sacrebleu.metrics import BLEU
+    from sacrebleu.significance import PairedTest
+
+    for preset in sorted({row["preset"] for row in results}):
+        systems = [(f"{row['config']}: {q['method']}", TRANSLATIONS[(row["config"], index)], q)
+                   for row in results if row["preset"] == preset
+                   for index, q in enumerate(row.get("quantizers", []))
+                   if (row["config"], index) in TRANSLATIONS]
+        floats = [system for system in systems if system[2]["method"].startswith("float32")]
+        if not floats or len(systems) < 2:
+            continue
+        baseline = max(floats, key=lambda system: "control" in system[2]["method"])
+        others = [system for system in systems if system is not baseline]
+
+        def paired(first, rest):
+            _, scores = PairedTest([(first[0], first[1])] + [(n, t) for n, t, _ in rest],
+                                   {"BLEU": BLEU()}, [references], test_type="bs",
+                                   n_samples=samples)()
+            return [{"baseline": first[0], "mean": round(float(result.mean), 2),
+                     "ci95": round(float(result.ci), 2),
+                     "p_value": None if result.p_value is None else round(float(result.p_value), 4),
+                     "samples": samples} for result in scores["BLEU"]]
+
+        for (label, _, row), result in zip([baseline] + others, paired(baseline, others)):
+            row["bleu_bootstrap"] = result
+            print(f"  {label}: {result}", flush=True)
+        # each QAT row against Keras's post-training quantizer of the same bits, when compared
+        for system in others:
+            method = system[2]["method"]
+            if not method.startswith("ours: QAT "):
+                continue
+            bits = method.split()[2].split("-")[0]
+            keras_rows = [s for s in others if s[2]["method"] == f"Keras model.quantize('int{bits}')"]
+            if keras_rows:
+                system[2]["bleu_against_keras"] = paired(keras_rows[0], [system])[1]
+                print(f"  {system[0]} against {keras_rows[0][0]}: {system[2]['bleu_against_keras']}",
+                      flush=True)
+
+
 def quantizer_comparison(args, name, model, bits, tokenizer, dev, test, base_bits):
     """--compare-quantizers: BLEU (Keras cached beam search), weight bytes and whether
     `export_translator` takes the model, for this configuration and, for a float model, for
@@ -680,6 +732,7 @@ def quantizer_comparison(args, name, model, bits, tokenizer, dev, test, base_bit
         started = time.time()
         output = keras_translate(candidate, tokenizer, sentences, args.beam_size,
                                  args.length_penalty, target_length)
+        TRANSLATIONS[(name, len(rows))] = output  # the row about to be appended
         return round(corpus_bleu(output, references).score, 2), round(time.time() - started, 1)
 
     if bits:
@@ -790,6 +843,8 @@ def main(argv=None):
     if args.stage == "train":
         print(f"trained in {time.time() - total_started:.0f}s; weights in {args.models_dir}")
         return 0
+    if args.compare_quantizers and args.significance:
+        paired_significance(results, test[1], args.significance)
     report = {
         "command": "python " + shlex.join(sys.argv if argv is None else [__file__] + argv),
         "settings": vars(args),
