@@ -140,11 +140,57 @@ def test_translate_in_two_loops_gives_the_keras_tokens(copy_model, tokenizer, tm
     rows = [[int(t) for t in row if t] for row in source]
     exported = export_translator(copy_model, str(tmp_path / "phases.tflite"), None,
                                  max_source_length=16, max_target_length=10,
-                                 sample_sources=source, beam_size=4)
+                                 sample_sources=source, beam_size=4, source_buckets=())
     assert _model(exported.path).SubgraphsLength() == 5  # translate, 2 x (cond, body)
     assert exported.same_tokens == 1.0 and exported.max_abs_diff < 1e-4
     translator = Translator(exported.path, tokenizer)
     assert [translator.translate_ids(row) for row in rows] == _keras_rows(copy_model, rows, 4, 10)
+
+
+@pytest.mark.parametrize("beam_size,batch_size", [(4, 1), (1, 2)])
+def test_source_buckets_give_the_full_length_and_keras_tokens(copy_model, tokenizer, tmp_path,
+                                                              beam_size, batch_size):
+    from keras_compress.nmt.translator import _Runtime
+
+    source = sources(vocab=tokenizer.get_piece_size())
+    rows = [[int(t) for t in row if t] for row in source]  # 3 and 6 subwords
+    # T = 24: bucket 4 searches over min(2 * 4 + 10, 24) = 18 target positions, bucket 8 over 24
+    exported = export_translator(copy_model, str(tmp_path / "buckets.tflite"), None,
+                                 max_source_length=16, max_target_length=24,
+                                 sample_sources=source, beam_size=beam_size,
+                                 batch_size=batch_size, source_buckets=[8, 4])
+    assert exported.source_buckets == (4, 8) and exported.same_tokens == 1.0
+    assert all(name.isupper() and "FLEX" not in name for name in exported.operators)
+    runtime = _Runtime(exported.path)
+    assert runtime.source_lengths == (4, 8, 16)
+    assert [runtime.bucket(n) for n in (3, 4, 6, 9, 16)] == [4, 4, 8, 16, 16]
+    for key, length in (("translate_4", 4), ("translate_8", 8), ("translate", 16)):
+        runner = runtime.interpreter.get_signature_runner(key)
+        assert runner.get_input_details()["source"]["shape_signature"].tolist() == [
+            batch_size, length]
+        assert runner.get_output_details()["tokens"]["shape_signature"].tolist() == [
+            batch_size, 24]
+    del runner
+    keras_tokens = _keras_rows(copy_model, rows, beam_size, 24)
+    assert any(len(ids) >= 3 for ids in keras_tokens)
+    for row, expected in zip(rows, keras_tokens):
+        padded = np.zeros((batch_size, 16), "int32")
+        padded[0, : len(row)] = row
+        full_tokens, full_score = runtime.translate(padded)
+        for length in runtime.source_lengths:
+            if length >= len(row):
+                tokens, score = runtime.translate(padded[:, :length])
+                assert (tokens == full_tokens).all(), (row, length)
+                np.testing.assert_allclose(score[0], full_score[0], atol=1e-5)  # row 1 empty
+        assert [int(t) for t in full_tokens[0] if t] == expected
+    translator = Translator(exported.path, tokenizer)
+    assert [translator.translate_ids(row) for row in rows] == keras_tokens
+    texts = ["light day", "light day night water earth", "agua"]  # buckets 4, 16 and 4
+    assert translator.translate(texts) == [
+        tokenizer.decode(translator.translate_ids(tokenizer.encode(text) + [3]))
+        for text in texts]
+    with pytest.raises(ValueError, match="source columns"):
+        runtime.translate(np.zeros((batch_size, 5), "int32"))
 
 
 def test_litert_step_translator_gives_the_keras_tokens(copy_model, tokenizer, float_file):
@@ -255,6 +301,19 @@ def test_quantized_translators_use_builtin_int8_kernels(copy_model, tmp_path, qu
             assert types[name]["integer"] == 0 and types[name]["float"] > 0, (name, types[name])
     if quantization == "dynamic":
         assert "WHILE" in types  # the translate signature's search
+        # the first step (before the loop) and the loop body read the same int8 weights: their
+        # per-channel scales are stored once (flatbuffer._share_quantization)
+        from keras_compress.export.flatbuffer import _model
+
+        model, tables, per_channel = _model(exported.path), set(), 0
+        for g in range(model.SubgraphsLength()):
+            graph = model.Subgraphs(g)
+            for t in range(graph.TensorsLength()):
+                parameters = graph.Tensors(t).Quantization()
+                if parameters is not None and parameters.ScaleLength() > 1:
+                    tables.add(parameters._tab.Pos)
+                    per_channel += 1
+        assert 0 < len(tables) < per_channel
 
 
 @pytest.mark.parametrize("quantization", ["int16x8", "int8x8"])

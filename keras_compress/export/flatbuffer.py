@@ -72,9 +72,39 @@ def constant_tensors(source, min_rank=0):
     return found
 
 
+class _PackedOnce:
+    """A flatbuffer object-API table packed once, however many tables refer to it (flatbuffers
+    allow shared sub-tables; TFLite reads each tensor's own copy of the values)."""
+
+    def __init__(self, table):
+        self.table, self.offset = table, None
+
+    def Pack(self, builder):  # noqa: N802 (the object API's name)
+        if self.offset is None:
+            self.offset = self.table.Pack(builder)
+        return self.offset
+
+
+def _share_quantization(model):
+    """Point every tensor's equal quantization parameters at one table. Signatures that read the
+    same weights have a tensor each in their own subgraphs, and TFLite's converter writes each
+    one's per-channel scales and int64 zero points again (12 bytes a weight row a subgraph)."""
+    shared = {}
+    for graph in model.subgraphs or []:
+        for tensor in graph.tensors or []:
+            parameters = tensor.quantization
+            if parameters is None or parameters.details is not None:
+                continue
+            key = tuple(None if values is None else np.asarray(values).tobytes() for values in (
+                parameters.scale, parameters.zeroPoint, parameters.min, parameters.max)) + (
+                parameters.quantizedDimension, parameters.detailsType)
+            tensor.quantization = shared.setdefault(key, _PackedOnce(parameters))
+
+
 def add_metadata(content, name, data):
     """The flatbuffer `content` (bytes) with one more metadata entry `name` holding the bytes
-    `data` (TFLite keeps metadata entries as named buffers; the runtime ignores them)."""
+    `data` (TFLite keeps metadata entries as named buffers; the runtime ignores them). Equal
+    quantization parameters of tensors are stored once (`_share_quantization`)."""
     import flatbuffers
     from ai_edge_litert import schema_py_generated as schema
 
@@ -85,6 +115,7 @@ def add_metadata(content, name, data):
     entry = schema.MetadataT()
     entry.name, entry.buffer = name, len(model.buffers) - 1
     model.metadata = [*(model.metadata or []), entry]
+    _share_quantization(model)
     builder = flatbuffers.Builder(len(content) + 1024)
     builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
     return bytes(builder.Output())

@@ -22,7 +22,7 @@ from keras_compress.nmt import decoding
 from keras_compress.nmt.constants import EOS_ID, PAD_ID
 from keras_compress.nmt.transformer import transformer_layers
 
-__all__ = ["translate", "default_max_length"]
+__all__ = ["translate", "default_max_length", "search_length"]
 
 # `translate` searches in two loops (`_phase_lengths`) when a layer's self-attention cache has at
 # least this many target positions and float32 values: at beam 4 that paid on the scaled base
@@ -39,6 +39,12 @@ def default_max_length(source_lengths, max_target_length):
     return ops.minimum(2 * source_lengths + 10, max_target_length)
 
 
+def search_length(source_length, max_target_length):
+    """The target positions `translate` searches over for sources padded to `source_length`
+    columns: no sentence that fits them generates more than `default_max_length` of it."""
+    return int(min(2 * int(source_length) + 10, int(max_target_length)))
+
+
 def translate(model, source, max_target_length, beam_size=4, length_penalty=0.6):
     """Translate a batch inside the graph.
 
@@ -47,8 +53,9 @@ def translate(model, source, max_target_length, beam_size=4, length_penalty=0.6)
         source: int32 `(batch, S)` source ids, padded with 0, each row ending with EOS; the
             batch and S must be static for TFLite. An all-padding row (filling a batch) gives
             no tokens.
-        max_target_length: T, the target positions of the self-attention cache (BOS included);
-            each sentence generates at most `default_max_length` tokens.
+        max_target_length: T, the most target positions (BOS included); each sentence
+            generates at most `default_max_length` tokens, so a short S searches over a shorter
+            self-attention cache (`search_length`) and pads the tokens to T.
         beam_size: hypotheses kept per sentence (1 is greedy).
         length_penalty: alpha of the GNMT penalty (a Python float, fixed in the graph).
 
@@ -61,7 +68,7 @@ def translate(model, source, max_target_length, beam_size=4, length_penalty=0.6)
     beams = int(min(beam_size, parts["vocab_size"] - 2))
     source = ops.convert_to_tensor(source, "int32")
     batch = int(source.shape[0])
-    length = int(max_target_length)
+    length = search_length(source.shape[1], max_target_length)
     rows_total = batch * beams
     source_mask = ops.not_equal(source, PAD_ID)
     source_lengths = ops.sum(ops.cast(source_mask, "int32"), axis=1)
@@ -149,6 +156,8 @@ def translate(model, source, max_target_length, beam_size=4, length_penalty=0.6)
     tokens = decoding._take_rows(tokens, best_rows)
     ended = ops.cumsum(ops.cast(ops.equal(tokens, EOS_ID), "int32"), axis=1) > 0
     tokens = ops.where(ops.logical_or(ended, ops.equal(source_lengths, 0)[:, None]), 0, tokens)
+    if length < max_target_length:
+        tokens = ops.pad(tokens, [[0, 0], [0, int(max_target_length) - length]])
     return tokens, decoding._take_rows(ops.reshape(normalized, (rows_total,)), best_rows)
 
 

@@ -12,6 +12,11 @@ target lengths; cache rows are (hypothesis, head) pairs, hypothesis-major):
   without EOS, padded with 0, and `score float32 (B,)`, its log-probability over the GNMT length
   penalty. Beam size, length penalty and B are fixed at export (and written in the file's
   metadata, `METADATA_NAME`); at most `min(2 * source length + 10, T)` tokens are generated.
+- `translate_<n>(source int32 (B, n))` -> the same outputs, for each source bucket n < S
+  (`source_buckets`): the same search for sentences of at most n subwords, whose encoder and
+  cross-attention skip the padding up to S (and whose self-attention cache has
+  `min(2 * n + 10, T)` positions). Same weights, same tokens; callers pick the smallest bucket
+  that holds the sentence.
 
 With `step_beam_sizes`, for debugging and for other beam sizes, the file also has the steps of
 the same search, which `Translator(..., search="steps")` drives from NumPy (`nmt.search`):
@@ -58,6 +63,7 @@ STATIC = ACTIVATION_BITS  # mode -> activation bits
 QUANTIZATIONS = (None, "dynamic", "int8", *STATIC)
 CALIBRATED = ("int8", *STATIC)  # activations quantized, ranges from sample sources
 TRANSLATE_SIGNATURE = "translate"
+BUCKET_SIGNATURE = "translate_{}"  # the translate search for sources of at most {} subwords
 STEP_SIGNATURE = "decode_step_beam{}"
 # the `translate` signature's fixed search settings, as JSON in the file's metadata
 METADATA_NAME = "keras_compress.nmt.translator"
@@ -83,15 +89,17 @@ class TranslatorExport:
         quantization: None (float32), "dynamic", "int8", "int16x8" or "int8x8".
         max_source_length, max_target_length: the fixed lengths S and T.
         beam_size, length_penalty, batch_size: the `translate` signature's search (fixed).
-        same_tokens: the fraction of the sample sources that `translate` translates exactly as
-            Keras runs the same in-graph search (`keras_compress.nmt.graph_search.translate`); NaN
-            without a `translate` signature.
+        same_tokens: the fraction of the sample sources that `translate` (and each
+            `translate_<n>`, on the sources of at most n subwords) translates exactly as Keras
+            runs the same in-graph search over S (`keras_compress.nmt.graph_search.translate`);
+            NaN without a `translate` signature.
         max_abs_diff: largest |LiteRT - Keras| over the `translate` scores of those sentences
             and, with step signatures, over the first-token logits of `encode` and the best
             next-token log-probabilities of a few teacher-forced decode steps.
         operators: the TFLite builtin operators in the file.
         step_beam_sizes: the beam sizes it has a `decode_step_beam<k>` signature for (with
             `encode`; empty when it has only `translate`).
+        source_buckets: the source lengths n < S it has a `translate_<n>` signature for.
     """
 
     path: str
@@ -106,6 +114,7 @@ class TranslatorExport:
     batch_size: int = 1
     same_tokens: float = 1.0
     step_beam_sizes: tuple = ()
+    source_buckets: tuple = ()
 
     def as_dict(self):
         return dataclasses.asdict(self)
@@ -113,7 +122,8 @@ class TranslatorExport:
 
 def export_translator(model, path, quantization=None, max_source_length=64,
                       max_target_length=64, sample_sources=None, beam_size=4,
-                      length_penalty=0.6, batch_size=1, step_beam_sizes=()):
+                      length_penalty=0.6, batch_size=1, step_beam_sizes=(),
+                      source_buckets="auto"):
     """Write `model` (built by `keras_compress.nmt.transformer`; strip a QAT model first) as a
     TFLite translator whose `translate` signature runs the whole beam search (one sentence, or
     `batch_size` sentences, per call), check it runs with builtin operators only in
@@ -145,6 +155,9 @@ def export_translator(model, path, quantization=None, max_source_length=64,
         step_beam_sizes: also write `encode` and one cached `decode_step_beam<k>` signature per
             beam size k, which `Translator(..., search="steps")` drives from NumPy (debugging,
             other beam sizes and length penalties); the weights are stored once.
+        source_buckets: source lengths n < S that also get a `translate_<n>` signature (the
+            same search without the padding up to S; the weights are stored once); "auto" for
+            `default_source_buckets(S)`, () for `translate` alone.
 
     Returns:
         A `TranslatorExport`.
@@ -174,6 +187,8 @@ def export_translator(model, path, quantization=None, max_source_length=64,
                          f"{step_beam_sizes!r}")
     if beam_size is None and not step_beam_sizes:
         raise ValueError("beam_size=None writes no translate signature: pass step_beam_sizes")
+    source_buckets = _check_buckets(source_buckets, max_source_length,
+                                    beam_size is not None)
     if quantization in STATIC:
         static_quantization.check_installed(quantization)
     if beam_size is not None and quantization == "int8":
@@ -202,7 +217,7 @@ def export_translator(model, path, quantization=None, max_source_length=64,
     sources = _sample_sources(sample_sources, max_source_length, parts["vocab_size"],
                               quantization)
 
-    def translate(source):
+    def translate(source):  # the source's static length is the bucket's
         tokens, scores = graph_search.translate(model, source, max_target_length, beam_size,
                                                 length_penalty)
         return {"tokens": tokens, "score": scores}
@@ -240,8 +255,10 @@ def export_translator(model, path, quantization=None, max_source_length=64,
     cache_names = [spec.name for spec in step_spec(1)[4:]]
     endpoints = []
     if beam_size is not None:
-        endpoints.append((TRANSLATE_SIGNATURE, translate, [
-            tf.TensorSpec((batch_size, max_source_length), tf.int32, name="source")]))
+        endpoints += [(TRANSLATE_SIGNATURE if length == max_source_length
+                       else BUCKET_SIGNATURE.format(length), translate,
+                       [tf.TensorSpec((batch_size, length), tf.int32, name="source")])
+                      for length in (*source_buckets, max_source_length)]
     if step_beam_sizes:
         endpoints.append(("encode", encode, [
             tf.TensorSpec((1, max_source_length), tf.int32, name="source")]))
@@ -259,7 +276,8 @@ def export_translator(model, path, quantization=None, max_source_length=64,
             f"(quantization={quantization!r}): {converter_error(error)}") from error
     settings = {"beam_size": beam_size, "length_penalty": length_penalty,
                 "batch_size": batch_size, "vocab_size": parts["vocab_size"],
-                "max_source_length": max_source_length, "max_target_length": max_target_length}
+                "max_source_length": max_source_length, "max_target_length": max_target_length,
+                "source_buckets": list(source_buckets)}
     content = flatbuffer.add_metadata(content, METADATA_NAME, json.dumps(settings).encode())
     if quantization in STATIC:  # after the metadata: the quantizer keeps it, and writes
         # constant buffers past the flatbuffer, which add_metadata's rewrite would lose
@@ -268,8 +286,9 @@ def export_translator(model, path, quantization=None, max_source_length=64,
                                               step_beam_sizes):
             calibration.setdefault(signature, []).append(inputs)
         if beam_size is not None:
-            calibration[TRANSLATE_SIGNATURE] = [{"source": block}
-                                                for block in _batches(sources, batch_size)]
+            for length in (*source_buckets, max_source_length):
+                calibration[_translate_key(length, max_source_length)] = [
+                    {"source": block} for block in _batches(_cut(sources, length), batch_size)]
         content = static_quantization.quantize_static(content, calibration, STATIC[quantization])
     # Checked as a partial file beside `path` and renamed to `path` only when it passed: a failed
     # export or check leaves `path` as it was.
@@ -294,7 +313,41 @@ def export_translator(model, path, quantization=None, max_source_length=64,
             os.remove(partial)
     return TranslatorExport(path, len(content), quantization, max_source_length,
                             max_target_length, difference, operators, beam_size,
-                            length_penalty, batch_size, same, step_beam_sizes)
+                            length_penalty, batch_size, same, step_beam_sizes, source_buckets)
+
+
+def default_source_buckets(max_source_length):
+    """The source lengths `export_translator` writes `translate_<n>` signatures for by default:
+    the multiples of 8 up to S - 8 (a sentence pays for at most 7 padding positions, or 15 in
+    the last bucket, S). Each bucket stores the search graph once more (not the weights)."""
+    return tuple(range(8, int(max_source_length) - 7, 8))
+
+
+def _check_buckets(source_buckets, max_source_length, has_translate):
+    if isinstance(source_buckets, str) and source_buckets == "auto":
+        return default_source_buckets(max_source_length) if has_translate else ()
+    if not isinstance(source_buckets, (list, tuple)) or not all(
+            _is_int(n) and 2 <= n < max_source_length for n in source_buckets):
+        raise ValueError(f"source_buckets must be 'auto' or a list of ints in [2, "
+                         f"max_source_length={max_source_length}), got {source_buckets!r}")
+    if source_buckets and not has_translate:
+        raise ValueError("source_buckets are lengths of translate signatures: beam_size=None "
+                         "writes none")
+    return tuple(sorted({int(n) for n in source_buckets}))
+
+
+def _translate_key(length, max_source_length):
+    """The signature of the translate search for sources of `length` columns."""
+    return TRANSLATE_SIGNATURE if length == max_source_length else BUCKET_SIGNATURE.format(length)
+
+
+def _cut(sources, length):
+    """`sources` (rows, S) cut to `length` columns; a longer row keeps its first `length - 1`
+    subwords and EOS (calibration data for a bucket)."""
+    cut = np.array(sources[:, :length])
+    longer = (sources[:, length:] != PAD_ID).any(axis=1)
+    cut[longer, -1] = EOS_ID
+    return cut
 
 
 def _is_int(value):
@@ -406,15 +459,27 @@ def _keras_translate(model, sources, settings):
 
 
 def _compare_translate(model, runtime, sources, settings):
-    """The fraction of `sources` whose `translate` tokens equal Keras's, and the largest score
-    difference over those."""
+    """The fraction of translations whose tokens equal Keras's (`translate` on `sources` and
+    each `translate_<n>` on those of at most n subwords, against Keras's search over the full
+    S), and the largest score difference over those."""
     expected_tokens, expected_scores = _keras_translate(model, sources, settings)
-    got = [runtime.translate(block) for block in _batches(sources, settings["batch_size"])]
-    tokens = np.concatenate([t for t, _ in got])[: len(sources)]
-    scores = np.concatenate([s for _, s in got])[: len(sources)]
-    same = (tokens == expected_tokens).all(axis=1)
-    difference = float(np.abs(scores - expected_scores)[same].max()) if same.any() else math.inf
-    return float(same.mean()), difference
+    # columns up to the last real subword
+    lengths = np.where((sources != PAD_ID).any(axis=1),
+                       sources.shape[1] - np.argmax((sources != PAD_ID)[:, ::-1], axis=1), 0)
+    same, differences = [], [0.0]
+    for length in runtime.source_lengths:
+        fits = lengths <= length
+        if not fits.any():
+            continue
+        got = [runtime.translate(block) for block in
+               _batches(sources[fits, :length], settings["batch_size"])]
+        tokens = np.concatenate([t for t, _ in got])[: fits.sum()]
+        scores = np.concatenate([s for _, s in got])[: fits.sum()]
+        equal = (tokens == expected_tokens[fits]).all(axis=1)
+        same += equal.tolist()
+        differences.append(float(np.abs(scores - expected_scores[fits])[equal].max())
+                           if equal.any() else math.inf)
+    return float(np.mean(same)), max(differences)
 
 
 def _compare(model, runtime, sources, max_target_length, beam_sizes):
@@ -452,6 +517,10 @@ class _Runtime:
         if "encode" not in signatures:
             steps = {}
         self.has_translate = TRANSLATE_SIGNATURE in signatures
+        # source length -> translate signature: `translate_<n>` buckets and `translate` itself
+        buckets = {int(key[len(BUCKET_SIGNATURE.format("")):]): key for key in signatures
+                   if key.startswith(BUCKET_SIGNATURE.format(""))
+                   and key[len(BUCKET_SIGNATURE.format("")):].isdigit()}
         if not self.has_translate and not steps:
             raise ValueError(f"{path} is not a translator: its signatures are {sorted(signatures)}"
                              f" (export_translator writes {TRANSLATE_SIGNATURE}, and encode and "
@@ -461,7 +530,7 @@ class _Runtime:
         self.beam_sizes = tuple(sorted(steps))
         self._steps = steps
         self._inputs, self._outputs = {}, {}
-        keys = ((TRANSLATE_SIGNATURE,) if self.has_translate else ()) + (
+        keys = ((*buckets.values(), TRANSLATE_SIGNATURE) if self.has_translate else ()) + (
             ("encode", *steps.values()) if steps else ())
         for key in keys:
             runner = self.interpreter.get_signature_runner(key)
@@ -472,13 +541,19 @@ class _Runtime:
             if key == TRANSLATE_SIGNATURE:
                 self.batch_size, self.max_source_length = (
                     int(size) for size in details["source"]["shape_signature"])
+            elif key in buckets.values():
+                pass
             elif key == "encode":
                 self.vocab_size = int(runner.get_output_details()["logits"]["shape"][-1])
-            elif key != TRANSLATE_SIGNATURE:
+            else:
                 self.max_target_length = int(details["self_keys_0"]["shape_signature"][1])
                 self.layers = sum(name.startswith("self_keys_") for name in details)
                 self.max_source_length = int(details["source_mask"]["shape_signature"][1])
             del runner
+        self._translate_keys = ({**buckets, self.max_source_length: TRANSLATE_SIGNATURE}
+                                if self.has_translate else {})
+        # the lengths a translate signature takes, shortest first
+        self.source_lengths = tuple(sorted(self._translate_keys))
         if "max_target_length" in self.settings:
             self.max_target_length = int(self.settings["max_target_length"])
         self.vocab_size = self.settings.get("vocab_size", getattr(self, "vocab_size", None))
@@ -508,19 +583,28 @@ class _Runtime:
         # around it)
         self.timing, self.invoke_seconds = False, 0.0
 
+    def bucket(self, length):
+        """The shortest source length of a translate signature that holds `length` subwords."""
+        return next(n for n in self.source_lengths if n >= length)
+
     def translate(self, source):
-        """`translate`'s `(tokens, score)` for `source` (batch_size, S)."""
+        """`(tokens, score)` for `source` (batch_size, n) of the translate signature that takes
+        n columns (`translate` for S, `translate_<n>` for a bucket)."""
+        key = self._translate_keys.get(source.shape[1])
+        if key is None:
+            raise ValueError(f"no translate signature takes {source.shape[1]} source columns; "
+                             f"this file's take {list(self.source_lengths)}")
         if not self.direct:
-            outputs = self.run(TRANSLATE_SIGNATURE, {"source": source})
+            outputs = self.run(key, {"source": source})
         else:
-            self._prepare(TRANSLATE_SIGNATURE, {"source": source})
-            graph = self._graphs[TRANSLATE_SIGNATURE]
+            self._prepare(key, {"source": source})
+            graph = self._graphs[key]
             started = time.thread_time() if self.timing else 0.0
             self._wrapper.Invoke(graph)
             if self.timing:
                 self.invoke_seconds += time.thread_time() - started
             outputs = {name: self._wrapper.GetTensor(index, graph)
-                       for name, index in self._outputs[TRANSLATE_SIGNATURE].items()}
+                       for name, index in self._outputs[key].items()}
         return outputs["tokens"], outputs["score"]
 
     def _invalidate(self):
@@ -605,7 +689,9 @@ class _Runtime:
 
 class Translator:
     """Translate text on device: sentencepiece, then the file's `translate` signature (the
-    whole beam search inside the graph, one call per sentence), or, with `search="steps"`, the
+    whole beam search inside the graph, one call per sentence; the `translate_<n>` of the
+    smallest source bucket that holds the sentence, when the file has buckets), or, with
+    `search="steps"`, the
     NumPy beam search (`keras_compress.nmt.search`) over its `encode` and `decode_step`
     signatures, in `ai_edge_litert`.
 
@@ -665,18 +751,22 @@ class Translator:
             raise TypeError(f"source_ids must be a list of token ids, got "
                             f"{type(source_ids).__name__}")
         ids = list(source_ids)
-        if not all(_is_int(token) for token in ids):
-            raise ValueError("source_ids must be a flat list of integer token ids")
+        # Python ints (what sentencepiece gives) take the quick test; bool is not int's type
+        if not all(type(token) is int for token in ids):
+            if not all(_is_int(token) for token in ids):
+                raise ValueError("source_ids must be a flat list of integer token ids")
+            ids = [int(token) for token in ids]
         if not ids:
             raise ValueError("source_ids is empty")
         if len(ids) > self.max_source_length:
             raise ValueError(f"{len(ids)} source subwords, more than this translator's "
                              f"max_source_length={self.max_source_length}")
-        vocab = self.vocab_size
-        bad = [int(t) for t in ids if not 0 <= int(t) < (vocab or 2**31)]
-        if bad:
-            raise ValueError(f"source_ids must be in [0, {vocab}) (the vocabulary), got {bad[:3]}")
-        return [int(t) for t in ids]
+        vocab = self.vocab_size or 2**31
+        if min(ids) < 0 or max(ids) >= vocab:
+            bad = [t for t in ids if not 0 <= t < vocab]
+            raise ValueError(f"source_ids must be in [0, {self.vocab_size}) (the vocabulary), "
+                             f"got {bad[:3]}")
+        return ids
 
     def translate_ids(self, source_ids, beam_size=None, length_penalty=None, max_length=None):
         """Translate one sentence given as subword ids ending with EOS (3); return target ids
@@ -710,10 +800,10 @@ class Translator:
                                  f" for {name}={value} use Translator(..., search='steps') on a"
                                  " file exported with step_beam_sizes")
         runtime = self._runtime
-        source = np.zeros((runtime.batch_size, self.max_source_length), "int32")
+        source = np.zeros((runtime.batch_size, runtime.bucket(len(source_ids))), "int32")
         source[0, : len(source_ids)] = source_ids
-        tokens, _ = runtime.translate(source)
-        return [int(token) for token in tokens[0] if token != PAD_ID]
+        tokens = runtime.translate(source)[0][0]
+        return tokens[tokens != PAD_ID].tolist()  # ints; iterating NumPy scalars is slower
 
     def _translate_steps(self, source_ids, beam_size, length_penalty, max_length):
         if max_length is None:
@@ -774,11 +864,13 @@ class Translator:
             targets = []
             with self._lock:
                 for start in range(0, len(sources), batch):
-                    block = np.zeros((batch, self.max_source_length), "int32")
-                    for row, ids in enumerate(sources[start : start + batch]):
+                    rows = sources[start : start + batch]
+                    block = np.zeros((batch, self._runtime.bucket(max(map(len, rows)))),
+                                     "int32")
+                    for row, ids in enumerate(rows):
                         block[row, : len(ids)] = self._check_ids(ids)
                     tokens, _ = self._runtime.translate(block)
-                    targets += [[int(t) for t in row if t != PAD_ID]
+                    targets += [row[row != PAD_ID].tolist()
                                 for row in tokens[: len(sources) - start]]
         else:
             targets = [self.translate_ids(ids, beam_size, length_penalty, max_length)
