@@ -12,6 +12,11 @@ each change to the in-graph search is measured as a ratio in one run:
     PYTHONPATH=. nice -n 10 python benchmarks/nmt_translate_ab.py time --models-dir DIR \\
         --preset base --beam-size 4 --repeats 3 --files base_b4_*.tflite
 
+    # one file with source buckets: each bucket's sentences through translate_<n> and through
+    # translate (S), interleaved, and whether the tokens are the same
+    PYTHONPATH=. nice -n 10 python benchmarks/nmt_translate_ab.py buckets --models-dir DIR \\
+        --preset base --repeats 5 --files base_b4_buckets.tflite
+
 `--models-dir` holds what `nmt_compression.py --stage train` saved: `<preset>_fp32.weights.h5`,
 `spm<vocab>.model` and the CTranslate2 int8 conversion `<preset>_fp32_ct2` (written by
 `nmt_compression.py --latency-only`). Files are dynamic-range (int8 weights), S = max_length +
@@ -34,7 +39,7 @@ import numpy as np  # noqa: E402
 
 def parse_arguments(argv):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("mode", choices=("export", "time"))
+    parser.add_argument("mode", choices=("export", "time", "buckets"))
     parser.add_argument("--models-dir", required=True)
     parser.add_argument("--data-dir", default="/work/shared/data/mt/en-es")
     parser.add_argument("--preset", default="base", choices=("base", "small"))
@@ -146,6 +151,48 @@ def time_files(args, tokenizer):
     return rows
 
 
+def time_buckets(args, tokenizer):
+    """CPU time of the interpreter call alone for the same sentences through their bucket's
+    `translate_<n>` and through `translate`, per bucket: the --sentences test sentences whose
+    subwords (EOS included) fit it, and for the smallest bucket, which no test sentence fits,
+    their first n - 1 subwords and EOS."""
+    from keras_compress.nmt.translator import _Runtime
+
+    runtime = _Runtime(args.files[0])
+    lengths = runtime.source_lengths
+    sentences = [tokenizer.encode(s) + [3] for s in test_sentences(args, tokenizer)]
+    groups = {n: [ids for ids in sentences if runtime.bucket(len(ids)) == n] for n in lengths}
+    if not groups[lengths[0]]:
+        groups[lengths[0]] = [ids[: lengths[0] - 1] + [3] for ids in sentences]
+    rows = {}
+    print(f"| {args.preset} beam {runtime.settings.get('beam_size')} | sentences | bucket ms mean "
+          f"| translate ms mean | bucket / translate | same tokens |\n|---|---|---|---|---|---|")
+    for n, group in groups.items():
+        if not group:
+            continue
+        cpu, same = {"bucket": [], "translate": []}, True
+        for _ in range(args.repeats):
+            for ids in group:
+                tokens = {}
+                for kind, width in (("bucket", n), ("translate", lengths[-1])):
+                    source = np.zeros((runtime.batch_size, width), "int32")
+                    source[0, : len(ids)] = ids
+                    started = time.process_time()
+                    tokens[kind] = runtime.translate(source)[0]
+                    cpu[kind].append(time.process_time() - started)
+                same = same and bool((tokens["bucket"] == tokens["translate"]).all())
+        bucket, full = float(np.mean(cpu["bucket"])), float(np.mean(cpu["translate"]))
+        rows[f"translate_{n}" if n < lengths[-1] else "translate"] = {
+            "sentences": len(group), "cut_to_fit": n == lengths[0] and not any(
+                runtime.bucket(len(ids)) == n for ids in sentences),
+            "bucket_cpu_mean_ms": round(1000 * bucket, 3),
+            "translate_cpu_mean_ms": round(1000 * full, 3),
+            "bucket_over_translate": round(bucket / full, 3), "same_tokens": same}
+        print(f"| {n} | {len(group)} | {1000 * bucket:.3f} | {1000 * full:.3f} | "
+              f"{bucket / full:.3f} | {same} |")
+    return rows
+
+
 def main(argv=None):
     args = parse_arguments(sys.argv[1:] if argv is None else argv)
     from keras_compress.nmt import load_tokenizer
@@ -158,7 +205,7 @@ def main(argv=None):
     if not args.files:
         raise SystemExit("time needs --files")
     load = [round(value, 2) for value in os.getloadavg()]
-    rows = time_files(args, tokenizer)
+    rows = time_files(args, tokenizer) if args.mode == "time" else time_buckets(args, tokenizer)
     if args.output:
         report = {"command": "python " + shlex.join(sys.argv if argv is None else [__file__] + argv),
                   "settings": {k: v for k, v in vars(args).items() if k != "note"},
