@@ -405,6 +405,17 @@ def test_export_rejects_bad_arguments(copy_model, tmp_path):
             export_translator(copy_model, str(tmp_path / "x.tflite"), length_penalty=penalty)
     with pytest.raises(ValueError, match="step_beam_sizes"):
         export_translator(copy_model, str(tmp_path / "x.tflite"), beam_size=None)
+    for buckets in ([16], [1], "all", [4.0], 8):  # lengths below S = 16, at least 2
+        with pytest.raises(ValueError, match="source_buckets"):
+            export_translator(copy_model, str(tmp_path / "x.tflite"), max_source_length=16,
+                              source_buckets=buckets)
+    with pytest.raises(ValueError, match="beam_size=None"):
+        export_translator(copy_model, str(tmp_path / "x.tflite"), beam_size=None,
+                          step_beam_sizes=(1,), source_buckets=[8])
+    from keras_compress.nmt.translator import default_source_buckets
+
+    assert [default_source_buckets(s) for s in (8, 16, 33, 64)] == [
+        (), (8,), (8, 16, 24), (8, 16, 24, 32, 40, 48, 56)]
 
 
 def test_keras_quantized_model_is_compared_in_keras_and_refused_by_the_exporter(
