@@ -288,8 +288,11 @@ def test_quickstart_exits_cleanly_on_ctrl_c(how):
     command, env = gensim_bits_command("demo", "--epochs", "100000", "--workers", "1")
     if how == "examples/quickstart.py":
         command = [sys.executable, str(ROOT / "examples" / "quickstart.py"), "--epochs", "100000", "--workers", "1"]
+    # A test run started in the background (`pytest ... &`) passes SIGINT on ignored, and Python
+    # keeps an ignored SIGINT ignored: give the child the default, as a terminal would.
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               env=dict(env, PYTHONUNBUFFERED="1"))
+                               env=dict(env, PYTHONUNBUFFERED="1"),
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         assert process.stdout.readline().startswith("corpus:")  # training starts right after this line
         process.send_signal(signal.SIGINT)
