@@ -84,6 +84,37 @@ def test_cached_decoding_equals_uncached(model, self_attention):
         decoding.decode_step(model, decoder_inputs[:, :1], 0, caches, mask, self_attention="dot")
 
 
+def test_step_without_special_logits_gives_the_same_candidates(model):
+    # decode_step(suppress="drop") multiplies by the kernel's columns but padding and BOS, and
+    # its query/key/value projections run as one matrix product: the same logits and candidates
+    source, decoder_inputs, _ = copy_task(rows=3, seed=3)
+    logits, caches = decoding.encode(model, source, decoder_inputs.shape[1])
+    step = (model, decoder_inputs[:, 1:2], 1, caches, source != 0)
+    full, keys, _ = decoding.decode_step(*step, suppress=False)
+    kept, kept_keys, _ = decoding.decode_step(*step, suppress="drop")
+    full, kept = keras.ops.convert_to_numpy(full), keras.ops.convert_to_numpy(kept)
+    assert kept.shape == (3, VOCAB - 2)
+    np.testing.assert_allclose(kept, np.delete(full, [0, 2], axis=1), atol=1e-5)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(kept_keys[1]),
+                               keras.ops.convert_to_numpy(keys[1]), atol=1e-6)
+    values, ids = decoding.top_candidates(full, 3)
+    kept_values, kept_ids = decoding.top_candidates(kept, 3, special_dropped=True)
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(kept_ids),
+                                  keras.ops.convert_to_numpy(ids))
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(kept_values),
+                               keras.ops.convert_to_numpy(values), atol=1e-5)
+    # layers that are not float EinsumDense run one by one, with the same results
+    hidden = np.random.default_rng(0).normal(size=(3, 1, 16)).astype("float32")
+    attention = decoding.transformer_decoder_parts(
+        transformer_layers(model)["decoders"][0])["self_attention"]
+    layers = [attention["query"], attention["key"]]
+    fused = decoding._projections(layers, hidden, 0.5)
+    separate = decoding._projections([lambda x, f=layer: f(x) for layer in layers], hidden, 0.5)
+    for a, b in zip(fused, separate):
+        np.testing.assert_allclose(keras.ops.convert_to_numpy(a), keras.ops.convert_to_numpy(b),
+                                   atol=1e-6)
+
+
 def test_hypotheses_share_the_source_cache_and_reorder_inside_the_step(model):
     source, prefixes, _ = copy_task(rows=2, seed=5)
     source = source[:1]  # one sentence, two hypotheses (beams)

@@ -76,7 +76,7 @@ def _suppress_special(logits):
     return _below_minimum(logits, allowed[None, :])
 
 
-def encode(model, source, max_target_length):
+def encode(model, source, max_target_length, suppress=True):
     """Encode `source`, fill the cross-attention caches and run the decoder on BOS (target
     position 0).
 
@@ -84,6 +84,7 @@ def encode(model, source, max_target_length):
         model: a model built by `keras_compress.nmt.transformer`.
         source: int `(batch, source_length)` token ids, padded with 0.
         max_target_length: length T of the self-attention cache, the most target positions.
+        suppress: `decode_step`'s, for the first target token's logits.
 
     Returns:
         `(logits, caches)`: the first target token's logits `(batch, vocab)` and the dict of
@@ -125,7 +126,8 @@ def encode(model, source, max_target_length):
                         for _ in range(layers)],
         "cross_keys": cross_keys, "cross_values": cross_values}
     tokens = ops.full((batch, 1), BOS_ID, "int32")
-    logits, self_keys, self_values = decode_step(model, tokens, 0, caches, source_mask)
+    logits, self_keys, self_values = decode_step(model, tokens, 0, caches, source_mask,
+                                                 suppress=suppress)
     return logits, {**caches, "self_keys": self_keys, "self_values": self_values}
 
 
@@ -145,7 +147,9 @@ def decode_step(model, tokens, index, caches, source_mask, rows=None, suppress=T
         rows: None, or int `(rows,)`: the self-attention cache rows (hypotheses) to continue,
             gathered before the step (beam search's reordering, done inside the graph).
         suppress: set the logits of padding and BOS 20 below the row's smallest (for greedy
-            argmax); False when `top_candidates` follows, which drops those columns itself.
+            argmax); False when `top_candidates` follows, which drops those columns itself;
+            "drop": return the logits without those columns, `(rows, vocab - 2)`, for
+            `top_candidates(..., special_dropped=True)`.
         self_attention: how the query meets the self-attention cache: "matmul" (BATCH_MATMUL,
             integer in full-int8 TFLite) or "products" (elementwise MUL and SUM: XNNPack repacks
             a matmul operand that is not constant at every call, one small matrix per
@@ -176,9 +180,11 @@ def decode_step(model, tokens, index, caches, source_mask, rows=None, suppress=T
             raise ValueError(f"{decoder.name}: cached decoding supports post-LayerNorm decoders")
         part = transformer_decoder_parts(decoder)
         attention = part["self_attention"]
-        query = ops.reshape(attention["query"](hidden) * scale, (batch * heads, 1, head_dim))
-        key = ops.reshape(attention["key"](hidden), (batch * heads, 1, head_dim))
-        value = ops.reshape(attention["value"](hidden), (batch * heads, head_dim, 1))
+        query, key, value = _projections(
+            [attention["query"], attention["key"], attention["value"]], hidden, scale)
+        query = ops.reshape(query, (batch * heads, 1, head_dim))
+        key = ops.reshape(key, (batch * heads, 1, head_dim))
+        value = ops.reshape(value, (batch * heads, head_dim, 1))
         keys = ops.slice_update(self_keys[layer], (0, index, 0), key)
         values = ops.slice_update(self_values[layer], (0, 0, index), value)
         new_keys.append(keys)
@@ -195,7 +201,8 @@ def decode_step(model, tokens, index, caches, source_mask, rows=None, suppress=T
         hidden = part["self_attention_norm"](hidden + attended)
 
         attention = part["cross_attention"]
-        query = ops.reshape(attention["query"](hidden) * scale, (sentences, beams, heads, head_dim))
+        (query,) = _projections([attention["query"]], hidden, scale)
+        query = ops.reshape(query, (sentences, beams, heads, head_dim))
         query = ops.reshape(ops.transpose(query, (0, 2, 1, 3)),
                             (sentences * heads, beams, head_dim))
         scores = ops.einsum("bqd,bkd->bqk", query, caches["cross_keys"][layer])
@@ -210,8 +217,55 @@ def decode_step(model, tokens, index, caches, source_mask, rows=None, suppress=T
 
         feedforward = part["output"](part["intermediate"](hidden))
         hidden = part["feedforward_norm"](hidden + feedforward)
-    logits = parts["logits"](ops.reshape(hidden, (batch, -1)))  # a RESHAPE, not a slice
+    hidden = ops.reshape(hidden, (batch, -1))  # a RESHAPE, not a slice
+    if suppress == "drop":
+        return _kept_logits(parts["logits"], hidden), new_keys, new_values
+    logits = parts["logits"](hidden)
     return (_suppress_special(logits) if suppress else logits), new_keys, new_values
+
+
+def _kept_logits(dense, hidden):
+    """The logits of every id but padding and BOS, `(rows, vocab - 2)` in `top_candidates`'s
+    column order (UNK, then ids 3...): for a float `Dense` without activation, one matrix product
+    with those kernel columns (constants in TFLite: no slicing and concatenating of the logits
+    at every step); else the whole logits, then those columns."""
+    if (isinstance(dense, keras.layers.Dense) and dense.quantization_mode is None
+            and dense.use_bias and dense.activation is keras.activations.linear):
+        kernel, bias = ops.convert_to_tensor(dense.kernel), ops.convert_to_tensor(dense.bias)
+        kernel = ops.concatenate([kernel[:, UNK_ID:BOS_ID], kernel[:, BOS_ID + 1 :]], axis=-1)
+        bias = ops.concatenate([bias[UNK_ID:BOS_ID], bias[BOS_ID + 1 :]], axis=-1)
+        return ops.matmul(hidden, kernel) + bias
+    return _drop_special(dense(hidden))
+
+
+def _drop_special(logits):
+    """The columns of `logits` but padding (0) and BOS (2)."""
+    return ops.concatenate([logits[:, UNK_ID:BOS_ID], logits[:, BOS_ID + 1 :]], axis=-1)
+
+
+def _projections(layers, hidden, scale):
+    """`[layers[0](hidden) * scale] + [layer(hidden) for layer in layers[1:]]` for the attention
+    projections `layers` of `hidden` `(rows, 1, d)`, as one matrix product (one FULLY_CONNECTED
+    in TFLite, which quantizes its input once) with `scale` folded into the first kernel, when
+    all are float `EinsumDense` layers "abc,cde->abde" with bias; else each layer on its own.
+    Each result is `(rows, heads * head_dim)` in the layer's (head, head_dim) order."""
+    rows = ops.shape(hidden)[0]
+    fusable = all(isinstance(layer, keras.layers.EinsumDense) and layer.equation == "abc,cde->abde"
+                  and layer.quantization_mode is None and layer.bias is not None
+                  and len(layer.kernel.shape) == 3 for layer in layers)
+    if not fusable:
+        outputs = [layer(hidden) for layer in layers]
+        outputs[0] = outputs[0] * scale
+        return [ops.reshape(output, (rows, -1)) for output in outputs]
+    dim = int(hidden.shape[-1])
+    kernels = [ops.reshape(ops.convert_to_tensor(layer.kernel), (dim, -1)) for layer in layers]
+    biases = [ops.reshape(ops.convert_to_tensor(layer.bias), (-1,)) for layer in layers]
+    kernels[0], biases[0] = kernels[0] * scale, biases[0] * scale
+    outputs = ops.matmul(ops.reshape(hidden, (rows, dim)), ops.concatenate(kernels, axis=-1))
+    outputs = outputs + ops.concatenate(biases, axis=-1)
+    if len(layers) == 1:
+        return [outputs]
+    return ops.split(outputs, len(layers), axis=-1)
 
 
 def _take_rows(values, rows):
@@ -224,7 +278,7 @@ def _take_rows(values, rows):
     return ops.take(values, rows, axis=0)
 
 
-def top_candidates(logits, count):
+def top_candidates(logits, count, special_dropped=False):
     """`keras_compress.nmt.search.top_candidates` inside the graph (float32): the `count` most
     probable next tokens of each row, `(log_probs (rows, count), ids (rows, count) int32)`,
     best first, ties to the lower id. A beam search step that returns these moves rows x count
@@ -233,7 +287,8 @@ def top_candidates(logits, count):
     # exclusion as the NumPy side's -inf, and no where/min over the vocabulary (full-int8
     # TFLite gives a SELECT's input and output one scale, so a value 20 below the row's
     # minimum stretched the logits' int8 range by 20 and clipped the top logits).
-    kept = ops.concatenate([logits[:, UNK_ID:BOS_ID], logits[:, BOS_ID + 1 :]], axis=-1)
+    # (`special_dropped`: `logits` are `decode_step(..., suppress="drop")`'s, without them.)
+    kept = logits if special_dropped else _drop_special(logits)
     # The most probable tokens are the largest logits; only their log-probabilities are
     # computed, x - max - log(sum(exp(row - max))): TFLite's LOG_SOFTMAX over the whole
     # vocabulary took a tenth of a beam search step.
@@ -242,7 +297,8 @@ def top_candidates(logits, count):
     log_total = ops.log(ops.sum(ops.exp(kept - best), axis=-1, keepdims=True))
     values = (top - best) - log_total
     # kept column 0 is UNK (1); column j >= 1 is id j + 2: one constant lookup
-    kept_ids = np.concatenate([[UNK_ID], np.arange(BOS_ID + 1, int(logits.shape[-1]))])
+    vocab = int(logits.shape[-1]) + (2 if special_dropped else 0)
+    kept_ids = np.concatenate([[UNK_ID], np.arange(BOS_ID + 1, vocab)])
     return values, _take_rows(ops.convert_to_tensor(kept_ids.astype("int32")),
                               ops.cast(positions, "int32"))
 

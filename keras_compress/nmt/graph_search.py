@@ -76,8 +76,10 @@ def translate(model, source, max_target_length, beam_size=4, length_penalty=0.6)
     limits = ops.where(source_lengths > 0, default_max_length(source_lengths, length), 0)
     limits = ops.repeat(limits, beams)  # one per hypothesis
 
-    logits, caches = decoding.encode(model, source, length)
-    scores, words = decoding.top_candidates(logits, beams)  # (batch, beams)
+    # logits without the padding and BOS columns (`top_candidates` drops them): the file then
+    # holds the logits kernel once, without those columns, and no step slices the logits
+    logits, caches = decoding.encode(model, source, length, suppress="drop")
+    scores, words = decoding.top_candidates(logits, beams, special_dropped=True)
     scores, words = ops.reshape(scores, (rows_total,)), ops.reshape(words, (rows_total,))
     # one cache row group per sentence -> one per hypothesis
     expand = ops.repeat(ops.arange(batch, dtype="int32"), beams)
@@ -114,8 +116,8 @@ def translate(model, source, max_target_length, beam_size=4, length_penalty=0.6)
         step_caches = {**caches, "self_keys": list(self_keys), "self_values": list(self_values)}
         logits, self_keys, self_values = decoding.decode_step(
             model, ops.reshape(words, (rows_total, 1)), index, step_caches, source_mask, rows,
-            suppress=False, self_attention="products")
-        values, ids = decoding.top_candidates(logits, beams)  # (rows, beams)
+            suppress="drop", self_attention="products")
+        values, ids = decoding.top_candidates(logits, beams, special_dropped=True)
         # a finished hypothesis goes on with padding, at no cost, as its only candidate
         values = ops.where(done, finished_values, values)
         ids = ops.where(ops.logical_and(done, first_column), PAD_ID, ids)
