@@ -232,9 +232,7 @@ def _kept_logits(dense, hidden):
     if (isinstance(dense, keras.layers.Dense) and dense.quantization_mode is None
             and dense.use_bias and dense.activation is keras.activations.linear):
         kernel, bias = ops.convert_to_tensor(dense.kernel), ops.convert_to_tensor(dense.bias)
-        kernel = ops.concatenate([kernel[:, UNK_ID:BOS_ID], kernel[:, BOS_ID + 1 :]], axis=-1)
-        bias = ops.concatenate([bias[UNK_ID:BOS_ID], bias[BOS_ID + 1 :]], axis=-1)
-        return ops.matmul(hidden, kernel) + bias
+        return ops.matmul(hidden, _drop_special(kernel)) + _drop_special(bias[None, :])
     return _drop_special(dense(hidden))
 
 

@@ -255,8 +255,7 @@ def export_translator(model, path, quantization=None, max_source_length=64,
     cache_names = [spec.name for spec in step_spec(1)[4:]]
     endpoints = []
     if beam_size is not None:
-        endpoints += [(TRANSLATE_SIGNATURE if length == max_source_length
-                       else BUCKET_SIGNATURE.format(length), translate,
+        endpoints += [(_translate_key(length, max_source_length), translate,
                        [tf.TensorSpec((batch_size, length), tf.int32, name="source")])
                       for length in (*source_buckets, max_source_length)]
     if step_beam_sizes:
@@ -518,9 +517,9 @@ class _Runtime:
             steps = {}
         self.has_translate = TRANSLATE_SIGNATURE in signatures
         # source length -> translate signature: `translate_<n>` buckets and `translate` itself
-        buckets = {int(key[len(BUCKET_SIGNATURE.format("")):]): key for key in signatures
-                   if key.startswith(BUCKET_SIGNATURE.format(""))
-                   and key[len(BUCKET_SIGNATURE.format("")):].isdigit()}
+        prefix = BUCKET_SIGNATURE.format("")
+        buckets = {int(key[len(prefix):]): key for key in signatures
+                   if key.startswith(prefix) and key[len(prefix):].isdigit()}
         if not self.has_translate and not steps:
             raise ValueError(f"{path} is not a translator: its signatures are {sorted(signatures)}"
                              f" (export_translator writes {TRANSLATE_SIGNATURE}, and encode and "
