@@ -51,6 +51,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from side_by_side import clean_process_timing, quantiles, time_side_by_side  # noqa: E402
+
 from keras_compress.export import flatbuffer  # noqa: E402
 from keras_compress.nmt import decoding, search  # noqa: E402
 from keras_compress.quantization import quantize_model, quantized_weights, strip  # noqa: E402
@@ -266,12 +269,6 @@ def trained_model(args, name, preset, bits, distilled, vocab_size, train_data, d
     return model, seconds, False, "from scratch"
 
 
-def quantiles(seconds):
-    return {"median_ms": round(1000 * float(np.median(seconds)), 2),
-            "p90_ms": round(1000 * float(np.percentile(seconds, 90)), 2),
-            "mean_ms": round(1000 * float(np.mean(seconds)), 2)}
-
-
 def time_each(function, sentences, warmup=2):
     """Wall-clock and CPU (process_time: every thread of this process) seconds per sentence.
     On the shared, overloaded benchmark machine the wall clock mostly measures waiting for a
@@ -309,17 +306,12 @@ def uncached_beam_search(model, source, beam_size, length_penalty, max_length):
 
 
 RSS_SCRIPT = r"""
-import json, os, sys, types
+import json, os, sys
 runtime, path, tokenizer, beam, sentences = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), json.loads(sys.argv[5])
 if runtime.startswith("litert"):
-    # load keras_compress.nmt.translator without the packages' __init__ (which import Keras): a phone
-    # app ships this module, search.py, constants.py, export/litert.py and export/flatbuffer.py, the
-    # runtime and sentencepiece
-    for name, folder in (("keras_compress", sys.argv[6]), ("keras_compress.nmt", os.path.join(sys.argv[6], "nmt")),
-                         ("keras_compress.export", os.path.join(sys.argv[6], "export"))):
-        package = types.ModuleType(name); package.__path__ = [folder]
-        sys.modules[name] = package
-    from keras_compress.nmt.translator import Translator
+    sys.path.insert(0, sys.argv[7])
+    from side_by_side import standalone_translator
+    Translator = standalone_translator(sys.argv[6])  # no Keras, no TensorFlow
     if runtime == "litert-graph":  # the file's translate signature: its beam size
         Translator(path, tokenizer, num_threads=1).translate(sentences)
     else:
@@ -340,7 +332,7 @@ def peak_rss_mb(runtime, path, tokenizer_path, beam_size, sentences):
     package_dir = os.path.dirname(os.path.dirname(os.path.abspath(decoding.__file__)))  # keras_compress/
     output = subprocess.run(
         [sys.executable, "-c", RSS_SCRIPT, runtime, path, tokenizer_path, str(beam_size),
-         json.dumps(sentences), package_dir],
+         json.dumps(sentences), package_dir, os.path.dirname(os.path.abspath(__file__))],
         capture_output=True, text=True, check=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
     return round(int(output.stdout.strip().splitlines()[-1]) / 1024, 1)
 
@@ -354,58 +346,62 @@ def ctranslate2_translate(translator, tokenizer, sentences, beam_size, length_pe
             for result in results]
 
 
-def time_side_by_side(functions, sentences, warmup=2, repeats=1, alternate=False):
-    """`time_each` for several engines, interleaved sentence by sentence (round-robin), so that
-    a change of the machine's load hits every engine alike, over `repeats` passes; with
-    `alternate`, every other sentence runs the engines in reverse order, so that no engine
-    always follows the same one. Also returns each engine's outputs (of the first pass)."""
-    for sentence in sentences[:warmup]:
-        for function in functions.values():
-            function(sentence)
-    wall = {name: [] for name in functions}
-    cpu = {name: [] for name in functions}
-    outputs = {name: [] for name in functions}
-    for repeat in range(repeats):
-        for i, sentence in enumerate(sentences):
-            order = list(functions.items())
-            if alternate and (i + repeat) % 2:
-                order.reverse()
-            for name, function in order:
-                started, started_cpu = time.perf_counter(), time.process_time()
-                output = function(sentence)
-                wall[name].append(time.perf_counter() - started)
-                cpu[name].append(time.process_time() - started_cpu)
-                if not repeat:
-                    outputs[name].append(output)
-    return ({name: {"wall": quantiles(wall[name]), "cpu": quantiles(cpu[name])}
-             for name in functions}, outputs)
-
-
-def head_to_head_latency(args, engines, timed):
-    """Each LiteRT `translate` engine against CTranslate2 int8 with nothing else between their
-    calls: per engine and beam, a pass of its own over the timed sentences (--latency-repeats
-    times), the two engines interleaved sentence by sentence in alternating order. What a phone
-    app sees is one engine alone; in the all-engine pass, TensorFlow's and the other files' work
-    between CTranslate2's calls slowed CTranslate2 more than our file (docs/
-    transformer_compression.md, "The two instruments disagree on the level"), which flattered
-    the ratio. Returns {engine_beam<b>: CPU times of both, and ours / CTranslate2's}."""
+def head_to_head_latency(args, slug, ct2_path, tokenizer_path, timed, in_process=None):
+    """Each LiteRT `translate` file against CTranslate2 int8 with nothing else in the process,
+    as a phone app or a server runs one engine: per mode and beam, (1) the two interleaved
+    sentence by sentence (alternating order) in a fresh process that loads only the two runtimes,
+    sentencepiece and NumPy, --latency-repeats passes; (2) each alone in a process of its own,
+    --latency-repeats passes each, alternating which goes first. `in_process` ({engine:
+    f(sentences, beam)} of this process, TensorFlow loaded and run): (3) the same pairs
+    interleaved here, the instrument of session 9's full benchmark. Returns {engine_beam<b>:
+    {instrument: CPU times of both and ours / CTranslate2's}}."""
     results = {}
     for b in sorted({1, args.beam_size}):
-        for engine in [name for name in engines if name.startswith("translate_")]:
-            pair = {name: (lambda s, f=engines[name], b=b: f([s], b)[0])
-                    for name in (engine, "ctranslate2_int8")}
-            timings, _ = time_side_by_side(pair, timed, repeats=args.latency_repeats,
-                                           alternate=True)
-            ours, theirs = timings[engine]["cpu"], timings["ctranslate2_int8"]["cpu"]
-            results[f"{engine}_beam{b}"] = {
-                "cpu": ours, "ctranslate2_int8_cpu": theirs,
-                "over_ctranslate2_int8_median": round(ours["median_ms"] / theirs["median_ms"], 3),
-                "over_ctranslate2_int8_mean": round(ours["mean_ms"] / theirs["mean_ms"], 3)}
-            print(f"  alone with CTranslate2 int8, beam {b}: {engine} "
-                  f"{results[f'{engine}_beam{b}']['over_ctranslate2_int8_median']}x (median), "
-                  f"{results[f'{engine}_beam{b}']['over_ctranslate2_int8_mean']}x (mean)",
-                  flush=True)
+        for label in [mode or "float32" for mode in LITERT_MODES if mode != "int8"]:
+            engine = f"translate_{label}"
+            path = litert_path(args, slug, label, b)
+            settings = {"tokenizer": tokenizer_path, "beam": b, "alpha": args.length_penalty,
+                        "target_length": args.max_length + 10, "sentences": timed}
+            cpu, outputs = clean_process_timing(settings, {engine: path}, ct2_path,
+                                                args.latency_repeats)
+            instruments = {"clean_process_interleaved": (cpu[engine], cpu["ctranslate2_int8"])}
+            separate = {engine: [], "ctranslate2_int8": []}
+            for repeat in range(args.latency_repeats):
+                for one in ([engine, "ctranslate2_int8"] if repeat % 2 == 0
+                            else ["ctranslate2_int8", engine]):
+                    separate[one] += clean_process_timing(
+                        settings, {engine: path} if one == engine else {},
+                        ct2_path if one != engine else None)[0][one]
+            instruments["separate_processes"] = (separate[engine], separate["ctranslate2_int8"])
+            if in_process is not None:
+                pair = {name: (lambda s, f=in_process[name], b=b: f([s], b)[0])
+                        for name in (engine, "ctranslate2_int8")}
+                _, _, seconds = time_side_by_side(pair, timed, repeats=args.latency_repeats,
+                                                  alternate=True)
+                instruments["benchmark_process_interleaved"] = (seconds[engine],
+                                                                seconds["ctranslate2_int8"])
+            row = {}
+            for instrument, (ours, theirs) in instruments.items():
+                ours, theirs = quantiles(ours), quantiles(theirs)
+                row[instrument] = {
+                    "cpu": ours, "ctranslate2_int8_cpu": theirs,
+                    "over_ctranslate2_int8_median": round(ours["median_ms"] / theirs["median_ms"], 3),
+                    "over_ctranslate2_int8_mean": round(ours["mean_ms"] / theirs["mean_ms"], 3)}
+            row["same_translations_as_ctranslate2"] = round(float(np.mean(
+                [a == c for a, c in zip(outputs[engine], outputs["ctranslate2_int8"])])), 3)
+            results[f"{engine}_beam{b}"] = row
+            print(f"  alone with CTranslate2 int8, beam {b}: {engine} " + ", ".join(
+                f"{instrument} {value['over_ctranslate2_int8_median']}x / "
+                f"{value['over_ctranslate2_int8_mean']}x" for instrument, value in row.items()
+                if isinstance(value, dict)) + " (median / mean)", flush=True)
     return results
+
+
+def litert_path(args, slug, label, beam=None):
+    """The file `litert_engines` writes for mode `label` and beam size `beam` (None: the
+    step-signature-only int8 file)."""
+    return os.path.join(args.models_dir, f"{slug}_{label}" + (f"_beam{beam}" if beam else "")
+                        + ".tflite")
 
 
 LITERT_MODES = (None, "dynamic", "int8")
@@ -448,8 +444,7 @@ def litert_engines(args, slug, deployable, tokenizer, dev, modes=LITERT_MODES, b
         label = quantization or "float32"
         files = {}
         for b in ([None] if quantization == "int8" else beams):
-            path = os.path.join(args.models_dir, f"{slug}_{label}" + (f"_beam{b}" if b else "")
-                                + ".tflite")
+            path = litert_path(args, slug, label, b)
             started = time.time()
             exported = export_translator(
                 deployable, path, quantization, beam_size=b,
@@ -486,7 +481,7 @@ def side_by_side_latency(args, engines, timed):
     returns (latency, same-as-Keras share on the timed sentences, LiteRT / CT2 ratios)."""
     latency, same, ratios = {}, {}, {}
     for b in sorted({1, args.beam_size}):
-        timings, outputs = time_side_by_side(
+        timings, outputs, _ = time_side_by_side(
             {engine: (lambda s, f=function, b=b: f([s], b)[0]) for engine, function in engines.items()},
             timed)
         for engine, timing in timings.items():
@@ -548,7 +543,7 @@ def ctranslate2_engine_function(ct2, tokenizer, alpha, target_length):
     return run
 
 
-def latency_comparison(args, name, model, bits, tokenizer, dev, test):
+def latency_comparison(args, name, model, bits, tokenizer, tokenizer_path, dev, test):
     """--latency-only: batch-1 latency per sentence on 1 thread, at beam 1 and --beam-size, of
     the LiteRT translate signature (float32, dynamic-range), the step-signature Translator
     (float32, dynamic-range, full int8), CTranslate2 int8 and Keras (cached), on the same
@@ -559,12 +554,12 @@ def latency_comparison(args, name, model, bits, tokenizer, dev, test):
     alpha = args.length_penalty
     timed = test[0][: args.latency_sentences]
     engines, translators, _, info = litert_engines(args, slug, deployable, tokenizer, dev)
-    _, ct2 = ctranslate2_engine(args, slug, deployable, tokenizer)
+    ct2_path, ct2 = ctranslate2_engine(args, slug, deployable, tokenizer)
     engines["ctranslate2_int8"] = ctranslate2_engine_function(ct2, tokenizer, alpha,
                                                               target_length)
     engines["keras_cached"] = lambda sentences, b: keras_translate(
         deployable, tokenizer, sentences, b, alpha, target_length)
-    alone = head_to_head_latency(args, engines, timed)
+    alone = head_to_head_latency(args, slug, ct2_path, tokenizer_path, timed, engines)
     latency, same, ratios = side_by_side_latency(args, engines, timed)
     split = interpreter_split(translators, timed, sorted({1, args.beam_size}), alpha)
     return {"tflite": info, "latency_per_sentence_1_thread": latency,
@@ -601,7 +596,7 @@ def integer_comparison(args, name, model, bits, tokenizer, dev, test):
                  "bytes": os.path.getsize(paths[engine])}
         for engine in engines}
     timed = sentences[: args.latency_sentences]
-    timings, _ = time_side_by_side(
+    timings, _, _ = time_side_by_side(
         {engine: (lambda s, f=function: f([s], beam)[0]) for engine, function in engines.items()},
         timed)
     for engine, timing in timings.items():
@@ -671,7 +666,8 @@ def evaluate(args, name, model, bits, tokenizer, tokenizer_path, dev, test, base
     print(f"  CTranslate2 int8: {row['ctranslate2_int8']}", flush=True)
 
     engines["ctranslate2_int8"] = ct2_function
-    row["litert_alone_with_ctranslate2_int8"] = head_to_head_latency(args, engines, timed)
+    row["litert_alone_with_ctranslate2_int8"] = head_to_head_latency(
+        args, slug, ct2_path, tokenizer_path, timed, engines)
     engines["keras_cached"] = lambda batch, b: keras_translate(deployable, tokenizer, batch, b,
                                                                alpha, max_length)
     latency, same, ratios = side_by_side_latency(args, engines, timed)
@@ -876,7 +872,8 @@ def main(argv=None):
         elif args.integer_only:
             row.update(integer_comparison(args, name, model, bits, tokenizer, dev, test))
         elif args.latency_only:
-            row.update(latency_comparison(args, name, model, bits, tokenizer, dev, test))
+            row.update(latency_comparison(args, name, model, bits, tokenizer, tokenizer_path, dev,
+                                              test))
         else:
             row.update(evaluate(args, name, model, bits, tokenizer, tokenizer_path, dev, test,
                                 base_bits))
@@ -944,9 +941,13 @@ def main(argv=None):
 
 LATENCY_NOTES = [
     "litert_alone_with_ctranslate2_int8 is the headline latency: each LiteRT translate file "
-    "against CTranslate2 int8 in a pass of its own (latency_repeats passes over the timed "
-    "sentences, the two interleaved sentence by sentence in alternating order), nothing else "
-    "run between their calls, as a phone app runs one engine. The all-engine pass below it "
+    "against CTranslate2 int8 with nothing else run, as a phone app or a server runs one "
+    "engine, by three instruments (latency_repeats passes over the timed sentences each): "
+    "clean_process_interleaved, the two interleaved sentence by sentence in alternating order "
+    "in a fresh process that loads only the two runtimes, sentencepiece and NumPy (no Keras, "
+    "no TensorFlow); separate_processes, each engine alone in a fresh process, alternating "
+    "which runs first; benchmark_process_interleaved, the pair interleaved in this process, "
+    "where TensorFlow is loaded and has run. The all-engine pass below it "
     "(latency_per_sentence_1_thread, litert_over_ctranslate2_int8_median) also runs Keras, the "
     "step-signature files and the other modes between CTranslate2's calls, which slowed "
     "CTranslate2 by 15-30% and flattered the LiteRT ratios (session 9); it gives the "
@@ -1052,16 +1053,21 @@ def print_latency_table(results, beam):
 
 
 def print_alone_table(results):
-    """The headline: each LiteRT translate file timed alone against CTranslate2 int8."""
-    print("\n| config | beam | engine, alone with CT2 int8 | CPU ms median / mean | CT2 int8 "
-          "ms median / mean | x CT2 int8 median | x CT2 int8 mean |\n|---|---|---|---|---|---|---|")
+    """The headline: each LiteRT translate file against CTranslate2 int8 alone (three
+    instruments, `head_to_head_latency`)."""
+    print("\n| config | beam | engine | instrument | CPU ms median / mean | CT2 int8 ms median / "
+          "mean | x CT2 int8 median | x CT2 int8 mean |\n|---|---|---|---|---|---|---|---|")
     for row in results:
-        for key, pair in row.get("litert_alone_with_ctranslate2_int8", {}).items():
+        for key, instruments in row.get("litert_alone_with_ctranslate2_int8", {}).items():
             engine, b = key.rsplit("_beam", 1)
-            ours, theirs = pair["cpu"], pair["ctranslate2_int8_cpu"]
-            print(f"| {row['config']} | {b} | {engine} | {ours['median_ms']} / {ours['mean_ms']} "
-                  f"| {theirs['median_ms']} / {theirs['mean_ms']} | "
-                  f"{pair['over_ctranslate2_int8_median']} | {pair['over_ctranslate2_int8_mean']} |")
+            for instrument, pair in instruments.items():
+                if not isinstance(pair, dict):
+                    continue
+                ours, theirs = pair["cpu"], pair["ctranslate2_int8_cpu"]
+                print(f"| {row['config']} | {b} | {engine} | {instrument} | {ours['median_ms']} / "
+                      f"{ours['mean_ms']} | {theirs['median_ms']} / {theirs['mean_ms']} | "
+                      f"{pair['over_ctranslate2_int8_median']} | "
+                      f"{pair['over_ctranslate2_int8_mean']} |")
 
 
 def print_table(results, beam):

@@ -20,9 +20,11 @@ each change to the in-graph search is measured as a ratio in one run:
 `--models-dir` holds what `nmt_compression.py --stage train` saved: `<preset>_fp32.weights.h5`,
 `spm<vocab>.model` and the CTranslate2 int8 conversion `<preset>_fp32_ct2` (written by
 `nmt_compression.py --latency-only`). Files are dynamic-range (int8 weights), S = max_length +
-1 and T = max_length + 10, as in `nmt_compression.py`. Timing: CPU time of this process per
-sentence (sentencepiece in and out included), batch 1, 1 thread, engines interleaved sentence
-by sentence over the first `--sentences` test sentences, `--repeats` passes.
+1 and T = max_length + 10, as in `nmt_compression.py`. Timing: CPU time per sentence
+(sentencepiece in and out included), batch 1, 1 thread, engines interleaved sentence by sentence
+in alternating order over the first `--sentences` test sentences, `--repeats` passes, in a fresh
+process that loads only the LiteRT and CTranslate2 runtimes (`side_by_side.clean_process_timing`;
+until session 10 this process, with TensorFlow loaded).
 """
 
 import argparse
@@ -33,6 +35,7 @@ import sys
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import numpy as np  # noqa: E402
 
@@ -92,48 +95,23 @@ def export(args, tokenizer):
 
 
 def time_files(args, tokenizer):
-    import ctranslate2
-
-    from keras_compress.nmt import Translator
+    from side_by_side import clean_process_timing
 
     sentences = test_sentences(args, tokenizer)
-    target_length = args.max_length + 10
-    ct2 = ctranslate2.Translator(os.path.join(args.models_dir, f"{args.preset}_fp32_ct2"),
-                                 intra_threads=1, inter_threads=1)
-
-    def ctranslate2_int8(sentence):
-        limit = min(2 * (len(tokenizer.encode(sentence)) + 1) + 10, target_length)
-        result = ct2.translate_batch(
-            [tokenizer.encode(sentence, out_type=str) + ["</s>"]], beam_size=args.beam_size,
-            length_penalty=args.length_penalty, max_decoding_length=limit,
-            min_decoding_length=0)[0]
-        return tokenizer.decode([tokenizer.piece_to_id(p) for p in result.hypotheses[0]])
-
-    engines = {"ctranslate2_int8": ctranslate2_int8}
-    for path in args.files:
-        translator = Translator(path, tokenizer, num_threads=1)
-        if translator.beam_size != args.beam_size:
-            raise SystemExit(f"{path} was exported with beam {translator.beam_size}, "
-                             f"not --beam-size {args.beam_size}")
-        engines[os.path.basename(path)] = lambda s, t=translator: t.translate([s])[0]
-    for sentence in sentences[:2]:  # warm-up
-        for engine in engines.values():
-            engine(sentence)
-    cpu = {name: [] for name in engines}
-    outputs = {name: [] for name in engines}
-    for _ in range(args.repeats):
-        for sentence in sentences:
-            for name, engine in engines.items():
-                started = time.process_time()
-                outputs[name].append(engine(sentence))
-                cpu[name].append(time.process_time() - started)
+    engines = {os.path.basename(path): path for path in args.files}
+    settings = {"tokenizer": os.path.join(args.models_dir, f"spm{args.vocab_size}.model"),
+                "beam": args.beam_size, "alpha": args.length_penalty,
+                "target_length": args.max_length + 10, "sentences": sentences}
+    # one fresh process that loads only the runtimes, as an app does
+    cpu, outputs = clean_process_timing(
+        settings, engines, os.path.join(args.models_dir, f"{args.preset}_fp32_ct2"), args.repeats)
     baseline = float(np.median(cpu["ctranslate2_int8"]))
     baseline_mean = float(np.mean(cpu["ctranslate2_int8"]))
-    first = list(engines)[1] if len(engines) > 1 else None
+    first = next(iter(engines), None)
     rows = {}
     print(f"| {args.preset} beam {args.beam_size} | CPU ms median | p90 | x CT2 int8 | mean ms |"
           f" x CT2 int8 (means) | same as {first} |\n|---|---|---|---|---|---|---|")
-    for name in engines:
+    for name in ["ctranslate2_int8", *engines]:
         median = float(np.median(cpu[name]))
         rows[name] = {"cpu_median_ms": round(1000 * median, 2),
                       "cpu_p90_ms": round(1000 * float(np.percentile(cpu[name], 90)), 2),

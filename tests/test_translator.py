@@ -505,6 +505,38 @@ class _Pieces:
         return f"p{i}"
 
 
+def test_translator_loads_without_keras_and_the_clean_timing_process_runs_it(
+        copy_model, tokenizer, float_file, tmp_path):
+    """`Translator` imports neither Keras nor TensorFlow (what a server or phone app ships):
+    benchmarks/nmt_compression.py times it against CTranslate2 in a fresh process that loads
+    only the two runtimes, and that process translates as `Translator` does here."""
+    ctranslate2 = pytest.importorskip("ctranslate2")  # noqa: F841
+    import importlib.util
+    import os
+
+    from keras_compress.nmt import export_ctranslate2
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    spec = importlib.util.spec_from_file_location(
+        "side_by_side", os.path.join(root, "benchmarks", "side_by_side.py"))
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    model_file = tmp_path / "sp.model"
+    model_file.write_bytes(tokenizer.serialized_model_proto())
+    sentences = [tokenizer.decode([int(t) for t in row if t > 3])
+                 for row in sources(vocab=tokenizer.get_piece_size())]
+    settings = {"tokenizer": str(model_file), "beam": 4, "alpha": 0.6, "target_length": 10,
+                "sentences": sentences}
+    ct2_path = export_ctranslate2(copy_model, tokenizer, str(tmp_path / "ct2"))
+    # it raises if the process loaded Keras, TensorFlow, JAX or PyTorch
+    cpu, outputs = bench.clean_process_timing(settings, {"float": float_file.path}, ct2_path,
+                                              repeats=2)
+    assert {engine: len(seconds) for engine, seconds in cpu.items()} == {
+        "float": 2 * len(sentences), "ctranslate2_int8": 2 * len(sentences)}
+    assert outputs["float"] == Translator(float_file.path, tokenizer).translate(sentences)
+    assert len(outputs["ctranslate2_int8"]) == len(sentences)
+
+
 def test_graph_top_candidates_equal_the_numpy_ones():
     from keras_compress.nmt import decoding
 

@@ -46,7 +46,6 @@ import warnings
 
 import numpy as np
 
-from keras_compress import engine
 from keras_compress.export import flatbuffer, litert
 from keras_compress.export.static_quantization import ACTIVATION_BITS
 from keras_compress.nmt import search
@@ -164,6 +163,7 @@ def export_translator(model, path, quantization=None, max_source_length=64,
     """
     import tensorflow as tf
 
+    from keras_compress import engine  # imports Keras: not at the top, `Translator` does not
     from keras_compress.export import TFLiteExportError, static_quantization
     from keras_compress.export.tflite import convert, converter_error
     from keras_compress.nmt import decoding, graph_search
