@@ -131,7 +131,13 @@ def parse_arguments(argv):
     parser.add_argument("--stage", choices=["train", "evaluate", "all"], default="all")
     parser.add_argument("--models-dir", default="/tmp/nmt_compression_models",
                         help="trained weights and the tokenizer, reused when present")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0,
+                        help="the training-pair sample and every from-scratch training")
+    parser.add_argument("--fine-tune-seed", type=int, default=None, metavar="SEED",
+                        help="with --qat-from-float: seeds only the fine-tuning epochs (shuffling, "
+                             "dropout, QAT initialization) of the float model, keeping --seed's "
+                             "data and the trained float starting point in --models-dir "
+                             "(default: --seed)")
     parser.add_argument("--distill-from-float", action="store_true",
                         help="with --qat-from-float, the KD + QAT configurations also fine-tune "
                              "the trained float model of their size (distilled from base fp32) "
@@ -163,7 +169,11 @@ def parse_arguments(argv):
     parser.add_argument("--note", action="append", default=[],
                         help="a line added to the JSON's notes (e.g. what else loaded the "
                              "machine); repeatable")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.fine_tune_seed is not None and not args.qat_from_float:
+        parser.error("--fine-tune-seed seeds the --qat-from-float fine-tuning: it needs "
+                     "--qat-from-float")
+    return args
 
 
 def load_data(args):
@@ -228,15 +238,17 @@ def trained_model(args, name, preset, bits, distilled, vocab_size, train_data, d
     slug = name.replace(" ", "_").replace("+", "").replace("__", "_")
     path = os.path.join(args.models_dir, f"{slug}.weights.h5")
     info_path = path + ".json"
-    keras.utils.set_random_seed(args.seed)
-    model = build(args, preset, vocab_size, bits)
     float_path = os.path.join(args.models_dir, f"{preset}_fp32.weights.h5")
     fine_tuned_float = name.endswith("fp32 fine-tuned")
     if fine_tuned_float and not args.qat_from_float:
         raise SystemExit(f"{name!r} is the control of QAT fine-tuning: it needs --qat-from-float")
-    if ((bits or fine_tuned_float) and args.qat_from_float and not os.path.exists(path)
-            and os.path.exists(float_path)
-            and (not distilled or (args.distill_from_float and teacher is not None))):
+    fine_tune = ((bits or fine_tuned_float) and args.qat_from_float and not os.path.exists(path)
+                 and os.path.exists(float_path)
+                 and (not distilled or (args.distill_from_float and teacher is not None)))
+    keras.utils.set_random_seed(args.seed if not fine_tune or args.fine_tune_seed is None
+                                else args.fine_tune_seed)
+    model = build(args, preset, vocab_size, bits)
+    if fine_tune:
         # Quantization-aware fine-tuning of the trained float model (Jacob et al. 2018 sec. 3),
         # distilled from the base fp32 teacher for the KD configurations; without bits, the
         # float control of the same fine-tuning
