@@ -21,6 +21,9 @@ exactly as the model does, without padding rows.
 What is quantized: every Dense and EinsumDense of the encoder and decoder blocks and, with
 `logits=True` (the default), the output projection `logits`. The shared token embedding stays
 float32: Keras's `Embedding` has no GPTQ or AWQ mode (`model.quantize` warns and skips it).
+`keras_compress.nmt.export_translator` takes the quantized model: Keras's GPTQ and AWQ layers
+compute in float from their dequantized kernels, which the file stores (float32, or int8 with
+"dynamic"), so it is as large as the float model's.
 
 Example:
 >>> import keras

@@ -132,7 +132,9 @@ def export_translator(model, path, quantization=None, max_source_length=64,
     arithmetic away, the search is one TFLite `WHILE` loop, and the runtime plans memory once.
 
     Args:
-        model: the Keras Transformer.
+        model: the Keras Transformer; after Keras's `model.quantize("gptq" | "awq")` too
+            (`keras_compress.nmt.post_training`; the file stores the dequantized weights, as
+            float32 or, with "dynamic", int8), not after `quantize("int8" | "int4")`.
         path: the `.tflite` file to write (its folder must exist).
         quantization: None for float32; "dynamic" for int8 weights and float activations (the
             thesis's setting for a QAT model); "int8" for int8 weights and activations calibrated
@@ -200,9 +202,12 @@ def export_translator(model, path, quantization=None, max_source_length=64,
     if not os.path.isdir(directory):
         raise FileNotFoundError(f"folder {directory} for {path} does not exist")
     parts = transformer_layers(model)
+    # Keras's int8 and int4 layers multiply in integers, which TFLite has no builtin kernel for;
+    # its GPTQ and AWQ layers unpack and scale their 4- or 8-bit kernels back to float before a
+    # float matmul, which the converter folds into float constants: they export like a float model
     keras_quantized = [f"{layer.path} ({layer.quantization_mode})"
                        for layer in engine.all_layers(model)
-                       if getattr(layer, "quantization_mode", None) is not None]
+                       if getattr(layer, "quantization_mode", None) not in (None, "gptq", "awq")]
     if keras_quantized:
         raise ValueError(
             f"{model.name!r} was quantized by Keras's model.quantize ({len(keras_quantized)} "
