@@ -42,7 +42,7 @@ import numpy as np  # noqa: E402
 
 def parse_arguments(argv):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("mode", choices=("export", "time", "buckets"))
+    parser.add_argument("mode", choices=("export", "time", "buckets", "bleu"))
     parser.add_argument("--models-dir", required=True)
     parser.add_argument("--data-dir", default="/work/shared/data/mt/en-es")
     parser.add_argument("--preset", default="base", choices=("base", "small"))
@@ -58,19 +58,62 @@ def parse_arguments(argv):
                         help="export: comma-separated source lengths of translate_<n> "
                              "signatures, 'none', or 'auto' (export_translator's default; "
                              "versions before buckets take no such argument)")
+    parser.add_argument("--stop", default="all", choices=("all", "best"),
+                        help="export: when translate ends a sentence's search (export_translator's "
+                             "stop; versions before session 10 take no such argument)")
     parser.add_argument("--output", help="export: the .tflite file; time: a JSON report")
     parser.add_argument("--files", nargs="*", default=[], help="time: the .tflite files")
     parser.add_argument("--note", action="append", default=[], help="time: a line for the JSON")
     return parser.parse_args(argv)
 
 
-def test_sentences(args, tokenizer):
-    """The first --sentences test sentences that fit --max-length (nmt_compression.py's)."""
+def test_sentences(args, tokenizer, references=False):
+    """The first --sentences test sentences that fit --max-length (nmt_compression.py's), and
+    with `references` their reference translations."""
     from keras_compress.nmt import make_examples, read_parallel
 
     sources, targets = read_parallel(args.data_dir, "test")
     _, kept = make_examples(tokenizer, sources, targets, args.max_length)
-    return [sources[i] for i in kept[: args.sentences]]
+    chosen = [sources[i] for i in kept[: args.sentences]]
+    return (chosen, [targets[i] for i in kept[: args.sentences]]) if references else chosen
+
+
+def bleu_files(args, tokenizer):
+    """Test BLEU (sacrebleu) of each file's translate signature and of CTranslate2 int8 (its
+    default stop: patience 1) on the first --sentences test sentences, and the average number
+    of target tokens."""
+    import ctranslate2
+
+    from keras_compress.nmt import Translator, corpus_bleu
+
+    sentences, references = test_sentences(args, tokenizer, references=True)
+    ct2 = ctranslate2.Translator(os.path.join(args.models_dir, f"{args.preset}_fp32_ct2"),
+                                 intra_threads=1, inter_threads=1)
+    outputs = {}
+    for path in args.files:
+        outputs[os.path.basename(path)] = Translator(path, tokenizer).translate(sentences)
+    outputs["ctranslate2_int8"] = []
+    for sentence in sentences:
+        pieces = tokenizer.encode(sentence, out_type=str)
+        result = ct2.translate_batch(
+            [pieces + ["</s>"]], beam_size=args.beam_size, length_penalty=args.length_penalty,
+            max_decoding_length=min(2 * (len(pieces) + 1) + 10, args.max_length + 10),
+            min_decoding_length=0)[0]
+        outputs["ctranslate2_int8"].append(
+            tokenizer.decode([tokenizer.piece_to_id(p) for p in result.hypotheses[0]]))
+    first = os.path.basename(args.files[0])
+    rows = {}
+    print(f"| {args.preset} beam {args.beam_size}, {len(sentences)} sentences | BLEU | subwords "
+          f"a sentence | same as {first} |\n|---|---|---|---|")
+    for name, translations in outputs.items():
+        rows[name] = {"bleu": round(corpus_bleu(translations, references).score, 2),
+                      "subwords_per_sentence": round(float(np.mean(
+                          [len(tokenizer.encode(t)) for t in translations])), 2),
+                      "same_as_first_file": round(float(np.mean(
+                          [a == b for a, b in zip(translations, outputs[first])])), 3)}
+        print(f"| {name} | {rows[name]['bleu']} | {rows[name]['subwords_per_sentence']} | "
+              f"{rows[name]['same_as_first_file']} |")
+    return rows
 
 
 def export(args, tokenizer):
@@ -85,6 +128,8 @@ def export(args, tokenizer):
         sample[i, : len(row)] = row
     buckets = {} if args.source_buckets == "auto" else {"source_buckets": [] if (
         args.source_buckets == "none") else [int(n) for n in args.source_buckets.split(",")]}
+    if args.stop != "all":
+        buckets["stop"] = args.stop
     exported = export_translator(model, args.output, "dynamic", **buckets,
                                  max_source_length=args.max_length + 1,
                                  max_target_length=args.max_length + 10,
@@ -181,9 +226,10 @@ def main(argv=None):
             raise SystemExit("export needs --output FILE.tflite")
         return export(args, tokenizer)
     if not args.files:
-        raise SystemExit("time needs --files")
+        raise SystemExit(f"{args.mode} needs --files")
     load = [round(value, 2) for value in os.getloadavg()]
-    rows = time_files(args, tokenizer) if args.mode == "time" else time_buckets(args, tokenizer)
+    rows = {"time": time_files, "buckets": time_buckets, "bleu": bleu_files}[args.mode](
+        args, tokenizer)
     if args.output:
         report = {"command": "python " + shlex.join(sys.argv if argv is None else [__file__] + argv),
                   "settings": {k: v for k, v in vars(args).items() if k != "note"},

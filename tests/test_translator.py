@@ -451,6 +451,54 @@ def test_numpy_beam_search_prefers_the_penalized_best():
         search.beam_search(first, None, step, reorder, beam_size=0)
 
 
+def test_numpy_beam_search_stops_at_the_best_hypothesis_with_stop_best():
+    # EOS right away is the most probable start (0.5), "5 then EOS" (0.48 * 0.99) wins after
+    # the length penalty (alpha 1): "all" searches on and finds it, "best" stops at once
+    first = np.log(np.array([[1e-9, 1e-9, 1e-9, 0.5, 1e-9, 0.48]]))
+    second = np.log(np.array([1e-9, 1e-9, 1e-9, 0.99, 0.01 - 4e-9, 1e-9]))
+    calls = []
+
+    def step(tokens, index, beams, state):
+        calls.append(index)
+        return np.tile(second, (len(tokens), 1)), state
+
+    def reorder(state, rows):
+        return state
+
+    assert search.beam_search(first, None, step, reorder, 2, 1.0, 5, stop="all") == [[5]]
+    assert calls
+    calls.clear()
+    assert search.beam_search(first, None, step, reorder, 2, 1.0, 5, stop="best") == [[]]
+    assert not calls
+    with pytest.raises(ValueError, match="stop must be one of"):
+        search.beam_search(first, None, step, reorder, 2, 1.0, 5, stop="first")
+
+
+def test_stop_best_translate_gives_the_step_and_keras_tokens(copy_model, tokenizer, tmp_path):
+    source = sources(rows=8, vocab=tokenizer.get_piece_size())
+    rows = [[int(t) for t in row if t] for row in source]
+    exported = export_translator(copy_model, str(tmp_path / "best.tflite"), None,
+                                 max_source_length=16, max_target_length=10,
+                                 sample_sources=source, beam_size=4, step_beam_sizes=(4,),
+                                 source_buckets=(8,), stop="best")
+    assert exported.stop == "best" and exported.same_tokens == 1.0
+    keras_best = [beam_search(copy_model, np.array([row]), 4, 0.6,
+                              max_length=min(2 * len(row) + 10, 10), stop="best")[0]
+                  for row in rows]
+    translator = Translator(exported.path, tokenizer)
+    assert translator.stop == "best"
+    assert [translator.translate_ids(row) for row in rows] == keras_best
+    steps = Translator(exported.path, tokenizer, search="steps")
+    assert [steps.translate_ids(row) for row in rows] == keras_best  # the file's stop
+    keras_all = _keras_rows(copy_model, rows, 4, 10)
+    assert [steps.translate_ids(row, stop="all") for row in rows] == keras_all
+    with pytest.raises(ValueError, match="stop=best"):
+        translator.translate_ids(rows[0], stop="all")
+    with pytest.raises(ValueError, match="stop must be one of"):
+        export_translator(copy_model, str(tmp_path / "bad.tflite"), None, max_source_length=16,
+                          max_target_length=10, sample_sources=source, stop="early")
+
+
 def test_numpy_beam_search_takes_logits_or_top_candidates():
     # next-token logits depend on the position and the last token, so reordering matters
     rng = np.random.default_rng(0)

@@ -18,7 +18,7 @@ and Keras).
 
 from keras import ops
 
-from keras_compress.nmt import decoding
+from keras_compress.nmt import decoding, search
 from keras_compress.nmt.constants import EOS_ID, PAD_ID
 from keras_compress.nmt.transformer import transformer_layers
 
@@ -45,7 +45,7 @@ def search_length(source_length, max_target_length):
     return int(min(2 * int(source_length) + 10, int(max_target_length)))
 
 
-def translate(model, source, max_target_length, beam_size=4, length_penalty=0.6):
+def translate(model, source, max_target_length, beam_size=4, length_penalty=0.6, stop="all"):
     """Translate a batch inside the graph.
 
     Args:
@@ -58,11 +58,14 @@ def translate(model, source, max_target_length, beam_size=4, length_penalty=0.6)
             self-attention cache (`search_length`) and pads the tokens to T.
         beam_size: hypotheses kept per sentence (1 is greedy).
         length_penalty: alpha of the GNMT penalty (a Python float, fixed in the graph).
+        stop: `keras_compress.nmt.search.beam_search`'s: "all" (every hypothesis ended) or
+            "best" (the sentence's best hypothesis ended; CTranslate2's rule).
 
     Returns:
         `(tokens, scores)`: int32 `(batch, T)`, each sentence's best hypothesis without EOS,
         padded with 0; float32 `(batch,)`, its log-probability divided by the length penalty.
     """
+    stop = search.check_stop(stop)
     parts = transformer_layers(model)
     heads = parts["num_heads"]
     beams = int(min(beam_size, parts["vocab_size"] - 2))
@@ -104,7 +107,11 @@ def translate(model, source, max_target_length, beam_size=4, length_penalty=0.6)
     finished_values = ops.where(first_column, 0.0, float("-inf"))
 
     def stopped(index, finished):
-        return ops.logical_or(finished, ops.greater_equal(index, limits))
+        done = ops.logical_or(finished, ops.greater_equal(index, limits))
+        if stop == "best":  # the sentence's best hypothesis (first: the beam is best first)
+            best = ops.reshape(finished, (batch, beams))[:, :1]
+            done = ops.logical_or(done, ops.reshape(ops.tile(best, (1, beams)), (rows_total,)))
+        return done
 
     def cond(index, tokens, words, scores, lengths, finished, rows, self_keys, self_values):
         return ops.logical_not(ops.all(stopped(index, finished)))
@@ -152,6 +159,10 @@ def translate(model, source, max_target_length, beam_size=4, length_penalty=0.6)
     tokens, scores, lengths = state[1], state[3], state[4]
     penalty = ops.power((5.0 + ops.cast(lengths, "float32")) / 6.0, float(length_penalty))
     normalized = ops.reshape(scores / penalty, (batch, beams))
+    if stop == "best":  # the ended hypotheses of a sentence that has any
+        ended = ops.reshape(ops.any(ops.equal(tokens, EOS_ID), axis=1), (batch, beams))
+        normalized = ops.where(ops.logical_or(ended, ops.logical_not(
+            ops.any(ended, axis=1, keepdims=True))), normalized, float("-inf"))
     # top_k, not argmax: Keras's argmax adds a bitwise -0.0 test that TFLite lacks
     best = ops.cast(ops.top_k(normalized, 1)[1][:, 0], "int32")
     best_rows = best + sentence_offsets[:, 0]

@@ -51,8 +51,18 @@ def check_length_penalty(value):
     return float(value)
 
 
+STOPS = ("all", "best")
+
+
+def check_stop(value):
+    """`value` if it is one of STOPS, else a one-line ValueError."""
+    if not isinstance(value, str) or value not in STOPS:
+        raise ValueError(f"stop must be one of {STOPS}, got {value!r}")
+    return value
+
+
 def beam_search(first_logits, state, step, reorder, beam_size=4, length_penalty=0.6,
-                max_length=50):
+                max_length=50, stop="all"):
     """Search for each of a batch of sentences the target maximizing
     log P(Y|X) / ((5 + |Y|) / 6)^length_penalty.
 
@@ -71,10 +81,18 @@ def beam_search(first_logits, state, step, reorder, beam_size=4, length_penalty=
         beam_size: hypotheses kept per sentence (4 in the thesis).
         length_penalty: alpha of the GNMT penalty (0.6 in the thesis); 0 ranks by raw score.
         max_length: most tokens generated per sentence, EOS included.
+        stop: when a sentence's search ends: "all", once every hypothesis in its beam has
+            ended (EOS) or reached `max_length` (keras-hub's `BeamSampler` and GNMT's rule);
+            "best", as soon as its best hypothesis (the highest log-probability in the beam)
+            has ended, the answer then being the best-normalized of its ended hypotheses
+            (CTranslate2's stop at its default patience 1, which stops when its top beam
+            ends; fewer steps, and possibly another answer where a longer hypothesis would
+            have overtaken after length normalization).
 
     Returns:
         A list of `batch` lists of token ids, without BOS and EOS.
     """
+    stop = check_stop(stop)
     if not isinstance(beam_size, (int, np.integer)) or beam_size < 1:
         raise ValueError(f"beam_size must be a positive int, got {beam_size!r}")
     length_penalty = check_length_penalty(length_penalty)
@@ -93,7 +111,10 @@ def beam_search(first_logits, state, step, reorder, beam_size=4, length_penalty=
     # (rows, beams) candidates, so one flat index gives its row, word and score
     flat_offsets = np.arange(batch)[:, None] * (beams * beams)
     for index in range(1, max_length):
-        if finished.all():
+        # stopped hypotheses (ended, or of a sentence whose best has ended under stop="best")
+        # go on with padding at no cost: they keep their slot, score and length
+        stopped = finished | _best_ended(finished, beams, stop)
+        if stopped.all():
             break
         result, state = step(tokens[:, index - 1 : index], index, beams, state)
         values, ids = result if isinstance(result, tuple) else top_candidates(result, beams)
@@ -101,26 +122,38 @@ def beam_search(first_logits, state, step, reorder, beam_size=4, length_penalty=
         if values.shape != (batch * beams, beams):
             raise ValueError(f"step gave candidates of shape {values.shape} for {batch * beams} "
                              f"hypotheses of which {beams} are kept")
-        if finished.any():  # a finished hypothesis goes on with padding, at no cost
+        if stopped.any():
             values = np.array(values, "float64")
             ids = np.array(ids)
-            values[finished] = -np.inf
-            values[finished, 0] = 0.0
-            ids[finished, 0] = PAD_ID
+            values[stopped] = -np.inf
+            values[stopped, 0] = 0.0
+            ids[stopped, 0] = PAD_ID
         candidates = (scores.reshape(-1, 1) + values).reshape(batch, beams * beams)
         picked = (_top(candidates, beams) + flat_offsets).reshape(-1)
         scores = candidates.reshape(-1)[picked].reshape(batch, beams)
         rows = picked // beams
         words = ids.reshape(-1)[picked]
-        was_finished = finished[rows]
+        was_stopped = stopped[rows]
         tokens = tokens[rows]
         tokens[:, index] = words
-        lengths = np.where(was_finished, lengths[rows], index + 1)
-        finished = was_finished | (words == EOS_ID)
+        lengths = np.where(was_stopped, lengths[rows], index + 1)
+        finished = finished[rows] | (words == EOS_ID)
         state = reorder(state, rows)
     penalty = ((5.0 + lengths.reshape(batch, beams)) / 6.0) ** length_penalty
-    best = np.argmax(scores / penalty, axis=1)
+    normalized = scores / penalty
+    if stop == "best":  # the ended hypotheses of a sentence that has any
+        ended = finished.reshape(batch, beams)
+        normalized = np.where(ended | ~ended.any(axis=1, keepdims=True), normalized, -np.inf)
+    best = np.argmax(normalized, axis=1)
     return strip_special(tokens[np.arange(batch) * beams + best])
+
+
+def _best_ended(finished, beams, stop):
+    """Per hypothesis, whether stop="best" ends its sentence: the sentence's first hypothesis,
+    the highest log-probability of its beam (the beam is kept best first), has ended."""
+    if stop != "best":
+        return np.zeros_like(finished)
+    return np.repeat(finished.reshape(-1, beams)[:, 0], beams)
 
 
 def _top(scores, count):

@@ -99,6 +99,7 @@ class TranslatorExport:
         step_beam_sizes: the beam sizes it has a `decode_step_beam<k>` signature for (with
             `encode`; empty when it has only `translate`).
         source_buckets: the source lengths n < S it has a `translate_<n>` signature for.
+        stop: when `translate`'s search ends a sentence ("all" or "best").
     """
 
     path: str
@@ -114,6 +115,7 @@ class TranslatorExport:
     same_tokens: float = 1.0
     step_beam_sizes: tuple = ()
     source_buckets: tuple = ()
+    stop: str = "all"
 
     def as_dict(self):
         return dataclasses.asdict(self)
@@ -122,7 +124,7 @@ class TranslatorExport:
 def export_translator(model, path, quantization=None, max_source_length=64,
                       max_target_length=64, sample_sources=None, beam_size=4,
                       length_penalty=0.6, batch_size=1, step_beam_sizes=(),
-                      source_buckets="auto"):
+                      source_buckets="auto", stop="all"):
     """Write `model` (built by `keras_compress.nmt.transformer`; strip a QAT model first) as a
     TFLite translator whose `translate` signature runs the whole beam search (one sentence, or
     `batch_size` sentences, per call), check it runs with builtin operators only in
@@ -159,6 +161,10 @@ def export_translator(model, path, quantization=None, max_source_length=64,
         source_buckets: source lengths n < S that also get a `translate_<n>` signature (the
             same search without the padding up to S; the weights are stored once); "auto" for
             `default_source_buckets(S)`, () for `translate` alone.
+        stop: when `translate` ends a sentence's search (`keras_compress.nmt.search.beam_search`):
+            "all", once every hypothesis has ended (the default, as keras-hub's `BeamSampler`),
+            or "best", once the best one has (CTranslate2's rule: fewer steps, and sometimes
+            another answer); also the step search's default.
 
     Returns:
         A `TranslatorExport`.
@@ -182,6 +188,7 @@ def export_translator(model, path, quantization=None, max_source_length=64,
     if not _is_int(batch_size) or not 1 <= batch_size <= 1024:
         raise ValueError(f"batch_size must be an int in [1, 1024], got {batch_size!r}")
     length_penalty = search.check_length_penalty(length_penalty)
+    stop = search.check_stop(stop)
     step_beam_sizes = (tuple(sorted(set(step_beam_sizes)))
                        if isinstance(step_beam_sizes, (list, tuple)) else None)
     if step_beam_sizes is None or not all(_is_int(k) and k >= 1 for k in step_beam_sizes):
@@ -224,7 +231,7 @@ def export_translator(model, path, quantization=None, max_source_length=64,
 
     def translate(source):  # the source's static length is the bucket's
         tokens, scores = graph_search.translate(model, source, max_target_length, beam_size,
-                                                length_penalty)
+                                                length_penalty, stop)
         return {"tokens": tokens, "score": scores}
 
     def encode(source):
@@ -278,7 +285,7 @@ def export_translator(model, path, quantization=None, max_source_length=64,
         raise TFLiteExportError(
             f"TFLite cannot convert the translator of {model.name!r} with builtin ops only "
             f"(quantization={quantization!r}): {converter_error(error)}") from error
-    settings = {"beam_size": beam_size, "length_penalty": length_penalty,
+    settings = {"beam_size": beam_size, "length_penalty": length_penalty, "stop": stop,
                 "batch_size": batch_size, "vocab_size": parts["vocab_size"],
                 "max_source_length": max_source_length, "max_target_length": max_target_length,
                 "source_buckets": list(source_buckets)}
@@ -317,7 +324,8 @@ def export_translator(model, path, quantization=None, max_source_length=64,
             os.remove(partial)
     return TranslatorExport(path, len(content), quantization, max_source_length,
                             max_target_length, difference, operators, beam_size,
-                            length_penalty, batch_size, same, step_beam_sizes, source_buckets)
+                            length_penalty, batch_size, same, step_beam_sizes, source_buckets,
+                            stop)
 
 
 def default_source_buckets(max_source_length):
@@ -455,7 +463,8 @@ def _keras_translate(model, sources, settings):
                  autograph=False)  # the loop is ops.while_loop already
     def function(source):
         return graph_search.translate(model, source, settings["max_target_length"],
-                                      settings["beam_size"], settings["length_penalty"])
+                                      settings["beam_size"], settings["length_penalty"],
+                                      settings.get("stop", "all"))
 
     tokens, scores = zip(*[(np.asarray(t), np.asarray(s)) for t, s in
                            map(function, _batches(sources, batch_size))])
@@ -746,6 +755,8 @@ class Translator:
         self.beam_size = runtime.settings.get("beam_size") if search == "graph" else None
         self.length_penalty = (runtime.settings.get("length_penalty") if search == "graph"
                                else None)
+        # when the search ends a sentence: the file's (files before session 10: "all")
+        self.stop = runtime.settings.get("stop", "all")
         self._lock = threading.Lock()
 
     def _check_ids(self, source_ids):
@@ -772,15 +783,19 @@ class Translator:
                              f"got {bad[:3]}")
         return ids
 
-    def translate_ids(self, source_ids, beam_size=None, length_penalty=None, max_length=None):
+    def translate_ids(self, source_ids, beam_size=None, length_penalty=None, max_length=None,
+                      stop=None):
         """Translate one sentence given as subword ids ending with EOS (3); return target ids
         without BOS and EOS.
 
-        With `search="graph"`, `beam_size` and `length_penalty` are the file's (None, or the
-        exported values) and `max_length` is `2 * len(source_ids) + 10` at most T. With
-        `search="steps"`, `beam_size` defaults to 4, `length_penalty` to 0.6 and `max_length`
-        (generated tokens, EOS included) to `2 * len(source_ids) + 10`, at most T."""
+        With `search="graph"`, `beam_size`, `length_penalty` and `stop` are the file's (None, or
+        the exported values) and `max_length` is `2 * len(source_ids) + 10` at most T. With
+        `search="steps"`, `beam_size` defaults to 4, `length_penalty` to 0.6, `stop` to the
+        file's (`export_translator`'s `stop`) and `max_length` (generated tokens, EOS included)
+        to `2 * len(source_ids) + 10`, at most T."""
         source_ids = self._check_ids(source_ids)
+        if stop is not None:
+            search.check_stop(stop)
         if beam_size is not None and (not _is_int(beam_size) or beam_size < 1):
             raise ValueError(f"beam_size must be a positive int, got {beam_size!r}")
         if length_penalty is not None:
@@ -789,16 +804,18 @@ class Translator:
             raise ValueError(f"max_length must be a positive int, got {max_length!r}")
         with self._lock:
             if self.search == "graph":
-                return self._translate_graph(source_ids, beam_size, length_penalty, max_length)
+                return self._translate_graph(source_ids, beam_size, length_penalty, max_length,
+                                             stop)
             return self._translate_steps(source_ids, 4 if beam_size is None else beam_size,
                                          0.6 if length_penalty is None else length_penalty,
-                                         max_length)
+                                         max_length, self.stop if stop is None else stop)
 
-    def _translate_graph(self, source_ids, beam_size, length_penalty, max_length):
+    def _translate_graph(self, source_ids, beam_size, length_penalty, max_length, stop):
         default_length = min(2 * len(source_ids) + 10, self.max_target_length)
         for name, value, exported in (("beam_size", beam_size, self.beam_size),
                                       ("length_penalty", length_penalty, self.length_penalty),
-                                      ("max_length", max_length, default_length)):
+                                      ("max_length", max_length, default_length),
+                                      ("stop", stop, self.stop)):
             if value is not None and value != exported:
                 raise ValueError(f"the translate signature was exported with {name}={exported};"
                                  f" for {name}={value} use Translator(..., search='steps') on a"
@@ -809,7 +826,7 @@ class Translator:
         tokens = runtime.translate(source)[0][0]
         return tokens[tokens != PAD_ID].tolist()  # ints; iterating NumPy scalars is slower
 
-    def _translate_steps(self, source_ids, beam_size, length_penalty, max_length):
+    def _translate_steps(self, source_ids, beam_size, length_penalty, max_length, stop):
         if max_length is None:
             max_length = 2 * len(source_ids) + 10
         max_length = min(int(max_length), self.max_target_length)
@@ -846,9 +863,10 @@ class Translator:
             return None, (rows if pending is None else pending[rows])
 
         return search.beam_search(encoded["logits"], (caches, None), step, reorder, beam_size,
-                                  length_penalty, max_length)[0]
+                                  length_penalty, max_length, stop)[0]
 
-    def translate(self, sentences, beam_size=None, length_penalty=None, max_length=None):
+    def translate(self, sentences, beam_size=None, length_penalty=None, max_length=None,
+                  stop=None):
         """Translate strings and return strings: one sentence per call (as on a phone), or, with
         the `translate` signature of a file exported with `batch_size` B > 1 and the default
         settings, B sentences per call. Sentences longer than the file's source length are cut,
@@ -864,7 +882,7 @@ class Translator:
                 ids = ids[: self.max_source_length - 1]
             sources.append(ids + [EOS_ID])
         batch = self._runtime.batch_size if self.search == "graph" else 1
-        if batch > 1 and (beam_size, length_penalty, max_length) == (None, None, None):
+        if batch > 1 and (beam_size, length_penalty, max_length, stop) == (None,) * 4:
             targets = []
             with self._lock:
                 for start in range(0, len(sources), batch):
@@ -877,6 +895,6 @@ class Translator:
                     targets += [row[row != PAD_ID].tolist()
                                 for row in tokens[: len(sources) - start]]
         else:
-            targets = [self.translate_ids(ids, beam_size, length_penalty, max_length)
+            targets = [self.translate_ids(ids, beam_size, length_penalty, max_length, stop)
                        for ids in sources]
         return [self.tokenizer.decode(target) for target in targets]
