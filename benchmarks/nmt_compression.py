@@ -122,6 +122,10 @@ def parse_arguments(argv):
     parser.add_argument("--learning-rate", type=float, default=2e-3)
     parser.add_argument("--beam-size", type=int, default=4)
     parser.add_argument("--length-penalty", type=float, default=0.6)
+    parser.add_argument("--stop", default="all", choices=("all", "best"),
+                        help="when the beam search ends a sentence, for Keras and the LiteRT "
+                             "files: every hypothesis ended (all) or the best one (best: "
+                             "CTranslate2's rule at its default patience 1)")
     parser.add_argument("--temperature", type=float, default=1.0)
     parser.add_argument("--qat-from-float", type=int, default=0, metavar="EPOCHS",
                         help="train non-distilled QAT configurations by fine-tuning the float "
@@ -425,14 +429,15 @@ def max_length_of(tokenizer, sentence, target_length):
     return min(2 * (len(tokenizer.encode(sentence)) + 1) + 10, target_length)
 
 
-def keras_translate(deployable, tokenizer, sentences, beam_size, alpha, target_length):
+def keras_translate(deployable, tokenizer, sentences, beam_size, alpha, target_length,
+                    stop="all"):
     """Keras cached beam search with each sentence's own max_length (batched by limit)."""
     limits = [max_length_of(tokenizer, s, target_length) for s in sentences]
     results = [None] * len(sentences)
     for limit in sorted(set(limits)):
         chosen = [i for i, value in enumerate(limits) if value == limit]
         for i, text in zip(chosen, translate(deployable, tokenizer, [sentences[i] for i in chosen],
-                                             beam_size, alpha, max_length=limit)):
+                                             beam_size, alpha, max_length=limit, stop=stop)):
             results[i] = text
     return results
 
@@ -460,7 +465,8 @@ def litert_engines(args, slug, deployable, tokenizer, dev, modes=LITERT_MODES, b
             started = time.time()
             exported = export_translator(
                 deployable, path, quantization, beam_size=b,
-                step_beam_sizes=beams if b in (None, args.beam_size) else (), **common)
+                step_beam_sizes=beams if b in (None, args.beam_size) else (), stop=args.stop,
+                **common)
             key = f"{label}_beam{b}" if b else label
             info[key] = {"bytes": exported.size_bytes,
                          "translate_same_tokens_as_keras_on_calibration": exported.same_tokens,
@@ -570,7 +576,7 @@ def latency_comparison(args, name, model, bits, tokenizer, tokenizer_path, dev, 
     engines["ctranslate2_int8"] = ctranslate2_engine_function(ct2, tokenizer, alpha,
                                                               target_length)
     engines["keras_cached"] = lambda sentences, b: keras_translate(
-        deployable, tokenizer, sentences, b, alpha, target_length)
+        deployable, tokenizer, sentences, b, alpha, target_length, args.stop)
     alone = head_to_head_latency(args, slug, ct2_path, tokenizer_path, timed, engines)
     latency, same, ratios = side_by_side_latency(args, engines, timed)
     split = interpreter_split(translators, timed, sorted({1, args.beam_size}), alpha)
@@ -594,7 +600,7 @@ def integer_comparison(args, name, model, bits, tokenizer, dev, test):
     beam, alpha = args.beam_size, args.length_penalty
     sentences, references = test
     keras_translations = keras_translate(deployable, tokenizer, sentences, beam, alpha,
-                                         target_length)
+                                         target_length, args.stop)
     row = {"keras_bleu": round(corpus_bleu(keras_translations, references).score, 2)}
     engines, _, paths, row["litert_files"] = litert_engines(args, slug, deployable, tokenizer,
                                                             dev, INTEGER_MODES, [beam])
@@ -639,7 +645,7 @@ def evaluate(args, name, model, bits, tokenizer, tokenizer_path, dev, test, base
     for beam_size in beams:
         started = time.time()
         keras_translations[beam_size] = keras_translate(deployable, tokenizer, sentences,
-                                                        beam_size, alpha, max_length)
+                                                        beam_size, alpha, max_length, args.stop)
         row[f"keras_decode_seconds_beam{beam_size}"] = round(time.time() - started, 1)
     bleu = corpus_bleu(keras_translations[beam], references)
     row["keras_bleu"] = round(bleu.score, 2)
@@ -681,7 +687,7 @@ def evaluate(args, name, model, bits, tokenizer, tokenizer_path, dev, test, base
     row["litert_alone_with_ctranslate2_int8"] = head_to_head_latency(
         args, slug, ct2_path, tokenizer_path, timed, engines)
     engines["keras_cached"] = lambda batch, b: keras_translate(deployable, tokenizer, batch, b,
-                                                               alpha, max_length)
+                                                               alpha, max_length, args.stop)
     latency, same, ratios = side_by_side_latency(args, engines, timed)
 
     def uncached(sentence):

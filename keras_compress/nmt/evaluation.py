@@ -12,9 +12,10 @@ __all__ = ["translate", "corpus_bleu", "perplexity"]
 
 
 def translate(model, tokenizer, sentences, beam_size=4, length_penalty=0.6, max_length=None,
-              batch_size=64):
+              batch_size=64, stop="all"):
     """Translate strings with `keras_compress.nmt.decoding.beam_search` (keras-hub's greedy sampler
-    when beam_size is 1, which gives the same tokens) and return the decoded target strings."""
+    when beam_size is 1, which gives the same tokens) and return the decoded target strings.
+    `stop`: the beam search's ("all" or "best", `keras_compress.nmt.search.beam_search`)."""
     encoded = [ids + [EOS_ID] for ids in tokenizer.encode(list(sentences))]
     results = []
     for start in range(0, len(encoded), batch_size):
@@ -23,7 +24,7 @@ def translate(model, tokenizer, sentences, beam_size=4, length_penalty=0.6, max_
         if beam_size == 1:
             ids = greedy_decode(model, source, max_length)
         else:
-            ids = beam_search(model, source, beam_size, length_penalty, max_length)
+            ids = beam_search(model, source, beam_size, length_penalty, max_length, stop)
         results.extend(tokenizer.decode(ids))
     return results
 
