@@ -18,6 +18,11 @@ the start of one record (a `-1`) in its first `R` ids, and the whole record afte
 pre-block layer reads that record and drops its padding, so calibration sees each sampled pair
 exactly as the model does, without padding rows.
 
+Keras 3.15.1's own calibration hooks never run (keras-team/keras#23512: they patch
+`layer.call`, which a layer switched to a quantized dtype policy no longer runs; GPTQ and AWQ
+become round-to-nearest); the blocks route each uncalibrated layer to its hook while they run,
+so the Hessians (GPTQ) and activation statistics (AWQ) are collected.
+
 What is quantized: every Dense and EinsumDense of the encoder and decoder blocks and, with
 `logits=True` (the default), the output projection `logits`. The shared token embedding stays
 float32: Keras's `Embedding` has no GPTQ or AWQ mode (`model.quantize` warns and skips it).
@@ -37,6 +42,8 @@ Example:
 'gptq'
 """
 
+import contextlib
+
 import keras
 import numpy as np
 from keras import ops
@@ -47,6 +54,26 @@ from keras_compress.nmt.transformer import transformer_layers
 __all__ = ["quantization_structure", "calibration_options", "RECORD_START"]
 
 RECORD_START = -1  # never a token id: marks the start of a calibration record
+
+
+@contextlib.contextmanager
+def _hooks_reached(block):
+    """Keras 3.15 calibrates by patching each layer's `call` with a hook, but dispatches a layer
+    already switched to its GPTQ / AWQ dtype policy to `quantized_call`, so the hooks never run:
+    the Hessians and activation statistics stay zero and the result is round-to-nearest
+    (keras-team/keras#23512). While a block is called, route each uncalibrated layer that
+    carries such a hook to it (it computes with the float kernel, as `quantized_call` would)."""
+    routed = [layer for layer in block._flatten_layers()
+              if layer.quantization_mode in ("gptq", "awq") and "call" in vars(layer)
+              and "quantized_call" not in vars(layer)
+              and not getattr(layer, f"is_{layer.quantization_mode}_calibrated", False)]
+    for layer in routed:
+        layer.quantized_call = layer.call
+    try:
+        yield
+    finally:
+        for layer in routed:
+            del layer.quantized_call
 
 
 def _split(layout):
@@ -99,7 +126,8 @@ class _EncoderBlock(keras.layers.Layer):
 
     def call(self, layout):
         states, source_positions = _split(layout)
-        return _join(self.block(states[:, :source_positions]), states[:, source_positions:])
+        with _hooks_reached(self):
+            return _join(self.block(states[:, :source_positions]), states[:, source_positions:])
 
 
 class _DecoderBlock(keras.layers.Layer):
@@ -113,7 +141,8 @@ class _DecoderBlock(keras.layers.Layer):
     def call(self, layout):
         states, source_positions = _split(layout)
         encoded = states[:, :source_positions]
-        return _join(encoded, self.block(states[:, source_positions:], encoded))
+        with _hooks_reached(self):
+            return _join(encoded, self.block(states[:, source_positions:], encoded))
 
 
 class _LogitsBlock(keras.layers.Layer):
@@ -126,7 +155,8 @@ class _LogitsBlock(keras.layers.Layer):
 
     def call(self, layout):
         states, source_positions = _split(layout)
-        return self.logits(states[:, source_positions:])
+        with _hooks_reached(self):
+            return self.logits(states[:, source_positions:])
 
 
 def quantization_structure(model, source_length, target_length, logits=True):
