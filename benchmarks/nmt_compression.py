@@ -58,6 +58,7 @@ from keras_compress.export import flatbuffer  # noqa: E402
 from keras_compress.nmt import decoding, search  # noqa: E402
 from keras_compress.quantization import quantize_model, quantized_weights, strip  # noqa: E402
 from keras_compress.training import Distiller  # noqa: E402
+from keras_compress.nmt.post_training import calibration_options  # noqa: E402
 from keras_compress.nmt import (  # noqa: E402
     SmoothedSparseCategoricalCrossentropy,
     Translator,
@@ -706,7 +707,9 @@ def evaluate(args, name, model, bits, tokenizer, tokenizer_path, dev, test, base
     return row
 
 
-KERAS_QUANTIZERS = ("int8", "int4", "gptq", "awq")
+# (mode, options other than Keras's defaults): GPTQ at its default 4 bits and at 8, AWQ (4 only)
+KERAS_QUANTIZERS = (("int8", {}), ("int4", {}), ("gptq", {}), ("gptq", {"weight_bits": 8}),
+                    ("awq", {}))
 
 
 def stored_weight_bytes(model):
@@ -809,18 +812,29 @@ def quantizer_comparison(args, name, model, bits, tokenizer, dev, test, base_bit
                  "weight_bytes": stored_weight_bytes(model),
                  "exports": export_check(model, os.path.join(args.models_dir, f"{slug}_cmp.tflite"),
                                          "dynamic", args, dev), "decode_seconds": seconds})
-    for mode in KERAS_QUANTIZERS:
+    for mode, options in KERAS_QUANTIZERS:
         copy = keras.models.clone_model(model)
         copy.set_weights(model.get_weights())
-        row = {"method": f"Keras model.quantize({mode!r})"}
+        row = {"method": f"Keras model.quantize({mode!r}"
+                         + "".join(f", {key}={value}" for key, value in options.items()) + ")"}
+        started = time.time()
         try:
             if mode in ("gptq", "awq"):
-                # calibration text through the model's own tokenizer, default settings
+                # calibrated on the dev pairs through keras_compress.nmt.post_training's
+                # structure (one whole pair a window); Keras's defaults otherwise
                 config_class = (keras.quantizers.GPTQConfig if mode == "gptq"
                                 else keras.quantizers.AWQConfig)
-                copy.quantize(mode, config=config_class(
-                    dataset=list(dev[0][0][:16]), tokenizer=lambda text: text,
-                    sequence_length=args.max_length + 1, num_samples=16))
+                calibration = calibration_options(copy, *dev[0])
+                copy.quantize(mode, config=config_class(**calibration, **options))
+                pairs = calibration["quantization_layer_structure"]["pre_block_layers"][0]
+                row["calibration"] = {
+                    "dev_pairs": int(len(dev[1])), "distinct_pairs_used": len(pairs.records),
+                    "pythonhashseed": os.environ.get("PYTHONHASHSEED"),
+                    "float32_layers": sorted(
+                        layer.path for layer in copy._flatten_layers()
+                        if isinstance(layer, (keras.layers.Dense, keras.layers.EinsumDense,
+                                              keras.layers.Embedding))
+                        and not getattr(layer, f"is_{mode}_calibrated", False))}
             else:
                 copy.quantize(mode)
         except Exception as error:
@@ -829,10 +843,12 @@ def quantizer_comparison(args, name, model, bits, tokenizer, dev, test, base_bit
             rows.append(row)
             print(f"  {row}", flush=True)
             continue
+        row["quantize_seconds"] = round(time.time() - started, 1)
         score, seconds = bleu(copy)
         row.update({"bleu": score, "weight_bytes": stored_weight_bytes(copy),
-                    "exports": export_check(copy, os.path.join(
-                        args.models_dir, f"{slug}_keras_{mode}.tflite"), None, args, dev),
+                    "exports": export_check(copy, os.path.join(args.models_dir, (
+                        f"{slug}_keras_{mode}{options.get('weight_bits', '')}.tflite")),
+                        None, args, dev),
                     "decode_seconds": seconds})
         rows.append(row)
         print(f"  {row}", flush=True)
@@ -1000,8 +1016,14 @@ QUANTIZER_NOTES = [
     "max_length + 10)), the weight bytes and whether export_translator takes the model. QAT "
     "rows: weights at their bits (weight_bits / 8), exported as dynamic-range LiteRT after strip. "
     "Keras rows: model.quantize(mode) on a copy of the float model (post-training), bytes of the "
-    "variables as Keras stores them (int8, packed int4, scales); GPTQ/AWQ get the dev sources as "
-    "calibration data; a mode Keras refuses for these layers is reported with its error.",
+    "variables as Keras stores them (int8, packed int4, scales, GPTQ's g_idx, AWQ's scales). "
+    "GPTQ/AWQ: keras_compress.nmt.post_training's quantization_layer_structure (encoder "
+    "blocks, decoder blocks, then the logits Dense, each calibrated on the outputs of the "
+    "quantized blocks before it), calibrated on the dev pairs, one whole (source, target) pair "
+    "per window Keras samples (calibration.distinct_pairs_used of them), Keras's defaults "
+    "otherwise (num_samples 128, group_size 128, asymmetric, no activation order; AWQ 20 grid "
+    "points); the shared embedding stays float32 (Keras's Embedding has no GPTQ/AWQ mode: "
+    "calibration.float32_layers). A mode Keras refuses is reported with its error.",
 ]
 
 
