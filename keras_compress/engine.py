@@ -562,6 +562,28 @@ def set_mask(tensor, mask):
     set_keras_mask(tensor, mask)
 
 
+@contextlib.contextmanager
+def calibration_hooks_reached(block):
+    """Keras 3.15 calibrates GPTQ / AWQ by patching each layer's `call` with a hook, but
+    dispatches a layer already switched to its GPTQ / AWQ dtype policy to `quantized_call`, so
+    the hooks never run: the Hessians and activation statistics stay zero and the result is
+    round-to-nearest (keras-team/keras#23512). While `block` is called inside this context,
+    route each of its uncalibrated layers that carries such a hook to it (it computes with the
+    float kernel, as `quantized_call` would). A Keras with the fix sets no such layer up, and
+    this does nothing."""
+    routed = [layer for layer in all_layers(block)
+              if getattr(layer, "quantization_mode", None) in ("gptq", "awq")
+              and "call" in vars(layer) and "quantized_call" not in vars(layer)
+              and not getattr(layer, f"is_{layer.quantization_mode}_calibrated", False)]
+    for layer in routed:
+        layer.quantized_call = layer.call
+    try:
+        yield
+    finally:
+        for layer in routed:
+            del layer.quantized_call
+
+
 def _probe_flatten_layers():
     outer = keras.Sequential([keras.layers.Dense(2)])
     assert [type(layer) for layer in outer._flatten_layers(include_self=False)] == [keras.layers.Dense]
@@ -593,6 +615,12 @@ def _probe_attention_projections():
     assert all(isinstance(layer, keras.layers.EinsumDense) for layer in attention_projections(attention).values())
 
 
+def _probe_quantized_call():
+    layer = keras.layers.Dense(2)
+    layer.build((None, 3))
+    assert callable(layer.quantized_call) and not hasattr(layer, "is_gptq_calibrated")
+
+
 def _probe_torch_track_variables():
     if keras.backend.backend() == "torch":
         assert callable(keras.layers.Dense(1)._track_variables)
@@ -606,6 +634,8 @@ KERAS_INTERNALS = {
     "Embedding.embeddings (the property's getter) and Embedding._embeddings": _probe_embedding_property,
     "MultiHeadAttention._query_dense/_key_dense/_value_dense/_output_dense": _probe_attention_projections,
     "TorchLayer._track_variables": _probe_torch_track_variables,
+    "Layer.quantized_call and is_<mode>_calibrated (calibration_hooks_reached, keras#23512)":
+        _probe_quantized_call,
 }
 
 

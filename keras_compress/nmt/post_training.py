@@ -42,38 +42,18 @@ Example:
 'gptq'
 """
 
-import contextlib
 
 import keras
 import numpy as np
 from keras import ops
 
+from keras_compress import engine
 from keras_compress.nmt.constants import PAD_ID
 from keras_compress.nmt.transformer import transformer_layers
 
 __all__ = ["quantization_structure", "calibration_options", "RECORD_START"]
 
 RECORD_START = -1  # never a token id: marks the start of a calibration record
-
-
-@contextlib.contextmanager
-def _hooks_reached(block):
-    """Keras 3.15 calibrates by patching each layer's `call` with a hook, but dispatches a layer
-    already switched to its GPTQ / AWQ dtype policy to `quantized_call`, so the hooks never run:
-    the Hessians and activation statistics stay zero and the result is round-to-nearest
-    (keras-team/keras#23512). While a block is called, route each uncalibrated layer that
-    carries such a hook to it (it computes with the float kernel, as `quantized_call` would)."""
-    routed = [layer for layer in block._flatten_layers()
-              if layer.quantization_mode in ("gptq", "awq") and "call" in vars(layer)
-              and "quantized_call" not in vars(layer)
-              and not getattr(layer, f"is_{layer.quantization_mode}_calibrated", False)]
-    for layer in routed:
-        layer.quantized_call = layer.call
-    try:
-        yield
-    finally:
-        for layer in routed:
-            del layer.quantized_call
 
 
 def _split(layout):
@@ -126,7 +106,7 @@ class _EncoderBlock(keras.layers.Layer):
 
     def call(self, layout):
         states, source_positions = _split(layout)
-        with _hooks_reached(self):
+        with engine.calibration_hooks_reached(self):
             return _join(self.block(states[:, :source_positions]), states[:, source_positions:])
 
 
@@ -141,7 +121,7 @@ class _DecoderBlock(keras.layers.Layer):
     def call(self, layout):
         states, source_positions = _split(layout)
         encoded = states[:, :source_positions]
-        with _hooks_reached(self):
+        with engine.calibration_hooks_reached(self):
             return _join(encoded, self.block(states[:, source_positions:], encoded))
 
 
@@ -155,7 +135,7 @@ class _LogitsBlock(keras.layers.Layer):
 
     def call(self, layout):
         states, source_positions = _split(layout)
-        with _hooks_reached(self):
+        with engine.calibration_hooks_reached(self):
             return self.logits(states[:, source_positions:])
 
 
