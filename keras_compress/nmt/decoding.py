@@ -76,7 +76,7 @@ def _suppress_special(logits):
     return _below_minimum(logits, allowed[None, :])
 
 
-def encode(model, source, max_target_length, suppress=True):
+def encode(model, source, max_target_length, suppress=True, mask="margin"):
     """Encode `source`, fill the cross-attention caches and run the decoder on BOS (target
     position 0).
 
@@ -85,6 +85,7 @@ def encode(model, source, max_target_length, suppress=True):
         source: int `(batch, source_length)` token ids, padded with 0.
         max_target_length: length T of the self-attention cache, the most target positions.
         suppress: `decode_step`'s, for the first target token's logits.
+        mask: `decode_step`'s, for the first step.
 
     Returns:
         `(logits, caches)`: the first target token's logits `(batch, vocab)` and the dict of
@@ -127,12 +128,12 @@ def encode(model, source, max_target_length, suppress=True):
         "cross_keys": cross_keys, "cross_values": cross_values}
     tokens = ops.full((batch, 1), BOS_ID, "int32")
     logits, self_keys, self_values = decode_step(model, tokens, 0, caches, source_mask,
-                                                 suppress=suppress)
+                                                 suppress=suppress, mask=mask)
     return logits, {**caches, "self_keys": self_keys, "self_values": self_values}
 
 
 def decode_step(model, tokens, index, caches, source_mask, rows=None, suppress=True,
-                self_attention="matmul"):
+                self_attention="matmul", mask="margin"):
     """Feed `tokens` `(rows, 1)` at target position `index` and return `(logits (rows, vocab),
     self_keys, self_values)`, the lists of self-attention caches updated at `index`.
 
@@ -154,9 +155,16 @@ def decode_step(model, tokens, index, caches, source_mask, rows=None, suppress=T
             integer in full-int8 TFLite) or "products" (elementwise MUL and SUM: XNNPack repacks
             a matmul operand that is not constant at every call, one small matrix per
             hypothesis and head, which cost more than the products at beam 4).
+        mask: how hidden positions leave the attention softmaxes: "margin" (their scores set 20
+            below the row's smallest, which integer activations can represent; see
+            `_MASK_MARGIN`) or "additive" (Keras's -1e9 added to them, weight exactly 0: one
+            ADD, which XNNPack runs, instead of a REDUCE_MIN, SUB and SELECT_V2, which it does
+            not; for float activations only).
     """
     if self_attention not in ("matmul", "products"):
         raise ValueError(f"self_attention must be 'matmul' or 'products', got {self_attention!r}")
+    if mask not in ("margin", "additive"):
+        raise ValueError(f"mask must be 'margin' or 'additive', got {mask!r}")
     parts = transformer_layers(model)
     heads, head_dim = parts["num_heads"], parts["head_dim"]
     tokens = ops.convert_to_tensor(tokens, "int32")
@@ -174,6 +182,8 @@ def decode_step(model, tokens, index, caches, source_mask, rows=None, suppress=T
     scale = 1.0 / math.sqrt(float(head_dim))
     visible = ops.arange(ops.shape(self_keys[0])[1]) <= index  # causal mask over the cache
     source_visible = ops.reshape(ops.cast(source_mask, "bool"), (sentences, 1, 1, source_length))
+    if mask == "additive":  # once a step: the (T,) and (sentences, 1, 1, S) biases
+        visible, source_visible = _mask_bias(visible), _mask_bias(source_visible)
     new_keys, new_values = [], []
     for layer, decoder in enumerate(parts["decoders"]):
         if decoder.normalize_first:
@@ -190,11 +200,11 @@ def decode_step(model, tokens, index, caches, source_mask, rows=None, suppress=T
         new_keys.append(keys)
         new_values.append(values)
         if self_attention == "matmul":
-            weights = _masked_softmax(ops.einsum("bqd,bkd->bqk", query, keys), visible)
+            weights = _masked_softmax(ops.einsum("bqd,bkd->bqk", query, keys), visible, mask)
             context = ops.einsum("bqk,bdk->bqd", weights, values)  # (batch * H, 1, E)
         else:
             scores = ops.sum(query * keys, axis=-1)  # (batch * H, T)
-            weights = _masked_softmax(scores, visible)
+            weights = _masked_softmax(scores, visible, mask)
             weights = ops.reshape(weights, (batch * heads, 1, -1))  # not [:, None]: a slice
             context = ops.reshape(ops.sum(weights * values, axis=-1), (batch * heads, 1, head_dim))
         attended = attention["output"](ops.reshape(context, (batch, 1, heads, head_dim)))
@@ -207,7 +217,7 @@ def decode_step(model, tokens, index, caches, source_mask, rows=None, suppress=T
                             (sentences * heads, beams, head_dim))
         scores = ops.einsum("bqd,bkd->bqk", query, caches["cross_keys"][layer])
         scores = ops.reshape(scores, (sentences, heads, beams, source_length))
-        weights = ops.reshape(_masked_softmax(scores, source_visible),
+        weights = ops.reshape(_masked_softmax(scores, source_visible, mask),
                               (sentences * heads, beams, source_length))
         context = ops.einsum("bqk,bdk->bqd", weights, caches["cross_values"][layer])
         context = ops.transpose(ops.reshape(context, (sentences, heads, beams, head_dim)),
@@ -291,7 +301,9 @@ def top_candidates(logits, count, special_dropped=False):
     # computed, x - max - log(sum(exp(row - max))): TFLite's LOG_SOFTMAX over the whole
     # vocabulary took a tenth of a beam search step.
     top, positions = ops.top_k(kept, count)
-    best = top[:, :1]
+    # the row's largest logit, top[:, :1], as a REDUCE_MAX, which XNNPack runs with the ops
+    # below before the TOPK_V2 it does not run (a slice of the top-k would come after it)
+    best = ops.max(kept, axis=-1, keepdims=True)
     log_total = ops.log(ops.sum(ops.exp(kept - best), axis=-1, keepdims=True))
     values = (top - best) - log_total
     # kept column 0 is UNK (1); column j >= 1 is id j + 2: one constant lookup
@@ -301,10 +313,18 @@ def top_candidates(logits, count, special_dropped=False):
                               ops.cast(positions, "int32"))
 
 
-def _masked_softmax(scores, visible):
+def _masked_softmax(scores, visible, mask="margin"):
     """Softmax over the last axis where `visible` (Keras's `Softmax(mask=...)` inside
-    `MultiHeadAttention` up to e^-20 of weight on hidden positions; see `_MASK_MARGIN`)."""
+    `MultiHeadAttention`): "margin", up to e^-20 of weight on hidden positions (see
+    `_MASK_MARGIN`); "additive", `visible` is `_mask_bias`'s and hidden positions get none."""
+    if mask == "additive":
+        return ops.softmax(scores + visible, axis=-1)
     return ops.softmax(_below_minimum(scores, visible), axis=-1)
+
+
+def _mask_bias(visible):
+    """0 where `visible`, Keras's -1e9 elsewhere (its `Softmax` masks so): float32."""
+    return ops.where(visible, 0.0, -1e9)
 
 
 def uncached_logits(model, source, target_prefix):

@@ -10,10 +10,12 @@ reordering, finished hypotheses extended by padding at no cost, ties to the lowe
 as elementwise products (`self_attention="products"`: XNNPack repacks the cache of every
 hypothesis and head for a BATCH_MATMUL at every step, which cost more than the products).
 With large caches the loop runs in two phases, over caches of the first half of the target
-positions, then of all (`_phase_lengths`); the positions not yet written get the same masked
-score either way, so only the weight e^-20 of each such hidden position is left out of the
-softmax sums, well below float32 rounding (the tests check the tokens against the step search
-and Keras).
+positions, then of all (`_phase_lengths`). The attention masks add Keras's -1e9 to hidden
+positions (`mask="additive"`, as Keras's `Softmax` does), so that those positions, and the ones
+a shorter phase leaves out, have weight exactly 0; files whose activations are quantized
+afterwards keep the step signatures' margin mask (their hidden positions get e^-20 of weight,
+and the phases leave that out: well below float32 rounding). The tests check the tokens against
+the step search and Keras.
 """
 
 from keras import ops
@@ -45,7 +47,8 @@ def search_length(source_length, max_target_length):
     return int(min(2 * int(source_length) + 10, int(max_target_length)))
 
 
-def translate(model, source, max_target_length, beam_size=4, length_penalty=0.6, stop="all"):
+def translate(model, source, max_target_length, beam_size=4, length_penalty=0.6, stop="all",
+              mask="additive"):
     """Translate a batch inside the graph.
 
     Args:
@@ -60,6 +63,9 @@ def translate(model, source, max_target_length, beam_size=4, length_penalty=0.6,
         length_penalty: alpha of the GNMT penalty (a Python float, fixed in the graph).
         stop: `keras_compress.nmt.search.beam_search`'s: "all" (every hypothesis ended) or
             "best" (the sentence's best hypothesis ended; CTranslate2's rule).
+        mask: `decoding.decode_step`'s: "additive" (Keras's -1e9 on hidden positions, which
+            XNNPack runs with the attention) for float activations, "margin" for activations
+            that are quantized afterwards (a -1e9 would take their whole integer range).
 
     Returns:
         `(tokens, scores)`: int32 `(batch, T)`, each sentence's best hypothesis without EOS,
@@ -81,7 +87,7 @@ def translate(model, source, max_target_length, beam_size=4, length_penalty=0.6,
 
     # logits without the padding and BOS columns (`top_candidates` drops them): the file then
     # holds the logits kernel once, without those columns, and no step slices the logits
-    logits, caches = decoding.encode(model, source, length, suppress="drop")
+    logits, caches = decoding.encode(model, source, length, suppress="drop", mask=mask)
     scores, words = decoding.top_candidates(logits, beams, special_dropped=True)
     scores, words = ops.reshape(scores, (rows_total,)), ops.reshape(words, (rows_total,))
     # one cache row group per sentence -> one per hypothesis
@@ -123,7 +129,7 @@ def translate(model, source, max_target_length, beam_size=4, length_penalty=0.6,
         step_caches = {**caches, "self_keys": list(self_keys), "self_values": list(self_values)}
         logits, self_keys, self_values = decoding.decode_step(
             model, ops.reshape(words, (rows_total, 1)), index, step_caches, source_mask, rows,
-            suppress="drop", self_attention="products")
+            suppress="drop", self_attention="products", mask=mask)
         values, ids = decoding.top_candidates(logits, beams, special_dropped=True)
         # a finished hypothesis goes on with padding, at no cost, as its only candidate
         values = ops.where(done, finished_values, values)

@@ -230,8 +230,9 @@ def export_translator(model, path, quantization=None, max_source_length=64,
                               quantization)
 
     def translate(source):  # the source's static length is the bucket's
-        tokens, scores = graph_search.translate(model, source, max_target_length, beam_size,
-                                                length_penalty, stop)
+        tokens, scores = graph_search.translate(
+            model, source, max_target_length, beam_size, length_penalty, stop,
+            mask="margin" if quantization in CALIBRATED else "additive")
         return {"tokens": tokens, "score": scores}
 
     def encode(source):
