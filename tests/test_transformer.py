@@ -63,18 +63,19 @@ def test_bad_sizes_are_rejected():
         transformer(2)
 
 
-@pytest.mark.parametrize("self_attention", ["matmul", "products"])
-def test_cached_decoding_equals_uncached(model, self_attention):
+@pytest.mark.parametrize("self_attention,mask_kind", [
+    ("matmul", "margin"), ("products", "margin"), ("products", "additive")])
+def test_cached_decoding_equals_uncached(model, self_attention, mask_kind):
     source, decoder_inputs, _ = copy_task(rows=4, seed=1)
     source[0, 3:] = 0  # a padded source row
     source[0, 2] = 3
-    logits, caches = decoding.encode(model, source, decoder_inputs.shape[1])
+    logits, caches = decoding.encode(model, source, decoder_inputs.shape[1], mask=mask_kind)
     mask = source != 0
     for length in range(1, decoder_inputs.shape[1] + 1):
         if length > 1:
             logits, keys, values = decoding.decode_step(
                 model, decoder_inputs[:, length - 1 : length], length - 1, caches, mask,
-                self_attention=self_attention)
+                self_attention=self_attention, mask=mask_kind)
             caches = {**caches, "self_keys": keys, "self_values": values}
         full = decoding.uncached_logits(model, source, decoder_inputs[:, :length])
         np.testing.assert_allclose(keras.ops.convert_to_numpy(logits),
@@ -82,6 +83,23 @@ def test_cached_decoding_equals_uncached(model, self_attention):
     assert len(transformer_layers(model)["decoders"]) == 2
     with pytest.raises(ValueError, match="self_attention"):
         decoding.decode_step(model, decoder_inputs[:, :1], 0, caches, mask, self_attention="dot")
+    with pytest.raises(ValueError, match="mask"):
+        decoding.decode_step(model, decoder_inputs[:, :1], 0, caches, mask, mask="zero")
+
+
+def test_step_layer_norm_and_head_rows_give_keras_values(model):
+    # the step's LayerNorm in 10 operators gives Keras's layer's values; the cache rows of
+    # hypotheses from a constant table equal the arithmetic ones
+    norm = decoding.transformer_decoder_parts(
+        transformer_layers(model)["decoders"][0])["feedforward_norm"]
+    x = np.random.default_rng(0).normal(size=(3, 1, 16)).astype("float32")
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(decoding._layer_norm(norm, x)),
+                               keras.ops.convert_to_numpy(norm(x)), rtol=1e-6, atol=1e-6)
+    rows = np.array([2, 0, 2], "int32")
+    expected = (rows[:, None] * 4 + np.arange(4)).reshape(-1)
+    for cache_rows in (12, keras.ops.convert_to_tensor(12)):
+        np.testing.assert_array_equal(
+            keras.ops.convert_to_numpy(decoding._head_rows(rows, 4, cache_rows)), expected)
 
 
 def test_step_without_special_logits_gives_the_same_candidates(model):

@@ -92,7 +92,7 @@ def translate(model, source, max_target_length, beam_size=4, length_penalty=0.6,
     scores, words = ops.reshape(scores, (rows_total,)), ops.reshape(words, (rows_total,))
     # one cache row group per sentence -> one per hypothesis
     expand = ops.repeat(ops.arange(batch, dtype="int32"), beams)
-    head_rows = _head_rows(expand, heads)
+    head_rows = decoding._head_rows(expand, heads, int(caches["self_keys"][0].shape[0]))
     # The first steps attend over caches of the first half of the positions, and a second loop
     # goes on with the whole caches: the loop copies, reorders and attends over the whole cache
     # at every step, and most sentences stop within the first half.
@@ -187,8 +187,3 @@ def _phase_lengths(length, values_per_position):
     if length < PHASE_MIN_LENGTH or length * values_per_position < PHASE_MIN_CACHE_VALUES:
         return [length]
     return [(length + 1) // 2, length]
-
-
-def _head_rows(rows, heads):
-    """Cache rows (hypothesis, head), hypothesis-major, of hypotheses `rows`."""
-    return ops.reshape(rows[:, None] * heads + ops.arange(heads, dtype="int32")[None], (-1,))

@@ -84,7 +84,16 @@ class TokenAndSinePositionEmbedding(keras.layers.Layer):
             index: int scalar (tensor or Python), the position, `< max_length`.
             max_length: int, the number of positions of the table.
         """
-        embedded = self.token_embedding(token_ids) * math.sqrt(self.embedding_dim)
+        embedding = self.token_embedding
+        if type(embedding) is keras.layers.Embedding and embedding.quantization_mode is None:
+            from keras_compress.nmt.decoding import _take_rows
+
+            # the ids are in range: a plain GATHER, without the three operators per step that
+            # Keras's lookup adds to wrap negative ids
+            embedded = _take_rows(ops.convert_to_tensor(embedding.embeddings), token_ids)
+        else:
+            embedded = embedding(token_ids)
+        embedded = embedded * math.sqrt(self.embedding_dim)
         table = self.position_encoding(
             ops.zeros((1, max_length, self.embedding_dim), embedded.dtype))
         return embedded + ops.slice(table, (0, index, 0), (1, 1, self.embedding_dim))
