@@ -18,6 +18,8 @@ and the phases leave that out: well below float32 rounding). The tests check the
 the step search and Keras.
 """
 
+import functools
+
 from keras import ops
 
 from keras_compress.nmt import decoding, search
@@ -119,12 +121,19 @@ def translate(model, source, max_target_length, beam_size=4, length_penalty=0.6,
             done = ops.logical_or(done, ops.reshape(ops.tile(best, (1, beams)), (rows_total,)))
         return done
 
-    def cond(index, tokens, words, scores, lengths, finished, rows, self_keys, self_values):
-        return ops.logical_not(ops.all(stopped(index, finished)))
+    def going(index, stopped_rows, bound):
+        # a hypothesis is open and the phase's cache has a position left
+        return ops.logical_and(ops.logical_not(ops.all(stopped_rows)), ops.less(index, bound))
 
-    def body(index, tokens, words, scores, lengths, finished, rows, self_keys, self_values):
+    # The body computes whether the loop goes on, and the condition only returns it: TFLite
+    # invokes the condition's subgraph at every step, and this one has no operators (the
+    # bound replaces `while_loop`'s `maximum_iterations`, which adds a counter).
+    def cond(index, go, *state):
+        return go
+
+    def body(bound, index, go, tokens, words, scores, lengths, stopped_rows, rows, self_keys,
+             self_values):
         # `x[:, None]` is a RESHAPE and an identity STRIDED_SLICE in TFLite; reshape is one op
-        stopped_rows = stopped(index, finished)
         done = ops.reshape(stopped_rows, (rows_total, 1))
         step_caches = {**caches, "self_keys": list(self_keys), "self_values": list(self_values)}
         logits, self_keys, self_values = decoding.decode_step(
@@ -147,22 +156,24 @@ def translate(model, source, max_target_length, beam_size=4, length_penalty=0.6,
         tokens = ops.where(ops.equal(positions, index), ops.reshape(words, (rows_total, 1)),
                            decoding._take_rows(tokens, rows))
         lengths = ops.where(was_done, decoding._take_rows(lengths, rows), index + 1)
-        finished = ops.logical_or(was_done, ops.equal(words, EOS_ID))
-        return (index + 1, tokens, words, scores, lengths, finished, rows,
-                tuple(self_keys), tuple(self_values))
+        index = index + 1
+        stopped_rows = stopped(index, ops.logical_or(was_done, ops.equal(words, EOS_ID)))
+        return (index, going(index, stopped_rows, bound), tokens, words, scores, lengths,
+                stopped_rows, rows, tuple(self_keys), tuple(self_values))
 
-    state = (ops.convert_to_tensor(1, "int32"), tokens, words, scores, lengths, finished, rows,
+    index = ops.convert_to_tensor(1, "int32")
+    state = (index, None, tokens, words, scores, lengths, stopped(index, finished), rows,
              tuple(self_keys), tuple(self_values))
     for phase, cache_length in enumerate(phases):
         if phase:  # the hidden positions of a longer cache are zeros, as `encode` makes them
             grow = cache_length - phases[phase - 1]
-            keys = tuple(ops.pad(keys, [[0, 0], [0, grow], [0, 0]]) for keys in state[7])
-            values = tuple(ops.pad(values, [[0, 0], [0, 0], [0, grow]]) for values in state[8])
-            state = (*state[:7], keys, values)
+            keys = tuple(ops.pad(keys, [[0, 0], [0, grow], [0, 0]]) for keys in state[8])
+            values = tuple(ops.pad(values, [[0, 0], [0, 0], [0, grow]]) for values in state[9])
+            state = (*state[:8], keys, values)
         # index runs from 1 up to cache_length - 1 over the phases
-        state = ops.while_loop(cond, body, state, maximum_iterations=cache_length - (
-            phases[phase - 1] if phase else 1))
-    tokens, scores, lengths = state[1], state[3], state[4]
+        state = (state[0], going(state[0], state[6], cache_length), *state[2:])
+        state = ops.while_loop(cond, functools.partial(body, cache_length), state)
+    tokens, scores, lengths = state[2], state[4], state[5]
     penalty = ops.power((5.0 + ops.cast(lengths, "float32")) / 6.0, float(length_penalty))
     normalized = ops.reshape(scores / penalty, (batch, beams))
     if stop == "best":  # the ended hypotheses of a sentence that has any
