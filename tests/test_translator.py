@@ -56,6 +56,25 @@ def sources(rows=5, vocab=30, seed=3):
     return array
 
 
+def _fully_connected_outputs(path):
+    """The output sizes (weights' first dimension) of every FULLY_CONNECTED in the file."""
+    from ai_edge_litert import schema_py_generated as schema
+
+    from keras_compress.export.flatbuffer import _model
+
+    model = _model(path)
+    codes = [max(model.OperatorCodes(i).BuiltinCode(), model.OperatorCodes(i).DeprecatedBuiltinCode())
+             for i in range(model.OperatorCodesLength())]
+    sizes = set()
+    for g in range(model.SubgraphsLength()):
+        graph = model.Subgraphs(g)
+        for o in range(graph.OperatorsLength()):
+            operator = graph.Operators(o)
+            if codes[operator.OpcodeIndex()] == schema.BuiltinOperator.FULLY_CONNECTED:
+                sizes.add(int(graph.Tensors(operator.Inputs(1)).ShapeAsNumpy()[0]))
+    return sizes
+
+
 def _keras_rows(model, rows, beam_size, max_target_length):
     """Keras beam search, one sentence at a time, at the translate signature's max_length."""
     return [beam_search(model, np.array([row]), beam_size, 0.6,
@@ -95,6 +114,11 @@ def test_translate_signature_gives_the_step_and_keras_tokens(copy_model, tokeniz
     steps = Translator(exported.path, tokenizer, search="steps")
     assert [translator.translate_ids(row) for row in rows] == keras_beam
     assert [steps.translate_ids(row, 4, 0.6) for row in rows] == keras_beam
+    # every signature multiplies by the logits kernel without the padding and BOS columns:
+    # no FULLY_CONNECTED of the file has vocab outputs, some have vocab - 2
+    vocab = tokenizer.get_piece_size()
+    assert vocab - 2 in _fully_connected_outputs(exported.path)
+    assert vocab not in _fully_connected_outputs(exported.path)
     # greedy: a beam-1 translate signature, for two sentences a call
     greedy = export_translator(copy_model, str(tmp_path / "greedy.tflite"), None,
                                max_source_length=16, max_target_length=10,

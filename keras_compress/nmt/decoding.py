@@ -69,11 +69,17 @@ def _below_minimum(values, keep):
 
 
 def _suppress_special(logits):
-    """Padding and BOS are never generated (as `search.log_softmax` does)."""
-    vocab = ops.shape(logits)[-1]
-    allowed = ops.logical_and(ops.not_equal(ops.arange(vocab), PAD_ID),
-                              ops.not_equal(ops.arange(vocab), BOS_ID))
-    return _below_minimum(logits, allowed[None, :])
+    """Padding and BOS are never generated (as `search.log_softmax` does): their logits 20
+    below the smallest of the others."""
+    return _restore_special(_drop_special(logits))
+
+
+def _restore_special(kept):
+    """The full-vocabulary logits of `kept` (`_drop_special`'s columns, `(rows, vocab - 2)`),
+    with padding and BOS 20 below the row's smallest kept logit."""
+    floor = ops.min(kept, axis=-1, keepdims=True) - ops.cast(_MASK_MARGIN, kept.dtype)
+    return ops.concatenate([floor, kept[:, : BOS_ID - UNK_ID], floor, kept[:, BOS_ID - UNK_ID :]],
+                           axis=-1)
 
 
 def encode(model, source, max_target_length, suppress=True, mask="margin"):
@@ -229,8 +235,9 @@ def decode_step(model, tokens, index, caches, source_mask, rows=None, suppress=T
     hidden = ops.reshape(hidden, (batch, -1))  # a RESHAPE, not a slice
     if suppress == "drop":
         return _kept_logits(parts["logits"], hidden), new_keys, new_values
-    logits = parts["logits"](hidden)
-    return (_suppress_special(logits) if suppress else logits), new_keys, new_values
+    if suppress:  # with the kept columns' kernel: a file holds the logits kernel once
+        return _restore_special(_kept_logits(parts["logits"], hidden)), new_keys, new_values
+    return parts["logits"](hidden), new_keys, new_values
 
 
 def _kept_logits(dense, hidden):

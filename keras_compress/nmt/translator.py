@@ -243,8 +243,8 @@ def export_translator(model, path, quantization=None, max_source_length=64,
         def decode_step(token, index, rows, source_mask, *flat_caches):
             caches = _nested(dict(zip(cache_names, flat_caches)), CACHE_NAMES, layers)
             logits, keys, values = decoding.decode_step(model, token, index, caches,
-                                                        source_mask, rows, suppress=False)
-            log_probs, ids = decoding.top_candidates(logits, beams)
+                                                        source_mask, rows, suppress="drop")
+            log_probs, ids = decoding.top_candidates(logits, beams, special_dropped=True)
             return {"log_probs": log_probs, "ids": ids,
                     **_flat({"self_keys": keys, "self_values": values})}
 
@@ -415,9 +415,9 @@ def _teacher_forced_steps(model, sources, max_target_length, beam_sizes, steps=4
         rows = np.arange(count * beams, dtype="int32")
         for index in range(1, min(steps, max_target_length - 1) + 1):
             step_logits, keys, values = decoding.decode_step(model, token, index, state, mask,
-                                                             rows, suppress=False)
+                                                             rows, suppress="drop")
             log_probs, ids = (ops.convert_to_numpy(value) for value in
-                              decoding.top_candidates(step_logits, beams))
+                              decoding.top_candidates(step_logits, beams, special_dropped=True))
             for r in range(count):
                 hypotheses, cache_rows = slice(r * beams, (r + 1) * beams), \
                     slice(r * beams * heads, (r + 1) * beams * heads)
