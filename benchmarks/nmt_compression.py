@@ -52,7 +52,13 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from side_by_side import clean_process_timing, quantiles, time_side_by_side  # noqa: E402
+from side_by_side import (  # noqa: E402
+    clean_process_timing,
+    ctranslate2_translate,
+    quantiles,
+    search_limit,
+    time_side_by_side,
+)
 
 from keras_compress.export import flatbuffer  # noqa: E402
 from keras_compress.nmt import decoding, search  # noqa: E402
@@ -354,15 +360,6 @@ def peak_rss_mb(runtime, path, tokenizer_path, beam_size, sentences):
     return round(int(output.stdout.strip().splitlines()[-1]) / 1024, 1)
 
 
-def ctranslate2_translate(translator, tokenizer, sentences, beam_size, length_penalty, max_length):
-    results = translator.translate_batch(
-        [tokenizer.encode(sentence, out_type=str) + ["</s>"] for sentence in sentences],
-        beam_size=beam_size, length_penalty=length_penalty, max_decoding_length=max_length,
-        min_decoding_length=0)
-    return [tokenizer.decode([tokenizer.piece_to_id(p) for p in result.hypotheses[0]])
-            for result in results]
-
-
 def head_to_head_latency(args, slug, ct2_path, tokenizer_path, timed, in_process=None):
     """Each LiteRT `translate` file against CTranslate2 int8 with nothing else in the process,
     as a phone app or a server runs one engine: per mode and beam, (1) the two interleaved
@@ -427,7 +424,7 @@ LITERT_MODES = (None, "dynamic", "int8")
 def max_length_of(tokenizer, sentence, target_length):
     """The translate signature's limit for a sentence: min(2 * (subwords + EOS) + 10, T); every
     engine gets the same one."""
-    return min(2 * (len(tokenizer.encode(sentence)) + 1) + 10, target_length)
+    return search_limit(len(tokenizer.encode(sentence)), target_length)
 
 
 def keras_translate(deployable, tokenizer, sentences, beam_size, alpha, target_length,
@@ -555,8 +552,7 @@ def ctranslate2_engine(args, slug, deployable, tokenizer):
 
 def ctranslate2_engine_function(ct2, tokenizer, alpha, target_length):
     def run(sentences, b):
-        return [ctranslate2_translate(ct2, tokenizer, [s], b, alpha,
-                                      max_length_of(tokenizer, s, target_length))[0]
+        return [ctranslate2_translate(ct2, tokenizer, s, b, alpha, target_length)
                 for s in sentences]
 
     return run

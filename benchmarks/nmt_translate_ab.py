@@ -83,6 +83,7 @@ def bleu_files(args, tokenizer):
     default stop: patience 1) on the first --sentences test sentences, and the average number
     of target tokens."""
     import ctranslate2
+    from side_by_side import ctranslate2_translate
 
     from keras_compress.nmt import Translator, corpus_bleu
 
@@ -92,15 +93,9 @@ def bleu_files(args, tokenizer):
     outputs = {}
     for path in args.files:
         outputs[os.path.basename(path)] = Translator(path, tokenizer).translate(sentences)
-    outputs["ctranslate2_int8"] = []
-    for sentence in sentences:
-        pieces = tokenizer.encode(sentence, out_type=str)
-        result = ct2.translate_batch(
-            [pieces + ["</s>"]], beam_size=args.beam_size, length_penalty=args.length_penalty,
-            max_decoding_length=min(2 * (len(pieces) + 1) + 10, args.max_length + 10),
-            min_decoding_length=0)[0]
-        outputs["ctranslate2_int8"].append(
-            tokenizer.decode([tokenizer.piece_to_id(p) for p in result.hypotheses[0]]))
+    outputs["ctranslate2_int8"] = [
+        ctranslate2_translate(ct2, tokenizer, sentence, args.beam_size, args.length_penalty,
+                              args.max_length + 10) for sentence in sentences]
     first = os.path.basename(args.files[0])
     rows = {}
     print(f"| {args.preset} beam {args.beam_size}, {len(sentences)} sentences | BLEU | subwords "

@@ -76,6 +76,23 @@ def standalone_translator(package_dir):
     return Translator
 
 
+def search_limit(subwords, target_length):
+    """The most tokens (EOS included) every engine generates for a source of `subwords`
+    subwords: min(2 * (subwords + EOS) + 10, T), the `translate` signature's limit."""
+    return min(2 * (subwords + 1) + 10, target_length)
+
+
+def ctranslate2_translate(translator, pieces, sentence, beam_size, length_penalty,
+                          target_length):
+    """`sentence` through a `ctranslate2.Translator` with sentencepiece model `pieces`, batch
+    1, at most `search_limit` tokens, no minimum: the detokenized best hypothesis."""
+    source = pieces.encode(sentence, out_type=str)
+    result = translator.translate_batch(
+        [source + ["</s>"]], beam_size=beam_size, length_penalty=length_penalty,
+        max_decoding_length=search_limit(len(source), target_length), min_decoding_length=0)[0]
+    return pieces.decode([pieces.piece_to_id(p) for p in result.hypotheses[0]])
+
+
 def clean_process_timing(settings, litert_files, ctranslate2_path=None, repeats=1):
     """CPU seconds per sentence of LiteRT translator files and CTranslate2, interleaved
     (`time_side_by_side`, alternating order, `repeats` passes) in a fresh process that loads only
@@ -122,15 +139,8 @@ def _clean_process():
         ct2 = ctranslate2.Translator(request["ctranslate2_path"], intra_threads=1,
                                      inter_threads=1)
 
-        def ctranslate2_int8(sentence):
-            source = pieces.encode(sentence, out_type=str)
-            limit = min(2 * (len(source) + 1) + 10, request["target_length"])
-            result = ct2.translate_batch(
-                [source + ["</s>"]], beam_size=request["beam"], length_penalty=request["alpha"],
-                max_decoding_length=limit, min_decoding_length=0)[0]
-            return pieces.decode([pieces.piece_to_id(p) for p in result.hypotheses[0]])
-
-        engines["ctranslate2_int8"] = ctranslate2_int8
+        engines["ctranslate2_int8"] = lambda sentence: ctranslate2_translate(
+            ct2, pieces, sentence, request["beam"], request["alpha"], request["target_length"])
     loaded = [name for name in ("keras", "tensorflow", "jax", "torch") if name in sys.modules]
     _, outputs, cpu = time_side_by_side(engines, request["sentences"],
                                         repeats=request["repeats"], alternate=True)
